@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs a command with a private moto_server on a free loopback port, exported to the command as
+# the standard AWS_ENDPOINT_URL (plus dummy credentials), and stops the server when the command
+# ends, whether it passed, failed or was interrupted.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+moto="$root/.venv/bin/moto_server"
+[ -x "$moto" ] || { echo "with-moto: $moto missing; run 'make venv'" >&2; exit 2; }
+
+port=$("$root/.venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+log="$root/target/moto-$port.log"
+mkdir -p "$root/target"
+"$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT INT TERM
+
+for _ in $(seq 1 100); do
+  if curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then break; fi
+  kill -0 $pid 2>/dev/null || { echo "with-moto: moto_server died, see $log" >&2; cat "$log" >&2; exit 2; }
+  sleep 0.1
+done
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+export AWS_REGION="${AWS_REGION:-eu-north-1}"
+# Never let a developer's profile or real credentials leak into a test run.
+unset AWS_PROFILE AWS_DEFAULT_PROFILE
+echo "with-moto: moto_server pid $pid at $AWS_ENDPOINT_URL" >&2
+"$@"

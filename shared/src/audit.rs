@@ -1,0 +1,73 @@
+//! Audit records: the evidence of every decision, including "decided to do nothing, because …".
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a function decided about one signal, and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Unique per record.
+    pub id: String,
+    pub at: DateTime<Utc>,
+    /// The function that decided (`dns-failover`, ...).
+    pub function: String,
+    /// The region the function ran in.
+    pub region: String,
+    /// The signal's idempotency key (empty for records not caused by a signal).
+    pub signal_key: String,
+    /// The normalised signal, or what arrived when it could not be normalised.
+    pub signal: Value,
+    /// Short machine name of the decision: `failover`, `no-action`, `refused`, ...
+    pub decision: String,
+    /// Why, in the operator's language.
+    pub reason: String,
+    /// Every action attempted, in order, with its result.
+    pub actions: Vec<ActionRecord>,
+    pub outcome: Outcome,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    /// What was done, e.g. `cloudwatch:PutMetricData eu-north-1 AWorld/Failover RegionDrained=1`.
+    pub action: String,
+    pub outcome: Outcome,
+    /// Detail: an error message, a change id, the state found already in place.
+    pub detail: String,
+    pub millis: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Done, or nothing needed doing.
+    Succeeded,
+    /// Already in place: nothing changed.
+    AlreadyInPlace,
+    /// Planned only (dry run).
+    Planned,
+    /// Deliberately not done (refused, frozen, no action).
+    Skipped,
+    /// Tried and failed; safe to re-drive.
+    Failed,
+}
+
+impl AuditRecord {
+    /// A record for `function`'s decision about one signal, without actions yet.
+    pub fn new(function: &str, region: &str, at: DateTime<Utc>, signal_key: &str, signal: Value, decision: &str, reason: impl Into<String>) -> Self {
+        AuditRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            at,
+            function: function.to_owned(),
+            region: region.to_owned(),
+            signal_key: signal_key.to_owned(),
+            signal,
+            decision: decision.to_owned(),
+            reason: reason.into(),
+            actions: Vec::new(),
+            outcome: Outcome::Skipped,
+            dry_run: false,
+        }
+    }
+}

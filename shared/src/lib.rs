@@ -1,0 +1,16 @@
+//! resilience-core: the shared library of aworld-resilience.
+//!
+//! Pure decisions live here and are tested without AWS; adapters (DynamoDB, SNS, CloudWatch,
+//! Route 53) are thin and sit behind small traits. Handlers in `functions/` parse, decide, act
+//! and record through this crate, so there is one way to do each thing.
+
+pub mod audit;
+pub mod clients;
+pub mod config;
+pub mod notify;
+pub mod region;
+pub mod signal;
+pub mod store;
+pub mod telemetry;
+
+pub use region::Region;

@@ -1,0 +1,216 @@
+//! Notifications to people and machines through SNS: a human subject and summary for e-mail
+//! and chat, a JSON body for programs, and message attributes (severity, function, region) so
+//! subscribers can filter without parsing.
+
+use crate::region::Region;
+use aws_sdk_sns::Client;
+use aws_sdk_sns::error::DisplayErrorContext;
+use aws_sdk_sns::types::MessageAttributeValue;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Something a person must know of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub severity: Severity,
+    pub function: String,
+    pub region: Region,
+    /// One line, for a mail subject or a chat title.
+    pub subject: String,
+    /// A few lines for a person: what happened, what was done, what to check, how to undo.
+    pub summary: String,
+    /// Everything a program needs (the decision, the actions, the audit id).
+    pub body: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("notification {subject:?} not sent: {message}")]
+pub struct NotifyError {
+    pub subject: String,
+    pub message: String,
+}
+
+pub trait Notifier: Send + Sync {
+    /// Sends the notification; returns the message id.
+    fn notify(&self, n: &Notification) -> impl Future<Output = Result<String, NotifyError>> + Send;
+}
+
+/// SNS subjects: ASCII, no line breaks or control characters, under 100 characters.
+pub fn sns_subject(subject: &str) -> String {
+    let clean: String = subject
+        .chars()
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut clean: String = clean.chars().take(99).collect();
+    if clean.is_empty() {
+        clean.push_str("aworld-resilience notification");
+    }
+    clean
+}
+
+/// The `Message` of an SNS publish with `MessageStructure=json`: human text for e-mail and the
+/// default, the JSON body for programs (SQS, Lambda, HTTPS).
+pub fn sns_message(n: &Notification) -> String {
+    let machine = json!({
+        "severity": n.severity,
+        "function": n.function,
+        "region": n.region,
+        "subject": n.subject,
+        "summary": n.summary,
+        "body": n.body,
+    })
+    .to_string();
+    let human = format!("{}\n\n{}\n\n-- machine-readable --\n{}", n.subject, n.summary, machine);
+    json!({
+        "default": human,
+        "email": human,
+        "sqs": machine,
+        "lambda": machine,
+        "http": machine,
+        "https": machine,
+    })
+    .to_string()
+}
+
+#[derive(Debug, Clone)]
+pub struct SnsNotifier {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
+        SnsNotifier {
+            client,
+            topic_arn: topic_arn.into(),
+        }
+    }
+}
+
+fn attr(v: &str) -> MessageAttributeValue {
+    // Only fails without a data type, which is always given here.
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(v)
+        .build()
+        .unwrap_or_else(|_| unreachable!("data_type is set"))
+}
+
+impl Notifier for SnsNotifier {
+    async fn notify(&self, n: &Notification) -> Result<String, NotifyError> {
+        let out = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(sns_subject(&n.subject))
+            .message_structure("json")
+            .message(sns_message(n))
+            .message_attributes("severity", attr(n.severity.as_str()))
+            .message_attributes("function", attr(&n.function))
+            .message_attributes("region", attr(n.region.as_str()))
+            .send()
+            .await
+            .map_err(|e| NotifyError {
+                subject: n.subject.clone(),
+                message: DisplayErrorContext(e).to_string(),
+            })?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+}
+
+/// Keeps notifications in memory, for unit tests.
+#[derive(Debug, Default)]
+pub struct RecordingNotifier {
+    sent: Mutex<Vec<Notification>>,
+    failing: Mutex<bool>,
+}
+
+impl RecordingNotifier {
+    pub fn sent(&self) -> Vec<Notification> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes later sends fail (or work again).
+    pub fn set_failing(&self, failing: bool) {
+        *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = failing;
+    }
+}
+
+impl Notifier for RecordingNotifier {
+    async fn notify(&self, n: &Notification) -> Result<String, NotifyError> {
+        if *self.failing.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Err(NotifyError {
+                subject: n.subject.clone(),
+                message: "recording notifier set to fail".into(),
+            });
+        }
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        sent.push(n.clone());
+        Ok(format!("recorded-{}", sent.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Notification {
+        Notification {
+            severity: Severity::Critical,
+            function: "dns-failover".into(),
+            region: "eu-north-1".parse().unwrap(),
+            subject: "Failover: eu-south-1 drained\nnow".into(),
+            summary: "eu-south-1 failed (3 of 3 alarms).".into(),
+            body: json!({"decision": "failover"}),
+        }
+    }
+
+    #[test]
+    fn subject_is_one_ascii_line_under_100_characters() {
+        let s = sns_subject(&format!("Région «{}» \n\t down", "x".repeat(200)));
+        assert!(s.len() < 100 && s.is_ascii() && !s.contains('\n'), "{s:?}");
+        assert_eq!(sns_subject("\n\u{7}"), "aworld-resilience notification");
+    }
+
+    #[test]
+    fn message_has_human_text_by_default_and_json_for_programs() {
+        let m: Value = serde_json::from_str(&sns_message(&sample())).unwrap();
+        assert!(m["default"].as_str().unwrap().starts_with("Failover: eu-south-1 drained"));
+        let machine: Value = serde_json::from_str(m["sqs"].as_str().unwrap()).unwrap();
+        assert_eq!(machine["severity"], "critical");
+        assert_eq!(machine["body"]["decision"], "failover");
+        assert_eq!(m["sqs"], m["lambda"]);
+    }
+
+    #[tokio::test]
+    async fn recording_notifier_keeps_what_was_sent_and_can_fail() {
+        let r = RecordingNotifier::default();
+        r.notify(&sample()).await.unwrap();
+        r.set_failing(true);
+        assert!(r.notify(&sample()).await.is_err());
+        assert_eq!(r.sent().len(), 1);
+    }
+}
