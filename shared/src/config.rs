@@ -73,8 +73,6 @@ pub struct RegionConfig {
 pub enum Strategy {
     /// Publish the metric a Route 53 CLOUDWATCH_METRIC health check follows (data plane).
     HealthMetric,
-    /// Flip Route 53 ARC routing controls through the cluster endpoints (data plane).
-    RoutingControl,
     /// Change record weights with ChangeResourceRecordSets (control plane, fallback).
     ControlPlane,
 }
@@ -90,8 +88,6 @@ pub struct DnsConfig {
     pub records: BTreeMap<Region, RegionRecord>,
     #[serde(default)]
     pub health_metric: Option<HealthMetricConfig>,
-    #[serde(default)]
-    pub routing_control: Option<RoutingControlConfig>,
     /// Longest wait for a control-plane change to reach INSYNC.
     #[serde(default = "defaults::insync_wait_seconds")]
     pub insync_wait_seconds: u64,
@@ -115,22 +111,6 @@ pub struct HealthMetricConfig {
     /// Dimension name whose value is the drained region (`Region` by default).
     #[serde(default = "defaults::region_dimension")]
     pub region_dimension: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoutingControlConfig {
-    /// The cluster's regional endpoints, tried in turn until one answers.
-    pub cluster_endpoints: Vec<ClusterEndpoint>,
-    /// The routing control ARN of each region.
-    pub controls: BTreeMap<Region, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClusterEndpoint {
-    pub region: Region,
-    pub endpoint: String,
 }
 
 /// The limits automation must respect whatever arrives.
@@ -385,37 +365,19 @@ impl SuiteConfig {
             bad("dns.hosted_zone_id".into(), "is empty", "give the Route 53 hosted zone id");
         }
         if self.dns.strategies.is_empty() {
-            bad("dns.strategies".into(), "is empty", "list at least one of health-metric, routing-control, control-plane");
+            bad("dns.strategies".into(), "is empty", "list at least one of health-metric, control-plane");
         }
         let mut seen = BTreeSet::new();
         for s in &self.dns.strategies {
             if !seen.insert(format!("{s:?}")) {
                 bad("dns.strategies".into(), &format!("{s:?} is listed twice"), "list each strategy once");
             }
-            match s {
-                Strategy::HealthMetric if self.dns.health_metric.is_none() => bad(
+            if *s == Strategy::HealthMetric && self.dns.health_metric.is_none() {
+                bad(
                     "dns.health_metric".into(),
                     "strategy health-metric is listed but not configured",
                     "add dns.health_metric with namespace and metric_name",
-                ),
-                Strategy::RoutingControl => match &self.dns.routing_control {
-                    None => bad(
-                        "dns.routing_control".into(),
-                        "strategy routing-control is listed but not configured",
-                        "add dns.routing_control with cluster_endpoints and controls",
-                    ),
-                    Some(rc) => {
-                        if rc.cluster_endpoints.is_empty() {
-                            bad("dns.routing_control.cluster_endpoints".into(), "is empty", "list the cluster's regional endpoints");
-                        }
-                        for region in self.regions.keys() {
-                            if !rc.controls.contains_key(region) {
-                                bad(format!("dns.routing_control.controls.{region}"), "missing", "give every region its routing control ARN");
-                            }
-                        }
-                    }
-                },
-                _ => {}
+                );
             }
         }
         for (region, rec) in &self.dns.records {
@@ -535,12 +497,12 @@ mod tests {
         let p = problems_of(&edit(|v| {
             v["state_table"] = "".into();
             v["notifications"]["topics"]["eu-north-1"] = "not-an-arn".into();
-            v["dns"]["strategies"] = serde_json::json!(["routing-control"]);
+            v["dns"].as_object_mut().unwrap().remove("health_metric");
         }));
         let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
         assert!(fields.contains(&"state_table"), "{fields:?}");
         assert!(fields.contains(&"notifications.topics.eu-north-1"), "{fields:?}");
-        assert!(fields.contains(&"dns.routing_control"), "{fields:?}");
+        assert!(fields.contains(&"dns.health_metric"), "{fields:?}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod clients;
 pub mod config;
+pub mod failover;
 pub mod notify;
 pub mod region;
 pub mod signal;

@@ -1,0 +1,474 @@
+//! The dns-failover decision: a pure function of (signal, DNS state, region health, policy,
+//! clock). No AWS here; the handler reads the inputs, calls [`decide`], and carries out the
+//! plan.
+//!
+//! Invariants, whatever signals arrive in whatever order:
+//! - the last serving region is never drained;
+//! - traffic never moves to a region whose health alarms are not all OK (or that cannot be read);
+//! - no automatic failback inside the hold-down window, nor before the region has been healthy
+//!   without interruption for `failback_healthy_seconds` (and only if `auto_failback`);
+//! - with the kill switch on, or frozen, no automatic action (the plan is still reported).
+
+use crate::config::SuiteConfig;
+use crate::notify::Severity;
+use crate::region::Region;
+use crate::signal::{AlarmState, HealthStatus, OperatorCommandKind, Signal, SignalKind};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What dns-failover remembers about the protected DNS name (one state document).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DnsState {
+    /// Regions currently drained from DNS.
+    #[serde(default)]
+    pub drained: BTreeSet<Region>,
+    /// Frozen by an operator: no automatic action until unfrozen.
+    #[serde(default)]
+    pub frozen: bool,
+    #[serde(default)]
+    pub last_failover_at: Option<DateTime<Utc>>,
+    /// Since when each region has been seen healthy without interruption.
+    #[serde(default)]
+    pub healthy_since: BTreeMap<Region, DateTime<Utc>>,
+    /// Open AWS Health issues per region (event ARNs).
+    #[serde(default)]
+    pub open_health_issues: BTreeMap<Region, BTreeSet<String>>,
+}
+
+/// The health of one region as read just now (DescribeAlarms in that region).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionHealth {
+    /// False when the region's alarms could not be read (its CloudWatch API is unreachable).
+    pub reachable: bool,
+    /// State of each configured health alarm (and the composite); missing = not found.
+    pub alarms: BTreeMap<String, AlarmState>,
+}
+
+pub type HealthView = BTreeMap<Region, RegionHealth>;
+
+/// How one region stands against the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub failing: bool,
+    /// Every configured health signal is OK: traffic may move here.
+    pub healthy: bool,
+    pub in_alarm: Vec<String>,
+    pub not_ok: Vec<String>,
+    pub votes: usize,
+    pub quorum: usize,
+    pub why: String,
+}
+
+/// Evaluates one region's health against the policy.
+pub fn verdict(config: &SuiteConfig, region: &Region, health: Option<&RegionHealth>, state: &DnsState) -> Verdict {
+    let policy = &config.policy;
+    let quorum = policy.quorum;
+    let Some(rc) = config.regions.get(region) else {
+        return Verdict {
+            failing: false,
+            healthy: false,
+            in_alarm: vec![],
+            not_ok: vec![],
+            votes: 0,
+            quorum,
+            why: format!("{region} is not a configured region"),
+        };
+    };
+    let open_issues = state.open_health_issues.get(region).map_or(0, BTreeSet::len);
+    let unreachable = health.is_none_or(|h| !h.reachable);
+    let state_of = |name: &str| health.and_then(|h| h.alarms.get(name)).copied();
+    let in_alarm: Vec<String> = rc.health_alarms.iter().filter(|a| state_of(a) == Some(AlarmState::Alarm)).cloned().collect();
+    let mut not_ok: Vec<String> = rc
+        .health_alarms
+        .iter()
+        .chain(rc.composite_alarm.iter())
+        .filter(|a| state_of(a) != Some(AlarmState::Ok))
+        .cloned()
+        .collect();
+    if open_issues > 0 {
+        not_ok.push(format!("{open_issues} open AWS Health issue(s)"));
+    }
+    let composite = rc.composite_alarm.as_deref().is_some_and(|c| state_of(c) == Some(AlarmState::Alarm));
+    let health_vote = usize::from(open_issues > 0);
+    let votes = in_alarm.len() + health_vote;
+    let lone = policy.single_alarm_fails_region && rc.health_alarms.len() == 1 && in_alarm.len() == 1;
+    let decisive_health = config.health_events.decisive && open_issues > 0;
+
+    let (failing, why) = if unreachable {
+        (true, format!("{region}'s CloudWatch could not be read from outside the region"))
+    } else if composite {
+        (true, format!("composite alarm {} is in ALARM", rc.composite_alarm.as_deref().unwrap_or_default()))
+    } else if decisive_health {
+        (true, format!("{open_issues} open AWS Health issue(s) in {region}"))
+    } else if votes >= quorum || lone {
+        (true, format!("{votes} of {} health signals failing (quorum {quorum}): {}", rc.health_alarms.len() + health_vote, in_alarm.join(", ")))
+    } else {
+        (false, format!("{votes} of {} health signals failing, quorum is {quorum}", rc.health_alarms.len()))
+    };
+    Verdict {
+        failing,
+        healthy: !unreachable && not_ok.is_empty(),
+        in_alarm,
+        not_ok,
+        votes,
+        quorum,
+        why,
+    }
+}
+
+/// Updates what is remembered about health from a signal and a fresh reading (pure).
+pub fn observe(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &HealthView, now: DateTime<Utc>) -> DnsState {
+    let mut next = state.clone();
+    if let SignalKind::Health(h) = &signal.kind
+        && config.health_events.services.iter().any(|s| *s == h.service)
+        && config.regions.contains_key(&h.region)
+    {
+        let issues = next.open_health_issues.entry(h.region.clone()).or_default();
+        match h.status {
+            HealthStatus::Open => {
+                issues.insert(h.event_arn.clone());
+            }
+            HealthStatus::Closed => {
+                issues.remove(&h.event_arn);
+            }
+            HealthStatus::Upcoming => {}
+        }
+        if issues.is_empty() {
+            next.open_health_issues.remove(&h.region);
+        }
+    }
+    for region in config.regions.keys() {
+        if verdict(config, region, health.get(region), &next).healthy {
+            next.healthy_since.entry(region.clone()).or_insert(now);
+        } else {
+            next.healthy_since.remove(region);
+        }
+    }
+    next
+}
+
+/// Take `drain` out of DNS, sending its traffic to `target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverPlan {
+    pub drain: Region,
+    pub target: Region,
+    pub why: String,
+    /// Asked for by an operator (not automatic).
+    pub manual: bool,
+}
+
+/// Put `region` back into DNS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailbackPlan {
+    pub region: Region,
+    pub why: String,
+    pub manual: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum Decision {
+    Failover(FailoverPlan),
+    Failback(FailbackPlan),
+    Freeze { by: String },
+    Unfreeze { by: String },
+    /// An operator command from a source or principal that is not allowed.
+    Refused { why: String },
+    NoAction(NoAction),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoAction {
+    pub reason: NoActionReason,
+    pub why: String,
+    /// What would have been done, when a switch (kill switch, freeze) stopped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<Box<Decision>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoActionReason {
+    NotForThisFunction,
+    UnknownRegion,
+    NotAHealthSignal,
+    RegionNotFailing,
+    AlreadyDrained,
+    NotDrained,
+    LastServingRegion,
+    BothRegionsFailing,
+    TargetNotHealthy,
+    HoldDown,
+    FailbackIsManual,
+    NotHealthyLongEnough,
+    KillSwitch,
+    Frozen,
+}
+
+impl NoActionReason {
+    /// Some refusals need a person now.
+    pub fn severity(self) -> Option<Severity> {
+        match self {
+            NoActionReason::LastServingRegion | NoActionReason::BothRegionsFailing | NoActionReason::TargetNotHealthy => Some(Severity::Critical),
+            NoActionReason::KillSwitch | NoActionReason::Frozen => Some(Severity::Warning),
+            _ => None,
+        }
+    }
+}
+
+fn none(reason: NoActionReason, why: impl Into<String>) -> Decision {
+    Decision::NoAction(NoAction {
+        reason,
+        why: why.into(),
+        withheld: None,
+    })
+}
+
+impl Decision {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Decision::Failover(_) => "failover",
+            Decision::Failback(_) => "failback",
+            Decision::Freeze { .. } => "freeze",
+            Decision::Unfreeze { .. } => "unfreeze",
+            Decision::Refused { .. } => "refused",
+            Decision::NoAction(_) => "no-action",
+        }
+    }
+
+    pub fn why(&self) -> String {
+        match self {
+            Decision::Failover(p) => format!("drain {} and send its traffic to {}: {}", p.drain, p.target, p.why),
+            Decision::Failback(p) => format!("restore {} to DNS: {}", p.region, p.why),
+            Decision::Freeze { by } => format!("frozen by {by}: no automatic action until unfrozen"),
+            Decision::Unfreeze { by } => format!("unfrozen by {by}"),
+            Decision::Refused { why } => why.clone(),
+            Decision::NoAction(n) => n.why.clone(),
+        }
+    }
+
+    /// Whether the decision changes DNS.
+    pub fn moves_traffic(&self) -> bool {
+        matches!(self, Decision::Failover(_) | Decision::Failback(_))
+    }
+}
+
+/// The decision for one signal.
+pub fn decide(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &HealthView, now: DateTime<Utc>) -> Decision {
+    match &signal.kind {
+        SignalKind::Operator(cmd) => {
+            if let Err(refusal) = cmd.authorize(config) {
+                return Decision::Refused {
+                    why: format!("operator command {:?} refused: {refusal}", cmd.command),
+                };
+            }
+            let by = cmd.detail.requested_by.clone();
+            match cmd.command {
+                OperatorCommandKind::Freeze => Decision::Freeze { by },
+                OperatorCommandKind::Unfreeze => Decision::Unfreeze { by },
+                OperatorCommandKind::Failover => match &cmd.detail.region {
+                    None => none(NoActionReason::UnknownRegion, "failover command names no target region"),
+                    Some(target) => manual_failover(config, state, health, target, &by, &cmd.detail.reason),
+                },
+                OperatorCommandKind::Failback => match &cmd.detail.region {
+                    None => none(NoActionReason::UnknownRegion, "failback command names no region"),
+                    Some(region) => failback(config, state, health, region, true, &format!("requested by {by}: {}", cmd.detail.reason)),
+                },
+                other => none(NoActionReason::NotForThisFunction, format!("{other:?} is not a dns-failover command")),
+            }
+        }
+        SignalKind::Alarm(a) => {
+            if !config.regions.contains_key(&a.region) {
+                return none(NoActionReason::UnknownRegion, format!("alarm {} speaks for {}, which is not a configured region", a.alarm_name, a.region));
+            }
+            let rc = &config.regions[&a.region];
+            let is_health = rc.health_alarms.contains(&a.alarm_name) || rc.composite_alarm.as_deref() == Some(a.alarm_name.as_str());
+            if !is_health {
+                return none(NoActionReason::NotAHealthSignal, format!("alarm {} is not a health alarm of {}", a.alarm_name, a.region));
+            }
+            match a.state {
+                AlarmState::Alarm => automatic_failover(config, state, health, &a.region),
+                _ => automatic_failback(config, state, health, &a.region, now),
+            }
+        }
+        SignalKind::Health(h) => {
+            if !config.regions.contains_key(&h.region) {
+                return none(NoActionReason::UnknownRegion, format!("AWS Health event for {}, which is not a configured region", h.region));
+            }
+            if !config.health_events.services.contains(&h.service) {
+                return none(NoActionReason::NotAHealthSignal, format!("AWS Health events for {} are not configured to count", h.service));
+            }
+            match h.status {
+                HealthStatus::Open => automatic_failover(config, state, health, &h.region),
+                _ => automatic_failback(config, state, health, &h.region, now),
+            }
+        }
+        // A schedule re-evaluates every drained region for automatic failback.
+        SignalKind::Schedule(_) => {
+            let mut last = none(NoActionReason::NotDrained, "no region is drained");
+            for region in &state.drained {
+                last = automatic_failback(config, state, health, region, now);
+                if last.moves_traffic() || matches!(last, Decision::NoAction(NoAction { withheld: Some(_), .. })) {
+                    break;
+                }
+            }
+            last
+        }
+    }
+}
+
+/// Applies the switches: a plan stopped by the kill switch or a freeze is reported, not done.
+fn gate(config: &SuiteConfig, state: &DnsState, plan: Decision) -> Decision {
+    let (reason, why) = if config.kill_switch {
+        (NoActionReason::KillSwitch, "kill switch is on: no automatic action")
+    } else if state.frozen {
+        (NoActionReason::Frozen, "frozen by an operator: no automatic action")
+    } else {
+        return plan;
+    };
+    Decision::NoAction(NoAction {
+        reason,
+        why: format!("{why} (would have: {})", plan.why()),
+        withheld: Some(Box::new(plan)),
+    })
+}
+
+/// Where traffic from `drain` can go: a serving, healthy region. Errors say why none can.
+fn pick_target(config: &SuiteConfig, state: &DnsState, health: &HealthView, drain: &Region) -> Result<Region, Decision> {
+    let serving: Vec<&Region> = config.regions.keys().filter(|r| !state.drained.contains(*r) && *r != drain).collect();
+    if serving.is_empty() {
+        return Err(none(NoActionReason::LastServingRegion, format!("{drain} is the last serving region: it is never drained")));
+    }
+    let verdicts: Vec<(&Region, Verdict)> = serving.iter().map(|r| (*r, verdict(config, r, health.get(*r), state))).collect();
+    if let Some((r, _)) = verdicts.iter().find(|(_, v)| v.healthy) {
+        return Ok((*r).clone());
+    }
+    if verdicts.iter().all(|(_, v)| v.failing) {
+        let detail: Vec<String> = verdicts.iter().map(|(r, v)| format!("{r}: {}", v.why)).collect();
+        return Err(none(
+            NoActionReason::BothRegionsFailing,
+            format!("{drain} and every other region are failing ({}): no automatic action, a person must decide", detail.join("; ")),
+        ));
+    }
+    let detail: Vec<String> = verdicts.iter().map(|(r, v)| format!("{r} not OK: {}", v.not_ok.join(", "))).collect();
+    Err(none(NoActionReason::TargetNotHealthy, format!("no healthy region to take {drain}'s traffic ({})", detail.join("; "))))
+}
+
+fn automatic_failover(config: &SuiteConfig, state: &DnsState, health: &HealthView, region: &Region) -> Decision {
+    if state.drained.contains(region) {
+        return none(NoActionReason::AlreadyDrained, format!("{region} is already drained"));
+    }
+    let v = verdict(config, region, health.get(region), state);
+    if !v.failing {
+        return none(NoActionReason::RegionNotFailing, format!("{region} is not failing: {}", v.why));
+    }
+    match pick_target(config, state, health, region) {
+        Err(d) => d,
+        Ok(target) => gate(
+            config,
+            state,
+            Decision::Failover(FailoverPlan {
+                drain: region.clone(),
+                target,
+                why: v.why,
+                manual: false,
+            }),
+        ),
+    }
+}
+
+fn manual_failover(config: &SuiteConfig, state: &DnsState, health: &HealthView, target: &Region, by: &str, reason: &str) -> Decision {
+    if !config.regions.contains_key(target) {
+        return none(NoActionReason::UnknownRegion, format!("{target} is not a configured region"));
+    }
+    if state.drained.contains(target) {
+        return none(NoActionReason::TargetNotHealthy, format!("{target} is drained itself: fail it back first"));
+    }
+    // Drain every other serving region (with two regions: the other one).
+    let Some(drain) = config.regions.keys().find(|r| *r != target && !state.drained.contains(*r)) else {
+        return none(NoActionReason::AlreadyDrained, format!("{target} already takes all traffic"));
+    };
+    let v = verdict(config, target, health.get(target), state);
+    if !v.healthy {
+        return none(NoActionReason::TargetNotHealthy, format!("{target} is not healthy ({}): traffic is never moved there", v.not_ok.join(", ")));
+    }
+    Decision::Failover(FailoverPlan {
+        drain: drain.clone(),
+        target: target.clone(),
+        why: format!("requested by {by}: {reason}"),
+        manual: true,
+    })
+}
+
+fn failback(config: &SuiteConfig, state: &DnsState, health: &HealthView, region: &Region, manual: bool, why: &str) -> Decision {
+    if !config.regions.contains_key(region) {
+        return none(NoActionReason::UnknownRegion, format!("{region} is not a configured region"));
+    }
+    if !state.drained.contains(region) {
+        return none(NoActionReason::NotDrained, format!("{region} is not drained"));
+    }
+    let v = verdict(config, region, health.get(region), state);
+    if !v.healthy {
+        return none(NoActionReason::TargetNotHealthy, format!("{region} is not healthy ({}): traffic is never moved there", v.not_ok.join(", ")));
+    }
+    Decision::Failback(FailbackPlan {
+        region: region.clone(),
+        why: why.to_owned(),
+        manual,
+    })
+}
+
+fn automatic_failback(config: &SuiteConfig, state: &DnsState, health: &HealthView, region: &Region, now: DateTime<Utc>) -> Decision {
+    if !state.drained.contains(region) {
+        return none(NoActionReason::NotDrained, format!("{region} is serving; nothing to restore"));
+    }
+    let policy = &config.policy;
+    if let Some(at) = state.last_failover_at {
+        let until = at + secs(policy.hold_down_seconds);
+        if now < until {
+            return none(NoActionReason::HoldDown, format!("hold-down after the failover of {at} lasts until {until}"));
+        }
+    }
+    if !policy.auto_failback {
+        return none(NoActionReason::FailbackIsManual, format!("{region} may be healthy again; failback is manual (send a failback command)"));
+    }
+    let since = state.healthy_since.get(region);
+    let needed = secs(policy.failback_healthy_seconds);
+    match since {
+        Some(since) if now - *since >= needed => {
+            let d = failback(config, state, health, region, false, &format!("healthy without interruption since {since}"));
+            if d.moves_traffic() { gate(config, state, d) } else { d }
+        }
+        _ => none(
+            NoActionReason::NotHealthyLongEnough,
+            format!("{region} must be healthy for {}s without interruption before automatic failback", policy.failback_healthy_seconds),
+        ),
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+}
+
+/// The state after a decision has been carried out.
+pub fn apply(state: &DnsState, decision: &Decision, now: DateTime<Utc>) -> DnsState {
+    let mut next = state.clone();
+    match decision {
+        Decision::Failover(p) => {
+            next.drained.insert(p.drain.clone());
+            next.last_failover_at = Some(now);
+        }
+        Decision::Failback(p) => {
+            next.drained.remove(&p.region);
+        }
+        Decision::Freeze { .. } => next.frozen = true,
+        Decision::Unfreeze { .. } => next.frozen = false,
+        Decision::Refused { .. } | Decision::NoAction(_) => {}
+    }
+    next
+}
+
+#[cfg(test)]
+#[path = "failover_tests.rs"]
+mod tests;

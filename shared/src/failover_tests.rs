@@ -1,0 +1,397 @@
+use super::*;
+use crate::signal::{AlarmChange, AlarmType, Channel, HealthEvent, OperatorCommand, OperatorCommandDetail, RegionSource, ScheduleTick};
+use proptest::prelude::*;
+
+const SOUTH: &str = "eu-south-1";
+const NORTH: &str = "eu-north-1";
+
+fn r(s: &str) -> Region {
+    s.parse().unwrap()
+}
+
+fn config() -> SuiteConfig {
+    SuiteConfig::from_json(include_str!("../../docs/example-config.json")).unwrap()
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-24T17:00:00Z".parse().unwrap()
+}
+
+/// Every health alarm of `region` in `state`, composite OK unless all are in ALARM.
+fn region(config: &SuiteConfig, region: &str, failing: usize) -> RegionHealth {
+    let rc = &config.regions[&r(region)];
+    let mut alarms = BTreeMap::new();
+    for (i, a) in rc.health_alarms.iter().enumerate() {
+        alarms.insert(a.clone(), if i < failing { AlarmState::Alarm } else { AlarmState::Ok });
+    }
+    alarms.insert(rc.composite_alarm.clone().unwrap(), AlarmState::Ok);
+    RegionHealth { reachable: true, alarms }
+}
+
+fn view(c: &SuiteConfig, south_failing: usize, north_failing: usize) -> HealthView {
+    [(r(SOUTH), region(c, SOUTH, south_failing)), (r(NORTH), region(c, NORTH, north_failing))].into()
+}
+
+fn alarm(name: &str, region: &str, state: AlarmState) -> Signal {
+    Signal {
+        key: format!("alarm:{name}:{state}"),
+        at: t0(),
+        channel: Channel::EventBridge,
+        kind: SignalKind::Alarm(AlarmChange {
+            alarm_name: name.into(),
+            alarm_arn: None,
+            region: r(region),
+            region_source: RegionSource::Configuration,
+            alarm_type: AlarmType::Metric,
+            state,
+            previous_state: None,
+            reason: String::new(),
+            tags: BTreeMap::new(),
+        }),
+    }
+}
+
+fn command(kind: OperatorCommandKind, region: Option<&str>) -> Signal {
+    Signal {
+        key: "operator:1".into(),
+        at: t0(),
+        channel: Channel::EventBridge,
+        kind: SignalKind::Operator(OperatorCommand {
+            command: kind,
+            source: "aworld.operator".into(),
+            detail: OperatorCommandDetail {
+                requested_by: "arn:aws:iam::123456789012:role/aworld-oncall".into(),
+                reason: "drill".into(),
+                region: region.map(r),
+                principal: None,
+            },
+        }),
+    }
+}
+
+fn reason(d: &Decision) -> NoActionReason {
+    match d {
+        Decision::NoAction(n) => n.reason,
+        other => panic!("expected no action, got {other:?}"),
+    }
+}
+
+#[test]
+fn quorum_of_alarms_fails_the_region_over_to_the_healthy_peer() {
+    let c = config();
+    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &view(&c, 2, 0), t0());
+    let Decision::Failover(p) = d else { panic!("{d:?}") };
+    assert_eq!((p.drain, p.target, p.manual), (r(SOUTH), r(NORTH), false));
+}
+
+#[test]
+fn a_single_alarm_below_quorum_does_nothing() {
+    let c = config();
+    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &view(&c, 1, 0), t0());
+    assert_eq!(reason(&d), NoActionReason::RegionNotFailing);
+}
+
+#[test]
+fn composite_alarm_alone_fails_the_region() {
+    let c = config();
+    let mut h = view(&c, 0, 0);
+    h.get_mut(&r(SOUTH)).unwrap().alarms.insert("region-unhealthy-eu-south-1".into(), AlarmState::Alarm);
+    let d = decide(&c, &DnsState::default(), &alarm("region-unhealthy-eu-south-1", SOUTH, AlarmState::Alarm), &h, t0());
+    assert!(matches!(d, Decision::Failover(_)), "{d:?}");
+}
+
+#[test]
+fn unreadable_region_counts_as_failing_but_never_as_a_target() {
+    let c = config();
+    let mut h = view(&c, 1, 0);
+    h.get_mut(&r(SOUTH)).unwrap().reachable = false;
+    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &h, t0());
+    assert!(matches!(d, Decision::Failover(_)), "{d:?}");
+    let mut h = view(&c, 3, 0);
+    h.get_mut(&r(NORTH)).unwrap().reachable = false;
+    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &h, t0());
+    assert_eq!(reason(&d), NoActionReason::BothRegionsFailing);
+}
+
+#[test]
+fn both_regions_failing_is_no_action_and_critical() {
+    let c = config();
+    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &view(&c, 3, 2), t0());
+    assert_eq!(reason(&d), NoActionReason::BothRegionsFailing);
+    assert_eq!(reason(&d).severity(), Some(Severity::Critical));
+}
+
+#[test]
+fn target_with_one_alarm_not_ok_is_never_a_target() {
+    let c = config();
+    let mut h = view(&c, 3, 0);
+    h.get_mut(&r(NORTH)).unwrap().alarms.insert("canary-eu-north-1".into(), AlarmState::InsufficientData);
+    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &h, t0());
+    assert_eq!(reason(&d), NoActionReason::TargetNotHealthy);
+}
+
+#[test]
+fn the_last_serving_region_is_never_drained() {
+    let c = config();
+    let state = DnsState {
+        drained: [r(SOUTH)].into(),
+        ..Default::default()
+    };
+    let d = decide(&c, &state, &alarm("api-5xx-eu-north-1", NORTH, AlarmState::Alarm), &view(&c, 0, 3), t0());
+    assert_eq!(reason(&d), NoActionReason::LastServingRegion);
+}
+
+#[test]
+fn an_already_drained_region_is_not_drained_again() {
+    let c = config();
+    let state = DnsState {
+        drained: [r(SOUTH)].into(),
+        ..Default::default()
+    };
+    let d = decide(&c, &state, &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &view(&c, 3, 0), t0());
+    assert_eq!(reason(&d), NoActionReason::AlreadyDrained);
+}
+
+#[test]
+fn recovery_inside_hold_down_does_not_fail_back() {
+    let mut c = config();
+    c.policy.auto_failback = true;
+    let state = DnsState {
+        drained: [r(SOUTH)].into(),
+        last_failover_at: Some(t0()),
+        healthy_since: [(r(SOUTH), t0())].into(),
+        ..Default::default()
+    };
+    let d = decide(&c, &state, &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok), &view(&c, 0, 0), t0() + Duration::seconds(60));
+    assert_eq!(reason(&d), NoActionReason::HoldDown);
+}
+
+#[test]
+fn failback_is_manual_by_default() {
+    let c = config();
+    let state = DnsState {
+        drained: [r(SOUTH)].into(),
+        last_failover_at: Some(t0()),
+        ..Default::default()
+    };
+    let later = t0() + Duration::hours(3);
+    let d = decide(&c, &state, &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok), &view(&c, 0, 0), later);
+    assert_eq!(reason(&d), NoActionReason::FailbackIsManual);
+}
+
+#[test]
+fn automatic_failback_needs_an_uninterrupted_healthy_period() {
+    let mut c = config();
+    c.policy.auto_failback = true;
+    let later = t0() + Duration::hours(3);
+    let mut state = DnsState {
+        drained: [r(SOUTH)].into(),
+        last_failover_at: Some(t0()),
+        healthy_since: [(r(SOUTH), later - Duration::seconds(60))].into(),
+        ..Default::default()
+    };
+    let signal = alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok);
+    assert_eq!(reason(&decide(&c, &state, &signal, &view(&c, 0, 0), later)), NoActionReason::NotHealthyLongEnough);
+    state.healthy_since.insert(r(SOUTH), later - Duration::seconds(900));
+    assert!(matches!(decide(&c, &state, &signal, &view(&c, 0, 0), later), Decision::Failback(FailbackPlan { manual: false, .. })));
+}
+
+#[test]
+fn observe_resets_the_healthy_period_on_any_interruption() {
+    let c = config();
+    let s = alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok);
+    let state = observe(&c, &DnsState::default(), &s, &view(&c, 0, 0), t0());
+    assert_eq!(state.healthy_since.get(&r(SOUTH)), Some(&t0()));
+    let state = observe(&c, &state, &s, &view(&c, 0, 0), t0() + Duration::seconds(10));
+    assert_eq!(state.healthy_since.get(&r(SOUTH)), Some(&t0()), "stays from the first healthy reading");
+    let state = observe(&c, &state, &s, &view(&c, 1, 0), t0() + Duration::seconds(20));
+    assert_eq!(state.healthy_since.get(&r(SOUTH)), None);
+}
+
+#[test]
+fn kill_switch_and_freeze_withhold_the_plan_but_report_it() {
+    let mut c = config();
+    c.kill_switch = true;
+    let s = alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm);
+    let d = decide(&c, &DnsState::default(), &s, &view(&c, 3, 0), t0());
+    let Decision::NoAction(n) = &d else { panic!("{d:?}") };
+    assert_eq!(n.reason, NoActionReason::KillSwitch);
+    assert!(matches!(n.withheld.as_deref(), Some(Decision::Failover(_))));
+
+    let c = config();
+    let frozen = DnsState {
+        frozen: true,
+        ..Default::default()
+    };
+    assert_eq!(reason(&decide(&c, &frozen, &s, &view(&c, 3, 0), t0())), NoActionReason::Frozen);
+}
+
+#[test]
+fn operator_commands_work_while_frozen_but_still_never_to_an_unhealthy_region() {
+    let c = config();
+    let frozen = DnsState {
+        frozen: true,
+        ..Default::default()
+    };
+    let d = decide(&c, &frozen, &command(OperatorCommandKind::Failover, Some(NORTH)), &view(&c, 0, 0), t0());
+    assert!(matches!(d, Decision::Failover(FailoverPlan { manual: true, .. })), "{d:?}");
+    let d = decide(&c, &frozen, &command(OperatorCommandKind::Failover, Some(NORTH)), &view(&c, 0, 1), t0());
+    assert_eq!(reason(&d), NoActionReason::TargetNotHealthy);
+}
+
+#[test]
+fn manual_failback_restores_a_healthy_drained_region_even_inside_hold_down() {
+    let c = config();
+    let state = DnsState {
+        drained: [r(SOUTH)].into(),
+        last_failover_at: Some(t0()),
+        ..Default::default()
+    };
+    let d = decide(&c, &state, &command(OperatorCommandKind::Failback, Some(SOUTH)), &view(&c, 0, 0), t0());
+    assert!(matches!(d, Decision::Failback(FailbackPlan { manual: true, .. })), "{d:?}");
+    let d = decide(&c, &state, &command(OperatorCommandKind::Failback, Some(SOUTH)), &view(&c, 1, 0), t0());
+    assert_eq!(reason(&d), NoActionReason::TargetNotHealthy);
+}
+
+#[test]
+fn freeze_and_unfreeze_commands() {
+    let c = config();
+    let d = decide(&c, &DnsState::default(), &command(OperatorCommandKind::Freeze, None), &view(&c, 0, 0), t0());
+    let frozen = apply(&DnsState::default(), &d, t0());
+    assert!(frozen.frozen);
+    let d = decide(&c, &frozen, &command(OperatorCommandKind::Unfreeze, None), &view(&c, 0, 0), t0());
+    assert!(!apply(&frozen, &d, t0()).frozen);
+}
+
+#[test]
+fn command_from_a_principal_not_allowed_is_refused() {
+    let c = config();
+    let mut s = command(OperatorCommandKind::Failover, Some(NORTH));
+    if let SignalKind::Operator(cmd) = &mut s.kind {
+        cmd.detail.requested_by = "arn:aws:iam::999999999999:user/mallory".into();
+    }
+    assert!(matches!(decide(&c, &DnsState::default(), &s, &view(&c, 0, 0), t0()), Decision::Refused { .. }));
+}
+
+#[test]
+fn alarms_that_are_not_health_alarms_or_of_unknown_regions_do_nothing() {
+    let c = config();
+    let d = decide(&c, &DnsState::default(), &alarm("disk-full", SOUTH, AlarmState::Alarm), &view(&c, 3, 0), t0());
+    assert_eq!(reason(&d), NoActionReason::NotAHealthSignal);
+    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", "us-east-1", AlarmState::Alarm), &view(&c, 3, 0), t0());
+    assert_eq!(reason(&d), NoActionReason::UnknownRegion);
+}
+
+#[test]
+fn open_health_issue_is_one_vote_towards_quorum() {
+    let c = config();
+    let health = Signal {
+        key: "health:x".into(),
+        at: t0(),
+        channel: Channel::EventBridge,
+        kind: SignalKind::Health(HealthEvent {
+            event_arn: "arn:aws:health:eu-south-1::event/LAMBDA/X/1".into(),
+            service: "LAMBDA".into(),
+            event_type_code: "AWS_LAMBDA_OPERATIONAL_ISSUE".into(),
+            category: "issue".into(),
+            status: HealthStatus::Open,
+            region: r(SOUTH),
+            description: None,
+        }),
+    };
+    let h = view(&c, 1, 0);
+    let state = observe(&c, &DnsState::default(), &health, &h, t0());
+    assert!(matches!(decide(&c, &state, &health, &h, t0()), Decision::Failover(_)));
+    let alone = observe(&c, &DnsState::default(), &health, &view(&c, 0, 0), t0());
+    assert_eq!(reason(&decide(&c, &alone, &health, &view(&c, 0, 0), t0())), NoActionReason::RegionNotFailing);
+}
+
+// ---- invariants over random sequences ----
+
+#[derive(Debug, Clone)]
+enum Step {
+    Alarm { south: bool, index: usize, state: AlarmState },
+    Operator(OperatorCommandKind, bool),
+    Tick,
+    Unreachable { south: bool, yes: bool },
+    Wait(i64),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let state = prop_oneof![Just(AlarmState::Alarm), Just(AlarmState::Ok), Just(AlarmState::InsufficientData)];
+    prop_oneof![
+        6 => (any::<bool>(), 0usize..4, state).prop_map(|(south, index, state)| Step::Alarm { south, index, state }),
+        1 => (prop::sample::select(vec![OperatorCommandKind::Failover, OperatorCommandKind::Failback, OperatorCommandKind::Freeze, OperatorCommandKind::Unfreeze]), any::<bool>())
+            .prop_map(|(k, south)| Step::Operator(k, south)),
+        1 => Just(Step::Tick),
+        1 => (any::<bool>(), any::<bool>()).prop_map(|(south, yes)| Step::Unreachable { south, yes }),
+        3 => (1i64..4000).prop_map(Step::Wait),
+    ]
+}
+
+fn policies() -> impl Strategy<Value = SuiteConfig> {
+    (1usize..=3, any::<bool>(), 0u64..3600, 0u64..1800, any::<bool>()).prop_map(|(quorum, auto, hold, healthy, kill)| {
+        let mut c = config();
+        c.policy.quorum = quorum;
+        c.policy.auto_failback = auto;
+        c.policy.hold_down_seconds = hold;
+        c.policy.failback_healthy_seconds = healthy;
+        c.kill_switch = kill;
+        c
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_over_random_event_sequences(c in policies(), steps in prop::collection::vec(step(), 1..60)) {
+        let mut health = view(&c, 0, 0);
+        let mut state = DnsState::default();
+        let mut now = t0();
+        let regions = [r(SOUTH), r(NORTH)];
+        for s in steps {
+            let signal = match s {
+                Step::Wait(secs) => { now += Duration::seconds(secs); continue; }
+                Step::Unreachable { south, yes } => {
+                    health.get_mut(&regions[usize::from(!south)]).unwrap().reachable = !yes;
+                    continue;
+                }
+                Step::Alarm { south, index, state: st } => {
+                    let region = &regions[usize::from(!south)];
+                    let rc = &c.regions[region];
+                    let names: Vec<String> = rc.health_alarms.iter().chain(rc.composite_alarm.iter()).cloned().collect();
+                    let name = names[index % names.len()].clone();
+                    health.get_mut(region).unwrap().alarms.insert(name.clone(), st);
+                    alarm(&name, region.as_str(), st)
+                }
+                Step::Operator(k, south) => command(k, Some(regions[usize::from(!south)].as_str())),
+                Step::Tick => Signal { key: "t".into(), at: now, channel: Channel::EventBridge, kind: SignalKind::Schedule(ScheduleTick { schedule: "s".into() }) },
+            };
+            state = observe(&c, &state, &signal, &health, now);
+            let d = decide(&c, &state, &signal, &health, now);
+            match &d {
+                Decision::Failover(p) => {
+                    // Never the last region, never towards an unhealthy one.
+                    let serving_after = regions.iter().filter(|r| !state.drained.contains(*r) && **r != p.drain).count();
+                    prop_assert!(serving_after >= 1, "drained the last region: {d:?}");
+                    prop_assert!(verdict(&c, &p.target, health.get(&p.target), &state).healthy, "target unhealthy: {d:?}");
+                    prop_assert!(p.manual || (!c.kill_switch && !state.frozen), "automatic action while switched off: {d:?}");
+                }
+                Decision::Failback(p) => {
+                    prop_assert!(verdict(&c, &p.region, health.get(&p.region), &state).healthy, "failback to unhealthy: {d:?}");
+                    if !p.manual {
+                        prop_assert!(c.policy.auto_failback && !c.kill_switch && !state.frozen);
+                        let at = state.last_failover_at.unwrap();
+                        prop_assert!(now >= at + Duration::seconds(c.policy.hold_down_seconds as i64), "failback inside hold-down");
+                        let since = state.healthy_since[&p.region];
+                        prop_assert!(now - since >= Duration::seconds(c.policy.failback_healthy_seconds as i64));
+                    }
+                }
+                _ => {}
+            }
+            state = apply(&state, &d, now);
+            prop_assert!(state.drained.len() < regions.len(), "every region drained");
+        }
+    }
+}
