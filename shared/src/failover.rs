@@ -34,6 +34,9 @@ pub struct DnsState {
     /// Open AWS Health issues per region (event ARNs).
     #[serde(default)]
     pub open_health_issues: BTreeMap<Region, BTreeSet<String>>,
+    /// Notifications that could not be sent yet; the next invocation sends them first.
+    #[serde(default)]
+    pub outbox: Vec<crate::notify::Notification>,
 }
 
 /// The health of one region as read just now (DescribeAlarms in that region).

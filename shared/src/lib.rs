@@ -7,6 +7,8 @@
 pub mod audit;
 pub mod clients;
 pub mod config;
+pub mod deployment;
+pub mod dns;
 pub mod failover;
 pub mod notify;
 pub mod region;

@@ -1,1 +1,21 @@
-fn main() {}
+use dns_failover::Failover;
+use lambda_runtime::{LambdaEvent, service_fn};
+use resilience_core::deployment::Deployment;
+use resilience_core::dns::{CloudWatchHealth, TrafficSwitches};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    resilience_core::telemetry::init_logging();
+    let d = Deployment::from_env().await.inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
+    let handler = Failover {
+        switches: TrafficSwitches::new(&d.config, &d.clients),
+        health: CloudWatchHealth::new(d.clients.clone()),
+        config: d.config,
+        region: d.region,
+        store: d.store,
+        notifier: d.notifier,
+    };
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { handler.handle(event.payload).await })).await
+}

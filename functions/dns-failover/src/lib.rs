@@ -1,0 +1,395 @@
+//! dns-failover: parse → claim → lease → read → decide → act → record.
+//!
+//! Every signal is claimed by its idempotency key and handled under one lease per protected DNS
+//! name, so duplicates, retries and concurrent deliveries make one change and one notification.
+//! The decision itself is `resilience_core::failover::decide` (pure); this module only carries
+//! it out and leaves evidence: an audit record, one JSON log line, EMF metrics and, where a
+//! person must know, an SNS notification.
+
+use chrono::{DateTime, Duration, Utc};
+use lambda_runtime::Diagnostic;
+use resilience_core::audit::{ActionRecord, AuditRecord, Outcome};
+use resilience_core::config::SuiteConfig;
+use resilience_core::dns::{HealthReader, TrafficSwitches};
+use resilience_core::failover::{self, Decision, DnsState, HealthView};
+use resilience_core::notify::{Notification, Notifier, Severity};
+use resilience_core::region::Region;
+use resilience_core::signal::{Signal, SignalError, normalise};
+use resilience_core::store::{Claim, Lease, LeaseOutcome, StateStore, StoreError};
+use resilience_core::telemetry::{Metrics, Unit};
+use serde_json::{Value, json};
+use std::time::Instant;
+
+pub const FUNCTION: &str = "dns-failover";
+
+/// Everything the handler needs, built once at cold start.
+#[derive(Debug)]
+pub struct Failover<S, N, H> {
+    pub config: SuiteConfig,
+    pub region: Region,
+    pub store: S,
+    pub notifier: N,
+    pub health: H,
+    pub switches: TrafficSwitches,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FailoverError {
+    #[error("{0} (no action taken blind; retry)")]
+    Store(#[from] StoreError),
+    #[error("lease {name} is held by {owner} until {until}; retry")]
+    LeaseBusy { name: String, owner: String, until: DateTime<Utc> },
+    #[error("every strategy failed to {what}: {detail}; state unchanged, safe to re-drive")]
+    ActionFailed { what: String, detail: String },
+    #[error("{what} done, but its notification could not be sent ({message}); queued, retry to send")]
+    NotificationPending { what: String, message: String },
+    #[error("bad input: {0}")]
+    BadInput(#[from] SignalError),
+}
+
+impl FailoverError {
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, FailoverError::BadInput(_))
+    }
+}
+
+impl From<FailoverError> for Diagnostic {
+    fn from(e: FailoverError) -> Diagnostic {
+        let kind = match &e {
+            FailoverError::Store(_) => "StoreUnavailable",
+            FailoverError::LeaseBusy { .. } => "LeaseBusy",
+            FailoverError::ActionFailed { .. } => "ActionFailed",
+            FailoverError::NotificationPending { .. } => "NotificationPending",
+            FailoverError::BadInput(_) => "BadInput",
+        };
+        let retry = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
+        Diagnostic {
+            error_type: format!("{retry}.{kind}"),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
+    fn state_name(&self) -> String {
+        format!("dns#{}", self.config.dns.record_name)
+    }
+
+    /// Handles one Lambda payload. SQS batches answer with `batchItemFailures` so one bad or
+    /// busy record does not re-drive the rest.
+    pub async fn handle(&self, payload: Value) -> Result<Value, FailoverError> {
+        let inbound = normalise(&payload, &self.config);
+        let is_sqs = payload.pointer("/Records/0/eventSource").and_then(Value::as_str) == Some("aws:sqs");
+        let mut results = Vec::new();
+        let mut failures = Vec::new();
+        let single = inbound.len() == 1 && !is_sqs;
+        for item in inbound {
+            let outcome = match item.signal {
+                Ok(signal) => self.react(&signal).await,
+                Err(e) => {
+                    self.audit_rejected(&e, &payload).await;
+                    Err(FailoverError::BadInput(e))
+                }
+            };
+            match outcome {
+                Ok(v) => results.push(v),
+                Err(e) if single => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, message_id = ?item.message_id, "record not handled");
+                    // A bad record never gets better: report it handled (it is audited).
+                    if e.is_retryable()
+                        && let Some(id) = item.message_id
+                    {
+                        failures.push(json!({ "itemIdentifier": id }));
+                    }
+                    results.push(json!({ "error": e.to_string() }));
+                }
+            }
+        }
+        if is_sqs {
+            Ok(json!({ "batchItemFailures": failures, "results": results }))
+        } else {
+            Ok(results.into_iter().next().unwrap_or(Value::Null))
+        }
+    }
+
+    async fn audit_rejected(&self, e: &SignalError, payload: &Value) {
+        let excerpt: String = payload.to_string().chars().take(2000).collect();
+        let record = AuditRecord::new(FUNCTION, self.region.as_str(), Utc::now(), "", json!({ "rejected": excerpt }), "rejected", e.to_string());
+        tracing::warn!(decision = "rejected", reason = %e, "input is not a signal");
+        if let Err(se) = self.store.put_audit(&record, self.retain_audit(Utc::now())).await {
+            tracing::error!(error = %se, "could not audit a rejected input");
+        }
+    }
+
+    fn retain_audit(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + Duration::days(i64::try_from(self.config.policy.audit_retention_days).unwrap_or(400))
+    }
+
+    /// One signal, exactly once.
+    pub async fn react(&self, signal: &Signal) -> Result<Value, FailoverError> {
+        let started = Instant::now();
+        let policy = &self.config.policy;
+        let lease_ttl = Duration::seconds(i64::try_from(policy.lease_seconds).unwrap_or(60));
+        let mut metrics = Metrics::new(format!("{}/Resilience", self.config.platform))
+            .dimension("Function", FUNCTION)
+            .dimension("Region", self.region.as_str());
+
+        match self.store.claim_key(&signal.key, lease_ttl, Utc::now()).await? {
+            Claim::New => {}
+            other => {
+                let status = match other {
+                    Claim::Done { outcome } => format!("already handled: {outcome}"),
+                    _ => "being handled by another invocation".to_owned(),
+                };
+                tracing::info!(decision = "duplicate", signal = %signal.key, %status, "duplicate suppressed");
+                metrics.metric("DuplicatesSuppressed", 1.0, Unit::Count).emit();
+                return Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }));
+            }
+        }
+
+        let lease = match self.take_lease(lease_ttl).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                let _ = self.store.abandon_key(&signal.key).await;
+                return Err(e);
+            }
+        };
+        let result = self.react_leased(signal, &mut metrics, started).await;
+        if let Err(e) = self.store.release_lease(&lease).await {
+            tracing::warn!(error = %e, "lease not released; it expires by itself");
+        }
+        match &result {
+            Ok((decision, _)) => {
+                let retain = Utc::now() + Duration::seconds(i64::try_from(policy.idempotency_ttl_seconds).unwrap_or(86_400));
+                self.store.complete_key(&signal.key, decision, retain).await?;
+            }
+            Err(_) => {
+                let _ = self.store.abandon_key(&signal.key).await;
+            }
+        }
+        metrics.metric("ReactionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds).emit();
+        result.map(|(_, v)| v)
+    }
+
+    async fn take_lease(&self, ttl: Duration) -> Result<Lease, FailoverError> {
+        let name = format!("dns#{}", self.config.dns.record_name);
+        let owner = uuid::Uuid::new_v4().to_string();
+        let deadline = Instant::now() + std::time::Duration::from_secs(self.config.policy.lease_wait_seconds);
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            match self.store.take_lease(&name, &owner, ttl, Utc::now()).await? {
+                LeaseOutcome::Acquired(lease) => return Ok(lease),
+                LeaseOutcome::Busy { owner, until } => {
+                    if Instant::now() >= deadline {
+                        return Err(FailoverError::LeaseBusy { name, owner, until });
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
+                }
+            }
+        }
+    }
+
+    async fn react_leased(&self, signal: &Signal, metrics: &mut Metrics, started: Instant) -> Result<(String, Value), FailoverError> {
+        let state_name = self.state_name();
+        let (mut state, version) = match self.store.get_state(&state_name).await? {
+            Some(v) => (
+                serde_json::from_value::<DnsState>(v.value).map_err(|e| StoreError::Corrupt {
+                    key: state_name.clone(),
+                    problem: e.to_string(),
+                })?,
+                v.version,
+            ),
+            None => (DnsState::default(), 0),
+        };
+        let mut actions = self.flush_outbox(&mut state).await;
+
+        let health: HealthView = self.health.read(&self.config).await;
+        let now = Utc::now();
+        let observed = failover::observe(&self.config, &state, signal, &health, now);
+        let decision = failover::decide(&self.config, &observed, signal, &health, now);
+        metrics.metric("DecisionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds);
+
+        let dry_run = self.config.dry_run;
+        let acted = Instant::now();
+        let (outcome, next) = match &decision {
+            Decision::Failover(_) | Decision::Failback(_) if dry_run => {
+                actions.push(ActionRecord {
+                    action: "dry-run".into(),
+                    outcome: Outcome::Planned,
+                    detail: format!("would {}", decision.why()),
+                    millis: 0,
+                });
+                (Outcome::Planned, observed.clone())
+            }
+            Decision::Failover(plan) => {
+                let (records, ok) = self.switches.set_drained(&self.config.dns.strategies, &plan.drain, true).await;
+                let outcome = summarise(&records, ok);
+                actions.extend(records);
+                (outcome, if ok { failover::apply(&observed, &decision, now) } else { observed.clone() })
+            }
+            Decision::Failback(plan) => {
+                let (records, ok) = self.switches.set_drained(&self.config.dns.strategies, &plan.region, false).await;
+                let outcome = summarise(&records, ok);
+                actions.extend(records);
+                (outcome, if ok { failover::apply(&observed, &decision, now) } else { observed.clone() })
+            }
+            Decision::Freeze { .. } | Decision::Unfreeze { .. } => (Outcome::Succeeded, failover::apply(&observed, &decision, now)),
+            Decision::Refused { .. } | Decision::NoAction(_) => (Outcome::Skipped, observed.clone()),
+        };
+        if decision.moves_traffic() && !dry_run {
+            metrics.metric("ActionMillis", acted.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds);
+            metrics.metric(if outcome == Outcome::Failed { "ActionsFailed" } else { "TrafficMoves" }, 1.0, Unit::Count);
+        }
+
+        let mut record = AuditRecord::new(FUNCTION, self.region.as_str(), now, &signal.key, serde_json::to_value(signal).unwrap_or(Value::Null), decision.name(), decision.why());
+        record.dry_run = dry_run;
+        let mut next = next;
+        let mut pending = None;
+        if let Some(n) = self.notification_for(&decision, outcome, dry_run, &health, &record.id) {
+            match self.notifier.notify(&n).await {
+                Ok(id) => actions.push(ActionRecord {
+                    action: "sns:Publish".into(),
+                    outcome: Outcome::Succeeded,
+                    detail: format!("message {id}"),
+                    millis: 0,
+                }),
+                Err(e) => {
+                    actions.push(ActionRecord {
+                        action: "sns:Publish".into(),
+                        outcome: Outcome::Failed,
+                        detail: format!("{e}; queued for the next invocation"),
+                        millis: 0,
+                    });
+                    pending = Some(e.message.clone());
+                    next.outbox.push(n);
+                }
+            }
+        }
+        record.actions = actions;
+        record.outcome = outcome;
+
+        if next != state {
+            self.store.put_state(&state_name, &serde_json::to_value(&next).unwrap_or(Value::Null), version).await?;
+        }
+        self.store.put_audit(&record, self.retain_audit(now)).await?;
+        tracing::info!(
+            decision = decision.name(),
+            reason = %decision.why(),
+            signal = %signal.key,
+            outcome = ?outcome,
+            dry_run,
+            actions = %serde_json::to_string(&record.actions).unwrap_or_default(),
+            audit_id = %record.id,
+            "decision"
+        );
+        let result = json!({
+            "signal": signal.key,
+            "decision": decision,
+            "why": decision.why(),
+            "outcome": outcome,
+            "dry_run": dry_run,
+            "actions": record.actions,
+            "audit_id": record.id,
+        });
+        if outcome == Outcome::Failed {
+            return Err(FailoverError::ActionFailed {
+                what: decision.why(),
+                detail: record.actions.iter().map(|a| format!("{}: {}", a.action, a.detail)).collect::<Vec<_>>().join("; "),
+            });
+        }
+        if let Some(message) = pending {
+            return Err(FailoverError::NotificationPending { what: decision.name().to_owned(), message });
+        }
+        Ok((decision.name().to_owned(), result))
+    }
+
+    /// Sends notifications queued by an earlier invocation; keeps those that still fail.
+    async fn flush_outbox(&self, state: &mut DnsState) -> Vec<ActionRecord> {
+        let mut records = Vec::new();
+        let mut still = Vec::new();
+        for n in std::mem::take(&mut state.outbox) {
+            match self.notifier.notify(&n).await {
+                Ok(id) => records.push(ActionRecord {
+                    action: "sns:Publish (queued)".into(),
+                    outcome: Outcome::Succeeded,
+                    detail: format!("{}: message {id}", n.subject),
+                    millis: 0,
+                }),
+                Err(e) => {
+                    records.push(ActionRecord {
+                        action: "sns:Publish (queued)".into(),
+                        outcome: Outcome::Failed,
+                        detail: e.to_string(),
+                        millis: 0,
+                    });
+                    still.push(n);
+                }
+            }
+        }
+        state.outbox = still;
+        records
+    }
+
+    fn notification_for(&self, decision: &Decision, outcome: Outcome, dry_run: bool, health: &HealthView, audit_id: &str) -> Option<Notification> {
+        let record_name = &self.config.dns.record_name;
+        let prefix = if dry_run { "[DRY RUN] " } else { "" };
+        let (severity, subject, summary) = match decision {
+            Decision::Failover(p) if outcome == Outcome::Failed => (
+                Severity::Critical,
+                format!("FAILOVER FAILED: could not drain {} from {record_name}", p.drain),
+                format!(
+                    "{} is failing ({}), but every configured strategy failed to drain it. Traffic has NOT moved.\nCheck: the audit record {audit_id}; Route 53 and CloudWatch in {}.\nThe event will be retried automatically; an operator can also send a failover command.",
+                    p.drain, p.why, p.target
+                ),
+            ),
+            Decision::Failover(p) => (
+                Severity::Critical,
+                format!("{prefix}Failover: {} drained from {record_name}, traffic to {}", p.drain, p.target),
+                format!(
+                    "What failed: {}.\nWhat was done: {} removed from {record_name}; {} now takes its traffic.\nWhat to check: {}'s capacity and error rates; the audit record {audit_id}.\nHow to fail back: once {} is healthy, send a \"{}\" event for region {} (or `resilience failback --region {}`). Automatic failback: {}.",
+                    p.why,
+                    p.drain,
+                    p.target,
+                    p.target,
+                    p.drain,
+                    resilience_core::signal::OperatorCommandKind::Failback.detail_type(),
+                    p.drain,
+                    p.drain,
+                    if self.config.policy.auto_failback { "on, after the hold-down and a healthy period" } else { "off" }
+                ),
+            ),
+            Decision::Failback(p) => (
+                if outcome == Outcome::Failed { Severity::Critical } else { Severity::Warning },
+                format!("{prefix}Failback: {} {} {record_name}", p.region, if outcome == Outcome::Failed { "could NOT be restored to" } else { "restored to" }),
+                format!("{}.\nAudit record {audit_id}.", p.why),
+            ),
+            Decision::Freeze { by } => (Severity::Warning, format!("dns-failover frozen by {by}"), "No automatic DNS action until an unfreeze command.".to_owned()),
+            Decision::Unfreeze { by } => (Severity::Info, format!("dns-failover unfrozen by {by}"), "Automatic DNS actions are enabled again.".to_owned()),
+            Decision::Refused { why } => (Severity::Warning, "Operator command refused".to_owned(), format!("{why}.\nAudit record {audit_id}.")),
+            Decision::NoAction(n) => {
+                let severity = n.reason.severity()?;
+                (severity, format!("{prefix}No automatic failover: {:?}", n.reason), format!("{}.\nAudit record {audit_id}.", n.why))
+            }
+        };
+        Some(Notification {
+            severity,
+            function: FUNCTION.to_owned(),
+            region: self.region.clone(),
+            subject,
+            summary,
+            body: json!({ "decision": decision, "outcome": outcome, "dry_run": dry_run, "audit_id": audit_id, "health": health }),
+        })
+    }
+}
+
+fn summarise(records: &[ActionRecord], ok: bool) -> Outcome {
+    if !ok {
+        Outcome::Failed
+    } else if records.last().is_some_and(|r| r.outcome == Outcome::AlreadyInPlace) {
+        Outcome::AlreadyInPlace
+    } else {
+        Outcome::Succeeded
+    }
+}

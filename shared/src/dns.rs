@@ -1,0 +1,346 @@
+//! The adapters dns-failover acts through: reading region health (CloudWatch DescribeAlarms in
+//! each region) and the traffic switches, one per [`Strategy`]. Each switch first reads the
+//! state it is about to change and does nothing when it is already in place.
+
+use crate::audit::{ActionRecord, Outcome};
+use crate::clients::AwsClients;
+use crate::config::{DnsConfig, HealthMetricConfig, Strategy, SuiteConfig};
+use crate::failover::{HealthView, RegionHealth};
+use crate::region::Region;
+use crate::signal::AlarmState;
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StateValue, StandardUnit};
+use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Reads the health alarms of every configured region.
+pub trait HealthReader: Send + Sync {
+    fn read(&self, config: &SuiteConfig) -> impl Future<Output = HealthView> + Send;
+}
+
+/// Reads alarms with DescribeAlarms in each region, all regions at once. A region whose API
+/// cannot be reached is reported unreachable (the decision treats that as not healthy).
+#[derive(Debug, Clone)]
+pub struct CloudWatchHealth {
+    clients: AwsClients,
+}
+
+impl CloudWatchHealth {
+    pub fn new(clients: AwsClients) -> Self {
+        CloudWatchHealth { clients }
+    }
+
+    async fn read_region(&self, region: Region, names: Vec<String>) -> (Region, RegionHealth) {
+        let client = self.clients.cloudwatch(&region);
+        let res = client
+            .describe_alarms()
+            .set_alarm_names(Some(names))
+            // Without AlarmTypes, DescribeAlarms returns metric alarms only.
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
+            .send()
+            .await;
+        let health = match res {
+            Err(e) => {
+                tracing::warn!(%region, error = %DisplayErrorContext(&e), "cannot read health alarms");
+                RegionHealth {
+                    reachable: false,
+                    alarms: BTreeMap::new(),
+                }
+            }
+            Ok(out) => {
+                let metric = out.metric_alarms().iter().filter_map(|a| Some((a.alarm_name()?.to_owned(), a.state_value()?.clone())));
+                let composite = out.composite_alarms().iter().filter_map(|a| Some((a.alarm_name()?.to_owned(), a.state_value()?.clone())));
+                let alarms = metric
+                    .chain(composite)
+                    .map(|(name, state)| {
+                        let state = match state {
+                            StateValue::Ok => AlarmState::Ok,
+                            StateValue::Alarm => AlarmState::Alarm,
+                            _ => AlarmState::InsufficientData,
+                        };
+                        (name, state)
+                    })
+                    .collect();
+                RegionHealth { reachable: true, alarms }
+            }
+        };
+        (region, health)
+    }
+}
+
+impl HealthReader for CloudWatchHealth {
+    async fn read(&self, config: &SuiteConfig) -> HealthView {
+        let reads = config.regions.iter().map(|(region, rc)| {
+            let names: Vec<String> = rc.health_alarms.iter().chain(rc.composite_alarm.iter()).cloned().collect();
+            self.read_region(region.clone(), names)
+        });
+        futures_util::future::join_all(reads).await.into_iter().collect()
+    }
+}
+
+/// Why a switch could not act: the next strategy is tried.
+#[derive(Debug, thiserror::Error)]
+#[error("{action}: {message}")]
+pub struct SwitchError {
+    pub action: String,
+    pub message: String,
+}
+
+/// The switches configured, tried in `dns.strategies` order.
+#[derive(Debug, Clone)]
+pub struct TrafficSwitches {
+    pub health_metric: Option<HealthMetricSwitch>,
+    pub control_plane: ControlPlaneSwitch,
+}
+
+impl TrafficSwitches {
+    pub fn new(config: &SuiteConfig, clients: &AwsClients) -> Self {
+        TrafficSwitches {
+            health_metric: config.dns.health_metric.as_ref().map(|hm| HealthMetricSwitch {
+                metric: hm.clone(),
+                clients: clients.clone(),
+                regions: config.regions.keys().cloned().collect(),
+            }),
+            control_plane: ControlPlaneSwitch {
+                client: clients.route53(),
+                dns: config.dns.clone(),
+            },
+        }
+    }
+
+    /// Drains (or restores) `region` with the first strategy that works; every attempt is
+    /// recorded. Returns the records and whether one strategy succeeded.
+    pub async fn set_drained(&self, strategies: &[Strategy], region: &Region, drained: bool) -> (Vec<ActionRecord>, bool) {
+        let mut records = Vec::new();
+        for strategy in strategies {
+            let started = Instant::now();
+            let result = match strategy {
+                Strategy::HealthMetric => match &self.health_metric {
+                    Some(s) => s.set_drained(region, drained).await,
+                    None => Err(SwitchError {
+                        action: "health-metric".into(),
+                        message: "not configured".into(),
+                    }),
+                },
+                Strategy::ControlPlane => self.control_plane.set_drained(region, drained).await,
+            };
+            let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            match result {
+                Ok(mut record) => {
+                    record.millis = millis;
+                    records.push(record);
+                    return (records, true);
+                }
+                Err(e) => records.push(ActionRecord {
+                    action: e.action,
+                    outcome: Outcome::Failed,
+                    detail: e.message,
+                    millis,
+                }),
+            }
+        }
+        (records, false)
+    }
+}
+
+/// Data plane: publishes the "region drained" metric that a CloudWatch alarm watches; a Route 53
+/// health check of type CLOUDWATCH_METRIC follows that alarm. The metric for region R is
+/// published in every other region (never in R, which may be down), where R's drain alarm lives.
+#[derive(Debug, Clone)]
+pub struct HealthMetricSwitch {
+    metric: HealthMetricConfig,
+    clients: AwsClients,
+    regions: Vec<Region>,
+}
+
+impl HealthMetricSwitch {
+    async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
+        let value = if drained { 1.0 } else { 0.0 };
+        let dimension = Dimension::builder().name(&self.metric.region_dimension).value(region.as_str()).build();
+        let mut details = Vec::new();
+        let mut changed = false;
+        for peer in self.regions.iter().filter(|r| *r != region) {
+            let action = format!(
+                "cloudwatch:PutMetricData {peer} {}/{}{{{}={region}}}={value}",
+                self.metric.namespace, self.metric.metric_name, self.metric.region_dimension
+            );
+            let fail = |message: String| SwitchError {
+                action: action.clone(),
+                message,
+            };
+            let client = self.clients.cloudwatch(peer);
+            if self.current(&client, &dimension).await.map_err(fail)? == Some(value) {
+                details.push(format!("{peer}: already {value}"));
+                continue;
+            }
+            client
+                .put_metric_data()
+                .namespace(&self.metric.namespace)
+                .metric_data(
+                    MetricDatum::builder()
+                        .metric_name(&self.metric.metric_name)
+                        .dimensions(dimension.clone())
+                        .value(value)
+                        .unit(StandardUnit::Count)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| fail(DisplayErrorContext(e).to_string()))?;
+            changed = true;
+            details.push(format!("{peer}: published {value}"));
+        }
+        Ok(ActionRecord {
+            action: format!("health-metric {}/{} {region}={value}", self.metric.namespace, self.metric.metric_name),
+            outcome: if changed { Outcome::Succeeded } else { Outcome::AlreadyInPlace },
+            detail: details.join("; "),
+            millis: 0,
+        })
+    }
+
+    /// The latest published value in the last 15 minutes, if any.
+    async fn current(&self, client: &aws_sdk_cloudwatch::Client, dimension: &Dimension) -> Result<Option<f64>, String> {
+        let now = std::time::SystemTime::now();
+        let query = MetricDataQuery::builder()
+            .id("drained")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace(&self.metric.namespace)
+                            .metric_name(&self.metric.metric_name)
+                            .dimensions(dimension.clone())
+                            .build(),
+                    )
+                    .period(60)
+                    .stat("Maximum")
+                    .build(),
+            )
+            .build();
+        let out = client
+            .get_metric_data()
+            .metric_data_queries(query)
+            .start_time((now - Duration::from_secs(900)).into())
+            .end_time((now + Duration::from_secs(60)).into())
+            .scan_by(aws_sdk_cloudwatch::types::ScanBy::TimestampDescending)
+            .send()
+            .await
+            .map_err(|e| DisplayErrorContext(e).to_string())?;
+        Ok(out.metric_data_results().first().and_then(|r| r.values().first().copied()))
+    }
+}
+
+/// Control plane fallback: sets the region's weighted record to weight 0 (drained) or its
+/// configured weight (restored) with one ChangeResourceRecordSets, then waits for INSYNC.
+#[derive(Debug, Clone)]
+pub struct ControlPlaneSwitch {
+    client: aws_sdk_route53::Client,
+    dns: DnsConfig,
+}
+
+/// Route 53 answers PriorRequestNotComplete while an earlier change to the zone propagates.
+const ROUTE53_BUSY_RETRIES: u32 = 5;
+
+impl ControlPlaneSwitch {
+    async fn record_of(&self, region: &Region) -> Result<ResourceRecordSet, SwitchError> {
+        let set_id = &self.dns.records[region].set_identifier;
+        let action = format!("route53:ListResourceRecordSets {} {}", self.dns.hosted_zone_id, self.dns.record_name);
+        let out = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(&self.dns.hosted_zone_id)
+            .start_record_name(&self.dns.record_name)
+            .send()
+            .await
+            .map_err(|e| SwitchError {
+                action: action.clone(),
+                message: DisplayErrorContext(e).to_string(),
+            })?;
+        let wanted = self.dns.record_name.trim_end_matches('.');
+        out.resource_record_sets()
+            .iter()
+            .find(|r| r.name().trim_end_matches('.') == wanted && r.set_identifier() == Some(set_id.as_str()))
+            .cloned()
+            .ok_or_else(|| SwitchError {
+                action,
+                message: format!("no record {} with SetIdentifier {set_id}", self.dns.record_name),
+            })
+    }
+
+    async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
+        let record = self.record_of(region).await?;
+        let weight = if drained { 0 } else { self.dns.records[region].weight };
+        let action = format!("route53:ChangeResourceRecordSets {} {} {} weight={weight}", self.dns.hosted_zone_id, self.dns.record_name, region);
+        if record.weight() == Some(weight) {
+            return Ok(ActionRecord {
+                action,
+                outcome: Outcome::AlreadyInPlace,
+                detail: format!("weight already {weight}"),
+                millis: 0,
+            });
+        }
+        let fail = |message: String| SwitchError {
+            action: action.clone(),
+            message,
+        };
+        let mut updated = record.clone();
+        updated.weight = Some(weight);
+        let batch = ChangeBatch::builder()
+            .comment(format!("aworld-resilience dns-failover: {} {region}", if drained { "drain" } else { "restore" }))
+            .changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(updated).build().map_err(|e| fail(e.to_string()))?)
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let mut attempt = 0;
+        let change_id = loop {
+            let res = self
+                .client
+                .change_resource_record_sets()
+                .hosted_zone_id(&self.dns.hosted_zone_id)
+                .change_batch(batch.clone())
+                .send()
+                .await;
+            match res {
+                Ok(out) => break out.change_info().map(|c| c.id().to_owned()).unwrap_or_default(),
+                Err(e) if attempt < ROUTE53_BUSY_RETRIES && matches!(e.code(), Some("PriorRequestNotComplete" | "Throttling" | "ThrottlingException")) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                }
+                Err(e) => return Err(fail(DisplayErrorContext(e).to_string())),
+            }
+        };
+        let started = Instant::now();
+        let deadline = Duration::from_secs(self.dns.insync_wait_seconds);
+        loop {
+            let status = self
+                .client
+                .get_change()
+                .id(&change_id)
+                .send()
+                .await
+                .map_err(|e| fail(format!("change {change_id} submitted, status unknown: {}", DisplayErrorContext(e))))?
+                .change_info()
+                .map(|c| c.status().clone());
+            if status == Some(ChangeStatus::Insync) {
+                return Ok(ActionRecord {
+                    action,
+                    outcome: Outcome::Succeeded,
+                    detail: format!("change {change_id} INSYNC after {} ms", started.elapsed().as_millis()),
+                    millis: 0,
+                });
+            }
+            if started.elapsed() >= deadline {
+                // Submitted changes are applied by Route 53 even if we stop watching.
+                return Ok(ActionRecord {
+                    action,
+                    outcome: Outcome::Succeeded,
+                    detail: format!("change {change_id} submitted, still PENDING after {}s", deadline.as_secs()),
+                    millis: 0,
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
