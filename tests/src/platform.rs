@@ -1,0 +1,231 @@
+//! A two-region platform in the emulator, with names unique to one test: the state table, an
+//! SNS topic per region (eu-north-1's with an SQS subscriber), a hosted zone with one weighted
+//! record per region, and the health alarms of both regions (all OK to start with).
+
+use crate::{create_state_table, drain_queue, sdk, topic_with_queue, unique};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use chrono::{DateTime, Utc};
+use resilience_core::audit::AuditRecord;
+use resilience_core::store::StateStore;
+use resilience_core::store::dynamodb::DynamoStore;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub const SOUTH: &str = "eu-south-1";
+pub const NORTH: &str = "eu-north-1";
+/// Where the functions run in these tests: the backup region, outside the failing primary.
+pub const HOME: &str = NORTH;
+pub const HEALTH_ALARMS: [&str; 3] = ["api-5xx", "api-latency", "canary"];
+
+#[derive(Debug)]
+pub struct Platform {
+    pub id: String,
+    pub config: Value,
+    pub state_table: String,
+    pub queue_url: String,
+    pub zone_id: String,
+    pub record_name: String,
+}
+
+impl Platform {
+    /// Provisions everything; `strategies` as in `dns.strategies`.
+    pub async fn provision(strategies: &[&str]) -> Platform {
+        let id = unique("t");
+        let mut config: Value = serde_json::from_str(include_str!("../../docs/example-config.json")).unwrap();
+        let state_table = format!("{id}-state");
+        let north = sdk(NORTH).await;
+        create_state_table(&aws_sdk_dynamodb::Client::new(&north), &state_table).await;
+
+        let (north_topic, queue_url) = topic_with_queue(NORTH, &format!("{id}-notify")).await;
+        let south_topic = aws_sdk_sns::Client::new(&sdk(SOUTH).await)
+            .create_topic()
+            .name(format!("{id}-notify"))
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+
+        let zone_name = format!("{id}.aworld.example.");
+        let record_name = format!("api.{zone_name}");
+        let r53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
+        let zone = r53.create_hosted_zone().name(&zone_name).caller_reference(&id).send().await.unwrap();
+        let zone_id = zone.hosted_zone.unwrap().id.trim_start_matches("/hostedzone/").to_owned();
+        let mut batch = ChangeBatch::builder();
+        for (region, ip) in [(SOUTH, "192.0.2.10"), (NORTH, "192.0.2.20")] {
+            let rrs = ResourceRecordSet::builder()
+                .name(&record_name)
+                .r#type(RrType::A)
+                .set_identifier(region)
+                .weight(100)
+                .ttl(60)
+                .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
+                .build()
+                .unwrap();
+            batch = batch.changes(Change::builder().action(ChangeAction::Create).resource_record_set(rrs).build().unwrap());
+        }
+        r53.change_resource_record_sets().hosted_zone_id(&zone_id).change_batch(batch.build().unwrap()).send().await.unwrap();
+
+        for region in [SOUTH, NORTH] {
+            let cw = aws_sdk_cloudwatch::Client::new(&sdk(region).await);
+            let names: Vec<String> = HEALTH_ALARMS.iter().map(|b| format!("{id}-{b}-{region}")).collect();
+            for name in &names {
+                cw.put_metric_alarm()
+                    .alarm_name(name)
+                    .namespace("AWorld/Api")
+                    .metric_name(name)
+                    .statistic(Statistic::Average)
+                    .period(60)
+                    .evaluation_periods(1)
+                    .threshold(1.0)
+                    .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            let composite = format!("{id}-region-unhealthy-{region}");
+            cw.put_composite_alarm()
+                .alarm_name(&composite)
+                .alarm_rule(names.iter().map(|n| format!("ALARM({n})")).collect::<Vec<_>>().join(" AND "))
+                .send()
+                .await
+                .unwrap();
+            config["regions"][region]["health_alarms"] = json!(names);
+            config["regions"][region]["composite_alarm"] = json!(composite);
+        }
+        config["state_table"] = json!(state_table);
+        config["notifications"]["topics"] = json!({ NORTH: north_topic, SOUTH: south_topic });
+        config["dns"]["hosted_zone_id"] = json!(zone_id);
+        config["dns"]["record_name"] = json!(record_name);
+        config["dns"]["strategies"] = json!(strategies);
+        config["dns"]["health_metric"]["namespace"] = json!(format!("AWorld/Failover/{id}"));
+        config["dns"]["insync_wait_seconds"] = json!(10);
+        let platform = Platform {
+            id,
+            config,
+            state_table,
+            queue_url,
+            zone_id,
+            record_name,
+        };
+        for region in [SOUTH, NORTH] {
+            for base in HEALTH_ALARMS.iter().copied().chain(["region-unhealthy"]) {
+                platform.set_alarm(region, base, StateValue::Ok).await;
+            }
+        }
+        platform
+    }
+
+    pub fn alarm_name(&self, base: &str, region: &str) -> String {
+        format!("{}-{base}-{region}", self.id)
+    }
+
+    pub async fn set_alarm(&self, region: &str, base: &str, state: StateValue) {
+        aws_sdk_cloudwatch::Client::new(&sdk(region).await)
+            .set_alarm_state()
+            .alarm_name(self.alarm_name(base, region))
+            .state_value(state)
+            .state_reason("set by test")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The environment of a function deployed in [`HOME`] against this platform.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![("RESILIENCE_CONFIG", self.config.to_string()), ("AWS_REGION", HOME.to_owned())]
+    }
+
+    /// A real-format EventBridge alarm state change for one of this platform's alarms.
+    pub fn alarm_event(&self, base: &str, region: &str, state: &str, at: DateTime<Utc>) -> Value {
+        let mut e = crate::fixture("eventbridge-alarm-metric.json");
+        let name = self.alarm_name(base, region);
+        let ts = at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+        e["id"] = json!(uuid::Uuid::new_v4().to_string());
+        e["region"] = json!(region);
+        e["time"] = json!(at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        e["resources"] = json!([format!("arn:aws:cloudwatch:{region}:123456789012:alarm:{name}")]);
+        e["detail"]["alarmName"] = json!(name);
+        e["detail"]["state"]["value"] = json!(state);
+        e["detail"]["state"]["timestamp"] = json!(ts);
+        e["detail"]["previousState"]["value"] = json!(if state == "ALARM" { "OK" } else { "ALARM" });
+        e
+    }
+
+    /// An operator command event (documented format) from the configured operator.
+    pub fn command(&self, detail_type: &str, region: Option<&str>) -> Value {
+        let mut e = crate::fixture("operator-failover.json");
+        e["id"] = json!(uuid::Uuid::new_v4().to_string());
+        e["detail-type"] = json!(detail_type);
+        match region {
+            Some(r) => e["detail"]["region"] = json!(r),
+            None => {
+                e["detail"].as_object_mut().unwrap().remove("region");
+            }
+        }
+        e
+    }
+
+    /// Weight of each region's record, by set identifier.
+    pub async fn weights(&self) -> BTreeMap<String, i64> {
+        let r53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
+        let out = r53.list_resource_record_sets().hosted_zone_id(&self.zone_id).send().await.unwrap();
+        out.resource_record_sets()
+            .iter()
+            .filter_map(|r| Some((r.set_identifier()?.to_owned(), r.weight()?)))
+            .collect()
+    }
+
+    /// The latest "region drained" value published for `region` (in its peer region).
+    pub async fn drain_metric(&self, region: &str) -> Option<f64> {
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+        let peer = if region == SOUTH { NORTH } else { SOUTH };
+        let cw = aws_sdk_cloudwatch::Client::new(&sdk(peer).await);
+        let now = std::time::SystemTime::now();
+        let q = MetricDataQuery::builder()
+            .id("m")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace(self.config["dns"]["health_metric"]["namespace"].as_str().unwrap())
+                            .metric_name("RegionDrained")
+                            .dimensions(Dimension::builder().name("Region").value(region).build())
+                            .build(),
+                    )
+                    .period(60)
+                    .stat("Maximum")
+                    .build(),
+            )
+            .build();
+        let out = cw
+            .get_metric_data()
+            .metric_data_queries(q)
+            .start_time((now - std::time::Duration::from_secs(900)).into())
+            .end_time((now + std::time::Duration::from_secs(60)).into())
+            .scan_by(ScanBy::TimestampDescending)
+            .send()
+            .await
+            .unwrap();
+        out.metric_data_results().first().and_then(|r| r.values().first().copied())
+    }
+
+    /// Notifications received by the SQS subscriber: the machine-readable bodies.
+    pub async fn notifications(&self) -> Vec<Value> {
+        drain_queue(NORTH, &self.queue_url)
+            .await
+            .into_iter()
+            .map(|envelope| serde_json::from_str(envelope["Message"].as_str().unwrap_or("null")).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    pub fn store(&self, ddb: aws_sdk_dynamodb::Client) -> DynamoStore {
+        DynamoStore::new(ddb, self.state_table.clone())
+    }
+
+    pub async fn audit(&self, function: &str) -> Vec<AuditRecord> {
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk(HOME).await);
+        self.store(ddb).recent_audit(function, 1000).await.unwrap()
+    }
+}

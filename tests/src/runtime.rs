@@ -1,0 +1,154 @@
+//! A small emulator of the Lambda Runtime API: the compiled function binary polls it for events
+//! exactly as it polls the real service, so the end-to-end tests exercise the real `main`, the
+//! real init and the real runtime client. Several processes can poll one emulator, as concurrent
+//! Lambda instances do.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio::sync::{Notify, oneshot};
+
+type Reply = Result<Value, Value>;
+
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<VecDeque<(String, Bytes)>>,
+    waiting: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
+    ready: Notify,
+}
+
+/// The Runtime API on a loopback port.
+#[derive(Debug)]
+pub struct RuntimeApi {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn next(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    loop {
+        let notified = s.ready.notified();
+        if let Some((id, body)) = s.queue.lock().unwrap().pop_front() {
+            let mut h = HeaderMap::new();
+            h.insert("lambda-runtime-aws-request-id", HeaderValue::from_str(&id).unwrap());
+            let deadline = chrono::Utc::now().timestamp_millis() + 60_000;
+            h.insert("lambda-runtime-deadline-ms", HeaderValue::from_str(&deadline.to_string()).unwrap());
+            h.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static("arn:aws:lambda:eu-north-1:123456789012:function:under-test"),
+            );
+            h.insert("lambda-runtime-trace-id", HeaderValue::from_static("Root=1-00000000-000000000000000000000000;Sampled=0"));
+            return (StatusCode::OK, h, body);
+        }
+        notified.await;
+    }
+}
+
+async fn respond(State(s): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    reply(&s, &id, Ok(serde_json::from_slice(&body).unwrap_or(Value::Null)))
+}
+
+async fn error(State(s): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    reply(&s, &id, Err(serde_json::from_slice(&body).unwrap_or(Value::Null)))
+}
+
+fn reply(s: &Shared, id: &str, r: Reply) -> StatusCode {
+    if let Some(tx) = s.waiting.lock().unwrap().remove(id) {
+        let _ = tx.send(r);
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(body: Bytes) -> StatusCode {
+    eprintln!("runtime api: init error {}", String::from_utf8_lossy(&body));
+    StatusCode::ACCEPTED
+}
+
+impl RuntimeApi {
+    pub async fn start() -> Self {
+        let shared = Arc::new(Shared::default());
+        let app = axum::Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        RuntimeApi { addr, shared, server }
+    }
+
+    /// Invokes the function with `payload` and waits for its answer: `Ok(response)` or
+    /// `Err(error document)` as the function reported it.
+    pub async fn invoke(&self, payload: &Value) -> Reply {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = oneshot::channel();
+        self.shared.waiting.lock().unwrap().insert(id.clone(), tx);
+        self.shared.queue.lock().unwrap().push_back((id, Bytes::from(payload.to_string())));
+        self.shared.ready.notify_one();
+        tokio::time::timeout(Duration::from_secs(90), rx)
+            .await
+            .expect("the function answered within 90 s")
+            .expect("the function answered")
+    }
+}
+
+/// A compiled function binary (from `target/debug`) running against a [`RuntimeApi`].
+#[derive(Debug)]
+pub struct FunctionProcess {
+    child: Child,
+}
+
+/// Path of a function binary built by `cargo build --workspace --bins`.
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
+    let path = std::path::Path::new(&target).join("debug").join(name);
+    assert!(path.exists(), "{} is missing: build the functions first (`cargo build --workspace --bins`; `make test` does)", path.display());
+    path
+}
+
+impl FunctionProcess {
+    /// Starts `name` with the Lambda environment, the emulator's AWS settings (inherited) and
+    /// `env` on top.
+    pub fn spawn(name: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
+        let mut cmd = Command::new(binary(name));
+        cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("RUST_LOG", std::env::var("TEST_FUNCTION_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        FunctionProcess {
+            child: cmd.spawn().expect("start function binary"),
+        }
+    }
+
+    /// Waits for the process to exit (an init failure) and returns its exit code.
+    pub async fn exit_code(&mut self) -> Option<i32> {
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.ok()?.ok()?.code()
+    }
+}
