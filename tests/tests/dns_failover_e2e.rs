@@ -1,0 +1,207 @@
+//! dns-failover end to end: the compiled binary under the Lambda Runtime API, real-format
+//! events, the local AWS emulator through the real SDK.
+
+use aws_sdk_cloudwatch::types::StateValue;
+use chrono::{Duration, Utc};
+use resilience_tests::platform::{NORTH, Platform, SOUTH};
+use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
+use serde_json::{Value, json};
+
+const FUNCTION: &str = "dns-failover";
+
+async fn running(platform: &Platform, instances: usize, extra: &[(&str, String)]) -> (RuntimeApi, Vec<FunctionProcess>) {
+    let api = RuntimeApi::start().await;
+    let mut env = platform.env();
+    env.extend(extra.iter().cloned());
+    let procs = (0..instances).map(|_| FunctionProcess::spawn(FUNCTION, &api, &env)).collect();
+    (api, procs)
+}
+
+async fn fail_south(p: &Platform) {
+    p.set_alarm(SOUTH, "api-5xx", StateValue::Alarm).await;
+    p.set_alarm(SOUTH, "api-latency", StateValue::Alarm).await;
+}
+
+fn failovers(audit: &[resilience_core::audit::AuditRecord]) -> usize {
+    audit.iter().filter(|r| r.decision == "failover").count()
+}
+
+#[tokio::test]
+async fn alarm_event_drains_the_region_by_data_plane_metric_and_its_duplicate_changes_nothing() {
+    let p = Platform::provision(&["health-metric", "control-plane"]).await;
+    let (api, _procs) = running(&p, 1, &[]).await;
+    fail_south(&p).await;
+    let event = p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now());
+
+    let out = api.invoke(&event).await.expect("handled");
+    assert_eq!(out["decision"]["decision"], "failover", "{out}");
+    assert_eq!(out["decision"]["drain"], SOUTH);
+    assert_eq!(out["decision"]["target"], NORTH);
+    assert_eq!(p.drain_metric(SOUTH).await, Some(1.0), "drain metric published in the healthy region");
+    assert_eq!(p.weights().await[SOUTH], 100, "data plane first: no Route 53 change");
+
+    let again = api.invoke(&event).await.expect("handled");
+    assert_eq!(again["duplicate"], true, "{again}");
+    let notes = p.notifications().await;
+    assert_eq!(notes.len(), 1, "one notification: {notes:?}");
+    assert_eq!(notes[0]["severity"], "critical");
+    assert!(notes[0]["summary"].as_str().unwrap().contains("How to fail back"));
+    assert_eq!(failovers(&p.audit(FUNCTION).await), 1);
+}
+
+#[tokio::test]
+async fn control_plane_fallback_changes_weights_and_operator_failback_restores_them() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _procs) = running(&p, 1, &[]).await;
+    fail_south(&p).await;
+    let out = api.invoke(&p.alarm_event("api-latency", SOUTH, "ALARM", Utc::now())).await.expect("handled");
+    assert_eq!(out["decision"]["decision"], "failover", "{out}");
+    assert!(out["actions"][0]["detail"].as_str().unwrap().contains("INSYNC"), "{out}");
+    assert_eq!(p.weights().await, [(NORTH.to_owned(), 100), (SOUTH.to_owned(), 0)].into());
+
+    // Failback refused while the region is still unhealthy, done once it is healthy.
+    let refused = api.invoke(&p.command("Resilience Failback Command", Some(SOUTH))).await.expect("handled");
+    assert_eq!(refused["decision"]["reason"], "target-not-healthy", "{refused}");
+    p.set_alarm(SOUTH, "api-5xx", StateValue::Ok).await;
+    p.set_alarm(SOUTH, "api-latency", StateValue::Ok).await;
+    let back = api.invoke(&p.command("Resilience Failback Command", Some(SOUTH))).await.expect("handled");
+    assert_eq!(back["decision"]["decision"], "failback", "{back}");
+    assert_eq!(p.weights().await, [(NORTH.to_owned(), 100), (SOUTH.to_owned(), 100)].into());
+}
+
+#[tokio::test]
+async fn hundred_concurrent_copies_of_one_alarm_make_one_change_and_one_notification() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _procs) = running(&p, 4, &[]).await;
+    fail_south(&p).await;
+    let event = p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now());
+    let api = std::sync::Arc::new(api);
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let api = api.clone();
+            let event = event.clone();
+            tokio::spawn(async move { api.invoke(&event).await })
+        })
+        .collect();
+    let mut decided = 0;
+    for t in tasks {
+        let out = t.await.unwrap().expect("every copy is answered without error");
+        if out["decision"]["decision"] == "failover" {
+            decided += 1;
+        } else {
+            assert_eq!(out["duplicate"], true, "{out}");
+        }
+    }
+    assert_eq!(decided, 1);
+    assert_eq!(p.notifications().await.len(), 1);
+    assert_eq!(failovers(&p.audit(FUNCTION).await), 1);
+    assert_eq!(p.weights().await[SOUTH], 0);
+}
+
+#[tokio::test]
+async fn flapping_alarm_fails_over_once_and_never_fails_back_inside_hold_down() {
+    let mut p = Platform::provision(&["control-plane"]).await;
+    p.config["policy"]["auto_failback"] = json!(true);
+    p.config["policy"]["failback_healthy_seconds"] = json!(0);
+    let (api, _procs) = running(&p, 1, &[]).await;
+    p.set_alarm(SOUTH, "api-latency", StateValue::Alarm).await;
+    let t0 = Utc::now();
+    for i in 0..50 {
+        let alarm = i % 2 == 0;
+        p.set_alarm(SOUTH, "api-5xx", if alarm { StateValue::Alarm } else { StateValue::Ok }).await;
+        let at = t0 + Duration::seconds(i);
+        api.invoke(&p.alarm_event("api-5xx", SOUTH, if alarm { "ALARM" } else { "OK" }, at)).await.expect("handled");
+    }
+    let audit = p.audit(FUNCTION).await;
+    assert_eq!(audit.len(), 50);
+    assert_eq!(failovers(&audit), 1);
+    assert_eq!(audit.iter().filter(|r| r.decision == "failback").count(), 0);
+    assert!(audit.iter().any(|r| r.reason.contains("hold-down")));
+    assert_eq!(p.weights().await[SOUTH], 0);
+}
+
+#[tokio::test]
+async fn both_regions_failing_takes_no_action_and_sends_a_critical_notification() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _procs) = running(&p, 1, &[]).await;
+    fail_south(&p).await;
+    p.set_alarm(NORTH, "api-5xx", StateValue::Alarm).await;
+    p.set_alarm(NORTH, "canary", StateValue::Alarm).await;
+    let out = api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await.expect("handled");
+    assert_eq!(out["decision"]["reason"], "both-regions-failing", "{out}");
+    assert_eq!(p.weights().await[SOUTH], 100);
+    let notes = p.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["severity"], "critical");
+}
+
+#[tokio::test]
+async fn unhealthy_target_region_takes_no_action() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _procs) = running(&p, 1, &[]).await;
+    fail_south(&p).await;
+    p.set_alarm(NORTH, "canary", StateValue::InsufficientData).await;
+    let out = api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await.expect("handled");
+    assert_eq!(out["decision"]["reason"], "target-not-healthy", "{out}");
+    assert_eq!(p.weights().await[SOUTH], 100);
+}
+
+#[tokio::test]
+async fn dry_run_audits_and_notifies_the_plan_but_changes_nothing() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _procs) = running(&p, 1, &[("RESILIENCE_DRY_RUN", "true".into())]).await;
+    fail_south(&p).await;
+    let out = api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await.expect("handled");
+    assert_eq!((out["outcome"].as_str(), out["dry_run"].as_bool()), (Some("planned"), Some(true)), "{out}");
+    assert_eq!(p.weights().await[SOUTH], 100);
+    let audit = p.audit(FUNCTION).await;
+    assert!(audit[0].dry_run && audit[0].decision == "failover");
+    assert!(p.notifications().await[0]["subject"].as_str().unwrap().starts_with("[DRY RUN]"));
+}
+
+#[tokio::test]
+async fn freeze_stops_automatic_failover_and_the_withheld_plan_is_audited() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _procs) = running(&p, 1, &[]).await;
+    api.invoke(&p.command("Resilience Freeze Command", None)).await.expect("handled");
+    fail_south(&p).await;
+    let out = api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await.expect("handled");
+    assert_eq!(out["decision"]["reason"], "frozen", "{out}");
+    assert_eq!(out["decision"]["withheld"]["decision"], "failover");
+    assert_eq!(p.weights().await[SOUTH], 100);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_named_error_and_audited_with_no_change() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _procs) = running(&p, 1, &[]).await;
+    let err = api.invoke(&json!({"hello": "world"})).await.expect_err("rejected");
+    assert!(err["errorType"].as_str().unwrap().starts_with("NonRetryable.BadInput"), "{err}");
+    assert!(err["errorMessage"].as_str().unwrap().contains("hello"), "{err}");
+
+    let mut unknown = p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now());
+    unknown["detail"]["alarmName"] = json!("someone-elses-alarm");
+    unknown["resources"] = json!(["arn:aws:cloudwatch:ap-east-1:123456789012:alarm:someone-elses-alarm"]);
+    let out = api.invoke(&unknown).await.expect("handled");
+    assert_eq!(out["decision"]["reason"], "unknown-region", "{out}");
+
+    let mut intruder = p.command("Resilience Failover Command", Some(NORTH));
+    intruder["source"] = json!("not.an.operator");
+    let out = api.invoke(&intruder).await.expect("handled");
+    assert_eq!(out["decision"]["decision"], "refused", "{out}");
+
+    let audit = p.audit(FUNCTION).await;
+    let decisions: Vec<&str> = audit.iter().map(|r| r.decision.as_str()).collect();
+    assert!(decisions.contains(&"rejected") && decisions.contains(&"refused") && decisions.contains(&"no-action"), "{decisions:?}");
+    assert_eq!(p.weights().await[SOUTH], 100);
+}
+
+#[tokio::test]
+async fn invalid_configuration_fails_the_init() {
+    let mut p = Platform::provision(&["control-plane"]).await;
+    p.config["policy"]["quorum"] = json!(0);
+    let api = RuntimeApi::start().await;
+    let mut f = FunctionProcess::spawn(FUNCTION, &api, &p.env());
+    assert_ne!(f.exit_code().await, Some(0), "the process exits instead of serving");
+    let _: Value = json!(null);
+}
