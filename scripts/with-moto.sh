@@ -15,7 +15,7 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT INT TERM
 
 for _ in $(seq 1 100); do
-  if curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then break; fi
+  if "$root/.venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then break; fi
   kill -0 $pid 2>/dev/null || { echo "with-moto: moto_server died, see $log" >&2; cat "$log" >&2; exit 2; }
   sleep 0.1
 done

@@ -55,7 +55,15 @@ pub enum Outcome {
 
 impl AuditRecord {
     /// A record for `function`'s decision about one signal, without actions yet.
-    pub fn new(function: &str, region: &str, at: DateTime<Utc>, signal_key: &str, signal: Value, decision: &str, reason: impl Into<String>) -> Self {
+    pub fn new(
+        function: &str,
+        region: &str,
+        at: DateTime<Utc>,
+        signal_key: &str,
+        signal: Value,
+        decision: &str,
+        reason: impl Into<String>,
+    ) -> Self {
         AuditRecord {
             id: uuid::Uuid::new_v4().to_string(),
             at,

@@ -53,7 +53,10 @@ impl AwsClients {
 
     /// The configuration re-targeted at `region`.
     pub fn config_for(&self, region: &Region) -> SdkConfig {
-        self.base.to_builder().region(aws_config::Region::new(region.as_str().to_owned())).build()
+        self.base
+            .to_builder()
+            .region(aws_config::Region::new(region.as_str().to_owned()))
+            .build()
     }
 
     pub fn dynamodb(&self, region: &Region) -> aws_sdk_dynamodb::Client {
@@ -92,6 +95,9 @@ mod tests {
         let cfg = clients.config_for(&north);
         assert_eq!(cfg.region().map(|r| r.as_ref()), Some("eu-north-1"));
         assert_eq!(cfg.timeout_config().and_then(|t| t.operation_timeout()), Some(OPERATION_TIMEOUT));
-        assert_eq!(clients.route53().config().region().map(|r| r.as_ref()), Some(ROUTE53_CONTROL_PLANE_REGION));
+        assert_eq!(
+            clients.route53().config().region().map(|r| r.as_ref()),
+            Some(ROUTE53_CONTROL_PLANE_REGION)
+        );
     }
 }

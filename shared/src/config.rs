@@ -224,10 +224,7 @@ pub enum ConfigError {
     #[error("no configuration: set {ENV_CONFIG} to the JSON document or {ENV_CONFIG_FILE} to its path (see docs/configuration.md)")]
     Missing,
     #[error("cannot read {ENV_CONFIG_FILE}={path}: {source}")]
-    File {
-        path: String,
-        source: std::io::Error,
-    },
+    File { path: String, source: std::io::Error },
     #[error("{origin} is not a valid configuration document: {message} (see docs/configuration.md)")]
     Syntax { origin: String, message: String },
     #[error("{name}={value:?} is not a switch value (fix: use true or false)")]
@@ -295,10 +292,18 @@ impl SuiteConfig {
             bad("platform".into(), "is empty", "name the platform, e.g. \"aworld\"");
         }
         if self.regions.len() < 2 {
-            bad("regions".into(), "fewer than two regions", "list every serving region; failover needs somewhere to go");
+            bad(
+                "regions".into(),
+                "fewer than two regions",
+                "list every serving region; failover needs somewhere to go",
+            );
         }
         if !self.regions.values().any(|r| r.role == RegionRole::Primary) {
-            bad("regions".into(), "no region has role \"primary\"", "give one region the role \"primary\"");
+            bad(
+                "regions".into(),
+                "no region has role \"primary\"",
+                "give one region the role \"primary\"",
+            );
         }
         let mut seen_alarms = BTreeSet::new();
         for (region, rc) in &self.regions {
@@ -311,7 +316,11 @@ impl SuiteConfig {
             }
             for name in rc.health_alarms.iter().chain(rc.composite_alarm.iter()) {
                 if name.trim().is_empty() {
-                    bad(format!("regions.{region}.health_alarms"), "contains an empty alarm name", "remove it");
+                    bad(
+                        format!("regions.{region}.health_alarms"),
+                        "contains an empty alarm name",
+                        "remove it",
+                    );
                 } else if !seen_alarms.insert(name.as_str()) {
                     bad(
                         format!("regions.{region}.health_alarms"),
@@ -332,24 +341,44 @@ impl SuiteConfig {
                 bad(format!("dns.records.{region}"), "missing", "give every region its DNS record");
             }
             if !self.notifications.topics.contains_key(region) {
-                bad(format!("notifications.topics.{region}"), "missing", "give every region the ARN of its SNS topic");
+                bad(
+                    format!("notifications.topics.{region}"),
+                    "missing",
+                    "give every region the ARN of its SNS topic",
+                );
             }
         }
         for region in self.dns.records.keys() {
             if !self.regions.contains_key(region) {
-                bad(format!("dns.records.{region}"), "names a region that is not in regions", "add the region or remove the record");
+                bad(
+                    format!("dns.records.{region}"),
+                    "names a region that is not in regions",
+                    "add the region or remove the record",
+                );
             }
         }
         for (region, arn) in &self.notifications.topics {
             if !arn.starts_with("arn:") || !arn.contains(":sns:") {
-                bad(format!("notifications.topics.{region}"), "is not an SNS topic ARN", "use arn:aws:sns:<region>:<account>:<topic>");
+                bad(
+                    format!("notifications.topics.{region}"),
+                    "is not an SNS topic ARN",
+                    "use arn:aws:sns:<region>:<account>:<topic>",
+                );
             }
         }
         if self.policy.quorum == 0 {
-            bad("policy.quorum".into(), "is 0, which would fail a region with no alarm at all", "use 1 or more");
+            bad(
+                "policy.quorum".into(),
+                "is 0, which would fail a region with no alarm at all",
+                "use 1 or more",
+            );
         }
         if self.policy.lease_seconds == 0 || self.policy.lease_seconds > 900 {
-            bad("policy.lease_seconds".into(), "must be between 1 and 900 (the longest a Lambda runs)", "use e.g. 60");
+            bad(
+                "policy.lease_seconds".into(),
+                "must be between 1 and 900 (the longest a Lambda runs)",
+                "use e.g. 60",
+            );
         }
         if self.policy.idempotency_ttl_seconds < 3600 {
             bad(
@@ -359,18 +388,30 @@ impl SuiteConfig {
             );
         }
         if self.dns.record_name.trim().is_empty() {
-            bad("dns.record_name".into(), "is empty", "name the protected DNS record, e.g. \"api.example.com.\"");
+            bad(
+                "dns.record_name".into(),
+                "is empty",
+                "name the protected DNS record, e.g. \"api.example.com.\"",
+            );
         }
         if self.dns.hosted_zone_id.trim().is_empty() {
             bad("dns.hosted_zone_id".into(), "is empty", "give the Route 53 hosted zone id");
         }
         if self.dns.strategies.is_empty() {
-            bad("dns.strategies".into(), "is empty", "list at least one of health-metric, control-plane");
+            bad(
+                "dns.strategies".into(),
+                "is empty",
+                "list at least one of health-metric, control-plane",
+            );
         }
         let mut seen = BTreeSet::new();
         for s in &self.dns.strategies {
             if !seen.insert(format!("{s:?}")) {
-                bad("dns.strategies".into(), &format!("{s:?} is listed twice"), "list each strategy once");
+                bad(
+                    "dns.strategies".into(),
+                    &format!("{s:?} is listed twice"),
+                    "list each strategy once",
+                );
             }
             if *s == Strategy::HealthMetric && self.dns.health_metric.is_none() {
                 bad(
@@ -382,10 +423,18 @@ impl SuiteConfig {
         }
         for (region, rec) in &self.dns.records {
             if rec.set_identifier.trim().is_empty() {
-                bad(format!("dns.records.{region}.set_identifier"), "is empty", "use the record's SetIdentifier");
+                bad(
+                    format!("dns.records.{region}.set_identifier"),
+                    "is empty",
+                    "use the record's SetIdentifier",
+                );
             }
             if !(0..=255).contains(&rec.weight) {
-                bad(format!("dns.records.{region}.weight"), "is outside 0..=255", "Route 53 weights are 0 to 255");
+                bad(
+                    format!("dns.records.{region}.weight"),
+                    "is outside 0..=255",
+                    "Route 53 weights are 0 to 255",
+                );
             }
         }
         if self.state_table.trim().is_empty() {
@@ -393,7 +442,11 @@ impl SuiteConfig {
         }
         for (i, p) in self.operators.principals.iter().enumerate() {
             if !p.starts_with("arn:") {
-                bad(format!("operators.principals[{i}]"), "is not an ARN", "use the IAM role or user ARN");
+                bad(
+                    format!("operators.principals[{i}]"),
+                    "is not an ARN",
+                    "use the IAM role or user ARN",
+                );
             }
         }
 
@@ -488,7 +541,11 @@ mod tests {
     #[test]
     fn unreachable_quorum_is_refused_with_a_fix() {
         let p = problems_of(&edit(|v| v["policy"]["quorum"] = 9.into()));
-        assert!(p.iter().any(|p| p.field.starts_with("regions.eu-south-1") && p.problem.contains("quorum")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|p| p.field.starts_with("regions.eu-south-1") && p.problem.contains("quorum")),
+            "{p:?}"
+        );
         assert!(p.iter().all(|p| !p.fix.is_empty()));
     }
 
@@ -532,7 +589,10 @@ mod tests {
     #[test]
     fn a_switch_that_is_not_boolean_is_refused() {
         let e = SuiteConfig::from_lookup(env(&[(ENV_CONFIG, EXAMPLE), (ENV_KILL_SWITCH, "maybe")])).unwrap_err();
-        assert!(e.to_string().contains("RESILIENCE_KILL_SWITCH") && e.to_string().contains("maybe"), "{e}");
+        assert!(
+            e.to_string().contains("RESILIENCE_KILL_SWITCH") && e.to_string().contains("maybe"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -38,7 +38,10 @@ impl Deployment {
 
     pub fn new(config: SuiteConfig, clients: AwsClients) -> Result<Self, InitError> {
         let region = clients.home_region().ok_or(InitError::NoRegion)?;
-        let topic = config.topic_for(&region).ok_or_else(|| InitError::UnconfiguredRegion(region.clone()))?.to_owned();
+        let topic = config
+            .topic_for(&region)
+            .ok_or_else(|| InitError::UnconfiguredRegion(region.clone()))?
+            .to_owned();
         // The state table is a global table: use the local replica, never the failed region's.
         let store = DynamoStore::new(clients.dynamodb(&region), config.state_table.clone());
         let notifier = SnsNotifier::new(clients.sns(&region), topic);

@@ -8,7 +8,7 @@ use crate::config::{DnsConfig, HealthMetricConfig, Strategy, SuiteConfig};
 use crate::failover::{HealthView, RegionHealth};
 use crate::region::Region;
 use crate::signal::AlarmState;
-use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StateValue, StandardUnit};
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit, StateValue};
 use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet};
 use std::collections::BTreeMap;
@@ -51,8 +51,14 @@ impl CloudWatchHealth {
                 }
             }
             Ok(out) => {
-                let metric = out.metric_alarms().iter().filter_map(|a| Some((a.alarm_name()?.to_owned(), a.state_value()?.clone())));
-                let composite = out.composite_alarms().iter().filter_map(|a| Some((a.alarm_name()?.to_owned(), a.state_value()?.clone())));
+                let metric = out
+                    .metric_alarms()
+                    .iter()
+                    .filter_map(|a| Some((a.alarm_name()?.to_owned(), a.state_value()?.clone())));
+                let composite = out
+                    .composite_alarms()
+                    .iter()
+                    .filter_map(|a| Some((a.alarm_name()?.to_owned(), a.state_value()?.clone())));
                 let alarms = metric
                     .chain(composite)
                     .map(|(name, state)| {
@@ -159,7 +165,10 @@ pub struct HealthMetricSwitch {
 impl HealthMetricSwitch {
     async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
         let value = if drained { 1.0 } else { 0.0 };
-        let dimension = Dimension::builder().name(&self.metric.region_dimension).value(region.as_str()).build();
+        let dimension = Dimension::builder()
+            .name(&self.metric.region_dimension)
+            .value(region.as_str())
+            .build();
         let mut details = Vec::new();
         let mut changed = false;
         for peer in self.regions.iter().filter(|r| *r != region) {
@@ -194,7 +203,10 @@ impl HealthMetricSwitch {
             details.push(format!("{peer}: published {value}"));
         }
         Ok(ActionRecord {
-            action: format!("health-metric {}/{} {region}={value}", self.metric.namespace, self.metric.metric_name),
+            action: format!(
+                "health-metric {}/{} {region}={value}",
+                self.metric.namespace, self.metric.metric_name
+            ),
             outcome: if changed { Outcome::Succeeded } else { Outcome::AlreadyInPlace },
             detail: details.join("; "),
             millis: 0,
@@ -247,7 +259,10 @@ const ROUTE53_BUSY_RETRIES: u32 = 5;
 impl ControlPlaneSwitch {
     async fn record_of(&self, region: &Region) -> Result<ResourceRecordSet, SwitchError> {
         let set_id = &self.dns.records[region].set_identifier;
-        let action = format!("route53:ListResourceRecordSets {} {}", self.dns.hosted_zone_id, self.dns.record_name);
+        let action = format!(
+            "route53:ListResourceRecordSets {} {}",
+            self.dns.hosted_zone_id, self.dns.record_name
+        );
         let out = self
             .client
             .list_resource_record_sets()
@@ -273,7 +288,10 @@ impl ControlPlaneSwitch {
     async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
         let record = self.record_of(region).await?;
         let weight = if drained { 0 } else { self.dns.records[region].weight };
-        let action = format!("route53:ChangeResourceRecordSets {} {} {} weight={weight}", self.dns.hosted_zone_id, self.dns.record_name, region);
+        let action = format!(
+            "route53:ChangeResourceRecordSets {} {} {} weight={weight}",
+            self.dns.hosted_zone_id, self.dns.record_name, region
+        );
         if record.weight() == Some(weight) {
             return Ok(ActionRecord {
                 action,
@@ -289,8 +307,17 @@ impl ControlPlaneSwitch {
         let mut updated = record.clone();
         updated.weight = Some(weight);
         let batch = ChangeBatch::builder()
-            .comment(format!("aworld-resilience dns-failover: {} {region}", if drained { "drain" } else { "restore" }))
-            .changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(updated).build().map_err(|e| fail(e.to_string()))?)
+            .comment(format!(
+                "aworld-resilience dns-failover: {} {region}",
+                if drained { "drain" } else { "restore" }
+            ))
+            .changes(
+                Change::builder()
+                    .action(ChangeAction::Upsert)
+                    .resource_record_set(updated)
+                    .build()
+                    .map_err(|e| fail(e.to_string()))?,
+            )
             .build()
             .map_err(|e| fail(e.to_string()))?;
         let mut attempt = 0;
@@ -304,7 +331,10 @@ impl ControlPlaneSwitch {
                 .await;
             match res {
                 Ok(out) => break out.change_info().map(|c| c.id().to_owned()).unwrap_or_default(),
-                Err(e) if attempt < ROUTE53_BUSY_RETRIES && matches!(e.code(), Some("PriorRequestNotComplete" | "Throttling" | "ThrottlingException")) => {
+                Err(e)
+                    if attempt < ROUTE53_BUSY_RETRIES
+                        && matches!(e.code(), Some("PriorRequestNotComplete" | "Throttling" | "ThrottlingException")) =>
+                {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
                 }

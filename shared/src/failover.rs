@@ -81,7 +81,12 @@ pub fn verdict(config: &SuiteConfig, region: &Region, health: Option<&RegionHeal
     let open_issues = state.open_health_issues.get(region).map_or(0, BTreeSet::len);
     let unreachable = health.is_none_or(|h| !h.reachable);
     let state_of = |name: &str| health.and_then(|h| h.alarms.get(name)).copied();
-    let in_alarm: Vec<String> = rc.health_alarms.iter().filter(|a| state_of(a) == Some(AlarmState::Alarm)).cloned().collect();
+    let in_alarm: Vec<String> = rc
+        .health_alarms
+        .iter()
+        .filter(|a| state_of(a) == Some(AlarmState::Alarm))
+        .cloned()
+        .collect();
     let mut not_ok: Vec<String> = rc
         .health_alarms
         .iter()
@@ -92,7 +97,10 @@ pub fn verdict(config: &SuiteConfig, region: &Region, health: Option<&RegionHeal
     if open_issues > 0 {
         not_ok.push(format!("{open_issues} open AWS Health issue(s)"));
     }
-    let composite = rc.composite_alarm.as_deref().is_some_and(|c| state_of(c) == Some(AlarmState::Alarm));
+    let composite = rc
+        .composite_alarm
+        .as_deref()
+        .is_some_and(|c| state_of(c) == Some(AlarmState::Alarm));
     let health_vote = usize::from(open_issues > 0);
     let votes = in_alarm.len() + health_vote;
     let lone = policy.single_alarm_fails_region && rc.health_alarms.len() == 1 && in_alarm.len() == 1;
@@ -101,13 +109,26 @@ pub fn verdict(config: &SuiteConfig, region: &Region, health: Option<&RegionHeal
     let (failing, why) = if unreachable {
         (true, format!("{region}'s CloudWatch could not be read from outside the region"))
     } else if composite {
-        (true, format!("composite alarm {} is in ALARM", rc.composite_alarm.as_deref().unwrap_or_default()))
+        (
+            true,
+            format!("composite alarm {} is in ALARM", rc.composite_alarm.as_deref().unwrap_or_default()),
+        )
     } else if decisive_health {
         (true, format!("{open_issues} open AWS Health issue(s) in {region}"))
     } else if votes >= quorum || lone {
-        (true, format!("{votes} of {} health signals failing (quorum {quorum}): {}", rc.health_alarms.len() + health_vote, in_alarm.join(", ")))
+        (
+            true,
+            format!(
+                "{votes} of {} health signals failing (quorum {quorum}): {}",
+                rc.health_alarms.len() + health_vote,
+                in_alarm.join(", ")
+            ),
+        )
     } else {
-        (false, format!("{votes} of {} health signals failing, quorum is {quorum}", rc.health_alarms.len()))
+        (
+            false,
+            format!("{votes} of {} health signals failing, quorum is {quorum}", rc.health_alarms.len()),
+        )
     };
     Verdict {
         failing,
@@ -124,7 +145,7 @@ pub fn verdict(config: &SuiteConfig, region: &Region, health: Option<&RegionHeal
 pub fn observe(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &HealthView, now: DateTime<Utc>) -> DnsState {
     let mut next = state.clone();
     if let SignalKind::Health(h) = &signal.kind
-        && config.health_events.services.iter().any(|s| *s == h.service)
+        && config.health_events.services.contains(&h.service)
         && config.regions.contains_key(&h.region)
     {
         let issues = next.open_health_issues.entry(h.region.clone()).or_default();
@@ -174,10 +195,16 @@ pub struct FailbackPlan {
 pub enum Decision {
     Failover(FailoverPlan),
     Failback(FailbackPlan),
-    Freeze { by: String },
-    Unfreeze { by: String },
+    Freeze {
+        by: String,
+    },
+    Unfreeze {
+        by: String,
+    },
     /// An operator command from a source or principal that is not allowed.
-    Refused { why: String },
+    Refused {
+        why: String,
+    },
     NoAction(NoAction),
 }
 
@@ -213,7 +240,9 @@ impl NoActionReason {
     /// Some refusals need a person now.
     pub fn severity(self) -> Option<Severity> {
         match self {
-            NoActionReason::LastServingRegion | NoActionReason::BothRegionsFailing | NoActionReason::TargetNotHealthy => Some(Severity::Critical),
+            NoActionReason::LastServingRegion | NoActionReason::BothRegionsFailing | NoActionReason::TargetNotHealthy => {
+                Some(Severity::Critical)
+            }
             NoActionReason::KillSwitch | NoActionReason::Frozen => Some(Severity::Warning),
             _ => None,
         }
@@ -276,19 +305,35 @@ pub fn decide(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &
                 },
                 OperatorCommandKind::Failback => match &cmd.detail.region {
                     None => none(NoActionReason::UnknownRegion, "failback command names no region"),
-                    Some(region) => failback(config, state, health, region, true, &format!("requested by {by}: {}", cmd.detail.reason)),
+                    Some(region) => failback(
+                        config,
+                        state,
+                        health,
+                        region,
+                        true,
+                        &format!("requested by {by}: {}", cmd.detail.reason),
+                    ),
                 },
-                other => none(NoActionReason::NotForThisFunction, format!("{other:?} is not a dns-failover command")),
+                other => none(
+                    NoActionReason::NotForThisFunction,
+                    format!("{other:?} is not a dns-failover command"),
+                ),
             }
         }
         SignalKind::Alarm(a) => {
             if !config.regions.contains_key(&a.region) {
-                return none(NoActionReason::UnknownRegion, format!("alarm {} speaks for {}, which is not a configured region", a.alarm_name, a.region));
+                return none(
+                    NoActionReason::UnknownRegion,
+                    format!("alarm {} speaks for {}, which is not a configured region", a.alarm_name, a.region),
+                );
             }
             let rc = &config.regions[&a.region];
             let is_health = rc.health_alarms.contains(&a.alarm_name) || rc.composite_alarm.as_deref() == Some(a.alarm_name.as_str());
             if !is_health {
-                return none(NoActionReason::NotAHealthSignal, format!("alarm {} is not a health alarm of {}", a.alarm_name, a.region));
+                return none(
+                    NoActionReason::NotAHealthSignal,
+                    format!("alarm {} is not a health alarm of {}", a.alarm_name, a.region),
+                );
             }
             match a.state {
                 AlarmState::Alarm => automatic_failover(config, state, health, &a.region),
@@ -297,10 +342,16 @@ pub fn decide(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &
         }
         SignalKind::Health(h) => {
             if !config.regions.contains_key(&h.region) {
-                return none(NoActionReason::UnknownRegion, format!("AWS Health event for {}, which is not a configured region", h.region));
+                return none(
+                    NoActionReason::UnknownRegion,
+                    format!("AWS Health event for {}, which is not a configured region", h.region),
+                );
             }
             if !config.health_events.services.contains(&h.service) {
-                return none(NoActionReason::NotAHealthSignal, format!("AWS Health events for {} are not configured to count", h.service));
+                return none(
+                    NoActionReason::NotAHealthSignal,
+                    format!("AWS Health events for {} are not configured to count", h.service),
+                );
             }
             match h.status {
                 HealthStatus::Open => automatic_failover(config, state, health, &h.region),
@@ -339,9 +390,16 @@ fn gate(config: &SuiteConfig, state: &DnsState, plan: Decision) -> Decision {
 
 /// Where traffic from `drain` can go: a serving, healthy region. Errors say why none can.
 fn pick_target(config: &SuiteConfig, state: &DnsState, health: &HealthView, drain: &Region) -> Result<Region, Decision> {
-    let serving: Vec<&Region> = config.regions.keys().filter(|r| !state.drained.contains(*r) && *r != drain).collect();
+    let serving: Vec<&Region> = config
+        .regions
+        .keys()
+        .filter(|r| !state.drained.contains(*r) && *r != drain)
+        .collect();
     if serving.is_empty() {
-        return Err(none(NoActionReason::LastServingRegion, format!("{drain} is the last serving region: it is never drained")));
+        return Err(none(
+            NoActionReason::LastServingRegion,
+            format!("{drain} is the last serving region: it is never drained"),
+        ));
     }
     let verdicts: Vec<(&Region, Verdict)> = serving.iter().map(|r| (*r, verdict(config, r, health.get(*r), state))).collect();
     if let Some((r, _)) = verdicts.iter().find(|(_, v)| v.healthy) {
@@ -351,11 +409,20 @@ fn pick_target(config: &SuiteConfig, state: &DnsState, health: &HealthView, drai
         let detail: Vec<String> = verdicts.iter().map(|(r, v)| format!("{r}: {}", v.why)).collect();
         return Err(none(
             NoActionReason::BothRegionsFailing,
-            format!("{drain} and every other region are failing ({}): no automatic action, a person must decide", detail.join("; ")),
+            format!(
+                "{drain} and every other region are failing ({}): no automatic action, a person must decide",
+                detail.join("; ")
+            ),
         ));
     }
-    let detail: Vec<String> = verdicts.iter().map(|(r, v)| format!("{r} not OK: {}", v.not_ok.join(", "))).collect();
-    Err(none(NoActionReason::TargetNotHealthy, format!("no healthy region to take {drain}'s traffic ({})", detail.join("; "))))
+    let detail: Vec<String> = verdicts
+        .iter()
+        .map(|(r, v)| format!("{r} not OK: {}", v.not_ok.join(", ")))
+        .collect();
+    Err(none(
+        NoActionReason::TargetNotHealthy,
+        format!("no healthy region to take {drain}'s traffic ({})", detail.join("; ")),
+    ))
 }
 
 fn automatic_failover(config: &SuiteConfig, state: &DnsState, health: &HealthView, region: &Region) -> Decision {
@@ -386,7 +453,10 @@ fn manual_failover(config: &SuiteConfig, state: &DnsState, health: &HealthView, 
         return none(NoActionReason::UnknownRegion, format!("{target} is not a configured region"));
     }
     if state.drained.contains(target) {
-        return none(NoActionReason::TargetNotHealthy, format!("{target} is drained itself: fail it back first"));
+        return none(
+            NoActionReason::TargetNotHealthy,
+            format!("{target} is drained itself: fail it back first"),
+        );
     }
     // Drain every other serving region (with two regions: the other one).
     let Some(drain) = config.regions.keys().find(|r| *r != target && !state.drained.contains(*r)) else {
@@ -394,7 +464,10 @@ fn manual_failover(config: &SuiteConfig, state: &DnsState, health: &HealthView, 
     };
     let v = verdict(config, target, health.get(target), state);
     if !v.healthy {
-        return none(NoActionReason::TargetNotHealthy, format!("{target} is not healthy ({}): traffic is never moved there", v.not_ok.join(", ")));
+        return none(
+            NoActionReason::TargetNotHealthy,
+            format!("{target} is not healthy ({}): traffic is never moved there", v.not_ok.join(", ")),
+        );
     }
     Decision::Failover(FailoverPlan {
         drain: drain.clone(),
@@ -413,7 +486,10 @@ fn failback(config: &SuiteConfig, state: &DnsState, health: &HealthView, region:
     }
     let v = verdict(config, region, health.get(region), state);
     if !v.healthy {
-        return none(NoActionReason::TargetNotHealthy, format!("{region} is not healthy ({}): traffic is never moved there", v.not_ok.join(", ")));
+        return none(
+            NoActionReason::TargetNotHealthy,
+            format!("{region} is not healthy ({}): traffic is never moved there", v.not_ok.join(", ")),
+        );
     }
     Decision::Failback(FailbackPlan {
         region: region.clone(),
@@ -430,22 +506,38 @@ fn automatic_failback(config: &SuiteConfig, state: &DnsState, health: &HealthVie
     if let Some(at) = state.last_failover_at {
         let until = at + secs(policy.hold_down_seconds);
         if now < until {
-            return none(NoActionReason::HoldDown, format!("hold-down after the failover of {at} lasts until {until}"));
+            return none(
+                NoActionReason::HoldDown,
+                format!("hold-down after the failover of {at} lasts until {until}"),
+            );
         }
     }
     if !policy.auto_failback {
-        return none(NoActionReason::FailbackIsManual, format!("{region} may be healthy again; failback is manual (send a failback command)"));
+        return none(
+            NoActionReason::FailbackIsManual,
+            format!("{region} may be healthy again; failback is manual (send a failback command)"),
+        );
     }
     let since = state.healthy_since.get(region);
     let needed = secs(policy.failback_healthy_seconds);
     match since {
         Some(since) if now - *since >= needed => {
-            let d = failback(config, state, health, region, false, &format!("healthy without interruption since {since}"));
+            let d = failback(
+                config,
+                state,
+                health,
+                region,
+                false,
+                &format!("healthy without interruption since {since}"),
+            );
             if d.moves_traffic() { gate(config, state, d) } else { d }
         }
         _ => none(
             NoActionReason::NotHealthyLongEnough,
-            format!("{region} must be healthy for {}s without interruption before automatic failback", policy.failback_healthy_seconds),
+            format!(
+                "{region} must be healthy for {}s without interruption before automatic failback",
+                policy.failback_healthy_seconds
+            ),
         ),
     }
 }

@@ -29,7 +29,11 @@ fn region(config: &SuiteConfig, region: &str, failing: usize) -> RegionHealth {
 }
 
 fn view(c: &SuiteConfig, south_failing: usize, north_failing: usize) -> HealthView {
-    [(r(SOUTH), region(c, SOUTH, south_failing)), (r(NORTH), region(c, NORTH, north_failing))].into()
+    [
+        (r(SOUTH), region(c, SOUTH, south_failing)),
+        (r(NORTH), region(c, NORTH, north_failing)),
+    ]
+    .into()
 }
 
 fn alarm(name: &str, region: &str, state: AlarmState) -> Signal {
@@ -79,7 +83,13 @@ fn reason(d: &Decision) -> NoActionReason {
 #[test]
 fn quorum_of_alarms_fails_the_region_over_to_the_healthy_peer() {
     let c = config();
-    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &view(&c, 2, 0), t0());
+    let d = decide(
+        &c,
+        &DnsState::default(),
+        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &view(&c, 2, 0),
+        t0(),
+    );
     let Decision::Failover(p) = d else { panic!("{d:?}") };
     assert_eq!((p.drain, p.target, p.manual), (r(SOUTH), r(NORTH), false));
 }
@@ -87,7 +97,13 @@ fn quorum_of_alarms_fails_the_region_over_to_the_healthy_peer() {
 #[test]
 fn a_single_alarm_below_quorum_does_nothing() {
     let c = config();
-    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &view(&c, 1, 0), t0());
+    let d = decide(
+        &c,
+        &DnsState::default(),
+        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &view(&c, 1, 0),
+        t0(),
+    );
     assert_eq!(reason(&d), NoActionReason::RegionNotFailing);
 }
 
@@ -95,8 +111,17 @@ fn a_single_alarm_below_quorum_does_nothing() {
 fn composite_alarm_alone_fails_the_region() {
     let c = config();
     let mut h = view(&c, 0, 0);
-    h.get_mut(&r(SOUTH)).unwrap().alarms.insert("region-unhealthy-eu-south-1".into(), AlarmState::Alarm);
-    let d = decide(&c, &DnsState::default(), &alarm("region-unhealthy-eu-south-1", SOUTH, AlarmState::Alarm), &h, t0());
+    h.get_mut(&r(SOUTH))
+        .unwrap()
+        .alarms
+        .insert("region-unhealthy-eu-south-1".into(), AlarmState::Alarm);
+    let d = decide(
+        &c,
+        &DnsState::default(),
+        &alarm("region-unhealthy-eu-south-1", SOUTH, AlarmState::Alarm),
+        &h,
+        t0(),
+    );
     assert!(matches!(d, Decision::Failover(_)), "{d:?}");
 }
 
@@ -105,18 +130,36 @@ fn unreadable_region_counts_as_failing_but_never_as_a_target() {
     let c = config();
     let mut h = view(&c, 1, 0);
     h.get_mut(&r(SOUTH)).unwrap().reachable = false;
-    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &h, t0());
+    let d = decide(
+        &c,
+        &DnsState::default(),
+        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &h,
+        t0(),
+    );
     assert!(matches!(d, Decision::Failover(_)), "{d:?}");
     let mut h = view(&c, 3, 0);
     h.get_mut(&r(NORTH)).unwrap().reachable = false;
-    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &h, t0());
+    let d = decide(
+        &c,
+        &DnsState::default(),
+        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &h,
+        t0(),
+    );
     assert_eq!(reason(&d), NoActionReason::BothRegionsFailing);
 }
 
 #[test]
 fn both_regions_failing_is_no_action_and_critical() {
     let c = config();
-    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &view(&c, 3, 2), t0());
+    let d = decide(
+        &c,
+        &DnsState::default(),
+        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &view(&c, 3, 2),
+        t0(),
+    );
     assert_eq!(reason(&d), NoActionReason::BothRegionsFailing);
     assert_eq!(reason(&d).severity(), Some(Severity::Critical));
 }
@@ -125,8 +168,17 @@ fn both_regions_failing_is_no_action_and_critical() {
 fn target_with_one_alarm_not_ok_is_never_a_target() {
     let c = config();
     let mut h = view(&c, 3, 0);
-    h.get_mut(&r(NORTH)).unwrap().alarms.insert("canary-eu-north-1".into(), AlarmState::InsufficientData);
-    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &h, t0());
+    h.get_mut(&r(NORTH))
+        .unwrap()
+        .alarms
+        .insert("canary-eu-north-1".into(), AlarmState::InsufficientData);
+    let d = decide(
+        &c,
+        &DnsState::default(),
+        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &h,
+        t0(),
+    );
     assert_eq!(reason(&d), NoActionReason::TargetNotHealthy);
 }
 
@@ -137,7 +189,13 @@ fn the_last_serving_region_is_never_drained() {
         drained: [r(SOUTH)].into(),
         ..Default::default()
     };
-    let d = decide(&c, &state, &alarm("api-5xx-eu-north-1", NORTH, AlarmState::Alarm), &view(&c, 0, 3), t0());
+    let d = decide(
+        &c,
+        &state,
+        &alarm("api-5xx-eu-north-1", NORTH, AlarmState::Alarm),
+        &view(&c, 0, 3),
+        t0(),
+    );
     assert_eq!(reason(&d), NoActionReason::LastServingRegion);
 }
 
@@ -148,7 +206,13 @@ fn an_already_drained_region_is_not_drained_again() {
         drained: [r(SOUTH)].into(),
         ..Default::default()
     };
-    let d = decide(&c, &state, &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm), &view(&c, 3, 0), t0());
+    let d = decide(
+        &c,
+        &state,
+        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &view(&c, 3, 0),
+        t0(),
+    );
     assert_eq!(reason(&d), NoActionReason::AlreadyDrained);
 }
 
@@ -162,7 +226,13 @@ fn recovery_inside_hold_down_does_not_fail_back() {
         healthy_since: [(r(SOUTH), t0())].into(),
         ..Default::default()
     };
-    let d = decide(&c, &state, &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok), &view(&c, 0, 0), t0() + Duration::seconds(60));
+    let d = decide(
+        &c,
+        &state,
+        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok),
+        &view(&c, 0, 0),
+        t0() + Duration::seconds(60),
+    );
     assert_eq!(reason(&d), NoActionReason::HoldDown);
 }
 
@@ -175,7 +245,13 @@ fn failback_is_manual_by_default() {
         ..Default::default()
     };
     let later = t0() + Duration::hours(3);
-    let d = decide(&c, &state, &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok), &view(&c, 0, 0), later);
+    let d = decide(
+        &c,
+        &state,
+        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok),
+        &view(&c, 0, 0),
+        later,
+    );
     assert_eq!(reason(&d), NoActionReason::FailbackIsManual);
 }
 
@@ -191,9 +267,15 @@ fn automatic_failback_needs_an_uninterrupted_healthy_period() {
         ..Default::default()
     };
     let signal = alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok);
-    assert_eq!(reason(&decide(&c, &state, &signal, &view(&c, 0, 0), later)), NoActionReason::NotHealthyLongEnough);
+    assert_eq!(
+        reason(&decide(&c, &state, &signal, &view(&c, 0, 0), later)),
+        NoActionReason::NotHealthyLongEnough
+    );
     state.healthy_since.insert(r(SOUTH), later - Duration::seconds(900));
-    assert!(matches!(decide(&c, &state, &signal, &view(&c, 0, 0), later), Decision::Failback(FailbackPlan { manual: false, .. })));
+    assert!(matches!(
+        decide(&c, &state, &signal, &view(&c, 0, 0), later),
+        Decision::Failback(FailbackPlan { manual: false, .. })
+    ));
 }
 
 #[test]
@@ -203,7 +285,11 @@ fn observe_resets_the_healthy_period_on_any_interruption() {
     let state = observe(&c, &DnsState::default(), &s, &view(&c, 0, 0), t0());
     assert_eq!(state.healthy_since.get(&r(SOUTH)), Some(&t0()));
     let state = observe(&c, &state, &s, &view(&c, 0, 0), t0() + Duration::seconds(10));
-    assert_eq!(state.healthy_since.get(&r(SOUTH)), Some(&t0()), "stays from the first healthy reading");
+    assert_eq!(
+        state.healthy_since.get(&r(SOUTH)),
+        Some(&t0()),
+        "stays from the first healthy reading"
+    );
     let state = observe(&c, &state, &s, &view(&c, 1, 0), t0() + Duration::seconds(20));
     assert_eq!(state.healthy_since.get(&r(SOUTH)), None);
 }
@@ -233,9 +319,21 @@ fn operator_commands_work_while_frozen_but_still_never_to_an_unhealthy_region() 
         frozen: true,
         ..Default::default()
     };
-    let d = decide(&c, &frozen, &command(OperatorCommandKind::Failover, Some(NORTH)), &view(&c, 0, 0), t0());
+    let d = decide(
+        &c,
+        &frozen,
+        &command(OperatorCommandKind::Failover, Some(NORTH)),
+        &view(&c, 0, 0),
+        t0(),
+    );
     assert!(matches!(d, Decision::Failover(FailoverPlan { manual: true, .. })), "{d:?}");
-    let d = decide(&c, &frozen, &command(OperatorCommandKind::Failover, Some(NORTH)), &view(&c, 0, 1), t0());
+    let d = decide(
+        &c,
+        &frozen,
+        &command(OperatorCommandKind::Failover, Some(NORTH)),
+        &view(&c, 0, 1),
+        t0(),
+    );
     assert_eq!(reason(&d), NoActionReason::TargetNotHealthy);
 }
 
@@ -247,16 +345,34 @@ fn manual_failback_restores_a_healthy_drained_region_even_inside_hold_down() {
         last_failover_at: Some(t0()),
         ..Default::default()
     };
-    let d = decide(&c, &state, &command(OperatorCommandKind::Failback, Some(SOUTH)), &view(&c, 0, 0), t0());
+    let d = decide(
+        &c,
+        &state,
+        &command(OperatorCommandKind::Failback, Some(SOUTH)),
+        &view(&c, 0, 0),
+        t0(),
+    );
     assert!(matches!(d, Decision::Failback(FailbackPlan { manual: true, .. })), "{d:?}");
-    let d = decide(&c, &state, &command(OperatorCommandKind::Failback, Some(SOUTH)), &view(&c, 1, 0), t0());
+    let d = decide(
+        &c,
+        &state,
+        &command(OperatorCommandKind::Failback, Some(SOUTH)),
+        &view(&c, 1, 0),
+        t0(),
+    );
     assert_eq!(reason(&d), NoActionReason::TargetNotHealthy);
 }
 
 #[test]
 fn freeze_and_unfreeze_commands() {
     let c = config();
-    let d = decide(&c, &DnsState::default(), &command(OperatorCommandKind::Freeze, None), &view(&c, 0, 0), t0());
+    let d = decide(
+        &c,
+        &DnsState::default(),
+        &command(OperatorCommandKind::Freeze, None),
+        &view(&c, 0, 0),
+        t0(),
+    );
     let frozen = apply(&DnsState::default(), &d, t0());
     assert!(frozen.frozen);
     let d = decide(&c, &frozen, &command(OperatorCommandKind::Unfreeze, None), &view(&c, 0, 0), t0());
@@ -270,15 +386,30 @@ fn command_from_a_principal_not_allowed_is_refused() {
     if let SignalKind::Operator(cmd) = &mut s.kind {
         cmd.detail.requested_by = "arn:aws:iam::999999999999:user/mallory".into();
     }
-    assert!(matches!(decide(&c, &DnsState::default(), &s, &view(&c, 0, 0), t0()), Decision::Refused { .. }));
+    assert!(matches!(
+        decide(&c, &DnsState::default(), &s, &view(&c, 0, 0), t0()),
+        Decision::Refused { .. }
+    ));
 }
 
 #[test]
 fn alarms_that_are_not_health_alarms_or_of_unknown_regions_do_nothing() {
     let c = config();
-    let d = decide(&c, &DnsState::default(), &alarm("disk-full", SOUTH, AlarmState::Alarm), &view(&c, 3, 0), t0());
+    let d = decide(
+        &c,
+        &DnsState::default(),
+        &alarm("disk-full", SOUTH, AlarmState::Alarm),
+        &view(&c, 3, 0),
+        t0(),
+    );
     assert_eq!(reason(&d), NoActionReason::NotAHealthSignal);
-    let d = decide(&c, &DnsState::default(), &alarm("api-5xx-eu-south-1", "us-east-1", AlarmState::Alarm), &view(&c, 3, 0), t0());
+    let d = decide(
+        &c,
+        &DnsState::default(),
+        &alarm("api-5xx-eu-south-1", "us-east-1", AlarmState::Alarm),
+        &view(&c, 3, 0),
+        t0(),
+    );
     assert_eq!(reason(&d), NoActionReason::UnknownRegion);
 }
 
@@ -303,7 +434,10 @@ fn open_health_issue_is_one_vote_towards_quorum() {
     let state = observe(&c, &DnsState::default(), &health, &h, t0());
     assert!(matches!(decide(&c, &state, &health, &h, t0()), Decision::Failover(_)));
     let alone = observe(&c, &DnsState::default(), &health, &view(&c, 0, 0), t0());
-    assert_eq!(reason(&decide(&c, &alone, &health, &view(&c, 0, 0), t0())), NoActionReason::RegionNotFailing);
+    assert_eq!(
+        reason(&decide(&c, &alone, &health, &view(&c, 0, 0), t0())),
+        NoActionReason::RegionNotFailing
+    );
 }
 
 // ---- invariants over random sequences ----

@@ -67,9 +67,7 @@ impl fmt::Display for Region {
 /// The region named in an ARN (`arn:aws:cloudwatch:eu-south-1:123:alarm:x`), if it has one.
 pub fn region_of_arn(arn: &str) -> Option<Region> {
     let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_partition), Some(_service), Some(region)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("arn"), Some(_partition), Some(_service), Some(region)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return None;
     };
     region.trim().parse().ok()
@@ -81,14 +79,30 @@ mod tests {
 
     #[test]
     fn accepts_real_region_codes() {
-        for r in ["eu-south-1", "eu-north-1", "us-east-1", "ap-southeast-2", "us-gov-west-1", "il-central-1"] {
+        for r in [
+            "eu-south-1",
+            "eu-north-1",
+            "us-east-1",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "il-central-1",
+        ] {
             assert_eq!(r.parse::<Region>().map(|r| r.to_string()), Ok(r.to_owned()));
         }
     }
 
     #[test]
     fn rejects_what_is_not_a_region_code() {
-        for r in ["", "EU-SOUTH-1", "eu-south", "eu-south-x", "eu south 1", "Milan", "eu-south-1\n", "a-b-c-d-1"] {
+        for r in [
+            "",
+            "EU-SOUTH-1",
+            "eu-south",
+            "eu-south-x",
+            "eu south 1",
+            "Milan",
+            "eu-south-1\n",
+            "a-b-c-d-1",
+        ] {
             assert!(r.parse::<Region>().is_err(), "{r:?} was accepted");
         }
     }

@@ -226,13 +226,13 @@ impl OperatorCommand {
         let source_ok = if ops.sources.is_empty() {
             self.source == DEFAULT_OPERATOR_SOURCE
         } else {
-            ops.sources.iter().any(|s| *s == self.source)
+            ops.sources.contains(&self.source)
         };
         if !source_ok {
             return Err(CommandRefusal::Source(self.source.clone()));
         }
         // An empty principal list refuses everyone: operator commands are opt-in.
-        if !ops.principals.iter().any(|p| *p == self.detail.requested_by) {
+        if !ops.principals.contains(&self.detail.requested_by) {
             return Err(CommandRefusal::Principal(self.detail.requested_by.clone()));
         }
         Ok(())
@@ -462,7 +462,11 @@ fn eventbridge(v: &Value, config: &SuiteConfig) -> Result<Signal, SignalError> {
                 d.status_code,
                 d.last_updated_time.as_deref().unwrap_or(&id)
             );
-            let description = d.event_description.into_iter().find(|x| x.language.starts_with("en")).map(|x| x.latest_description);
+            let description = d
+                .event_description
+                .into_iter()
+                .find(|x| x.language.starts_with("en"))
+                .map(|x| x.latest_description);
             Ok(signal(
                 key,
                 event.time,
@@ -522,7 +526,13 @@ fn from_detail<T: serde::de::DeserializeOwned>(what: &'static str, detail: Value
 /// Idempotency key of an alarm transition: the same transition seen through EventBridge, SNS
 /// or an alarm action has the same key.
 fn alarm_key(change: &AlarmChange, at: DateTime<Utc>) -> String {
-    format!("alarm:{}:{}:{}:{}", change.region, change.alarm_name, change.state, at.timestamp_millis())
+    format!(
+        "alarm:{}:{}:{}:{}",
+        change.region,
+        change.alarm_name,
+        change.state,
+        at.timestamp_millis()
+    )
 }
 
 /// The `detail` of an EventBridge alarm state change (same shape as an alarm action's
@@ -632,7 +642,9 @@ fn sns_alarm(v: Value, config: &SuiteConfig) -> Result<Signal, SignalError> {
         AlarmType::Composite
     } else {
         match a.trigger.as_ref().and_then(|t| t.get("Metrics")).and_then(Value::as_array) {
-            Some(metrics) if !metrics.is_empty() => math_or_anomaly(metrics.iter().filter_map(|m| m.get("Expression").and_then(Value::as_str))),
+            Some(metrics) if !metrics.is_empty() => {
+                math_or_anomaly(metrics.iter().filter_map(|m| m.get("Expression").and_then(Value::as_str)))
+            }
             _ => AlarmType::Metric,
         }
     };
@@ -659,7 +671,11 @@ fn alarm_type_of_configuration(configuration: &Value) -> AlarmType {
     if configuration.get("alarmRule").is_some() {
         return AlarmType::Composite;
     }
-    let metrics = configuration.get("metrics").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let metrics = configuration
+        .get("metrics")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let expressions: Vec<&str> = metrics.iter().filter_map(|m| m.get("expression").and_then(Value::as_str)).collect();
     if metrics.len() <= 1 && expressions.is_empty() {
         AlarmType::Metric
@@ -687,15 +703,20 @@ fn resolve_region(
         return Ok((r.clone(), RegionSource::Configuration));
     }
     if let Some(tag) = tags.get(REGION_TAG) {
-        return tag.parse().map(|r| (r, RegionSource::AlarmTag)).map_err(|_| SignalError::UnknownValue {
-            what: "alarm tag resilience:region",
-            value: truncate(tag),
-        });
+        return tag
+            .parse()
+            .map(|r| (r, RegionSource::AlarmTag))
+            .map_err(|_| SignalError::UnknownValue {
+                what: "alarm tag resilience:region",
+                value: truncate(tag),
+            });
     }
     if let Some(r) = arn.and_then(region_of_arn) {
         return Ok((r, RegionSource::AlarmArn));
     }
-    event_region.map(|r| (r, RegionSource::Event)).ok_or_else(|| SignalError::UnknownRegion { alarm: truncate(alarm) })
+    event_region
+        .map(|r| (r, RegionSource::Event))
+        .ok_or_else(|| SignalError::UnknownRegion { alarm: truncate(alarm) })
 }
 
 fn parse_state(s: &str) -> Result<AlarmState, SignalError> {
@@ -771,7 +792,10 @@ mod tests {
         let s = one("eventbridge-alarm-metric.json");
         let a = alarm(&s);
         assert_eq!((a.alarm_name.as_str(), a.region.as_str()), ("api-5xx-eu-south-1", "eu-south-1"));
-        assert_eq!((a.state, a.previous_state, a.alarm_type), (AlarmState::Alarm, Some(AlarmState::Ok), AlarmType::Metric));
+        assert_eq!(
+            (a.state, a.previous_state, a.alarm_type),
+            (AlarmState::Alarm, Some(AlarmState::Ok), AlarmType::Metric)
+        );
         assert_eq!(a.region_source, RegionSource::Configuration);
         assert_eq!(s.channel, Channel::EventBridge);
         assert_eq!(s.at, parse_time("2026-11-24T17:04:40.989Z").unwrap());
@@ -802,7 +826,10 @@ mod tests {
         let mut v = fixture("eventbridge-alarm-anomaly.json");
         v["detail"].as_object_mut().unwrap().remove("alarmTags");
         let s = normalise(&v, &config()).remove(0).signal.unwrap();
-        assert_eq!((alarm(&s).region.as_str(), alarm(&s).region_source), ("eu-north-1", RegionSource::AlarmArn));
+        assert_eq!(
+            (alarm(&s).region.as_str(), alarm(&s).region_source),
+            ("eu-north-1", RegionSource::AlarmArn)
+        );
     }
 
     #[test]
@@ -834,7 +861,10 @@ mod tests {
     fn health_event() {
         let s = one("health-event.json");
         let SignalKind::Health(h) = &s.kind else { panic!("{s:?}") };
-        assert_eq!((h.service.as_str(), h.status, h.region.as_str()), ("LAMBDA", HealthStatus::Open, "eu-south-1"));
+        assert_eq!(
+            (h.service.as_str(), h.status, h.region.as_str()),
+            ("LAMBDA", HealthStatus::Open, "eu-south-1")
+        );
         assert!(h.description.as_deref().unwrap_or("").contains("Lambda"));
     }
 
@@ -878,7 +908,10 @@ mod tests {
         let cases = [
             (serde_json::json!(42), "number"),
             (serde_json::json!({"foo": 1}), "foo"),
-            (serde_json::json!({"detail-type": "Thing Happened", "source": "acme", "time": "2026-01-01T00:00:00Z", "resources": [], "detail": {}}), "Thing Happened"),
+            (
+                serde_json::json!({"detail-type": "Thing Happened", "source": "acme", "time": "2026-01-01T00:00:00Z", "resources": [], "detail": {}}),
+                "Thing Happened",
+            ),
             (serde_json::json!({"Records": [{"eventSource": "aws:kinesis"}]}), "aws:kinesis"),
         ];
         for (v, needle) in cases {

@@ -35,7 +35,10 @@ pub struct Lease {
 pub enum LeaseOutcome {
     Acquired(Lease),
     /// Someone else holds it until `until`.
-    Busy { owner: String, until: DateTime<Utc> },
+    Busy {
+        owner: String,
+        until: DateTime<Utc>,
+    },
 }
 
 /// Result of claiming an idempotency key.
@@ -81,7 +84,13 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything the functions keep between invocations.
 pub trait StateStore: Send + Sync {
     /// Takes (or renews, for the same owner) the lease `name` until `now + ttl`.
-    fn take_lease(&self, name: &str, owner: &str, ttl: Duration, now: DateTime<Utc>) -> impl Future<Output = StoreResult<LeaseOutcome>> + Send;
+    fn take_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<LeaseOutcome>> + Send;
     /// Releases a lease this owner holds; releasing a lease lost to expiry is not an error.
     fn release_lease(&self, lease: &Lease) -> impl Future<Output = StoreResult<()>> + Send;
 

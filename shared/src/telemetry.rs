@@ -108,8 +108,12 @@ mod tests {
 
     #[test]
     fn emf_document_declares_every_metric_and_dimension() {
-        let mut m = Metrics::new("AWorld/Resilience").dimension("Function", "dns-failover").dimension("Region", "eu-north-1");
-        m.metric("DecisionMillis", 3.5, Unit::Milliseconds).metric("Failovers", 1.0, Unit::Count).property("signal_key", "alarm:x");
+        let mut m = Metrics::new("AWorld/Resilience")
+            .dimension("Function", "dns-failover")
+            .dimension("Region", "eu-north-1");
+        m.metric("DecisionMillis", 3.5, Unit::Milliseconds)
+            .metric("Failovers", 1.0, Unit::Count)
+            .property("signal_key", "alarm:x");
         let doc = m.to_emf(1_700_000_000_000);
         let cw = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], "AWorld/Resilience");

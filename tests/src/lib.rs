@@ -4,6 +4,9 @@
 //!
 //! Tests are isolated by unique names, so they run in parallel against one emulator.
 
+// Test support: a failed setup step is a failed test, so it panics with the SDK error.
+#![allow(clippy::unwrap_used)]
+
 pub mod platform;
 pub mod runtime;
 
@@ -37,10 +40,34 @@ pub async fn create_state_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
     ddb.create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap())
-        .attribute_definitions(AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::S).build().unwrap())
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
-        .key_schema(KeySchemaElement::builder().attribute_name("sk").key_type(KeyType::Range).build().unwrap())
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("sk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("sk")
+                .key_type(KeyType::Range)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .expect("create state table");
@@ -52,7 +79,14 @@ pub async fn topic_with_queue(region: &str, name: &str) -> (String, String) {
     let sns = aws_sdk_sns::Client::new(&cfg);
     let sqs = aws_sdk_sqs::Client::new(&cfg);
     let topic = sns.create_topic().name(name).send().await.expect("create topic").topic_arn.unwrap();
-    let queue_url = sqs.create_queue().queue_name(name).send().await.expect("create queue").queue_url.unwrap();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .unwrap();
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -61,7 +95,13 @@ pub async fn topic_with_queue(region: &str, name: &str) -> (String, String) {
         .await
         .unwrap();
     let queue_arn = attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.expect("subscribe");
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .expect("subscribe");
     (topic, queue_url)
 }
 
@@ -70,14 +110,25 @@ pub async fn drain_queue(region: &str, queue_url: &str) -> Vec<Value> {
     let sqs = aws_sdk_sqs::Client::new(&sdk(region).await);
     let mut out = Vec::new();
     loop {
-        let got = sqs.receive_message().queue_url(queue_url).max_number_of_messages(10).send().await.expect("receive");
+        let got = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
         let messages = got.messages.unwrap_or_default();
         if messages.is_empty() {
             return out;
         }
         for m in messages {
             out.push(serde_json::from_str(m.body().unwrap_or("null")).expect("SNS envelope is JSON"));
-            sqs.delete_message().queue_url(queue_url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
         }
     }
 }

@@ -51,7 +51,13 @@ impl Platform {
         let zone_name = format!("{id}.aworld.example.");
         let record_name = format!("api.{zone_name}");
         let r53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
-        let zone = r53.create_hosted_zone().name(&zone_name).caller_reference(&id).send().await.unwrap();
+        let zone = r53
+            .create_hosted_zone()
+            .name(&zone_name)
+            .caller_reference(&id)
+            .send()
+            .await
+            .unwrap();
         let zone_id = zone.hosted_zone.unwrap().id.trim_start_matches("/hostedzone/").to_owned();
         let mut batch = ChangeBatch::builder();
         for (region, ip) in [(SOUTH, "192.0.2.10"), (NORTH, "192.0.2.20")] {
@@ -64,9 +70,20 @@ impl Platform {
                 .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
                 .build()
                 .unwrap();
-            batch = batch.changes(Change::builder().action(ChangeAction::Create).resource_record_set(rrs).build().unwrap());
+            batch = batch.changes(
+                Change::builder()
+                    .action(ChangeAction::Create)
+                    .resource_record_set(rrs)
+                    .build()
+                    .unwrap(),
+            );
         }
-        r53.change_resource_record_sets().hosted_zone_id(&zone_id).change_batch(batch.build().unwrap()).send().await.unwrap();
+        r53.change_resource_record_sets()
+            .hosted_zone_id(&zone_id)
+            .change_batch(batch.build().unwrap())
+            .send()
+            .await
+            .unwrap();
 
         for region in [SOUTH, NORTH] {
             let cw = aws_sdk_cloudwatch::Client::new(&sdk(region).await);

@@ -52,7 +52,10 @@ async fn next(State(s): State<Arc<Shared>>) -> impl IntoResponse {
                 "lambda-runtime-invoked-function-arn",
                 HeaderValue::from_static("arn:aws:lambda:eu-north-1:123456789012:function:under-test"),
             );
-            h.insert("lambda-runtime-trace-id", HeaderValue::from_static("Root=1-00000000-000000000000000000000000;Sampled=0"));
+            h.insert(
+                "lambda-runtime-trace-id",
+                HeaderValue::from_static("Root=1-00000000-000000000000000000000000;Sampled=0"),
+            );
             return (StatusCode::OK, h, body);
         }
         notified.await;
@@ -121,7 +124,11 @@ pub struct FunctionProcess {
 pub fn binary(name: &str) -> std::path::PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
     let path = std::path::Path::new(&target).join("debug").join(name);
-    assert!(path.exists(), "{} is missing: build the functions first (`cargo build --workspace --bins`; `make test` does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: build the functions first (`cargo build --workspace --bins`; `make test` does)",
+        path.display()
+    );
     path
 }
 
@@ -149,6 +156,10 @@ impl FunctionProcess {
 
     /// Waits for the process to exit (an init failure) and returns its exit code.
     pub async fn exit_code(&mut self) -> Option<i32> {
-        tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.ok()?.ok()?.code()
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .ok()?
+            .ok()?
+            .code()
     }
 }

@@ -1,6 +1,9 @@
 //! dns-failover end to end: the compiled binary under the Lambda Runtime API, real-format
 //! events, the local AWS emulator through the real SDK.
 
+// Test code: an unexpected error is the test failing.
+#![allow(clippy::unwrap_used)]
+
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::{Duration, Utc};
 use resilience_tests::platform::{NORTH, Platform, SOUTH};
@@ -37,7 +40,11 @@ async fn alarm_event_drains_the_region_by_data_plane_metric_and_its_duplicate_ch
     assert_eq!(out["decision"]["decision"], "failover", "{out}");
     assert_eq!(out["decision"]["drain"], SOUTH);
     assert_eq!(out["decision"]["target"], NORTH);
-    assert_eq!(p.drain_metric(SOUTH).await, Some(1.0), "drain metric published in the healthy region");
+    assert_eq!(
+        p.drain_metric(SOUTH).await,
+        Some(1.0),
+        "drain metric published in the healthy region"
+    );
     assert_eq!(p.weights().await[SOUTH], 100, "data plane first: no Route 53 change");
 
     let again = api.invoke(&event).await.expect("handled");
@@ -54,17 +61,26 @@ async fn control_plane_fallback_changes_weights_and_operator_failback_restores_t
     let p = Platform::provision(&["control-plane"]).await;
     let (api, _procs) = running(&p, 1, &[]).await;
     fail_south(&p).await;
-    let out = api.invoke(&p.alarm_event("api-latency", SOUTH, "ALARM", Utc::now())).await.expect("handled");
+    let out = api
+        .invoke(&p.alarm_event("api-latency", SOUTH, "ALARM", Utc::now()))
+        .await
+        .expect("handled");
     assert_eq!(out["decision"]["decision"], "failover", "{out}");
     assert!(out["actions"][0]["detail"].as_str().unwrap().contains("INSYNC"), "{out}");
     assert_eq!(p.weights().await, [(NORTH.to_owned(), 100), (SOUTH.to_owned(), 0)].into());
 
     // Failback refused while the region is still unhealthy, done once it is healthy.
-    let refused = api.invoke(&p.command("Resilience Failback Command", Some(SOUTH))).await.expect("handled");
+    let refused = api
+        .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
+        .await
+        .expect("handled");
     assert_eq!(refused["decision"]["reason"], "target-not-healthy", "{refused}");
     p.set_alarm(SOUTH, "api-5xx", StateValue::Ok).await;
     p.set_alarm(SOUTH, "api-latency", StateValue::Ok).await;
-    let back = api.invoke(&p.command("Resilience Failback Command", Some(SOUTH))).await.expect("handled");
+    let back = api
+        .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
+        .await
+        .expect("handled");
     assert_eq!(back["decision"]["decision"], "failback", "{back}");
     assert_eq!(p.weights().await, [(NORTH.to_owned(), 100), (SOUTH.to_owned(), 100)].into());
 }
@@ -108,9 +124,12 @@ async fn flapping_alarm_fails_over_once_and_never_fails_back_inside_hold_down() 
     let t0 = Utc::now();
     for i in 0..50 {
         let alarm = i % 2 == 0;
-        p.set_alarm(SOUTH, "api-5xx", if alarm { StateValue::Alarm } else { StateValue::Ok }).await;
+        p.set_alarm(SOUTH, "api-5xx", if alarm { StateValue::Alarm } else { StateValue::Ok })
+            .await;
         let at = t0 + Duration::seconds(i);
-        api.invoke(&p.alarm_event("api-5xx", SOUTH, if alarm { "ALARM" } else { "OK" }, at)).await.expect("handled");
+        api.invoke(&p.alarm_event("api-5xx", SOUTH, if alarm { "ALARM" } else { "OK" }, at))
+            .await
+            .expect("handled");
     }
     let audit = p.audit(FUNCTION).await;
     assert_eq!(audit.len(), 50);
@@ -127,7 +146,10 @@ async fn both_regions_failing_takes_no_action_and_sends_a_critical_notification(
     fail_south(&p).await;
     p.set_alarm(NORTH, "api-5xx", StateValue::Alarm).await;
     p.set_alarm(NORTH, "canary", StateValue::Alarm).await;
-    let out = api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await.expect("handled");
+    let out = api
+        .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+        .await
+        .expect("handled");
     assert_eq!(out["decision"]["reason"], "both-regions-failing", "{out}");
     assert_eq!(p.weights().await[SOUTH], 100);
     let notes = p.notifications().await;
@@ -141,7 +163,10 @@ async fn unhealthy_target_region_takes_no_action() {
     let (api, _procs) = running(&p, 1, &[]).await;
     fail_south(&p).await;
     p.set_alarm(NORTH, "canary", StateValue::InsufficientData).await;
-    let out = api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await.expect("handled");
+    let out = api
+        .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+        .await
+        .expect("handled");
     assert_eq!(out["decision"]["reason"], "target-not-healthy", "{out}");
     assert_eq!(p.weights().await[SOUTH], 100);
 }
@@ -151,8 +176,15 @@ async fn dry_run_audits_and_notifies_the_plan_but_changes_nothing() {
     let p = Platform::provision(&["control-plane"]).await;
     let (api, _procs) = running(&p, 1, &[("RESILIENCE_DRY_RUN", "true".into())]).await;
     fail_south(&p).await;
-    let out = api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await.expect("handled");
-    assert_eq!((out["outcome"].as_str(), out["dry_run"].as_bool()), (Some("planned"), Some(true)), "{out}");
+    let out = api
+        .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+        .await
+        .expect("handled");
+    assert_eq!(
+        (out["outcome"].as_str(), out["dry_run"].as_bool()),
+        (Some("planned"), Some(true)),
+        "{out}"
+    );
     assert_eq!(p.weights().await[SOUTH], 100);
     let audit = p.audit(FUNCTION).await;
     assert!(audit[0].dry_run && audit[0].decision == "failover");
@@ -165,7 +197,10 @@ async fn freeze_stops_automatic_failover_and_the_withheld_plan_is_audited() {
     let (api, _procs) = running(&p, 1, &[]).await;
     api.invoke(&p.command("Resilience Freeze Command", None)).await.expect("handled");
     fail_south(&p).await;
-    let out = api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await.expect("handled");
+    let out = api
+        .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+        .await
+        .expect("handled");
     assert_eq!(out["decision"]["reason"], "frozen", "{out}");
     assert_eq!(out["decision"]["withheld"]["decision"], "failover");
     assert_eq!(p.weights().await[SOUTH], 100);
@@ -192,7 +227,10 @@ async fn bad_input_is_a_named_error_and_audited_with_no_change() {
 
     let audit = p.audit(FUNCTION).await;
     let decisions: Vec<&str> = audit.iter().map(|r| r.decision.as_str()).collect();
-    assert!(decisions.contains(&"rejected") && decisions.contains(&"refused") && decisions.contains(&"no-action"), "{decisions:?}");
+    assert!(
+        decisions.contains(&"rejected") && decisions.contains(&"refused") && decisions.contains(&"no-action"),
+        "{decisions:?}"
+    );
     assert_eq!(p.weights().await[SOUTH], 100);
 }
 

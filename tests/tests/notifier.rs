@@ -1,5 +1,8 @@
 //! The SNS notifier, read back from an SQS queue subscribed to the topic in the emulator.
 
+// Test code: an unexpected error is the test failing.
+#![allow(clippy::unwrap_used)]
+
 use resilience_core::notify::{Notification, Notifier, Severity, SnsNotifier};
 use resilience_tests::{drain_queue, sdk, topic_with_queue, unique};
 use serde_json::{Value, json};
@@ -33,7 +36,10 @@ async fn notification_arrives_with_subject_json_body_and_filterable_attributes()
 
 #[tokio::test]
 async fn publishing_to_a_missing_topic_is_an_error_naming_the_notification() {
-    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&sdk("eu-north-1").await), "arn:aws:sns:eu-north-1:123456789012:nope");
+    let notifier = SnsNotifier::new(
+        aws_sdk_sns::Client::new(&sdk("eu-north-1").await),
+        "arn:aws:sns:eu-north-1:123456789012:nope",
+    );
     let n = Notification {
         severity: Severity::Info,
         function: "t".into(),

@@ -1,6 +1,9 @@
 //! The DynamoDB state store against the emulator, through the real SDK, and the in-memory store
 //! against the same contract.
 
+// Test code: an unexpected error is the test failing.
+#![allow(clippy::unwrap_used)]
+
 use chrono::{Duration, Utc};
 use resilience_core::audit::AuditRecord;
 use resilience_core::store::dynamodb::DynamoStore;
@@ -22,7 +25,12 @@ async fn many_racers_one_lease_winner<S: StateStore + 'static>(store: Arc<S>) {
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move { store.take_lease("dns#api", &format!("owner-{i}"), Duration::seconds(30), now).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .take_lease("dns#api", &format!("owner-{i}"), Duration::seconds(30), now)
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut winners = 0;
@@ -36,26 +44,56 @@ async fn many_racers_one_lease_winner<S: StateStore + 'static>(store: Arc<S>) {
 
 async fn expired_lease_is_taken_over_and_the_old_holder_cannot_release_it<S: StateStore>(store: &S) {
     let t0 = Utc::now();
-    let LeaseOutcome::Acquired(old) = store.take_lease("l", "crashed", Duration::seconds(5), t0).await.unwrap() else { panic!() };
-    assert!(matches!(store.take_lease("l", "next", Duration::seconds(5), t0 + Duration::seconds(1)).await.unwrap(), LeaseOutcome::Busy { owner, .. } if owner == "crashed"));
-    let LeaseOutcome::Acquired(new) = store.take_lease("l", "next", Duration::seconds(5), t0 + Duration::seconds(6)).await.unwrap() else {
+    let LeaseOutcome::Acquired(old) = store.take_lease("l", "crashed", Duration::seconds(5), t0).await.unwrap() else {
+        panic!()
+    };
+    assert!(
+        matches!(store.take_lease("l", "next", Duration::seconds(5), t0 + Duration::seconds(1)).await.unwrap(), LeaseOutcome::Busy { owner, .. } if owner == "crashed")
+    );
+    let LeaseOutcome::Acquired(new) = store
+        .take_lease("l", "next", Duration::seconds(5), t0 + Duration::seconds(6))
+        .await
+        .unwrap()
+    else {
         panic!("an expired lease can be taken over")
     };
     store.release_lease(&old).await.unwrap();
-    assert!(matches!(store.take_lease("l", "third", Duration::seconds(5), t0 + Duration::seconds(7)).await.unwrap(), LeaseOutcome::Busy { owner, .. } if owner == "next"));
+    assert!(
+        matches!(store.take_lease("l", "third", Duration::seconds(5), t0 + Duration::seconds(7)).await.unwrap(), LeaseOutcome::Busy { owner, .. } if owner == "next")
+    );
     store.release_lease(&new).await.unwrap();
-    assert!(matches!(store.take_lease("l", "third", Duration::seconds(5), t0 + Duration::seconds(7)).await.unwrap(), LeaseOutcome::Acquired(_)));
+    assert!(matches!(
+        store
+            .take_lease("l", "third", Duration::seconds(5), t0 + Duration::seconds(7))
+            .await
+            .unwrap(),
+        LeaseOutcome::Acquired(_)
+    ));
 }
 
 async fn idempotency_keys<S: StateStore>(store: &S) {
     let t0 = Utc::now();
     assert_eq!(store.claim_key("k1", Duration::seconds(30), t0).await.unwrap(), Claim::New);
-    assert!(matches!(store.claim_key("k1", Duration::seconds(30), t0).await.unwrap(), Claim::InProgress { .. }));
+    assert!(matches!(
+        store.claim_key("k1", Duration::seconds(30), t0).await.unwrap(),
+        Claim::InProgress { .. }
+    ));
     store.complete_key("k1", "failover", t0 + Duration::days(7)).await.unwrap();
-    assert_eq!(store.claim_key("k1", Duration::seconds(30), t0).await.unwrap(), Claim::Done { outcome: "failover".into() });
+    assert_eq!(
+        store.claim_key("k1", Duration::seconds(30), t0).await.unwrap(),
+        Claim::Done {
+            outcome: "failover".into()
+        }
+    );
     // A claim whose holder crashed lapses; an abandoned one is free at once.
     assert_eq!(store.claim_key("k2", Duration::seconds(30), t0).await.unwrap(), Claim::New);
-    assert_eq!(store.claim_key("k2", Duration::seconds(30), t0 + Duration::seconds(31)).await.unwrap(), Claim::New);
+    assert_eq!(
+        store
+            .claim_key("k2", Duration::seconds(30), t0 + Duration::seconds(31))
+            .await
+            .unwrap(),
+        Claim::New
+    );
     store.abandon_key("k2").await.unwrap();
     assert_eq!(store.claim_key("k2", Duration::seconds(30), t0).await.unwrap(), Claim::New);
 }
@@ -63,7 +101,15 @@ async fn idempotency_keys<S: StateStore>(store: &S) {
 async fn audit_records_read_back_newest_first<S: StateStore>(store: &S) {
     let t0 = Utc::now();
     for i in 0..5 {
-        let mut r = AuditRecord::new("dns-failover", "eu-north-1", t0 + Duration::seconds(i), &format!("sig-{i}"), json!({"n": i}), "no-action", format!("because {i}"));
+        let mut r = AuditRecord::new(
+            "dns-failover",
+            "eu-north-1",
+            t0 + Duration::seconds(i),
+            &format!("sig-{i}"),
+            json!({"n": i}),
+            "no-action",
+            format!("because {i}"),
+        );
         r.actions.push(resilience_core::audit::ActionRecord {
             action: "x".into(),
             outcome: resilience_core::audit::Outcome::Skipped,
@@ -73,7 +119,10 @@ async fn audit_records_read_back_newest_first<S: StateStore>(store: &S) {
         store.put_audit(&r, t0 + Duration::days(1)).await.unwrap();
     }
     let got = store.recent_audit("dns-failover", 3).await.unwrap();
-    assert_eq!(got.iter().map(|r| r.signal_key.as_str()).collect::<Vec<_>>(), ["sig-4", "sig-3", "sig-2"]);
+    assert_eq!(
+        got.iter().map(|r| r.signal_key.as_str()).collect::<Vec<_>>(),
+        ["sig-4", "sig-3", "sig-2"]
+    );
     assert_eq!(got[0].reason, "because 4");
     assert_eq!(got[0].actions.len(), 1);
     assert!(store.recent_audit("other-function", 3).await.unwrap().is_empty());
@@ -81,8 +130,14 @@ async fn audit_records_read_back_newest_first<S: StateStore>(store: &S) {
 
 async fn baselines_keep_the_first_value<S: StateStore>(store: &S) {
     let now = Utc::now();
-    assert_eq!(store.save_baseline("table/orders", &json!({"min": 5}), now).await.unwrap(), json!({"min": 5}));
-    assert_eq!(store.save_baseline("table/orders", &json!({"min": 50}), now).await.unwrap(), json!({"min": 5}));
+    assert_eq!(
+        store.save_baseline("table/orders", &json!({"min": 5}), now).await.unwrap(),
+        json!({"min": 5})
+    );
+    assert_eq!(
+        store.save_baseline("table/orders", &json!({"min": 50}), now).await.unwrap(),
+        json!({"min": 5})
+    );
     assert_eq!(store.load_baseline("table/orders").await.unwrap(), Some(json!({"min": 5})));
     store.clear_baseline("table/orders").await.unwrap();
     assert_eq!(store.load_baseline("table/orders").await.unwrap(), None);
@@ -91,7 +146,10 @@ async fn baselines_keep_the_first_value<S: StateStore>(store: &S) {
 async fn state_documents_are_versioned<S: StateStore>(store: &S) {
     assert_eq!(store.get_state("dns").await.unwrap(), None);
     assert_eq!(store.put_state("dns", &json!({"drained": []}), 0).await.unwrap(), 1);
-    assert!(matches!(store.put_state("dns", &json!({"x": 1}), 0).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.put_state("dns", &json!({"x": 1}), 0).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.put_state("dns", &json!({"drained": ["eu-south-1"]}), 1).await.unwrap(), 2);
     let v = store.get_state("dns").await.unwrap().unwrap();
     assert_eq!((v.version, v.value), (2, json!({"drained": ["eu-south-1"]})));

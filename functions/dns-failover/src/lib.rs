@@ -115,7 +115,15 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 
     async fn audit_rejected(&self, e: &SignalError, payload: &Value) {
         let excerpt: String = payload.to_string().chars().take(2000).collect();
-        let record = AuditRecord::new(FUNCTION, self.region.as_str(), Utc::now(), "", json!({ "rejected": excerpt }), "rejected", e.to_string());
+        let record = AuditRecord::new(
+            FUNCTION,
+            self.region.as_str(),
+            Utc::now(),
+            "",
+            json!({ "rejected": excerpt }),
+            "rejected",
+            e.to_string(),
+        );
         tracing::warn!(decision = "rejected", reason = %e, "input is not a signal");
         if let Err(se) = self.store.put_audit(&record, self.retain_audit(Utc::now())).await {
             tracing::error!(error = %se, "could not audit a rejected input");
@@ -168,7 +176,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 let _ = self.store.abandon_key(&signal.key).await;
             }
         }
-        metrics.metric("ReactionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds).emit();
+        metrics
+            .metric("ReactionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds)
+            .emit();
         result.map(|(_, v)| v)
     }
 
@@ -227,23 +237,53 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 let (records, ok) = self.switches.set_drained(&self.config.dns.strategies, &plan.drain, true).await;
                 let outcome = summarise(&records, ok);
                 actions.extend(records);
-                (outcome, if ok { failover::apply(&observed, &decision, now) } else { observed.clone() })
+                (
+                    outcome,
+                    if ok {
+                        failover::apply(&observed, &decision, now)
+                    } else {
+                        observed.clone()
+                    },
+                )
             }
             Decision::Failback(plan) => {
                 let (records, ok) = self.switches.set_drained(&self.config.dns.strategies, &plan.region, false).await;
                 let outcome = summarise(&records, ok);
                 actions.extend(records);
-                (outcome, if ok { failover::apply(&observed, &decision, now) } else { observed.clone() })
+                (
+                    outcome,
+                    if ok {
+                        failover::apply(&observed, &decision, now)
+                    } else {
+                        observed.clone()
+                    },
+                )
             }
             Decision::Freeze { .. } | Decision::Unfreeze { .. } => (Outcome::Succeeded, failover::apply(&observed, &decision, now)),
             Decision::Refused { .. } | Decision::NoAction(_) => (Outcome::Skipped, observed.clone()),
         };
         if decision.moves_traffic() && !dry_run {
             metrics.metric("ActionMillis", acted.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds);
-            metrics.metric(if outcome == Outcome::Failed { "ActionsFailed" } else { "TrafficMoves" }, 1.0, Unit::Count);
+            metrics.metric(
+                if outcome == Outcome::Failed {
+                    "ActionsFailed"
+                } else {
+                    "TrafficMoves"
+                },
+                1.0,
+                Unit::Count,
+            );
         }
 
-        let mut record = AuditRecord::new(FUNCTION, self.region.as_str(), now, &signal.key, serde_json::to_value(signal).unwrap_or(Value::Null), decision.name(), decision.why());
+        let mut record = AuditRecord::new(
+            FUNCTION,
+            self.region.as_str(),
+            now,
+            &signal.key,
+            serde_json::to_value(signal).unwrap_or(Value::Null),
+            decision.name(),
+            decision.why(),
+        );
         record.dry_run = dry_run;
         let mut next = next;
         let mut pending = None;
@@ -271,7 +311,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         record.outcome = outcome;
 
         if next != state {
-            self.store.put_state(&state_name, &serde_json::to_value(&next).unwrap_or(Value::Null), version).await?;
+            self.store
+                .put_state(&state_name, &serde_json::to_value(&next).unwrap_or(Value::Null), version)
+                .await?;
         }
         self.store.put_audit(&record, self.retain_audit(now)).await?;
         tracing::info!(
@@ -296,11 +338,19 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         if outcome == Outcome::Failed {
             return Err(FailoverError::ActionFailed {
                 what: decision.why(),
-                detail: record.actions.iter().map(|a| format!("{}: {}", a.action, a.detail)).collect::<Vec<_>>().join("; "),
+                detail: record
+                    .actions
+                    .iter()
+                    .map(|a| format!("{}: {}", a.action, a.detail))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             });
         }
         if let Some(message) = pending {
-            return Err(FailoverError::NotificationPending { what: decision.name().to_owned(), message });
+            return Err(FailoverError::NotificationPending {
+                what: decision.name().to_owned(),
+                message,
+            });
         }
         Ok((decision.name().to_owned(), result))
     }
@@ -332,7 +382,14 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         records
     }
 
-    fn notification_for(&self, decision: &Decision, outcome: Outcome, dry_run: bool, health: &HealthView, audit_id: &str) -> Option<Notification> {
+    fn notification_for(
+        &self,
+        decision: &Decision,
+        outcome: Outcome,
+        dry_run: bool,
+        health: &HealthView,
+        audit_id: &str,
+    ) -> Option<Notification> {
         let record_name = &self.config.dns.record_name;
         let prefix = if dry_run { "[DRY RUN] " } else { "" };
         let (severity, subject, summary) = match decision {
@@ -357,20 +414,52 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                     resilience_core::signal::OperatorCommandKind::Failback.detail_type(),
                     p.drain,
                     p.drain,
-                    if self.config.policy.auto_failback { "on, after the hold-down and a healthy period" } else { "off" }
+                    if self.config.policy.auto_failback {
+                        "on, after the hold-down and a healthy period"
+                    } else {
+                        "off"
+                    }
                 ),
             ),
             Decision::Failback(p) => (
-                if outcome == Outcome::Failed { Severity::Critical } else { Severity::Warning },
-                format!("{prefix}Failback: {} {} {record_name}", p.region, if outcome == Outcome::Failed { "could NOT be restored to" } else { "restored to" }),
+                if outcome == Outcome::Failed {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                format!(
+                    "{prefix}Failback: {} {} {record_name}",
+                    p.region,
+                    if outcome == Outcome::Failed {
+                        "could NOT be restored to"
+                    } else {
+                        "restored to"
+                    }
+                ),
                 format!("{}.\nAudit record {audit_id}.", p.why),
             ),
-            Decision::Freeze { by } => (Severity::Warning, format!("dns-failover frozen by {by}"), "No automatic DNS action until an unfreeze command.".to_owned()),
-            Decision::Unfreeze { by } => (Severity::Info, format!("dns-failover unfrozen by {by}"), "Automatic DNS actions are enabled again.".to_owned()),
-            Decision::Refused { why } => (Severity::Warning, "Operator command refused".to_owned(), format!("{why}.\nAudit record {audit_id}.")),
+            Decision::Freeze { by } => (
+                Severity::Warning,
+                format!("dns-failover frozen by {by}"),
+                "No automatic DNS action until an unfreeze command.".to_owned(),
+            ),
+            Decision::Unfreeze { by } => (
+                Severity::Info,
+                format!("dns-failover unfrozen by {by}"),
+                "Automatic DNS actions are enabled again.".to_owned(),
+            ),
+            Decision::Refused { why } => (
+                Severity::Warning,
+                "Operator command refused".to_owned(),
+                format!("{why}.\nAudit record {audit_id}."),
+            ),
             Decision::NoAction(n) => {
                 let severity = n.reason.severity()?;
-                (severity, format!("{prefix}No automatic failover: {:?}", n.reason), format!("{}.\nAudit record {audit_id}.", n.why))
+                (
+                    severity,
+                    format!("{prefix}No automatic failover: {:?}", n.reason),
+                    format!("{}.\nAudit record {audit_id}.", n.why),
+                )
             }
         };
         Some(Notification {

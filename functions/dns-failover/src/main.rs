@@ -7,7 +7,9 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     resilience_core::telemetry::init_logging();
-    let d = Deployment::from_env().await.inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
+    let d = Deployment::from_env()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
     let handler = Failover {
         switches: TrafficSwitches::new(&d.config, &d.clients),
         health: CloudWatchHealth::new(d.clients.clone()),
@@ -17,5 +19,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         notifier: d.notifier,
     };
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { handler.handle(event.payload).await })).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handler.handle(event.payload).await
+    }))
+    .await
 }

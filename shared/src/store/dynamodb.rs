@@ -29,7 +29,10 @@ type Item = HashMap<String, AttributeValue>;
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -52,7 +55,13 @@ impl DynamoStore {
 
     /// A conditional put: `Ok(None)` when written, `Ok(Some(old))` when the condition failed
     /// (with the item in the way, read back when the service did not return it).
-    async fn put_if(&self, item: Item, condition: &str, values: Vec<(&str, AttributeValue)>, names: &[(&str, &str)]) -> StoreResult<Option<Item>> {
+    async fn put_if(
+        &self,
+        item: Item,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+        names: &[(&str, &str)],
+    ) -> StoreResult<Option<Item>> {
         let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         let mut req = self
@@ -223,7 +232,14 @@ impl StateStore for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item([
                 ("pk", s(keys::audit(&record.function))),
-                ("sk", s(format!("{}#{}", record.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), record.id))),
+                (
+                    "sk",
+                    s(format!(
+                        "{}#{}",
+                        record.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        record.id
+                    )),
+                ),
                 ("decision", s(&record.decision)),
                 ("signal_key", s(&record.signal_key)),
                 ("record", s(json)),
@@ -300,10 +316,12 @@ impl StateStore for DynamoStore {
         };
         Ok(Some(Versioned {
             value: json_attr(&item, "value", &key)?,
-            version: get_n(&item, "version").and_then(|v| u64::try_from(v).ok()).ok_or_else(|| StoreError::Corrupt {
-                key: key.clone(),
-                problem: "no version".into(),
-            })?,
+            version: get_n(&item, "version")
+                .and_then(|v| u64::try_from(v).ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: key.clone(),
+                    problem: "no version".into(),
+                })?,
         }))
     }
 

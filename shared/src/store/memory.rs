@@ -96,12 +96,22 @@ impl StateStore for MemoryStore {
             Some(KeyEntry::InProgress { until }) if *until > now => return Ok(Claim::InProgress { until: *until }),
             _ => {}
         }
-        inner.keys.insert(key.to_owned(), KeyEntry::InProgress { until: now + in_progress_ttl });
+        inner.keys.insert(
+            key.to_owned(),
+            KeyEntry::InProgress {
+                until: now + in_progress_ttl,
+            },
+        );
         Ok(Claim::New)
     }
 
     async fn complete_key(&self, key: &str, outcome: &str, _retain_until: DateTime<Utc>) -> StoreResult<()> {
-        self.lock()?.keys.insert(key.to_owned(), KeyEntry::Done { outcome: outcome.to_owned() });
+        self.lock()?.keys.insert(
+            key.to_owned(),
+            KeyEntry::Done {
+                outcome: outcome.to_owned(),
+            },
+        );
         Ok(())
     }
 
