@@ -1,0 +1,98 @@
+//! dns-failover under faults, in-process against the emulator: the real DynamoDB store, the real
+//! health reader and switches, with the store or the notifier failing on purpose.
+
+// Test code: an unexpected error is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_cloudwatch::types::StateValue;
+use chrono::Utc;
+use dns_failover::{Failover, FailoverError};
+use resilience_core::clients::AwsClients;
+use resilience_core::config::SuiteConfig;
+use resilience_core::dns::{CloudWatchHealth, TrafficSwitches};
+use resilience_core::notify::RecordingNotifier;
+use resilience_core::signal::normalise;
+use resilience_core::store::StateStore;
+use resilience_core::store::memory::MemoryStore;
+use resilience_tests::platform::{HOME, Platform, SOUTH};
+use resilience_tests::sdk;
+
+async fn handler<S: StateStore>(p: &Platform, store: S) -> Failover<S, RecordingNotifier, CloudWatchHealth> {
+    let config = SuiteConfig::from_json(&p.config.to_string()).unwrap();
+    let clients = AwsClients::from_config(sdk(HOME).await);
+    Failover {
+        switches: TrafficSwitches::new(&config, &clients),
+        health: CloudWatchHealth::new(clients),
+        region: HOME.parse().unwrap(),
+        config,
+        store,
+        notifier: RecordingNotifier::default(),
+    }
+}
+
+async fn failing_south(p: &Platform) -> serde_json::Value {
+    p.set_alarm(SOUTH, "api-5xx", StateValue::Alarm).await;
+    p.set_alarm(SOUTH, "api-latency", StateValue::Alarm).await;
+    p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())
+}
+
+#[tokio::test]
+async fn state_store_unavailable_means_no_action_taken_blind() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let store = MemoryStore::new();
+    store.set_unavailable(true);
+    let h = handler(&p, store).await;
+    let event = failing_south(&p).await;
+    let e = h.handle(event).await.unwrap_err();
+    assert!(matches!(e, FailoverError::Store(_)) && e.is_retryable(), "{e}");
+    assert_eq!(p.weights().await[SOUTH], 100, "no change without the state store");
+    assert!(h.notifier.sent().is_empty());
+}
+
+#[tokio::test]
+async fn sns_failing_after_the_change_keeps_the_change_audits_it_and_a_retry_sends_it() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(HOME).await);
+    let h = handler(&p, p.store(ddb)).await;
+    let event = failing_south(&p).await;
+
+    h.notifier.set_failing(true);
+    let e = h.handle(event.clone()).await.unwrap_err();
+    assert!(matches!(e, FailoverError::NotificationPending { .. }) && e.is_retryable(), "{e}");
+    assert_eq!(p.weights().await[SOUTH], 0, "the change stands");
+    let audit = p.audit("dns-failover").await;
+    assert_eq!(audit.len(), 1);
+    assert!(
+        audit[0]
+            .actions
+            .iter()
+            .any(|a| a.action == "sns:Publish" && a.outcome == resilience_core::audit::Outcome::Failed)
+    );
+
+    // The delivery is retried (EventBridge / Lambda async retry): the queued notification goes
+    // out, and nothing changes twice.
+    h.notifier.set_failing(false);
+    let out = h.handle(event).await.unwrap();
+    assert_eq!(out["decision"]["reason"], "already-drained", "{out}");
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].subject.starts_with("Failover: eu-south-1 drained"));
+    assert_eq!(p.weights().await[SOUTH], 0);
+}
+
+#[tokio::test]
+async fn every_strategy_failing_leaves_state_unchanged_and_is_safe_to_re_drive() {
+    let mut p = Platform::provision(&["control-plane"]).await;
+    p.config["dns"]["hosted_zone_id"] = serde_json::json!("ZNOSUCHZONE");
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(HOME).await);
+    let h = handler(&p, p.store(ddb)).await;
+    let event = failing_south(&p).await;
+    let e = h.handle(event.clone()).await.unwrap_err();
+    assert!(matches!(e, FailoverError::ActionFailed { .. }) && e.is_retryable(), "{e}");
+    let sent = h.notifier.sent();
+    assert!(sent.iter().any(|n| n.subject.starts_with("FAILOVER FAILED")), "{sent:?}");
+    // Not remembered as handled: the retry runs the reaction again (and fails again here).
+    let key = normalise(&event, &h.config).remove(0).signal.unwrap().key;
+    let claim = h.store.claim_key(&key, chrono::Duration::seconds(5), Utc::now()).await.unwrap();
+    assert_eq!(claim, resilience_core::store::Claim::New);
+}
