@@ -36,6 +36,9 @@ lint: fmt-check clippy
 test: venv lint
 	$(CARGO) build --workspace --bins
 	./scripts/with-moto.sh $(CARGO) test --workspace --no-fail-fast
+	@echo "== demo (fast form, so it cannot rot)"
+	./scripts/with-moto.sh $(CARGO) run --quiet -p resilience-tests --bin demo > target/demo.log || { cat target/demo.log; exit 1; }
+	@tail -4 target/demo.log
 
 demo: venv
 	$(CARGO) build --workspace --bins
