@@ -110,10 +110,7 @@ impl TrafficSwitches {
                 clients: clients.clone(),
                 regions: config.regions.keys().cloned().collect(),
             }),
-            control_plane: ControlPlaneSwitch {
-                client: clients.route53(),
-                dns: config.dns.clone(),
-            },
+            control_plane: ControlPlaneSwitch::new(clients.route53(), config.dns.clone()),
         }
     }
 
@@ -256,7 +253,20 @@ pub struct ControlPlaneSwitch {
 /// Route 53 answers PriorRequestNotComplete while an earlier change to the zone propagates.
 const ROUTE53_BUSY_RETRIES: u32 = 5;
 
+/// Worth another try after a pause: a change still propagating, or throttling that outlasted
+/// the SDK's own retries.
+fn route53_busy(
+    e: &aws_sdk_route53::error::SdkError<aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError>,
+) -> bool {
+    e.as_service_error().is_some_and(|se| se.is_prior_request_not_complete())
+        || matches!(e.code(), Some("Throttling" | "ThrottlingException" | "PriorRequestNotComplete"))
+}
+
 impl ControlPlaneSwitch {
+    pub fn new(client: aws_sdk_route53::Client, dns: DnsConfig) -> Self {
+        ControlPlaneSwitch { client, dns }
+    }
+
     async fn record_of(&self, region: &Region) -> Result<ResourceRecordSet, SwitchError> {
         let set_id = &self.dns.records[region].set_identifier;
         let action = format!(
@@ -331,10 +341,7 @@ impl ControlPlaneSwitch {
                 .await;
             match res {
                 Ok(out) => break out.change_info().map(|c| c.id().to_owned()).unwrap_or_default(),
-                Err(e)
-                    if attempt < ROUTE53_BUSY_RETRIES
-                        && matches!(e.code(), Some("PriorRequestNotComplete" | "Throttling" | "ThrottlingException")) =>
-                {
+                Err(e) if attempt < ROUTE53_BUSY_RETRIES && route53_busy(&e) => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
                 }
@@ -372,5 +379,154 @@ impl ControlPlaneSwitch {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Route 53 faults the emulator cannot make, with aws-smithy-mocks rules returning
+    //! real-shaped responses.
+    use super::*;
+    use aws_sdk_route53::Client;
+    use aws_sdk_route53::operation::change_resource_record_sets::{ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput};
+    use aws_sdk_route53::operation::get_change::GetChangeOutput;
+    use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+    use aws_sdk_route53::types::error::PriorRequestNotComplete;
+    use aws_sdk_route53::types::{ChangeInfo, ResourceRecord, RrType};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+
+    const THROTTLED: &str = "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1d5e7c0e-0000-4000-8000-000000000000</RequestId></ErrorResponse>";
+
+    fn dns() -> DnsConfig {
+        SuiteConfig::from_json(include_str!("../../docs/example-config.json")).unwrap().dns
+    }
+
+    fn listing(weight: i64) -> Rule {
+        mock!(Client::list_resource_record_sets).then_output(move || {
+            let rrs = |id: &str, w: i64, ip: &str| {
+                ResourceRecordSet::builder()
+                    .name("api.aworld.example.")
+                    .r#type(RrType::A)
+                    .set_identifier(id)
+                    .weight(w)
+                    .ttl(60)
+                    .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
+                    .build()
+                    .unwrap()
+            };
+            ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(rrs("eu-north-1", 100, "192.0.2.20"))
+                .resource_record_sets(rrs("eu-south-1", weight, "192.0.2.10"))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        })
+    }
+
+    fn change_info(status: ChangeStatus) -> ChangeInfo {
+        ChangeInfo::builder()
+            .id("/change/C2682N5HXP0BZ4")
+            .status(status)
+            .submitted_at(aws_smithy_types::DateTime::from_secs(1_795_000_000))
+            .build()
+            .unwrap()
+    }
+
+    fn insync_after_one_poll() -> Rule {
+        mock!(Client::get_change)
+            .sequence()
+            .output(|| GetChangeOutput::builder().change_info(change_info(ChangeStatus::Pending)).build())
+            .output(|| GetChangeOutput::builder().change_info(change_info(ChangeStatus::Insync)).build())
+            .build()
+    }
+
+    fn south() -> Region {
+        "eu-south-1".parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn route53_throttling_then_success_drains_and_waits_for_insync() {
+        let list = listing(100);
+        let change = mock!(Client::change_resource_record_sets)
+            .match_requests(|r| {
+                r.change_batch().is_some_and(|b| {
+                    b.changes()[0]
+                        .resource_record_set()
+                        .is_some_and(|s| s.weight() == Some(0) && s.set_identifier() == Some("eu-south-1"))
+                })
+            })
+            .sequence()
+            .http_status(400, Some(THROTTLED.to_owned()))
+            .output(|| {
+                ChangeResourceRecordSetsOutput::builder()
+                    .change_info(change_info(ChangeStatus::Pending))
+                    .build()
+            })
+            .build();
+        let poll = insync_after_one_poll();
+        let client = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change, &poll]);
+        let record = ControlPlaneSwitch::new(client, dns()).set_drained(&south(), true).await.unwrap();
+        assert_eq!(record.outcome, Outcome::Succeeded);
+        assert!(record.detail.contains("INSYNC"), "{}", record.detail);
+        assert_eq!(change.num_calls(), 2, "throttled once, then applied");
+        assert_eq!(poll.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn prior_request_not_complete_is_retried_with_backoff() {
+        let list = listing(0);
+        let change = mock!(Client::change_resource_record_sets)
+            .sequence()
+            .error(|| {
+                ChangeResourceRecordSetsError::PriorRequestNotComplete(
+                    PriorRequestNotComplete::builder()
+                        .message("The request was rejected because Route 53 was still processing a prior request.")
+                        .build(),
+                )
+            })
+            .output(|| {
+                ChangeResourceRecordSetsOutput::builder()
+                    .change_info(change_info(ChangeStatus::Insync))
+                    .build()
+            })
+            .build();
+        let poll =
+            mock!(Client::get_change).then_output(|| GetChangeOutput::builder().change_info(change_info(ChangeStatus::Insync)).build());
+        let client = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change, &poll]);
+        // Restoring: the drained record (weight 0) goes back to its configured weight.
+        let record = ControlPlaneSwitch::new(client, dns()).set_drained(&south(), false).await.unwrap();
+        assert_eq!(record.outcome, Outcome::Succeeded);
+        assert_eq!(change.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_record_already_drained_is_not_changed_again() {
+        let list = listing(0);
+        let change = mock!(Client::change_resource_record_sets).then_output(|| {
+            ChangeResourceRecordSetsOutput::builder()
+                .change_info(change_info(ChangeStatus::Insync))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change]);
+        let record = ControlPlaneSwitch::new(client, dns()).set_drained(&south(), true).await.unwrap();
+        assert_eq!(record.outcome, Outcome::AlreadyInPlace);
+        assert_eq!(change.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn route53_failing_for_good_is_an_error_naming_the_action() {
+        let list = listing(100);
+        let change = mock!(Client::change_resource_record_sets)
+            .sequence()
+            .http_status(500, None)
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change]);
+        let e = ControlPlaneSwitch::new(client, dns())
+            .set_drained(&south(), true)
+            .await
+            .unwrap_err();
+        assert!(e.action.starts_with("route53:ChangeResourceRecordSets"), "{e}");
     }
 }
