@@ -40,6 +40,9 @@ pub struct SuiteConfig {
     pub operators: OperatorConfig,
     #[serde(default)]
     pub health_events: HealthEventConfig,
+    /// What capacity-scaler may raise, by how much, and its ceilings. Empty: no capacity actions.
+    #[serde(default)]
+    pub capacity: CapacityConfig,
     /// Plan, audit and notify, but change nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -189,6 +192,73 @@ impl Default for HealthEventConfig {
         HealthEventConfig {
             services: ["LAMBDA", "APIGATEWAY", "DYNAMODB", "ROUTE53"].map(String::from).to_vec(),
             decisive: false,
+        }
+    }
+}
+
+/// Capacity the suite may raise before and during a failover.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CapacityConfig {
+    pub resources: Vec<CapacityResource>,
+    /// Cost guard: most units that may be added above baseline, summed over a region's resources.
+    pub region_ceilings: BTreeMap<Region, i64>,
+    /// Steps a failover intent adds to every resource of the region taking the traffic.
+    pub failover_steps: u32,
+    /// How long a resource's saturation alarms must stay OK before its baseline is restored.
+    pub restore_after_seconds: u64,
+}
+
+impl Default for CapacityConfig {
+    fn default() -> Self {
+        CapacityConfig {
+            resources: Vec::new(),
+            region_ceilings: BTreeMap::new(),
+            failover_steps: 2,
+            restore_after_seconds: 900,
+        }
+    }
+}
+
+/// One resource whose capacity may be raised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityResource {
+    pub region: Region,
+    pub target: CapacityTarget,
+    /// Units added per step (MinCapacity, or reserved concurrency).
+    pub step: i64,
+    /// Never above this.
+    pub ceiling: i64,
+    /// Alarms (in the resource's region) that say it is saturated: ALARM adds a step, OK
+    /// sustained for `restore_after_seconds` restores the baseline.
+    #[serde(default)]
+    pub saturation_alarms: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum CapacityTarget {
+    /// An Application Auto Scaling scalable target: its MinCapacity is raised (and MaxCapacity
+    /// where it would fall below). DynamoDB tables and GSIs in provisioned mode, Lambda
+    /// provisioned concurrency on an alias, ECS services.
+    ScalableTarget {
+        service_namespace: String,
+        resource_id: String,
+        scalable_dimension: String,
+    },
+    /// Lambda reserved concurrency (PutFunctionConcurrency).
+    ReservedConcurrency { function_name: String },
+}
+
+impl CapacityResource {
+    /// Stable name for leases, baselines and audit records.
+    pub fn id(&self) -> String {
+        match &self.target {
+            CapacityTarget::ScalableTarget {
+                resource_id, scalable_dimension, ..
+            } => format!("{}/{resource_id}/{scalable_dimension}", self.region),
+            CapacityTarget::ReservedConcurrency { function_name } => format!("{}/function:{function_name}/reserved-concurrency", self.region),
         }
     }
 }
@@ -439,6 +509,28 @@ impl SuiteConfig {
         }
         if self.state_table.trim().is_empty() {
             bad("state_table".into(), "is empty", "name the DynamoDB state table");
+        }
+        for (i, r) in self.capacity.resources.iter().enumerate() {
+            let field = format!("capacity.resources[{i}]");
+            if !self.regions.contains_key(&r.region) {
+                bad(format!("{field}.region"), &format!("{} is not a configured region", r.region), "use one of regions");
+            }
+            if r.step <= 0 {
+                bad(format!("{field}.step"), "must be positive", "units to add per step, e.g. 50");
+            }
+            if r.ceiling <= 0 {
+                bad(format!("{field}.ceiling"), "must be positive", "the most this resource may ever be raised to");
+            }
+            if let CapacityTarget::ScalableTarget { service_namespace, .. } = &r.target
+                && !["dynamodb", "lambda", "ecs"].contains(&service_namespace.as_str())
+            {
+                bad(format!("{field}.target.service_namespace"), &format!("{service_namespace:?} is not supported"), "use dynamodb, lambda or ecs");
+            }
+        }
+        for (region, c) in &self.capacity.region_ceilings {
+            if *c < 0 {
+                bad(format!("capacity.region_ceilings.{region}"), "is negative", "units that may be added above baseline, 0 or more");
+            }
         }
         for (i, p) in self.operators.principals.iter().enumerate() {
             if !p.starts_with("arn:") {

@@ -5,11 +5,13 @@
 //! and record through this crate, so there is one way to do each thing.
 
 pub mod audit;
+pub mod capacity;
 pub mod clients;
 pub mod config;
 pub mod deployment;
 pub mod dns;
 pub mod failover;
+pub mod guard;
 pub mod notify;
 pub mod region;
 pub mod signal;

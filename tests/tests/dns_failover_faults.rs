@@ -44,7 +44,7 @@ async fn state_store_unavailable_means_no_action_taken_blind() {
     let h = handler(&p, store).await;
     let event = failing_south(&p).await;
     let e = h.handle(event).await.unwrap_err();
-    assert!(matches!(e, FailoverError::Store(_)) && e.is_retryable(), "{e}");
+    assert!(matches!(e, FailoverError::Guard(_) | FailoverError::Store(_)) && e.is_retryable(), "{e}");
     assert_eq!(p.weights().await[SOUTH], 100, "no change without the state store");
     assert!(h.notifier.sent().is_empty());
 }

@@ -15,7 +15,8 @@ use resilience_core::failover::{self, Decision, DnsState, HealthView};
 use resilience_core::notify::{Notification, Notifier, Severity};
 use resilience_core::region::Region;
 use resilience_core::signal::{Signal, SignalError, normalise};
-use resilience_core::store::{Claim, Lease, LeaseOutcome, StateStore, StoreError};
+use resilience_core::guard::{GuardError, Once, exactly_once};
+use resilience_core::store::{StateStore, StoreError};
 use resilience_core::telemetry::{Metrics, Unit};
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -37,8 +38,8 @@ pub struct Failover<S, N, H> {
 pub enum FailoverError {
     #[error("{0} (no action taken blind; retry)")]
     Store(#[from] StoreError),
-    #[error("lease {name} is held by {owner} until {until}; retry")]
-    LeaseBusy { name: String, owner: String, until: DateTime<Utc> },
+    #[error(transparent)]
+    Guard(#[from] GuardError),
     #[error("every strategy failed to {what}: {detail}; state unchanged, safe to re-drive")]
     ActionFailed { what: String, detail: String },
     #[error("{what} done, but its notification could not be sent ({message}); queued, retry to send")]
@@ -56,8 +57,8 @@ impl FailoverError {
 impl From<FailoverError> for Diagnostic {
     fn from(e: FailoverError) -> Diagnostic {
         let kind = match &e {
-            FailoverError::Store(_) => "StoreUnavailable",
-            FailoverError::LeaseBusy { .. } => "LeaseBusy",
+            FailoverError::Store(_) | FailoverError::Guard(GuardError::Store(_)) => "StoreUnavailable",
+            FailoverError::Guard(GuardError::LeaseBusy { .. }) => "LeaseBusy",
             FailoverError::ActionFailed { .. } => "ActionFailed",
             FailoverError::NotificationPending { .. } => "NotificationPending",
             FailoverError::BadInput(_) => "BadInput",
@@ -137,66 +138,27 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     /// One signal, exactly once.
     pub async fn react(&self, signal: &Signal) -> Result<Value, FailoverError> {
         let started = Instant::now();
-        let policy = &self.config.policy;
-        let lease_ttl = Duration::seconds(i64::try_from(policy.lease_seconds).unwrap_or(60));
         let mut metrics = Metrics::new(format!("{}/Resilience", self.config.platform))
             .dimension("Function", FUNCTION)
             .dimension("Region", self.region.as_str());
-
-        match self.store.claim_key(&signal.key, lease_ttl, Utc::now()).await? {
-            Claim::New => {}
-            other => {
-                let status = match other {
-                    Claim::Done { outcome } => format!("already handled: {outcome}"),
-                    _ => "being handled by another invocation".to_owned(),
-                };
+        let lease = format!("dns#{}", self.config.dns.record_name);
+        let once = exactly_once(&self.store, &self.config.policy, &signal.key, &lease, async || {
+            self.react_leased(signal, &mut metrics, started).await
+        })
+        .await;
+        match once {
+            Ok(Once::Ran(v)) => {
+                metrics.metric("ReactionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds).emit();
+                Ok(v)
+            }
+            Ok(Once::Duplicate { status }) => {
                 tracing::info!(decision = "duplicate", signal = %signal.key, %status, "duplicate suppressed");
                 metrics.metric("DuplicatesSuppressed", 1.0, Unit::Count).emit();
-                return Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }));
+                Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }))
             }
-        }
-
-        let lease = match self.take_lease(lease_ttl).await {
-            Ok(lease) => lease,
             Err(e) => {
-                let _ = self.store.abandon_key(&signal.key).await;
-                return Err(e);
-            }
-        };
-        let result = self.react_leased(signal, &mut metrics, started).await;
-        if let Err(e) = self.store.release_lease(&lease).await {
-            tracing::warn!(error = %e, "lease not released; it expires by itself");
-        }
-        match &result {
-            Ok((decision, _)) => {
-                let retain = Utc::now() + Duration::seconds(i64::try_from(policy.idempotency_ttl_seconds).unwrap_or(86_400));
-                self.store.complete_key(&signal.key, decision, retain).await?;
-            }
-            Err(_) => {
-                let _ = self.store.abandon_key(&signal.key).await;
-            }
-        }
-        metrics
-            .metric("ReactionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds)
-            .emit();
-        result.map(|(_, v)| v)
-    }
-
-    async fn take_lease(&self, ttl: Duration) -> Result<Lease, FailoverError> {
-        let name = format!("dns#{}", self.config.dns.record_name);
-        let owner = uuid::Uuid::new_v4().to_string();
-        let deadline = Instant::now() + std::time::Duration::from_secs(self.config.policy.lease_wait_seconds);
-        let mut pause = std::time::Duration::from_millis(50);
-        loop {
-            match self.store.take_lease(&name, &owner, ttl, Utc::now()).await? {
-                LeaseOutcome::Acquired(lease) => return Ok(lease),
-                LeaseOutcome::Busy { owner, until } => {
-                    if Instant::now() >= deadline {
-                        return Err(FailoverError::LeaseBusy { name, owner, until });
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
-                }
+                metrics.metric("ReactionsFailed", 1.0, Unit::Count).emit();
+                Err(e)
             }
         }
     }

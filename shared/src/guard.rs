@@ -1,0 +1,167 @@
+//! Exactly once: every reaction is claimed by its signal's idempotency key and runs under a
+//! lease, so duplicates, retries and concurrent deliveries make one change. One implementation,
+//! used by every function.
+
+use crate::config::Policy;
+use crate::store::{Claim, Lease, LeaseOutcome, StateStore, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use std::time::Instant;
+
+/// What came of a guarded reaction.
+#[derive(Debug)]
+pub enum Once<T> {
+    /// This invocation did the work.
+    Ran(T),
+    /// Another delivery of the same signal did (or is doing) it.
+    Duplicate { status: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    #[error("{0} (no action taken blind; retry)")]
+    Store(#[from] StoreError),
+    #[error("lease {name} is held by {owner} until {until}; retry")]
+    LeaseBusy { name: String, owner: String, until: DateTime<Utc> },
+}
+
+fn seconds(s: u64) -> Duration {
+    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+}
+
+/// Takes `name`, waiting up to `policy.lease_wait_seconds` with backoff while another holder has it.
+pub async fn take_lease<S: StateStore>(store: &S, policy: &Policy, name: &str) -> Result<Lease, GuardError> {
+    let owner = uuid::Uuid::new_v4().to_string();
+    let deadline = Instant::now() + std::time::Duration::from_secs(policy.lease_wait_seconds);
+    let mut pause = std::time::Duration::from_millis(50);
+    loop {
+        match store.take_lease(name, &owner, seconds(policy.lease_seconds), Utc::now()).await? {
+            LeaseOutcome::Acquired(lease) => return Ok(lease),
+            LeaseOutcome::Busy { owner, until } => {
+                if Instant::now() >= deadline {
+                    return Err(GuardError::LeaseBusy {
+                        name: name.to_owned(),
+                        owner,
+                        until,
+                    });
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+/// Releases a lease; a failure only delays the next holder until the lease expires.
+pub async fn release_lease<S: StateStore>(store: &S, lease: &Lease) {
+    if let Err(e) = store.release_lease(lease).await {
+        tracing::warn!(error = %e, lease = %lease.name, "lease not released; it expires by itself");
+    }
+}
+
+/// Runs `work` once for `key`, under the lease `lease_name`. `work` returns a short outcome
+/// name (remembered with the key) and its result; if it fails, the claim is given up so a retry
+/// runs it again.
+pub async fn exactly_once<S, T, E>(store: &S, policy: &Policy, key: &str, lease_name: &str, work: impl AsyncFnOnce() -> Result<(String, T), E>) -> Result<Once<T>, E>
+where
+    S: StateStore,
+    E: From<GuardError>,
+{
+    match store.claim_key(key, seconds(policy.lease_seconds), Utc::now()).await.map_err(GuardError::from)? {
+        Claim::New => {}
+        Claim::Done { outcome } => {
+            return Ok(Once::Duplicate {
+                status: format!("already handled: {outcome}"),
+            });
+        }
+        Claim::InProgress { .. } => {
+            return Ok(Once::Duplicate {
+                status: "being handled by another invocation".into(),
+            });
+        }
+    }
+    let lease = match take_lease(store, policy, lease_name).await {
+        Ok(lease) => lease,
+        Err(e) => {
+            let _ = store.abandon_key(key).await;
+            return Err(e.into());
+        }
+    };
+    let result = work().await;
+    release_lease(store, &lease).await;
+    match result {
+        Ok((outcome, value)) => {
+            let retain = Utc::now() + seconds(policy.idempotency_ttl_seconds);
+            store.complete_key(key, &outcome, retain).await.map_err(GuardError::from)?;
+            Ok(Once::Ran(value))
+        }
+        Err(e) => {
+            let _ = store.abandon_key(key).await;
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug, thiserror::Error)]
+    enum E {
+        #[error(transparent)]
+        Guard(#[from] GuardError),
+        #[error("work failed")]
+        Work,
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_deliveries_run_the_work_once() {
+        let store = Arc::new(MemoryStore::new());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let policy = Arc::new(Policy::default());
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let (store, runs, policy) = (store.clone(), runs.clone(), policy.clone());
+                tokio::spawn(async move {
+                    exactly_once(&*store, &policy, "sig", "lease", async || {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, E>(("done".to_owned(), ()))
+                    })
+                    .await
+                    .unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_work_gives_the_claim_up_for_a_retry() {
+        let store = MemoryStore::new();
+        let policy = Policy::default();
+        let r = exactly_once(&store, &policy, "sig", "lease", async || Err::<(String, ()), _>(E::Work)).await;
+        assert!(matches!(r, Err(E::Work)));
+        let r = exactly_once(&store, &policy, "sig", "lease", async || Ok::<_, E>(("done".to_owned(), 7))).await.unwrap();
+        assert!(matches!(r, Once::Ran(7)));
+        let r = exactly_once(&store, &policy, "sig", "lease", async || Ok::<_, E>(("again".to_owned(), 8))).await.unwrap();
+        assert!(matches!(r, Once::Duplicate { status } if status.contains("done")));
+    }
+
+    #[tokio::test]
+    async fn a_busy_lease_fails_retryably_and_frees_the_claim() {
+        let store = MemoryStore::new();
+        let policy = Policy {
+            lease_wait_seconds: 0,
+            ..Policy::default()
+        };
+        store.take_lease("lease", "someone", Duration::seconds(60), Utc::now()).await.unwrap();
+        let r = exactly_once(&store, &policy, "sig", "lease", async || Ok::<_, E>(("done".to_owned(), ()))).await;
+        assert!(matches!(r, Err(E::Guard(GuardError::LeaseBusy { .. }))));
+        assert_eq!(store.claim_key("sig", Duration::seconds(5), Utc::now()).await.unwrap(), Claim::New);
+    }
+}
