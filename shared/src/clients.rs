@@ -71,6 +71,14 @@ impl AwsClients {
         aws_sdk_sns::Client::new(&self.config_for(region))
     }
 
+    pub fn autoscaling(&self, region: &Region) -> aws_sdk_applicationautoscaling::Client {
+        aws_sdk_applicationautoscaling::Client::new(&self.config_for(region))
+    }
+
+    pub fn lambda(&self, region: &Region) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.config_for(region))
+    }
+
     /// Route 53 (global; its control plane is in us-east-1).
     pub fn route53(&self) -> aws_sdk_route53::Client {
         let region = aws_config::Region::new(ROUTE53_CONTROL_PLANE_REGION);

@@ -7,6 +7,7 @@
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::Utc;
 use dns_failover::{Failover, FailoverError};
+use resilience_core::inbound::Retryable;
 use resilience_core::clients::AwsClients;
 use resilience_core::config::SuiteConfig;
 use resilience_core::dns::{CloudWatchHealth, TrafficSwitches};

@@ -14,7 +14,8 @@ use resilience_core::dns::{HealthReader, TrafficSwitches};
 use resilience_core::failover::{self, Decision, DnsState, HealthView};
 use resilience_core::notify::{Notification, Notifier, Severity};
 use resilience_core::region::Region;
-use resilience_core::signal::{Signal, SignalError, normalise};
+use resilience_core::inbound::{Retryable, audit_rejected, dispatch};
+use resilience_core::signal::{Signal, SignalError};
 use resilience_core::guard::{GuardError, Once, exactly_once};
 use resilience_core::store::{StateStore, StoreError};
 use resilience_core::telemetry::{Metrics, Unit};
@@ -48,8 +49,8 @@ pub enum FailoverError {
     BadInput(#[from] SignalError),
 }
 
-impl FailoverError {
-    pub fn is_retryable(&self) -> bool {
+impl Retryable for FailoverError {
+    fn is_retryable(&self) -> bool {
         !matches!(self, FailoverError::BadInput(_))
     }
 }
@@ -76,59 +77,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         format!("dns#{}", self.config.dns.record_name)
     }
 
-    /// Handles one Lambda payload. SQS batches answer with `batchItemFailures` so one bad or
-    /// busy record does not re-drive the rest.
+    /// Handles one Lambda payload (one event, or an SNS / SQS batch).
     pub async fn handle(&self, payload: Value) -> Result<Value, FailoverError> {
-        let inbound = normalise(&payload, &self.config);
-        let is_sqs = payload.pointer("/Records/0/eventSource").and_then(Value::as_str) == Some("aws:sqs");
-        let mut results = Vec::new();
-        let mut failures = Vec::new();
-        let single = inbound.len() == 1 && !is_sqs;
-        for item in inbound {
-            let outcome = match item.signal {
-                Ok(signal) => self.react(&signal).await,
-                Err(e) => {
-                    self.audit_rejected(&e, &payload).await;
-                    Err(FailoverError::BadInput(e))
-                }
-            };
-            match outcome {
-                Ok(v) => results.push(v),
-                Err(e) if single => return Err(e),
-                Err(e) => {
-                    tracing::warn!(error = %e, message_id = ?item.message_id, "record not handled");
-                    // A bad record never gets better: report it handled (it is audited).
-                    if e.is_retryable()
-                        && let Some(id) = item.message_id
-                    {
-                        failures.push(json!({ "itemIdentifier": id }));
-                    }
-                    results.push(json!({ "error": e.to_string() }));
-                }
-            }
-        }
-        if is_sqs {
-            Ok(json!({ "batchItemFailures": failures, "results": results }))
-        } else {
-            Ok(results.into_iter().next().unwrap_or(Value::Null))
-        }
-    }
-
-    async fn audit_rejected(&self, e: &SignalError, payload: &Value) {
-        let excerpt: String = payload.to_string().chars().take(2000).collect();
-        let record = AuditRecord::new(
-            FUNCTION,
-            self.region.as_str(),
-            Utc::now(),
-            "",
-            json!({ "rejected": excerpt }),
-            "rejected",
-            e.to_string(),
-        );
-        tracing::warn!(decision = "rejected", reason = %e, "input is not a signal");
-        if let Err(se) = self.store.put_audit(&record, self.retain_audit(Utc::now())).await {
-            tracing::error!(error = %se, "could not audit a rejected input");
-        }
+        dispatch(&payload, &self.config, async |signal| self.react(signal).await, async |e| {
+            audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await
+        })
+        .await
     }
 
     fn retain_audit(&self, now: DateTime<Utc>) -> DateTime<Utc> {

@@ -1,3 +1,6 @@
+// The handler future nests the SDK futures of every step; its type is deeper than the default limit.
+#![recursion_limit = "256"]
+
 use dns_failover::Failover;
 use lambda_runtime::{LambdaEvent, service_fn};
 use resilience_core::deployment::Deployment;

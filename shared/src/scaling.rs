@@ -1,0 +1,345 @@
+//! Carrying out capacity steps: read each resource's level (Application Auto Scaling
+//! DescribeScalableTargets, Lambda GetFunctionConcurrency), plan with [`crate::capacity::plan`],
+//! save the baseline before the first raise, apply, and read back to confirm. Used by
+//! capacity-scaler, and by dns-failover to scale before it shifts traffic.
+
+use crate::audit::{ActionRecord, Outcome};
+use crate::capacity::{self, CapacityStep, Inputs, Intent, Level};
+use crate::clients::AwsClients;
+use crate::config::{CapacityResource, CapacityTarget, SuiteConfig};
+use crate::guard::{self, GuardError};
+use crate::region::Region;
+use crate::store::{StateStore, StoreError};
+use aws_sdk_applicationautoscaling::error::DisplayErrorContext;
+use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// The lease that serialises every capacity change.
+pub const CAPACITY_LEASE: &str = "capacity";
+
+/// Reads and sets resource levels. Lambda reserved concurrency 0 means "no reservation"
+/// (restoring to it deletes the reservation; a reservation of 0 would stop the function).
+#[derive(Debug, Clone)]
+pub struct CapacityActuator {
+    clients: AwsClients,
+}
+
+impl CapacityActuator {
+    pub fn new(clients: AwsClients) -> Self {
+        CapacityActuator { clients }
+    }
+
+    pub async fn read(&self, r: &CapacityResource) -> Result<Level, String> {
+        match &r.target {
+            CapacityTarget::ScalableTarget {
+                service_namespace,
+                resource_id,
+                scalable_dimension,
+            } => {
+                let out = self
+                    .clients
+                    .autoscaling(&r.region)
+                    .describe_scalable_targets()
+                    .service_namespace(ServiceNamespace::from(service_namespace.as_str()))
+                    .resource_ids(resource_id)
+                    .scalable_dimension(ScalableDimension::from(scalable_dimension.as_str()))
+                    .send()
+                    .await
+                    .map_err(|e| format!("application-autoscaling:DescribeScalableTargets {resource_id}: {}", DisplayErrorContext(e)))?;
+                let t = out
+                    .scalable_targets()
+                    .first()
+                    .ok_or_else(|| format!("{resource_id} ({scalable_dimension}) is not a registered scalable target in {}", r.region))?;
+                Ok(Level {
+                    min: i64::from(t.min_capacity()),
+                    max: Some(i64::from(t.max_capacity())),
+                })
+            }
+            CapacityTarget::ReservedConcurrency { function_name } => {
+                let out = self
+                    .clients
+                    .lambda(&r.region)
+                    .get_function_concurrency()
+                    .function_name(function_name)
+                    .send()
+                    .await
+                    .map_err(|e| format!("lambda:GetFunctionConcurrency {function_name}: {}", aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+                Ok(Level {
+                    min: i64::from(out.reserved_concurrent_executions().unwrap_or(0)),
+                    max: None,
+                })
+            }
+        }
+    }
+
+    pub async fn apply(&self, r: &CapacityResource, to: Level) -> Result<String, String> {
+        let int = |v: i64| i32::try_from(v).map_err(|_| format!("{v} is out of range"));
+        match &r.target {
+            CapacityTarget::ScalableTarget {
+                service_namespace,
+                resource_id,
+                scalable_dimension,
+            } => {
+                let mut req = self
+                    .clients
+                    .autoscaling(&r.region)
+                    .register_scalable_target()
+                    .service_namespace(ServiceNamespace::from(service_namespace.as_str()))
+                    .resource_id(resource_id)
+                    .scalable_dimension(ScalableDimension::from(scalable_dimension.as_str()))
+                    .min_capacity(int(to.min)?);
+                if let Some(max) = to.max {
+                    req = req.max_capacity(int(max)?);
+                }
+                req.send().await.map_err(|e| DisplayErrorContext(e).to_string())?;
+                Ok(format!("application-autoscaling:RegisterScalableTarget {resource_id} {scalable_dimension} min={} max={:?}", to.min, to.max))
+            }
+            CapacityTarget::ReservedConcurrency { function_name } => {
+                let lambda = self.clients.lambda(&r.region);
+                if to.min <= 0 {
+                    lambda
+                        .delete_function_concurrency()
+                        .function_name(function_name)
+                        .send()
+                        .await
+                        .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(e).to_string())?;
+                    return Ok(format!("lambda:DeleteFunctionConcurrency {function_name}"));
+                }
+                lambda
+                    .put_function_concurrency()
+                    .function_name(function_name)
+                    .reserved_concurrent_executions(int(to.min)?)
+                    .send()
+                    .await
+                    .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(e).to_string())?;
+                Ok(format!("lambda:PutFunctionConcurrency {function_name} reserved={}", to.min))
+            }
+        }
+    }
+}
+
+/// What capacity remembers between invocations (one state document per region).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CapacityMemory {
+    #[serde(default)]
+    pub last_change: BTreeMap<String, DateTime<Utc>>,
+    /// Since when each resource's saturation alarms have all been OK.
+    #[serde(default)]
+    pub ok_since: BTreeMap<String, DateTime<Utc>>,
+}
+
+/// The outcome for one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceOutcome {
+    pub resource: String,
+    pub step: CapacityStep,
+    /// Read back after the change: the level is the planned one.
+    pub confirmed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScaleReport {
+    pub outcomes: Vec<ResourceOutcome>,
+    pub actions: Vec<ActionRecord>,
+}
+
+impl ScaleReport {
+    pub fn changed(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.step.target().is_some() && o.error.is_none()).count()
+    }
+    pub fn refused(&self) -> usize {
+        self.outcomes.iter().filter(|o| matches!(o.step, CapacityStep::Refused { .. })).count()
+    }
+    pub fn failed(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.error.is_some()).count()
+    }
+    /// Every planned change was applied and read back.
+    pub fn all_confirmed(&self) -> bool {
+        self.outcomes.iter().filter(|o| o.step.target().is_some()).all(|o| o.confirmed)
+    }
+}
+
+fn memory_name(region: &Region) -> String {
+    format!("capacity#{region}")
+}
+
+/// Applies `intent_of` to the configured resources of `region` (those for which it returns an
+/// intent). The caller holds [`CAPACITY_LEASE`]. `saturation_ok` says, per resource id, whether
+/// its saturation alarms are all OK now (feeds the sustained-OK clock).
+pub async fn scale_region<S: StateStore>(
+    actuator: &CapacityActuator,
+    store: &S,
+    config: &SuiteConfig,
+    region: &Region,
+    intent_of: impl Fn(&CapacityResource) -> Option<Intent>,
+    saturation_ok: &BTreeMap<String, bool>,
+    dry_run: bool,
+) -> Result<ScaleReport, StoreError> {
+    let now = Utc::now();
+    let resources: Vec<&CapacityResource> = config.capacity.resources.iter().filter(|r| r.region == *region).collect();
+    let mut report = ScaleReport::default();
+    if resources.is_empty() {
+        return Ok(report);
+    }
+    let name = memory_name(region);
+    let (mut memory, version) = match store.get_state(&name).await? {
+        Some(v) => (
+            serde_json::from_value::<CapacityMemory>(v.value).map_err(|e| StoreError::Corrupt {
+                key: name.clone(),
+                problem: e.to_string(),
+            })?,
+            v.version,
+        ),
+        None => (CapacityMemory::default(), 0),
+    };
+    let before = memory.clone();
+    for (id, ok) in saturation_ok {
+        if *ok {
+            memory.ok_since.entry(id.clone()).or_insert(now);
+        } else {
+            memory.ok_since.remove(id);
+        }
+    }
+
+    // Current levels and baselines of the whole region: the region ceiling counts them all.
+    let mut levels = BTreeMap::new();
+    let mut baselines = BTreeMap::new();
+    for r in &resources {
+        let id = r.id();
+        match actuator.read(r).await {
+            Ok(level) => {
+                levels.insert(id.clone(), level);
+            }
+            Err(e) => report.actions.push(ActionRecord {
+                action: format!("read {id}"),
+                outcome: Outcome::Failed,
+                detail: e,
+                millis: 0,
+            }),
+        }
+        if let Some(b) = store.load_baseline(&id).await? {
+            baselines.insert(id, serde_json::from_value::<Level>(b).map_err(|e| StoreError::Corrupt { key: r.id(), problem: e.to_string() })?);
+        }
+    }
+    let cooldown = Duration::seconds(i64::try_from(config.policy.cooldown_seconds).unwrap_or(300));
+    let restore_after = Duration::seconds(i64::try_from(config.capacity.restore_after_seconds).unwrap_or(900));
+
+    for r in &resources {
+        let id = r.id();
+        let Some(mut intent) = intent_of(r) else { continue };
+        if let Intent::Recovery { ok_since } = &mut intent {
+            *ok_since = memory.ok_since.get(&id).copied();
+        }
+        let Some(current) = levels.get(&id).copied() else {
+            report.outcomes.push(ResourceOutcome {
+                resource: id.clone(),
+                step: CapacityStep::Unchanged {
+                    why: "level could not be read".into(),
+                },
+                confirmed: false,
+                error: Some("level could not be read".into()),
+            });
+            continue;
+        };
+        let inputs = Inputs {
+            baseline: baselines.get(&id).copied(),
+            region_added_elsewhere: added_above_baseline(&levels, &baselines, &id),
+            region_ceiling: config.capacity.region_ceilings.get(region).copied(),
+            last_change: memory.last_change.get(&id).copied(),
+        };
+        let step = capacity::plan(r, current, &inputs, intent, now, cooldown, restore_after);
+        let mut outcome = ResourceOutcome {
+            resource: id.clone(),
+            step: step.clone(),
+            confirmed: false,
+            error: None,
+        };
+        if let Some(to) = step.target() {
+            if dry_run {
+                report.actions.push(ActionRecord {
+                    action: format!("plan {id} {} {} -> {}", step.name(), current.min, to.min),
+                    outcome: Outcome::Planned,
+                    detail: "dry run".into(),
+                    millis: 0,
+                });
+            } else {
+                if matches!(step, CapacityStep::Raise { .. }) {
+                    // First value wins: a second raise in one emergency keeps the pre-emergency level.
+                    store.save_baseline(&id, &serde_json::to_value(current).unwrap_or_default(), now).await?;
+                }
+                let started = Instant::now();
+                match actuator.apply(r, to).await {
+                    Ok(action) => {
+                        let read_back = actuator.read(r).await;
+                        outcome.confirmed = read_back.as_ref().is_ok_and(|l| l.min == to.min);
+                        report.actions.push(ActionRecord {
+                            action,
+                            outcome: Outcome::Succeeded,
+                            detail: format!(
+                                "{} {} -> {}; read back: {}",
+                                step.name(),
+                                current.min,
+                                to.min,
+                                match &read_back {
+                                    Ok(l) => format!("min {}", l.min),
+                                    Err(e) => e.clone(),
+                                }
+                            ),
+                            millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        });
+                        memory.last_change.insert(id.clone(), now);
+                        levels.insert(id.clone(), to);
+                        if matches!(step, CapacityStep::Restore { .. }) && outcome.confirmed {
+                            store.clear_baseline(&id).await?;
+                            baselines.remove(&id);
+                        }
+                    }
+                    Err(e) => {
+                        report.actions.push(ActionRecord {
+                            action: format!("{} {id}", step.name()),
+                            outcome: Outcome::Failed,
+                            detail: e.clone(),
+                            millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        });
+                        outcome.error = Some(e);
+                    }
+                }
+            }
+        }
+        report.outcomes.push(outcome);
+    }
+    if memory != before && !dry_run {
+        store.put_state(&name, &serde_json::to_value(&memory).unwrap_or_default(), version).await?;
+    }
+    Ok(report)
+}
+
+/// Units the region's resources other than `except` have added above their baselines.
+fn added_above_baseline(levels: &BTreeMap<String, Level>, baselines: &BTreeMap<String, Level>, except: &str) -> i64 {
+    baselines
+        .iter()
+        .filter(|(id, _)| id.as_str() != except)
+        .filter_map(|(id, b)| levels.get(id).map(|l| (l.min - b.min).max(0)))
+        .sum()
+}
+
+/// Scale-before-shift for dns-failover: raises `region` by the configured failover steps under
+/// the capacity lease, and reports whether every change was confirmed.
+pub async fn scale_before_shift<S: StateStore>(
+    actuator: &CapacityActuator,
+    store: &S,
+    config: &SuiteConfig,
+    region: &Region,
+    dry_run: bool,
+) -> Result<ScaleReport, GuardError> {
+    let lease = guard::take_lease(store, &config.policy, CAPACITY_LEASE).await?;
+    let steps = config.capacity.failover_steps;
+    let result = scale_region(actuator, store, config, region, |_| Some(Intent::Failover { steps }), &BTreeMap::new(), dry_run).await;
+    guard::release_lease(store, &lease).await;
+    Ok(result?)
+}
