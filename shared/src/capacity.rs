@@ -100,7 +100,10 @@ pub fn plan(
             },
             (Some(_), Some(since)) if now - since >= restore_after => restore(current, inputs),
             (Some(_), _) => CapacityStep::Unchanged {
-                why: format!("saturation alarms must stay OK for {}s before the baseline is restored", restore_after.num_seconds()),
+                why: format!(
+                    "saturation alarms must stay OK for {}s before the baseline is restored",
+                    restore_after.num_seconds()
+                ),
             },
         },
         Intent::Failback => match inputs.baseline {
@@ -130,7 +133,9 @@ fn raise(resource: &CapacityResource, current: Level, inputs: &Inputs, steps: i6
                 "{} is at {}; {}",
                 resource.id(),
                 current.min,
-                clipped.unwrap_or_else(|| "no step configured".into()).replace("clipped", "ceiling reached:")
+                clipped
+                    .unwrap_or_else(|| "no step configured".into())
+                    .replace("clipped", "ceiling reached:")
             ),
         };
     }
@@ -138,7 +143,11 @@ fn raise(resource: &CapacityResource, current: Level, inputs: &Inputs, steps: i6
         min: to_min,
         max: current.max.map(|m| m.max(to_min)),
     };
-    CapacityStep::Raise { from: current, to, clipped }
+    CapacityStep::Raise {
+        from: current,
+        to,
+        clipped,
+    }
 }
 
 fn restore(current: Level, inputs: &Inputs) -> CapacityStep {
@@ -152,7 +161,10 @@ fn restore(current: Level, inputs: &Inputs) -> CapacityStep {
             why: "already at baseline".into(),
         };
     }
-    CapacityStep::Restore { from: current, to: baseline }
+    CapacityStep::Restore {
+        from: current,
+        to: baseline,
+    }
 }
 
 #[cfg(test)]
@@ -186,15 +198,42 @@ mod tests {
 
     #[test]
     fn failover_intent_adds_its_steps_and_lifts_max_where_needed() {
-        let s = plan(&resource(100, 1000), lvl(100, Some(250)), &Inputs::default(), Intent::Failover { steps: 2 }, t0(), COOL, RESTORE);
+        let s = plan(
+            &resource(100, 1000),
+            lvl(100, Some(250)),
+            &Inputs::default(),
+            Intent::Failover { steps: 2 },
+            t0(),
+            COOL,
+            RESTORE,
+        );
         assert_eq!(s.target(), Some(lvl(300, Some(300))));
     }
 
     #[test]
     fn raise_is_clipped_at_the_ceiling_and_refused_at_it() {
-        let s = plan(&resource(100, 250), lvl(100, None), &Inputs::default(), Intent::Failover { steps: 2 }, t0(), COOL, RESTORE);
-        assert!(matches!(&s, CapacityStep::Raise { to, clipped: Some(_), .. } if to.min == 250), "{s:?}");
-        let s = plan(&resource(100, 250), lvl(250, None), &Inputs::default(), Intent::Saturation, t0(), COOL, RESTORE);
+        let s = plan(
+            &resource(100, 250),
+            lvl(100, None),
+            &Inputs::default(),
+            Intent::Failover { steps: 2 },
+            t0(),
+            COOL,
+            RESTORE,
+        );
+        assert!(
+            matches!(&s, CapacityStep::Raise { to, clipped: Some(_), .. } if to.min == 250),
+            "{s:?}"
+        );
+        let s = plan(
+            &resource(100, 250),
+            lvl(250, None),
+            &Inputs::default(),
+            Intent::Saturation,
+            t0(),
+            COOL,
+            RESTORE,
+        );
         assert!(matches!(&s, CapacityStep::Refused { why } if why.contains("ceiling")), "{s:?}");
     }
 
@@ -206,13 +245,32 @@ mod tests {
             region_ceiling: Some(500),
             last_change: None,
         };
-        let s = plan(&resource(100, 1000), lvl(100, None), &inputs, Intent::Failover { steps: 2 }, t0(), COOL, RESTORE);
+        let s = plan(
+            &resource(100, 1000),
+            lvl(100, None),
+            &inputs,
+            Intent::Failover { steps: 2 },
+            t0(),
+            COOL,
+            RESTORE,
+        );
         assert_eq!(s.target(), Some(lvl(150, None)));
         let full = Inputs {
             region_added_elsewhere: 500,
             ..inputs
         };
-        assert!(matches!(plan(&resource(100, 1000), lvl(100, None), &full, Intent::Failover { steps: 2 }, t0(), COOL, RESTORE), CapacityStep::Refused { .. }));
+        assert!(matches!(
+            plan(
+                &resource(100, 1000),
+                lvl(100, None),
+                &full,
+                Intent::Failover { steps: 2 },
+                t0(),
+                COOL,
+                RESTORE
+            ),
+            CapacityStep::Refused { .. }
+        ));
     }
 
     #[test]
@@ -222,10 +280,27 @@ mod tests {
             ..Default::default()
         };
         let soon = t0() + Duration::seconds(10);
-        assert!(matches!(plan(&resource(10, 100), lvl(10, None), &inputs, Intent::Saturation, soon, COOL, RESTORE), CapacityStep::Refused { .. }));
-        assert!(matches!(plan(&resource(10, 100), lvl(10, None), &inputs, Intent::Failover { steps: 1 }, soon, COOL, RESTORE), CapacityStep::Raise { .. }));
+        assert!(matches!(
+            plan(&resource(10, 100), lvl(10, None), &inputs, Intent::Saturation, soon, COOL, RESTORE),
+            CapacityStep::Refused { .. }
+        ));
+        assert!(matches!(
+            plan(
+                &resource(10, 100),
+                lvl(10, None),
+                &inputs,
+                Intent::Failover { steps: 1 },
+                soon,
+                COOL,
+                RESTORE
+            ),
+            CapacityStep::Raise { .. }
+        ));
         let later = t0() + COOL;
-        assert!(matches!(plan(&resource(10, 100), lvl(10, None), &inputs, Intent::Saturation, later, COOL, RESTORE), CapacityStep::Raise { .. }));
+        assert!(matches!(
+            plan(&resource(10, 100), lvl(10, None), &inputs, Intent::Saturation, later, COOL, RESTORE),
+            CapacityStep::Raise { .. }
+        ));
     }
 
     #[test]
@@ -238,13 +313,33 @@ mod tests {
         let early = Intent::Recovery {
             ok_since: Some(t0() - Duration::seconds(60)),
         };
-        assert!(matches!(plan(&resource(100, 1000), current, &inputs, early, t0(), COOL, RESTORE), CapacityStep::Unchanged { .. }));
+        assert!(matches!(
+            plan(&resource(100, 1000), current, &inputs, early, t0(), COOL, RESTORE),
+            CapacityStep::Unchanged { .. }
+        ));
         let sustained = Intent::Recovery {
             ok_since: Some(t0() - RESTORE),
         };
-        assert_eq!(plan(&resource(100, 1000), current, &inputs, sustained, t0(), COOL, RESTORE).target(), Some(lvl(5, Some(40))));
-        assert_eq!(plan(&resource(100, 1000), current, &inputs, Intent::Failback, t0(), COOL, RESTORE).target(), Some(lvl(5, Some(40))));
-        assert!(matches!(plan(&resource(100, 1000), current, &Inputs::default(), Intent::Failback, t0(), COOL, RESTORE), CapacityStep::Unchanged { .. }));
+        assert_eq!(
+            plan(&resource(100, 1000), current, &inputs, sustained, t0(), COOL, RESTORE).target(),
+            Some(lvl(5, Some(40)))
+        );
+        assert_eq!(
+            plan(&resource(100, 1000), current, &inputs, Intent::Failback, t0(), COOL, RESTORE).target(),
+            Some(lvl(5, Some(40)))
+        );
+        assert!(matches!(
+            plan(
+                &resource(100, 1000),
+                current,
+                &Inputs::default(),
+                Intent::Failback,
+                t0(),
+                COOL,
+                RESTORE
+            ),
+            CapacityStep::Unchanged { .. }
+        ));
     }
 
     proptest! {

@@ -256,9 +256,13 @@ impl CapacityResource {
     pub fn id(&self) -> String {
         match &self.target {
             CapacityTarget::ScalableTarget {
-                resource_id, scalable_dimension, ..
+                resource_id,
+                scalable_dimension,
+                ..
             } => format!("{}/{resource_id}/{scalable_dimension}", self.region),
-            CapacityTarget::ReservedConcurrency { function_name } => format!("{}/function:{function_name}/reserved-concurrency", self.region),
+            CapacityTarget::ReservedConcurrency { function_name } => {
+                format!("{}/function:{function_name}/reserved-concurrency", self.region)
+            }
         }
     }
 }
@@ -513,23 +517,39 @@ impl SuiteConfig {
         for (i, r) in self.capacity.resources.iter().enumerate() {
             let field = format!("capacity.resources[{i}]");
             if !self.regions.contains_key(&r.region) {
-                bad(format!("{field}.region"), &format!("{} is not a configured region", r.region), "use one of regions");
+                bad(
+                    format!("{field}.region"),
+                    &format!("{} is not a configured region", r.region),
+                    "use one of regions",
+                );
             }
             if r.step <= 0 {
                 bad(format!("{field}.step"), "must be positive", "units to add per step, e.g. 50");
             }
             if r.ceiling <= 0 {
-                bad(format!("{field}.ceiling"), "must be positive", "the most this resource may ever be raised to");
+                bad(
+                    format!("{field}.ceiling"),
+                    "must be positive",
+                    "the most this resource may ever be raised to",
+                );
             }
             if let CapacityTarget::ScalableTarget { service_namespace, .. } = &r.target
                 && !["dynamodb", "lambda", "ecs"].contains(&service_namespace.as_str())
             {
-                bad(format!("{field}.target.service_namespace"), &format!("{service_namespace:?} is not supported"), "use dynamodb, lambda or ecs");
+                bad(
+                    format!("{field}.target.service_namespace"),
+                    &format!("{service_namespace:?} is not supported"),
+                    "use dynamodb, lambda or ecs",
+                );
             }
         }
         for (region, c) in &self.capacity.region_ceilings {
             if *c < 0 {
-                bad(format!("capacity.region_ceilings.{region}"), "is negative", "units that may be added above baseline, 0 or more");
+                bad(
+                    format!("capacity.region_ceilings.{region}"),
+                    "is negative",
+                    "units that may be added above baseline, 0 or more",
+                );
             }
         }
         for (i, p) in self.operators.principals.iter().enumerate() {

@@ -61,12 +61,22 @@ pub async fn release_lease<S: StateStore>(store: &S, lease: &Lease) {
 /// Runs `work` once for `key`, under the lease `lease_name`. `work` returns a short outcome
 /// name (remembered with the key) and its result; if it fails, the claim is given up so a retry
 /// runs it again.
-pub async fn exactly_once<S, T, E>(store: &S, policy: &Policy, key: &str, lease_name: &str, work: impl AsyncFnOnce() -> Result<(String, T), E>) -> Result<Once<T>, E>
+pub async fn exactly_once<S, T, E>(
+    store: &S,
+    policy: &Policy,
+    key: &str,
+    lease_name: &str,
+    work: impl AsyncFnOnce() -> Result<(String, T), E>,
+) -> Result<Once<T>, E>
 where
     S: StateStore,
     E: From<GuardError>,
 {
-    match store.claim_key(key, seconds(policy.lease_seconds), Utc::now()).await.map_err(GuardError::from)? {
+    match store
+        .claim_key(key, seconds(policy.lease_seconds), Utc::now())
+        .await
+        .map_err(GuardError::from)?
+    {
         Claim::New => {}
         Claim::Done { outcome } => {
             return Ok(Once::Duplicate {
@@ -146,9 +156,13 @@ mod tests {
         let policy = Policy::default();
         let r = exactly_once(&store, &policy, "sig", "lease", async || Err::<(String, ()), _>(E::Work)).await;
         assert!(matches!(r, Err(E::Work)));
-        let r = exactly_once(&store, &policy, "sig", "lease", async || Ok::<_, E>(("done".to_owned(), 7))).await.unwrap();
+        let r = exactly_once(&store, &policy, "sig", "lease", async || Ok::<_, E>(("done".to_owned(), 7)))
+            .await
+            .unwrap();
         assert!(matches!(r, Once::Ran(7)));
-        let r = exactly_once(&store, &policy, "sig", "lease", async || Ok::<_, E>(("again".to_owned(), 8))).await.unwrap();
+        let r = exactly_once(&store, &policy, "sig", "lease", async || Ok::<_, E>(("again".to_owned(), 8)))
+            .await
+            .unwrap();
         assert!(matches!(r, Once::Duplicate { status } if status.contains("done")));
     }
 
@@ -159,7 +173,10 @@ mod tests {
             lease_wait_seconds: 0,
             ..Policy::default()
         };
-        store.take_lease("lease", "someone", Duration::seconds(60), Utc::now()).await.unwrap();
+        store
+            .take_lease("lease", "someone", Duration::seconds(60), Utc::now())
+            .await
+            .unwrap();
         let r = exactly_once(&store, &policy, "sig", "lease", async || Ok::<_, E>(("done".to_owned(), ()))).await;
         assert!(matches!(r, Err(E::Guard(GuardError::LeaseBusy { .. }))));
         assert_eq!(store.claim_key("sig", Duration::seconds(5), Utc::now()).await.unwrap(), Claim::New);

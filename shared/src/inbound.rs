@@ -16,7 +16,12 @@ pub trait Retryable: std::fmt::Display {
 
 /// Reacts to every signal in `payload`. A single event's error is returned as the invocation's
 /// error; batch records' errors become `batchItemFailures` (retryable ones only).
-pub async fn dispatch<E>(payload: &Value, config: &SuiteConfig, mut react: impl AsyncFnMut(&Signal) -> Result<Value, E>, mut rejected: impl AsyncFnMut(&SignalError)) -> Result<Value, E>
+pub async fn dispatch<E>(
+    payload: &Value,
+    config: &SuiteConfig,
+    mut react: impl AsyncFnMut(&Signal) -> Result<Value, E>,
+    mut rejected: impl AsyncFnMut(&SignalError),
+) -> Result<Value, E>
 where
     E: Retryable + From<SignalError>,
 {
@@ -55,7 +60,14 @@ where
 }
 
 /// Audits an input that is not a signal, with an excerpt of what arrived.
-pub async fn audit_rejected<S: StateStore>(store: &S, config: &SuiteConfig, function: &str, region: &str, e: &SignalError, payload: &Value) {
+pub async fn audit_rejected<S: StateStore>(
+    store: &S,
+    config: &SuiteConfig,
+    function: &str,
+    region: &str,
+    e: &SignalError,
+    payload: &Value,
+) {
     let excerpt: String = payload.to_string().chars().take(2000).collect();
     let now = Utc::now();
     let record = AuditRecord::new(function, region, now, "", json!({ "rejected": excerpt }), "rejected", e.to_string());

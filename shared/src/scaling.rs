@@ -48,11 +48,18 @@ impl CapacityActuator {
                     .scalable_dimension(ScalableDimension::from(scalable_dimension.as_str()))
                     .send()
                     .await
-                    .map_err(|e| format!("application-autoscaling:DescribeScalableTargets {resource_id}: {}", DisplayErrorContext(e)))?;
-                let t = out
-                    .scalable_targets()
-                    .first()
-                    .ok_or_else(|| format!("{resource_id} ({scalable_dimension}) is not a registered scalable target in {}", r.region))?;
+                    .map_err(|e| {
+                        format!(
+                            "application-autoscaling:DescribeScalableTargets {resource_id}: {}",
+                            DisplayErrorContext(e)
+                        )
+                    })?;
+                let t = out.scalable_targets().first().ok_or_else(|| {
+                    format!(
+                        "{resource_id} ({scalable_dimension}) is not a registered scalable target in {}",
+                        r.region
+                    )
+                })?;
                 Ok(Level {
                     min: i64::from(t.min_capacity()),
                     max: Some(i64::from(t.max_capacity())),
@@ -66,7 +73,12 @@ impl CapacityActuator {
                     .function_name(function_name)
                     .send()
                     .await
-                    .map_err(|e| format!("lambda:GetFunctionConcurrency {function_name}: {}", aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+                    .map_err(|e| {
+                        format!(
+                            "lambda:GetFunctionConcurrency {function_name}: {}",
+                            aws_sdk_lambda::error::DisplayErrorContext(e)
+                        )
+                    })?;
                 Ok(Level {
                     min: i64::from(out.reserved_concurrent_executions().unwrap_or(0)),
                     max: None,
@@ -95,7 +107,10 @@ impl CapacityActuator {
                     req = req.max_capacity(int(max)?);
                 }
                 req.send().await.map_err(|e| DisplayErrorContext(e).to_string())?;
-                Ok(format!("application-autoscaling:RegisterScalableTarget {resource_id} {scalable_dimension} min={} max={:?}", to.min, to.max))
+                Ok(format!(
+                    "application-autoscaling:RegisterScalableTarget {resource_id} {scalable_dimension} min={} max={:?}",
+                    to.min, to.max
+                ))
             }
             CapacityTarget::ReservedConcurrency { function_name } => {
                 let lambda = self.clients.lambda(&r.region);
@@ -150,10 +165,16 @@ pub struct ScaleReport {
 
 impl ScaleReport {
     pub fn changed(&self) -> usize {
-        self.outcomes.iter().filter(|o| o.step.target().is_some() && o.error.is_none()).count()
+        self.outcomes
+            .iter()
+            .filter(|o| o.step.target().is_some() && o.error.is_none())
+            .count()
     }
     pub fn refused(&self) -> usize {
-        self.outcomes.iter().filter(|o| matches!(o.step, CapacityStep::Refused { .. })).count()
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.step, CapacityStep::Refused { .. }))
+            .count()
     }
     pub fn failed(&self) -> usize {
         self.outcomes.iter().filter(|o| o.error.is_some()).count()
@@ -223,7 +244,13 @@ pub async fn scale_region<S: StateStore>(
             }),
         }
         if let Some(b) = store.load_baseline(&id).await? {
-            baselines.insert(id, serde_json::from_value::<Level>(b).map_err(|e| StoreError::Corrupt { key: r.id(), problem: e.to_string() })?);
+            baselines.insert(
+                id,
+                serde_json::from_value::<Level>(b).map_err(|e| StoreError::Corrupt {
+                    key: r.id(),
+                    problem: e.to_string(),
+                })?,
+            );
         }
     }
     let cooldown = Duration::seconds(i64::try_from(config.policy.cooldown_seconds).unwrap_or(300));
@@ -270,7 +297,9 @@ pub async fn scale_region<S: StateStore>(
             } else {
                 if matches!(step, CapacityStep::Raise { .. }) {
                     // First value wins: a second raise in one emergency keeps the pre-emergency level.
-                    store.save_baseline(&id, &serde_json::to_value(current).unwrap_or_default(), now).await?;
+                    store
+                        .save_baseline(&id, &serde_json::to_value(current).unwrap_or_default(), now)
+                        .await?;
                 }
                 let started = Instant::now();
                 match actuator.apply(r, to).await {
@@ -314,7 +343,9 @@ pub async fn scale_region<S: StateStore>(
         report.outcomes.push(outcome);
     }
     if memory != before && !dry_run {
-        store.put_state(&name, &serde_json::to_value(&memory).unwrap_or_default(), version).await?;
+        store
+            .put_state(&name, &serde_json::to_value(&memory).unwrap_or_default(), version)
+            .await?;
     }
     Ok(report)
 }
@@ -339,7 +370,16 @@ pub async fn scale_before_shift<S: StateStore>(
 ) -> Result<ScaleReport, GuardError> {
     let lease = guard::take_lease(store, &config.policy, CAPACITY_LEASE).await?;
     let steps = config.capacity.failover_steps;
-    let result = scale_region(actuator, store, config, region, |_| Some(Intent::Failover { steps }), &BTreeMap::new(), dry_run).await;
+    let result = scale_region(
+        actuator,
+        store,
+        config,
+        region,
+        |_| Some(Intent::Failover { steps }),
+        &BTreeMap::new(),
+        dry_run,
+    )
+    .await;
     guard::release_lease(store, &lease).await;
     Ok(result?)
 }

@@ -107,6 +107,7 @@ impl Platform {
             // decision's unit tests and the signal fixtures, not here.
             config["regions"][region]["composite_alarm"] = Value::Null;
         }
+        provision_capacity(&id, &mut config).await;
         config["state_table"] = json!(state_table);
         config["notifications"]["topics"] = json!({ NORTH: north_topic, SOUTH: south_topic });
         config["dns"]["hosted_zone_id"] = json!(zone_id);
@@ -240,5 +241,140 @@ impl Platform {
     pub async fn audit(&self, function: &str) -> Vec<AuditRecord> {
         let ddb = aws_sdk_dynamodb::Client::new(&sdk(HOME).await);
         self.store(ddb).recent_audit(function, 1000).await.unwrap()
+    }
+}
+
+/// Baselines of the capacity resources the platform registers.
+pub const TABLE_WRITE_BASELINE: (i32, i32) = (5, 40);
+pub const PROVISIONED_BASELINE: (i32, i32) = (2, 20);
+
+/// Registers the capacity resources of the example configuration under unique names: a
+/// provisioned table's write capacity in both regions, and in the backup region a function's
+/// provisioned concurrency (alias `live`) and reserved concurrency (none reserved at first).
+async fn provision_capacity(id: &str, config: &mut Value) {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    for region in [SOUTH, NORTH] {
+        let aas = aws_sdk_applicationautoscaling::Client::new(&sdk(region).await);
+        aas.register_scalable_target()
+            .service_namespace(ServiceNamespace::Dynamodb)
+            .resource_id(format!("table/{id}-orders"))
+            .scalable_dimension(ScalableDimension::DynamoDbTableWriteCapacityUnits)
+            .min_capacity(TABLE_WRITE_BASELINE.0)
+            .max_capacity(TABLE_WRITE_BASELINE.1)
+            .send()
+            .await
+            .unwrap();
+    }
+    let north = sdk(NORTH).await;
+    aws_sdk_applicationautoscaling::Client::new(&north)
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Lambda)
+        .resource_id(format!("function:{id}-api:live"))
+        .scalable_dimension(ScalableDimension::LambdaFunctionProvisionedConcurrency)
+        .min_capacity(PROVISIONED_BASELINE.0)
+        .max_capacity(PROVISIONED_BASELINE.1)
+        .send()
+        .await
+        .unwrap();
+    create_function(&north, &format!("{id}-api")).await;
+    let text = config["capacity"]
+        .to_string()
+        .replace("aworld-orders", &format!("{id}-orders"))
+        .replace("aworld-api", &format!("{id}-api"));
+    config["capacity"] = serde_json::from_str(&text).unwrap();
+}
+
+/// A Lambda function in the emulator (never invoked: the emulator needs Docker for that).
+async fn create_function(cfg: &aws_config::SdkConfig, name: &str) {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{FunctionCode, Runtime};
+    // The emulator checks that the execution role exists.
+    let role = aws_sdk_iam::Client::new(cfg)
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let iam_role = role.role().unwrap().arn();
+    aws_sdk_lambda::Client::new(cfg)
+        .create_function()
+        .function_name(name)
+        .runtime(Runtime::Providedal2023)
+        .role(iam_role)
+        .handler("bootstrap")
+        .code(FunctionCode::builder().zip_file(Blob::new(zip_with_bootstrap())).build())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The smallest valid zip archive holding an empty `bootstrap` (stored, no compression).
+fn zip_with_bootstrap() -> Vec<u8> {
+    let name = b"bootstrap";
+    let mut z = Vec::new();
+    let crc_empty = 0u32;
+    // local file header
+    z.extend_from_slice(&[0x50, 0x4b, 0x03, 0x04, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    z.extend_from_slice(&crc_empty.to_le_bytes());
+    z.extend_from_slice(&0u32.to_le_bytes());
+    z.extend_from_slice(&0u32.to_le_bytes());
+    z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    z.extend_from_slice(&0u16.to_le_bytes());
+    z.extend_from_slice(name);
+    let central = z.len() as u32;
+    // central directory header
+    z.extend_from_slice(&[0x50, 0x4b, 0x01, 0x02, 20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    z.extend_from_slice(&crc_empty.to_le_bytes());
+    z.extend_from_slice(&0u32.to_le_bytes());
+    z.extend_from_slice(&0u32.to_le_bytes());
+    z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    z.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    z.extend_from_slice(name);
+    let central_len = z.len() as u32 - central;
+    // end of central directory
+    z.extend_from_slice(&[0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 1, 0, 1, 0]);
+    z.extend_from_slice(&central_len.to_le_bytes());
+    z.extend_from_slice(&central.to_le_bytes());
+    z.extend_from_slice(&0u16.to_le_bytes());
+    z
+}
+
+impl Platform {
+    /// MinCapacity / MaxCapacity of a scalable target, read back with DescribeScalableTargets.
+    pub async fn scalable_target(&self, region: &str, resource_id: &str) -> (i32, i32) {
+        let aas = aws_sdk_applicationautoscaling::Client::new(&sdk(region).await);
+        let out = aas
+            .describe_scalable_targets()
+            .service_namespace(if resource_id.starts_with("table/") {
+                aws_sdk_applicationautoscaling::types::ServiceNamespace::Dynamodb
+            } else {
+                aws_sdk_applicationautoscaling::types::ServiceNamespace::Lambda
+            })
+            .resource_ids(resource_id)
+            .send()
+            .await
+            .unwrap();
+        let t = &out.scalable_targets()[0];
+        (t.min_capacity(), t.max_capacity())
+    }
+
+    pub fn table_target(&self) -> String {
+        format!("table/{}-orders", self.id)
+    }
+
+    pub fn provisioned_target(&self) -> String {
+        format!("function:{}-api:live", self.id)
+    }
+
+    /// Reserved concurrency of the platform's function (None: no reservation).
+    pub async fn reserved_concurrency(&self) -> Option<i32> {
+        aws_sdk_lambda::Client::new(&sdk(NORTH).await)
+            .get_function_concurrency()
+            .function_name(format!("{}-api", self.id))
+            .send()
+            .await
+            .unwrap()
+            .reserved_concurrent_executions()
     }
 }

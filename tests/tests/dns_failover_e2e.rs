@@ -66,7 +66,17 @@ async fn control_plane_fallback_changes_weights_and_operator_failback_restores_t
         .await
         .expect("handled");
     assert_eq!(out["decision"]["decision"], "failover", "{out}");
-    assert!(out["actions"][0]["detail"].as_str().unwrap().contains("INSYNC"), "{out}");
+    let actions: Vec<&str> = out["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    let dns = actions
+        .iter()
+        .position(|a| a.starts_with("route53:ChangeResourceRecordSets"))
+        .expect("a Route 53 change");
+    assert!(out["actions"][dns]["detail"].as_str().unwrap().contains("INSYNC"), "{out}");
     assert_eq!(p.weights().await, [(NORTH.to_owned(), 100), (SOUTH.to_owned(), 0)].into());
 
     // Failback refused while the region is still unhealthy, done once it is healthy.
@@ -83,6 +93,45 @@ async fn control_plane_fallback_changes_weights_and_operator_failback_restores_t
         .expect("handled");
     assert_eq!(back["decision"]["decision"], "failback", "{back}");
     assert_eq!(p.weights().await, [(NORTH.to_owned(), 100), (SOUTH.to_owned(), 100)].into());
+}
+
+#[tokio::test]
+async fn capacity_is_raised_and_confirmed_in_the_target_region_before_traffic_shifts() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _procs) = running(&p, 1, &[]).await;
+    fail_south(&p).await;
+    let out = api
+        .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+        .await
+        .expect("handled");
+    let actions: Vec<&str> = out["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    let scale = actions
+        .iter()
+        .position(|a| a.starts_with("capacity: scale eu-north-1"))
+        .expect("scale before shift");
+    let shift = actions.iter().position(|a| a.starts_with("route53:")).expect("shift");
+    assert!(scale < shift, "{actions:?}");
+    assert_eq!(out["actions"][scale]["outcome"], "succeeded", "{out}");
+    assert!(
+        out["actions"][scale]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("confirmed by read-back: true")
+    );
+    // Two failover steps: table +2x100, provisioned concurrency +2x50, reserved 0 -> 200.
+    assert_eq!(p.scalable_target(NORTH, &p.table_target()).await, (205, 205));
+    assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (102, 102));
+    assert_eq!(p.reserved_concurrency().await, Some(200));
+    assert_eq!(
+        p.scalable_target(SOUTH, &p.table_target()).await,
+        (5, 40),
+        "the failed region is left alone"
+    );
 }
 
 #[tokio::test]

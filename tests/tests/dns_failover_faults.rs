@@ -7,10 +7,10 @@
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::Utc;
 use dns_failover::{Failover, FailoverError};
-use resilience_core::inbound::Retryable;
 use resilience_core::clients::AwsClients;
 use resilience_core::config::SuiteConfig;
 use resilience_core::dns::{CloudWatchHealth, TrafficSwitches};
+use resilience_core::inbound::Retryable;
 use resilience_core::notify::RecordingNotifier;
 use resilience_core::signal::normalise;
 use resilience_core::store::StateStore;
@@ -23,7 +23,8 @@ async fn handler<S: StateStore>(p: &Platform, store: S) -> Failover<S, Recording
     let clients = AwsClients::from_config(sdk(HOME).await);
     Failover {
         switches: TrafficSwitches::new(&config, &clients),
-        health: CloudWatchHealth::new(clients),
+        health: CloudWatchHealth::new(clients.clone()),
+        capacity: resilience_core::scaling::CapacityActuator::new(clients),
         region: HOME.parse().unwrap(),
         config,
         store,
@@ -45,7 +46,10 @@ async fn state_store_unavailable_means_no_action_taken_blind() {
     let h = handler(&p, store).await;
     let event = failing_south(&p).await;
     let e = h.handle(event).await.unwrap_err();
-    assert!(matches!(e, FailoverError::Guard(_) | FailoverError::Store(_)) && e.is_retryable(), "{e}");
+    assert!(
+        matches!(e, FailoverError::Guard(_) | FailoverError::Store(_)) && e.is_retryable(),
+        "{e}"
+    );
     assert_eq!(p.weights().await[SOUTH], 100, "no change without the state store");
     assert!(h.notifier.sent().is_empty());
 }

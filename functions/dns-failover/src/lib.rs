@@ -12,11 +12,12 @@ use resilience_core::audit::{ActionRecord, AuditRecord, Outcome};
 use resilience_core::config::SuiteConfig;
 use resilience_core::dns::{HealthReader, TrafficSwitches};
 use resilience_core::failover::{self, Decision, DnsState, HealthView};
+use resilience_core::guard::{GuardError, Once, exactly_once};
+use resilience_core::inbound::{Retryable, audit_rejected, dispatch};
 use resilience_core::notify::{Notification, Notifier, Severity};
 use resilience_core::region::Region;
-use resilience_core::inbound::{Retryable, audit_rejected, dispatch};
+use resilience_core::scaling::{CapacityActuator, scale_before_shift};
 use resilience_core::signal::{Signal, SignalError};
-use resilience_core::guard::{GuardError, Once, exactly_once};
 use resilience_core::store::{StateStore, StoreError};
 use resilience_core::telemetry::{Metrics, Unit};
 use serde_json::{Value, json};
@@ -33,6 +34,8 @@ pub struct Failover<S, N, H> {
     pub notifier: N,
     pub health: H,
     pub switches: TrafficSwitches,
+    /// Scale before shift: raises the target region's capacity before traffic moves.
+    pub capacity: CapacityActuator,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,9 +82,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 
     /// Handles one Lambda payload (one event, or an SNS / SQS batch).
     pub async fn handle(&self, payload: Value) -> Result<Value, FailoverError> {
-        dispatch(&payload, &self.config, async |signal| self.react(signal).await, async |e| {
-            audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await
-        })
+        dispatch(
+            &payload,
+            &self.config,
+            async |signal| self.react(signal).await,
+            async |e| audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await,
+        )
         .await
     }
 
@@ -102,7 +108,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         .await;
         match once {
             Ok(Once::Ran(v)) => {
-                metrics.metric("ReactionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds).emit();
+                metrics
+                    .metric("ReactionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds)
+                    .emit();
                 Ok(v)
             }
             Ok(Once::Duplicate { status }) => {
@@ -139,6 +147,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 
         let dry_run = self.config.dry_run;
         let acted = Instant::now();
+        if let Decision::Failover(plan) = &decision {
+            actions.extend(self.scale_before_shift(&plan.target, dry_run).await);
+        }
         let (outcome, next) = match &decision {
             Decision::Failover(_) | Decision::Failback(_) if dry_run => {
                 actions.push(ActionRecord {
@@ -269,6 +280,46 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             });
         }
         Ok((decision.name().to_owned(), result))
+    }
+
+    /// Raises the target region's capacity first (principle 5). A failure is recorded and the
+    /// failover goes on: an under-provisioned healthy region beats a failed one.
+    async fn scale_before_shift(&self, target: &Region, dry_run: bool) -> Vec<ActionRecord> {
+        if !self.config.capacity.resources.iter().any(|r| r.region == *target) {
+            return vec![];
+        }
+        let started = Instant::now();
+        let millis = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match scale_before_shift(&self.capacity, &self.store, &self.config, target, dry_run).await {
+            Ok(report) => {
+                let mut records = vec![ActionRecord {
+                    action: format!("capacity: scale {target} before shift"),
+                    outcome: if dry_run {
+                        Outcome::Planned
+                    } else if report.all_confirmed() && report.failed() == 0 {
+                        Outcome::Succeeded
+                    } else {
+                        Outcome::Failed
+                    },
+                    detail: format!(
+                        "{} raised, {} refused, {} failed; confirmed by read-back: {}",
+                        report.changed(),
+                        report.refused(),
+                        report.failed(),
+                        report.all_confirmed()
+                    ),
+                    millis: millis(),
+                }];
+                records.extend(report.actions);
+                records
+            }
+            Err(e) => vec![ActionRecord {
+                action: format!("capacity: scale {target} before shift"),
+                outcome: Outcome::Failed,
+                detail: format!("{e}; shifting without confirmed capacity"),
+                millis: millis(),
+            }],
+        }
     }
 
     /// Sends notifications queued by an earlier invocation; keeps those that still fail.

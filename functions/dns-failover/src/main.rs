@@ -5,6 +5,7 @@ use dns_failover::Failover;
 use lambda_runtime::{LambdaEvent, service_fn};
 use resilience_core::deployment::Deployment;
 use resilience_core::dns::{CloudWatchHealth, TrafficSwitches};
+use resilience_core::scaling::CapacityActuator;
 use serde_json::Value;
 
 #[tokio::main]
@@ -16,6 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = Failover {
         switches: TrafficSwitches::new(&d.config, &d.clients),
         health: CloudWatchHealth::new(d.clients.clone()),
+        capacity: CapacityActuator::new(d.clients.clone()),
         config: d.config,
         region: d.region,
         store: d.store,
