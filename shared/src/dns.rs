@@ -32,7 +32,8 @@ impl CloudWatchHealth {
         CloudWatchHealth { clients }
     }
 
-    async fn read_region(&self, region: Region, names: Vec<String>) -> (Region, RegionHealth) {
+    /// Reads the named alarms (metric and composite) in `region`.
+    pub async fn read_alarms(&self, region: Region, names: Vec<String>) -> (Region, RegionHealth) {
         let client = self.clients.cloudwatch(&region);
         let res = client
             .describe_alarms()
@@ -81,7 +82,7 @@ impl HealthReader for CloudWatchHealth {
     async fn read(&self, config: &SuiteConfig) -> HealthView {
         let reads = config.regions.iter().map(|(region, rc)| {
             let names: Vec<String> = rc.health_alarms.iter().chain(rc.composite_alarm.iter()).cloned().collect();
-            self.read_region(region.clone(), names)
+            self.read_alarms(region.clone(), names)
         });
         futures_util::future::join_all(reads).await.into_iter().collect()
     }

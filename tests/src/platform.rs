@@ -280,8 +280,44 @@ async fn provision_capacity(id: &str, config: &mut Value) {
     let text = config["capacity"]
         .to_string()
         .replace("aworld-orders", &format!("{id}-orders"))
-        .replace("aworld-api", &format!("{id}-api"));
+        .replace("aworld-api", &format!("{id}-api"))
+        .replace("\"orders-write-throttles", &format!("\"{id}-orders-write-throttles"))
+        .replace("\"api-concurrency", &format!("\"{id}-api-concurrency"));
     config["capacity"] = serde_json::from_str(&text).unwrap();
+    // The saturation alarms, OK to start with.
+    for (region, names) in [
+        (SOUTH, vec![format!("{id}-orders-write-throttles-{SOUTH}")]),
+        (
+            NORTH,
+            vec![
+                format!("{id}-orders-write-throttles-{NORTH}"),
+                format!("{id}-api-concurrency-{NORTH}"),
+            ],
+        ),
+    ] {
+        let cw = aws_sdk_cloudwatch::Client::new(&sdk(region).await);
+        for name in names {
+            cw.put_metric_alarm()
+                .alarm_name(&name)
+                .namespace("AWorld/Capacity")
+                .metric_name(&name)
+                .statistic(Statistic::Sum)
+                .period(60)
+                .evaluation_periods(1)
+                .threshold(1.0)
+                .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+                .send()
+                .await
+                .unwrap();
+            cw.set_alarm_state()
+                .alarm_name(&name)
+                .state_value(StateValue::Ok)
+                .state_reason("provisioned")
+                .send()
+                .await
+                .unwrap();
+        }
+    }
 }
 
 /// A Lambda function in the emulator (never invoked: the emulator needs Docker for that).

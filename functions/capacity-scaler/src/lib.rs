@@ -1,0 +1,403 @@
+//! capacity-scaler: raise capacity where the load is going, restore the baseline afterwards.
+//!
+//! Signals and what they mean here:
+//! - a saturation alarm (configured per resource) in ALARM → one step for its resources;
+//! - the same alarm back to OK → restore, once OK has been sustained;
+//! - an operator "failover" command → the configured failover steps in the region taking the
+//!   traffic (dns-failover also calls the same code directly before it shifts);
+//! - an operator "failback" command → restore the baselines in the other regions now;
+//! - a scheduled tick → restore wherever OK has been sustained.
+//!
+//! Everything runs once per signal under the capacity lease; every change and every refusal
+//! is audited, logged, counted (EMF) and notified.
+
+use chrono::{Duration, Utc};
+use lambda_runtime::Diagnostic;
+use resilience_core::audit::{AuditRecord, Outcome};
+use resilience_core::capacity::{CapacityStep, Intent};
+use resilience_core::config::{CapacityResource, SuiteConfig};
+use resilience_core::dns::CloudWatchHealth;
+use resilience_core::failover::RegionHealth;
+use resilience_core::guard::{GuardError, Once, exactly_once};
+use resilience_core::inbound::{Retryable, audit_rejected, dispatch};
+use resilience_core::notify::{Notification, Notifier, Severity};
+use resilience_core::region::Region;
+use resilience_core::scaling::{CAPACITY_LEASE, CapacityActuator, ScaleReport, scale_region};
+use resilience_core::signal::{AlarmState, OperatorCommandKind, Signal, SignalError, SignalKind};
+use resilience_core::store::{StateStore, StoreError};
+use resilience_core::telemetry::{Metrics, Unit};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+pub const FUNCTION: &str = "capacity-scaler";
+
+#[derive(Debug)]
+pub struct CapacityScaler<S, N> {
+    pub config: SuiteConfig,
+    pub region: Region,
+    pub store: S,
+    pub notifier: N,
+    pub alarms: CloudWatchHealth,
+    pub actuator: CapacityActuator,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScalerError {
+    #[error("{0} (no action taken blind; retry)")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Guard(#[from] GuardError),
+    #[error("{failed} capacity change(s) failed: {detail}; safe to re-drive")]
+    ActionFailed { failed: usize, detail: String },
+    #[error("bad input: {0}")]
+    BadInput(#[from] SignalError),
+}
+
+impl Retryable for ScalerError {
+    fn is_retryable(&self) -> bool {
+        !matches!(self, ScalerError::BadInput(_))
+    }
+}
+
+impl From<ScalerError> for Diagnostic {
+    fn from(e: ScalerError) -> Diagnostic {
+        let kind = match &e {
+            ScalerError::Store(_) | ScalerError::Guard(GuardError::Store(_)) => "StoreUnavailable",
+            ScalerError::Guard(GuardError::LeaseBusy { .. }) => "LeaseBusy",
+            ScalerError::ActionFailed { .. } => "ActionFailed",
+            ScalerError::BadInput(_) => "BadInput",
+        };
+        let retry = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
+        Diagnostic {
+            error_type: format!("{retry}.{kind}"),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// What a signal asks of capacity, per region (pure).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ask {
+    /// Intents for some resources, by region; resources not named are left alone.
+    Scale(BTreeMap<Region, BTreeMap<String, Intent>>),
+    Refused(String),
+    Nothing(String),
+}
+
+/// Reads the signal against the configuration (pure).
+pub fn ask(config: &SuiteConfig, signal: &Signal) -> Ask {
+    let resources = &config.capacity.resources;
+    let by_region = |f: &dyn Fn(&CapacityResource) -> Option<Intent>| {
+        let mut out: BTreeMap<Region, BTreeMap<String, Intent>> = BTreeMap::new();
+        for r in resources {
+            if let Some(i) = f(r) {
+                out.entry(r.region.clone()).or_default().insert(r.id(), i);
+            }
+        }
+        out
+    };
+    let scale = |m: BTreeMap<Region, BTreeMap<String, Intent>>, none: String| if m.is_empty() { Ask::Nothing(none) } else { Ask::Scale(m) };
+    match &signal.kind {
+        SignalKind::Alarm(a) => {
+            let intent = match a.state {
+                AlarmState::Alarm => Intent::Saturation,
+                AlarmState::Ok => Intent::Recovery { ok_since: None },
+                AlarmState::InsufficientData => return Ask::Nothing(format!("alarm {} has insufficient data", a.alarm_name)),
+            };
+            scale(
+                by_region(&|r| (r.saturation_alarms.contains(&a.alarm_name) && r.region == a.region).then_some(intent)),
+                format!("alarm {} is not a saturation alarm of any configured resource", a.alarm_name),
+            )
+        }
+        SignalKind::Operator(cmd) => {
+            if let Err(refusal) = cmd.authorize(config) {
+                return Ask::Refused(format!("operator command {:?} refused: {refusal}", cmd.command));
+            }
+            match (cmd.command, &cmd.detail.region) {
+                (OperatorCommandKind::Failover, Some(target)) => {
+                    let steps = config.capacity.failover_steps;
+                    scale(
+                        by_region(&|r| (r.region == *target).then_some(Intent::Failover { steps })),
+                        format!("no capacity configured in {target}"),
+                    )
+                }
+                (OperatorCommandKind::Failback, Some(restored)) => scale(
+                    by_region(&|r| (r.region != *restored).then_some(Intent::Failback)),
+                    "no capacity configured outside the restored region".into(),
+                ),
+                (OperatorCommandKind::Failover | OperatorCommandKind::Failback, None) => Ask::Nothing("command names no region".into()),
+                (other, _) => Ask::Nothing(format!("{other:?} is not a capacity command")),
+            }
+        }
+        SignalKind::Schedule(_) => scale(
+            by_region(&|_| Some(Intent::Recovery { ok_since: None })),
+            "no capacity configured".into(),
+        ),
+        SignalKind::Health(_) => Ask::Nothing("AWS Health events do not change capacity".into()),
+    }
+}
+
+impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
+    pub async fn handle(&self, payload: Value) -> Result<Value, ScalerError> {
+        dispatch(
+            &payload,
+            &self.config,
+            async |signal| self.react(signal).await,
+            async |e| audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await,
+        )
+        .await
+    }
+
+    fn metrics(&self) -> Metrics {
+        Metrics::new(format!("{}/Resilience", self.config.platform))
+            .dimension("Function", FUNCTION)
+            .dimension("Region", self.region.as_str())
+    }
+
+    pub async fn react(&self, signal: &Signal) -> Result<Value, ScalerError> {
+        let started = Instant::now();
+        let once = exactly_once(&self.store, &self.config.policy, &signal.key, CAPACITY_LEASE, async || {
+            self.react_leased(signal).await
+        })
+        .await?;
+        let mut m = self.metrics();
+        match once {
+            Once::Ran(v) => {
+                m.metric("ReactionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds)
+                    .emit();
+                Ok(v)
+            }
+            Once::Duplicate { status } => {
+                tracing::info!(decision = "duplicate", signal = %signal.key, %status, "duplicate suppressed");
+                m.metric("DuplicatesSuppressed", 1.0, Unit::Count).emit();
+                Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }))
+            }
+        }
+    }
+
+    /// Whether each resource's saturation alarms are all OK now, per region (DescribeAlarms).
+    async fn saturation_ok(&self, region: &Region) -> BTreeMap<String, bool> {
+        let resources: Vec<&CapacityResource> = self.config.capacity.resources.iter().filter(|r| r.region == *region).collect();
+        let names: BTreeSet<String> = resources.iter().flat_map(|r| r.saturation_alarms.iter().cloned()).collect();
+        if names.is_empty() {
+            return BTreeMap::new();
+        }
+        let health: RegionHealth = self.alarms.read_alarms(region.clone(), names.into_iter().collect()).await.1;
+        resources
+            .iter()
+            .map(|r| {
+                let ok = health.reachable && r.saturation_alarms.iter().all(|a| health.alarms.get(a) == Some(&AlarmState::Ok));
+                (r.id(), ok)
+            })
+            .collect()
+    }
+
+    async fn react_leased(&self, signal: &Signal) -> Result<(String, Value), ScalerError> {
+        let now = Utc::now();
+        let dry_run = self.config.dry_run;
+        let decision = ask(&self.config, signal);
+        let mut record = AuditRecord::new(
+            FUNCTION,
+            self.region.as_str(),
+            now,
+            &signal.key,
+            serde_json::to_value(signal).unwrap_or_default(),
+            "no-action",
+            "",
+        );
+        record.dry_run = dry_run;
+        let mut reports: BTreeMap<Region, ScaleReport> = BTreeMap::new();
+        match &decision {
+            Ask::Nothing(why) => record.reason = why.clone(),
+            Ask::Refused(why) => {
+                record.decision = "refused".into();
+                record.reason = why.clone();
+            }
+            Ask::Scale(_) if self.config.kill_switch => {
+                record.reason = "kill switch is on: no capacity action".into();
+            }
+            Ask::Scale(plan) => {
+                for (region, intents) in plan {
+                    let ok = self.saturation_ok(region).await;
+                    let report = scale_region(
+                        &self.actuator,
+                        &self.store,
+                        &self.config,
+                        region,
+                        |r| intents.get(&r.id()).copied(),
+                        &ok,
+                        dry_run,
+                    )
+                    .await?;
+                    reports.insert(region.clone(), report);
+                }
+                let steps: Vec<&CapacityStep> = reports.values().flat_map(|r| r.outcomes.iter().map(|o| &o.step)).collect();
+                record.decision = if steps.iter().any(|s| s.target().is_some()) {
+                    "scale".into()
+                } else if steps.iter().any(|s| matches!(s, CapacityStep::Refused { .. })) {
+                    "refused".into()
+                } else {
+                    "no-action".into()
+                };
+                record.reason = reports
+                    .iter()
+                    .flat_map(|(region, r)| {
+                        r.outcomes
+                            .iter()
+                            .map(move |o| format!("{region} {}: {}", o.resource, describe(&o.step)))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                record.actions = reports.values().flat_map(|r| r.actions.clone()).collect();
+            }
+        }
+        let failed: usize = reports.values().map(ScaleReport::failed).sum();
+        let changed: usize = reports.values().map(ScaleReport::changed).sum();
+        let refused: usize = reports.values().map(ScaleReport::refused).sum();
+        record.outcome = match () {
+            _ if failed > 0 => Outcome::Failed,
+            _ if dry_run && changed > 0 => Outcome::Planned,
+            _ if changed > 0 => Outcome::Succeeded,
+            _ => Outcome::Skipped,
+        };
+
+        if changed > 0 || refused > 0 || failed > 0 || record.decision == "refused" {
+            let severity = if failed > 0 || refused > 0 {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            let subject = format!(
+                "{}capacity: {changed} change(s), {refused} refused, {failed} failed",
+                if dry_run { "[DRY RUN] " } else { "" }
+            );
+            let n = Notification {
+                severity,
+                function: FUNCTION.into(),
+                region: self.region.clone(),
+                subject,
+                summary: format!("{}.\nAudit record {}.", record.reason, record.id),
+                body: json!({ "reports": reports, "audit_id": record.id, "dry_run": dry_run }),
+            };
+            match self.notifier.notify(&n).await {
+                Ok(id) => record
+                    .actions
+                    .push(action("sns:Publish", Outcome::Succeeded, format!("message {id}"))),
+                Err(e) => record.actions.push(action("sns:Publish", Outcome::Failed, e.to_string())),
+            }
+        }
+        let retain = now + Duration::days(i64::try_from(self.config.policy.audit_retention_days).unwrap_or(400));
+        self.store.put_audit(&record, retain).await?;
+        let mut m = self.metrics();
+        m.metric("CapacityChanges", changed as f64, Unit::Count)
+            .metric("CapacityRefusals", refused as f64, Unit::Count)
+            .metric("CapacityFailures", failed as f64, Unit::Count);
+        m.emit();
+        tracing::info!(decision = %record.decision, reason = %record.reason, signal = %signal.key, dry_run, audit_id = %record.id, "decision");
+        let result = json!({
+            "signal": signal.key,
+            "decision": record.decision,
+            "why": record.reason,
+            "outcome": record.outcome,
+            "dry_run": dry_run,
+            "reports": reports,
+            "actions": record.actions,
+            "audit_id": record.id,
+        });
+        if failed > 0 {
+            return Err(ScalerError::ActionFailed {
+                failed,
+                detail: record.reason,
+            });
+        }
+        Ok((record.decision.clone(), result))
+    }
+}
+
+fn action(name: &str, outcome: Outcome, detail: String) -> resilience_core::audit::ActionRecord {
+    resilience_core::audit::ActionRecord {
+        action: name.into(),
+        outcome,
+        detail,
+        millis: 0,
+    }
+}
+
+fn describe(step: &CapacityStep) -> String {
+    match step {
+        CapacityStep::Raise { from, to, clipped } => format!(
+            "raise {} -> {}{}",
+            from.min,
+            to.min,
+            clipped.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+        ),
+        CapacityStep::Restore { from, to } => format!("restore {} -> {} (baseline)", from.min, to.min),
+        CapacityStep::Unchanged { why } => format!("unchanged: {why}"),
+        CapacityStep::Refused { why } => format!("refused: {why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resilience_core::signal::normalise;
+
+    fn config() -> SuiteConfig {
+        SuiteConfig::from_json(include_str!("../../../docs/example-config.json")).unwrap()
+    }
+
+    fn signal(path: &str, edit: impl FnOnce(&mut Value)) -> Signal {
+        let mut v: Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{}/../../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap())
+                .unwrap();
+        edit(&mut v);
+        normalise(&v, &config()).remove(0).signal.unwrap()
+    }
+
+    fn north() -> Region {
+        "eu-north-1".parse().unwrap()
+    }
+
+    #[test]
+    fn failover_command_asks_every_resource_of_the_target_region_for_the_failover_steps() {
+        let Ask::Scale(plan) = ask(&config(), &signal("operator-failover.json", |_| {})) else {
+            panic!()
+        };
+        assert_eq!(plan.keys().collect::<Vec<_>>(), [&north()]);
+        assert_eq!(plan[&north()].len(), 3);
+        assert!(plan[&north()].values().all(|i| *i == Intent::Failover { steps: 2 }));
+    }
+
+    #[test]
+    fn failback_command_restores_the_regions_that_took_the_load() {
+        let s = signal("operator-failover.json", |v| {
+            v["detail-type"] = "Resilience Failback Command".into();
+            v["detail"]["region"] = "eu-south-1".into();
+        });
+        let Ask::Scale(plan) = ask(&config(), &s) else { panic!() };
+        assert_eq!(plan.keys().collect::<Vec<_>>(), [&north()]);
+        assert!(plan[&north()].values().all(|i| *i == Intent::Failback));
+    }
+
+    #[test]
+    fn saturation_alarm_asks_one_step_of_its_resources_only() {
+        let s = signal("eventbridge-alarm-metric.json", |v| {
+            v["detail"]["alarmName"] = "api-concurrency-eu-north-1".into();
+            v["resources"] = serde_json::json!(["arn:aws:cloudwatch:eu-north-1:123456789012:alarm:api-concurrency-eu-north-1"]);
+        });
+        let Ask::Scale(plan) = ask(&config(), &s) else { panic!() };
+        assert_eq!(plan[&north()].len(), 2, "provisioned and reserved concurrency of the API");
+        assert!(plan[&north()].values().all(|i| *i == Intent::Saturation));
+    }
+
+    #[test]
+    fn health_alarms_and_unauthorised_commands_do_not_scale() {
+        assert!(matches!(
+            ask(&config(), &signal("eventbridge-alarm-metric.json", |_| {})),
+            Ask::Nothing(_)
+        ));
+        let s = signal("operator-failover.json", |v| v["source"] = "someone.else".into());
+        assert!(matches!(ask(&config(), &s), Ask::Refused(_)));
+    }
+}

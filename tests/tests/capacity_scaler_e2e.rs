@@ -1,0 +1,179 @@
+//! capacity-scaler end to end: the compiled binary under the Lambda Runtime API, real-format
+//! events, Application Auto Scaling and Lambda in the emulator, read back through the SDK.
+
+// Test code: an unexpected error is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_cloudwatch::types::StateValue;
+use chrono::Utc;
+use resilience_tests::platform::{NORTH, Platform, SOUTH};
+use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
+use serde_json::json;
+
+const FUNCTION: &str = "capacity-scaler";
+
+async fn running(p: &Platform, extra: &[(&str, String)]) -> (RuntimeApi, FunctionProcess) {
+    let api = RuntimeApi::start().await;
+    let mut env = p.env();
+    env.extend(extra.iter().cloned());
+    let f = FunctionProcess::spawn(FUNCTION, &api, &env);
+    (api, f)
+}
+
+fn saturation(p: &Platform, state: &str) -> serde_json::Value {
+    let mut e = p.alarm_event("api-5xx", NORTH, state, Utc::now());
+    let name = format!("{}-api-concurrency-{NORTH}", p.id);
+    e["detail"]["alarmName"] = json!(name);
+    e["resources"] = json!([format!("arn:aws:cloudwatch:{NORTH}:123456789012:alarm:{name}")]);
+    e
+}
+
+#[tokio::test]
+async fn failover_intent_raises_targets_and_reserved_concurrency_once_and_failback_restores_the_baseline_exactly() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _f) = running(&p, &[]).await;
+    let intent = p.command("Resilience Failover Command", Some(NORTH));
+    let out = api.invoke(&intent).await.expect("handled");
+    assert_eq!(out["decision"], "scale", "{out}");
+    assert_eq!(p.scalable_target(NORTH, &p.table_target()).await, (205, 205));
+    assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (102, 102));
+    assert_eq!(p.reserved_concurrency().await, Some(200));
+    assert_eq!(p.scalable_target(SOUTH, &p.table_target()).await, (5, 40));
+
+    let again = api.invoke(&intent).await.expect("handled");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(
+        p.scalable_target(NORTH, &p.table_target()).await,
+        (205, 205),
+        "a duplicate changes nothing"
+    );
+    assert_eq!(p.notifications().await.len(), 1);
+
+    let back = api
+        .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
+        .await
+        .expect("handled");
+    assert_eq!(back["decision"], "scale", "{back}");
+    assert_eq!(
+        p.scalable_target(NORTH, &p.table_target()).await,
+        (5, 40),
+        "baseline restored exactly"
+    );
+    assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (2, 20));
+    assert_eq!(p.reserved_concurrency().await, None, "no reservation, as before");
+}
+
+#[tokio::test]
+async fn saturation_adds_one_step_and_a_second_inside_cooldown_is_refused_audited_and_notified() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _f) = running(&p, &[]).await;
+    let out = api.invoke(&saturation(&p, "ALARM")).await.expect("handled");
+    assert_eq!(out["decision"], "scale", "{out}");
+    assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (52, 52));
+    assert_eq!(p.reserved_concurrency().await, Some(100));
+    assert_eq!(
+        p.scalable_target(NORTH, &p.table_target()).await,
+        (5, 40),
+        "only the alarm's resources"
+    );
+
+    let out = api.invoke(&saturation(&p, "ALARM")).await.expect("handled");
+    assert_eq!(out["decision"], "refused", "{out}");
+    assert!(out["why"].as_str().unwrap().contains("cooldown"), "{out}");
+    assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (52, 52));
+    let notes = p.notifications().await;
+    assert_eq!(notes.len(), 2);
+    assert_eq!(notes[1]["severity"], "warning");
+    let audit = p.audit(FUNCTION).await;
+    assert_eq!(audit.iter().filter(|r| r.decision == "refused").count(), 1);
+}
+
+#[tokio::test]
+async fn ceilings_hold_under_repeated_failover_intents() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _f) = running(&p, &[]).await;
+    let mut last = json!(null);
+    for _ in 0..6 {
+        last = api
+            .invoke(&p.command("Resilience Failover Command", Some(NORTH)))
+            .await
+            .expect("handled");
+    }
+    // Ceilings: table 1000, provisioned concurrency 400, reserved 800; region guard 1500 added units.
+    let (table, _) = p.scalable_target(NORTH, &p.table_target()).await;
+    let (provisioned, _) = p.scalable_target(NORTH, &p.provisioned_target()).await;
+    let reserved = p.reserved_concurrency().await.unwrap();
+    assert!(
+        table <= 1000 && provisioned <= 400 && reserved <= 800,
+        "{table} {provisioned} {reserved}"
+    );
+    let added = (table - 5) + (provisioned - 2) + reserved;
+    assert!(added <= 1500, "region cost guard: {added} units added");
+    assert_eq!(last["decision"], "refused", "{last}");
+}
+
+#[tokio::test]
+async fn recovery_after_sustained_ok_restores_the_baseline() {
+    let mut p = Platform::provision(&["control-plane"]).await;
+    p.config["capacity"]["restore_after_seconds"] = json!(0);
+    let (api, _f) = running(&p, &[]).await;
+    let alarm = format!("{}-api-concurrency-{NORTH}", p.id);
+    let cw = aws_sdk_cloudwatch::Client::new(&resilience_tests::sdk(NORTH).await);
+    cw.set_alarm_state()
+        .alarm_name(&alarm)
+        .state_value(StateValue::Alarm)
+        .state_reason("t")
+        .send()
+        .await
+        .unwrap();
+    api.invoke(&saturation(&p, "ALARM")).await.expect("handled");
+    assert_eq!(p.reserved_concurrency().await, Some(100));
+    cw.set_alarm_state()
+        .alarm_name(&alarm)
+        .state_value(StateValue::Ok)
+        .state_reason("t")
+        .send()
+        .await
+        .unwrap();
+    let out = api.invoke(&saturation(&p, "OK")).await.expect("handled");
+    assert_eq!(out["decision"], "scale", "{out}");
+    assert_eq!(p.reserved_concurrency().await, None);
+    assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (2, 20));
+}
+
+#[tokio::test]
+async fn dry_run_and_kill_switch_change_nothing() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _f) = running(&p, &[("RESILIENCE_DRY_RUN", "1".into())]).await;
+    let out = api
+        .invoke(&p.command("Resilience Failover Command", Some(NORTH)))
+        .await
+        .expect("handled");
+    assert_eq!(
+        (out["decision"].as_str(), out["outcome"].as_str()),
+        (Some("scale"), Some("planned")),
+        "{out}"
+    );
+    assert_eq!(p.scalable_target(NORTH, &p.table_target()).await, (5, 40));
+
+    let (api, _f) = running(&p, &[("RESILIENCE_KILL_SWITCH", "1".into())]).await;
+    let out = api
+        .invoke(&p.command("Resilience Failover Command", Some(NORTH)))
+        .await
+        .expect("handled");
+    assert!(out["why"].as_str().unwrap().contains("kill switch"), "{out}");
+    assert_eq!(p.scalable_target(NORTH, &p.table_target()).await, (5, 40));
+}
+
+#[tokio::test]
+async fn bad_input_and_unauthorised_commands_change_nothing() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _f) = running(&p, &[]).await;
+    let err = api.invoke(&json!([1, 2, 3])).await.expect_err("rejected");
+    assert!(err["errorType"].as_str().unwrap().starts_with("NonRetryable.BadInput"), "{err}");
+    let mut cmd = p.command("Resilience Failover Command", Some(NORTH));
+    cmd["detail"]["requested_by"] = json!("arn:aws:iam::999999999999:user/mallory");
+    let out = api.invoke(&cmd).await.expect("handled");
+    assert_eq!(out["decision"], "refused", "{out}");
+    assert_eq!(p.scalable_target(NORTH, &p.table_target()).await, (5, 40));
+}
