@@ -192,6 +192,9 @@ impl HealthMetricSwitch {
                         .dimensions(dimension.clone())
                         .value(value)
                         .unit(StandardUnit::Count)
+                        // High resolution: a drain and a restore in the same minute must stay
+                        // two datapoints, or the alarm (and our read-back) would see only the max.
+                        .storage_resolution(1)
                         .build(),
                 )
                 .send()
@@ -211,7 +214,7 @@ impl HealthMetricSwitch {
         })
     }
 
-    /// The latest published value in the last 15 minutes, if any.
+    /// The latest published value in the last 15 minutes, if any (1-second buckets).
     async fn current(&self, client: &aws_sdk_cloudwatch::Client, dimension: &Dimension) -> Result<Option<f64>, String> {
         let now = std::time::SystemTime::now();
         let query = MetricDataQuery::builder()
@@ -225,7 +228,7 @@ impl HealthMetricSwitch {
                             .dimensions(dimension.clone())
                             .build(),
                     )
-                    .period(60)
+                    .period(1)
                     .stat("Maximum")
                     .build(),
             )

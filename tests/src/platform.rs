@@ -208,7 +208,7 @@ impl Platform {
                             .dimensions(Dimension::builder().name("Region").value(region).build())
                             .build(),
                     )
-                    .period(60)
+                    .period(1)
                     .stat("Maximum")
                     .build(),
             )

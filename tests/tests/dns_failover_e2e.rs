@@ -292,3 +292,34 @@ async fn invalid_configuration_fails_the_init() {
     assert_ne!(f.exit_code().await, Some(0), "the process exits instead of serving");
     let _: Value = json!(null);
 }
+
+#[tokio::test]
+async fn health_metric_failback_publishes_zero_and_a_later_failover_one_again() {
+    let mut p = Platform::provision(&["health-metric"]).await;
+    p.config["policy"]["hold_down_seconds"] = json!(0);
+    let (api, _procs) = running(&p, 1, &[]).await;
+    fail_south(&p).await;
+    api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+        .await
+        .expect("handled");
+    assert_eq!(p.drain_metric(SOUTH).await, Some(1.0));
+    for base in ["api-5xx", "api-latency"] {
+        p.set_alarm(SOUTH, base, StateValue::Ok).await;
+    }
+    // The metric has 1-second resolution: values published within one second merge.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let back = api
+        .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
+        .await
+        .expect("handled");
+    assert_eq!(back["decision"]["decision"], "failback", "{back}");
+    assert_eq!(p.drain_metric(SOUTH).await, Some(0.0));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    fail_south(&p).await;
+    let again = api
+        .invoke(&p.alarm_event("api-latency", SOUTH, "ALARM", Utc::now()))
+        .await
+        .expect("handled");
+    assert_eq!(again["decision"]["decision"], "failover", "{again}");
+    assert_eq!(p.drain_metric(SOUTH).await, Some(1.0));
+}

@@ -1,5 +1,5 @@
 //! `make demo`: a regional disaster on the local emulator, played through the compiled
-//! dns-failover binary under the Lambda Runtime API. (capacity-scaler, user-throttle and
+//! dns-failover and capacity-scaler binaries under the Lambda Runtime API. (user-throttle and
 //! backup-verifier join the scenario as they land.) Exits non-zero if any step did not happen.
 
 use aws_sdk_cloudwatch::types::StateValue;
@@ -89,6 +89,10 @@ async fn main() -> ExitCode {
         "started",
         &format!("2 dns-failover instances (compiled binary) in {HOME} under the Runtime API"),
     );
+    let scaler_api = RuntimeApi::start().await;
+    let _scaler = FunctionProcess::spawn("capacity-scaler", &scaler_api, &env);
+    t.line("setup", "started", &format!("1 capacity-scaler instance in {HOME}"));
+    let table_before = p.scalable_target(NORTH, &p.table_target()).await;
 
     println!("\n-- 1. normal operations: one alarm blips, quorum not reached");
     p.set_alarm(SOUTH, "api-5xx", StateValue::Alarm).await;
@@ -128,6 +132,21 @@ async fn main() -> ExitCode {
     let drained = p.drain_metric(SOUTH).await;
     t.expect(dry_run || drained == Some(1.0), "drain metric published (data plane)");
     t.expect(duplicates == 24, "24 duplicates suppressed");
+    let table_during = p.scalable_target(NORTH, &p.table_target()).await;
+    t.line(
+        "capacity",
+        "raised",
+        &format!(
+            "{NORTH} orders table write MinCapacity {} -> {} before the shift; reserved concurrency {:?}",
+            table_before.0,
+            table_during.0,
+            p.reserved_concurrency().await
+        ),
+    );
+    t.expect(
+        dry_run || table_during.0 > table_before.0,
+        "capacity raised in the target region before the shift",
+    );
 
     println!("\n-- 3. a second automatic failover and an early recovery are refused");
     p.set_alarm(SOUTH, "canary", StateValue::Alarm).await;
@@ -163,6 +182,18 @@ async fn main() -> ExitCode {
     t.show(&out);
     t.expect(dry_run || out["decision"]["decision"] == "failback", "failback done");
     t.expect(dry_run || p.drain_metric(SOUTH).await == Some(0.0), "drain metric back to 0");
+    // The same command event reaches capacity-scaler (one EventBridge rule, two targets).
+    let out = scaler_api
+        .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
+        .await
+        .unwrap_or_else(|e| e);
+    t.line(
+        "capacity",
+        out["decision"].as_str().unwrap_or("?"),
+        out["why"].as_str().unwrap_or(""),
+    );
+    let table_after = p.scalable_target(NORTH, &p.table_target()).await;
+    t.expect(dry_run || table_after == table_before, "capacity back to its baseline");
 
     let audit = p.audit("dns-failover").await;
     println!("\n== summary");
@@ -179,7 +210,11 @@ async fn main() -> ExitCode {
             .count(),
         notes.len()
     );
-    println!("not yet in this demo: capacity-scaler, user-throttle, backup-verifier (their issues are open)");
+    println!(
+        "capacity ({NORTH} orders table MinCapacity): baseline {} -> {} during the failover -> {} after failback",
+        table_before.0, table_during.0, table_after.0
+    );
+    println!("not yet in this demo: user-throttle, backup-verifier (their issues are open)");
     if t.failed.is_empty() {
         println!("demo: every step happened");
         ExitCode::SUCCESS
