@@ -179,9 +179,18 @@ impl HealthMetricSwitch {
                 message,
             };
             let client = self.clients.cloudwatch(peer);
-            if self.current(&client, &dimension).await.map_err(fail)? == Some(value) {
+            let latest = self.current(&client, &dimension).await.map_err(fail)?;
+            if latest.map(|(v, _)| v) == Some(value) {
                 details.push(format!("{peer}: already {value}"));
                 continue;
+            }
+            // The opposite value was published this very second: wait for the next 1-second
+            // bucket, or both would merge and the alarm's Maximum would hide a restore.
+            if let Some((_, at)) = latest {
+                let age = aws_smithy_types::DateTime::from(std::time::SystemTime::now()).secs() - at.secs();
+                if age < 1 {
+                    tokio::time::sleep(Duration::from_millis(1000 - u64::from(at.subsec_nanos() / 1_000_000).min(999) + 50)).await;
+                }
             }
             client
                 .put_metric_data()
@@ -214,8 +223,12 @@ impl HealthMetricSwitch {
         })
     }
 
-    /// The latest published value in the last 15 minutes, if any (1-second buckets).
-    async fn current(&self, client: &aws_sdk_cloudwatch::Client, dimension: &Dimension) -> Result<Option<f64>, String> {
+    /// The latest published value in the last 15 minutes and its 1-second bucket, if any.
+    async fn current(
+        &self,
+        client: &aws_sdk_cloudwatch::Client,
+        dimension: &Dimension,
+    ) -> Result<Option<(f64, aws_smithy_types::DateTime)>, String> {
         let now = std::time::SystemTime::now();
         let query = MetricDataQuery::builder()
             .id("drained")
@@ -242,7 +255,10 @@ impl HealthMetricSwitch {
             .send()
             .await
             .map_err(|e| DisplayErrorContext(e).to_string())?;
-        Ok(out.metric_data_results().first().and_then(|r| r.values().first().copied()))
+        Ok(out
+            .metric_data_results()
+            .first()
+            .and_then(|r| Some((*r.values().first()?, *r.timestamps().first()?))))
     }
 }
 
