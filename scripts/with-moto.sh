@@ -21,6 +21,8 @@ for _ in $(seq 1 100); do
 done
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+# The emulator logs one line per API request: the demo counts calls with it.
+export MOTO_LOG="$log"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
 export AWS_REGION="${AWS_REGION:-eu-north-1}"
 # Never let a developer's profile or real credentials leak into a test run.
