@@ -76,6 +76,8 @@ pub struct RegionConfig {
 pub enum Strategy {
     /// Publish the metric a Route 53 CLOUDWATCH_METRIC health check follows (data plane).
     HealthMetric,
+    /// Set Route 53 ARC routing controls through the cluster's regional endpoints (data plane).
+    RoutingControl,
     /// Change record weights with ChangeResourceRecordSets (control plane, fallback).
     ControlPlane,
 }
@@ -91,6 +93,8 @@ pub struct DnsConfig {
     pub records: BTreeMap<Region, RegionRecord>,
     #[serde(default)]
     pub health_metric: Option<HealthMetricConfig>,
+    #[serde(default)]
+    pub routing_control: Option<RoutingControlConfig>,
     /// Longest wait for a control-plane change to reach INSYNC.
     #[serde(default = "defaults::insync_wait_seconds")]
     pub insync_wait_seconds: u64,
@@ -114,6 +118,24 @@ pub struct HealthMetricConfig {
     /// Dimension name whose value is the drained region (`Region` by default).
     #[serde(default = "defaults::region_dimension")]
     pub region_dimension: String,
+}
+
+/// Route 53 Application Recovery Controller: one routing control per region, set through any
+/// of the cluster's five regional endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingControlConfig {
+    /// Tried in turn until one answers.
+    pub cluster_endpoints: Vec<ClusterEndpoint>,
+    /// The routing control ARN of each region (On = serving).
+    pub controls: BTreeMap<Region, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterEndpoint {
+    pub region: Region,
+    pub endpoint: String,
 }
 
 /// The limits automation must respect whatever arrives.
@@ -475,7 +497,7 @@ impl SuiteConfig {
             bad(
                 "dns.strategies".into(),
                 "is empty",
-                "list at least one of health-metric, control-plane",
+                "list at least one of health-metric, routing-control, control-plane",
             );
         }
         let mut seen = BTreeSet::new();
@@ -486,6 +508,33 @@ impl SuiteConfig {
                     &format!("{s:?} is listed twice"),
                     "list each strategy once",
                 );
+            }
+            if *s == Strategy::RoutingControl {
+                match &self.dns.routing_control {
+                    None => bad(
+                        "dns.routing_control".into(),
+                        "strategy routing-control is listed but not configured",
+                        "add dns.routing_control with cluster_endpoints and controls",
+                    ),
+                    Some(rc) => {
+                        if rc.cluster_endpoints.is_empty() {
+                            bad(
+                                "dns.routing_control.cluster_endpoints".into(),
+                                "is empty",
+                                "list the cluster's regional endpoints",
+                            );
+                        }
+                        for region in self.regions.keys() {
+                            if !rc.controls.contains_key(region) {
+                                bad(
+                                    format!("dns.routing_control.controls.{region}"),
+                                    "missing",
+                                    "give every region its routing control ARN",
+                                );
+                            }
+                        }
+                    }
+                }
             }
             if *s == Strategy::HealthMetric && self.dns.health_metric.is_none() {
                 bad(
@@ -672,6 +721,21 @@ mod tests {
         assert!(fields.contains(&"state_table"), "{fields:?}");
         assert!(fields.contains(&"notifications.topics.eu-north-1"), "{fields:?}");
         assert!(fields.contains(&"dns.health_metric"), "{fields:?}");
+    }
+
+    #[test]
+    fn routing_control_strategy_needs_endpoints_and_a_control_per_region() {
+        let p = problems_of(&edit(|v| v["dns"]["strategies"] = serde_json::json!(["routing-control"])));
+        assert!(p.iter().any(|p| p.field == "dns.routing_control"), "{p:?}");
+        let p = problems_of(&edit(|v| {
+            v["dns"]["strategies"] = serde_json::json!(["routing-control", "control-plane"]);
+            v["dns"]["routing_control"] = serde_json::json!({"cluster_endpoints": [], "controls": {"eu-south-1": "arn:x"}});
+        }));
+        let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
+        assert!(
+            fields.contains(&"dns.routing_control.cluster_endpoints") && fields.contains(&"dns.routing_control.controls.eu-north-1"),
+            "{fields:?}"
+        );
     }
 
     #[test]

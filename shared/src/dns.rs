@@ -100,6 +100,7 @@ pub struct SwitchError {
 #[derive(Debug, Clone)]
 pub struct TrafficSwitches {
     pub health_metric: Option<HealthMetricSwitch>,
+    pub routing_control: Option<RoutingControlSwitch>,
     pub control_plane: ControlPlaneSwitch,
 }
 
@@ -111,6 +112,7 @@ impl TrafficSwitches {
                 clients: clients.clone(),
                 regions: config.regions.keys().cloned().collect(),
             }),
+            routing_control: config.dns.routing_control.as_ref().map(|rc| RoutingControlSwitch::new(rc, clients)),
             control_plane: ControlPlaneSwitch::new(clients.route53(), config.dns.clone()),
         }
     }
@@ -126,6 +128,13 @@ impl TrafficSwitches {
                     Some(s) => s.set_drained(region, drained).await,
                     None => Err(SwitchError {
                         action: "health-metric".into(),
+                        message: "not configured".into(),
+                    }),
+                },
+                Strategy::RoutingControl => match &self.routing_control {
+                    Some(s) => s.set_drained(region, drained).await,
+                    None => Err(SwitchError {
+                        action: "routing-control".into(),
                         message: "not configured".into(),
                     }),
                 },
@@ -259,6 +268,107 @@ impl HealthMetricSwitch {
             .metric_data_results()
             .first()
             .and_then(|r| Some((*r.values().first()?, *r.timestamps().first()?))))
+    }
+}
+
+/// Data plane: Route 53 ARC routing controls. The region's control is set Off (drained) or On
+/// (restored) through the cluster's regional endpoints, tried in turn until one answers; ARC's
+/// own safety rules (e.g. "at least one On") still apply on its side.
+#[derive(Debug, Clone)]
+pub struct RoutingControlSwitch {
+    endpoints: Vec<(String, aws_sdk_route53recoverycluster::Client)>,
+    controls: BTreeMap<Region, String>,
+}
+
+impl RoutingControlSwitch {
+    pub fn new(config: &crate::config::RoutingControlConfig, clients: &AwsClients) -> Self {
+        let endpoints = config
+            .cluster_endpoints
+            .iter()
+            .map(|e| {
+                let conf = aws_sdk_route53recoverycluster::config::Builder::from(&clients.config_for(&e.region))
+                    .endpoint_url(&e.endpoint)
+                    .build();
+                (e.endpoint.clone(), aws_sdk_route53recoverycluster::Client::from_conf(conf))
+            })
+            .collect();
+        RoutingControlSwitch {
+            endpoints,
+            controls: config.controls.clone(),
+        }
+    }
+
+    /// For tests: clients already built, one per endpoint, in order.
+    pub fn with_clients(endpoints: Vec<(String, aws_sdk_route53recoverycluster::Client)>, controls: BTreeMap<Region, String>) -> Self {
+        RoutingControlSwitch { endpoints, controls }
+    }
+
+    async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
+        use aws_sdk_route53recoverycluster::types::RoutingControlState;
+        let wanted = if drained {
+            RoutingControlState::Off
+        } else {
+            RoutingControlState::On
+        };
+        let action = format!("route53-recovery-cluster:UpdateRoutingControlState {region}={wanted}");
+        let Some(arn) = self.controls.get(region) else {
+            return Err(SwitchError {
+                action,
+                message: format!("no routing control configured for {region}"),
+            });
+        };
+        let mut failures = Vec::new();
+        for (endpoint, client) in &self.endpoints {
+            let state = match client.get_routing_control_state().routing_control_arn(arn).send().await {
+                Ok(out) => out.routing_control_state().clone(),
+                Err(e) => {
+                    failures.push(format!(
+                        "{endpoint}: {}",
+                        aws_sdk_route53recoverycluster::error::DisplayErrorContext(e)
+                    ));
+                    continue;
+                }
+            };
+            if state == wanted {
+                return Ok(ActionRecord {
+                    action,
+                    outcome: Outcome::AlreadyInPlace,
+                    detail: format!("already {wanted} (read at {endpoint})"),
+                    millis: 0,
+                });
+            }
+            match client
+                .update_routing_control_state()
+                .routing_control_arn(arn)
+                .routing_control_state(wanted.clone())
+                .send()
+                .await
+            {
+                Ok(_) => {
+                    return Ok(ActionRecord {
+                        action,
+                        outcome: Outcome::Succeeded,
+                        detail: format!(
+                            "set at {endpoint}{}",
+                            if failures.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" after {} endpoint(s) failed", failures.len())
+                            }
+                        ),
+                        millis: 0,
+                    });
+                }
+                Err(e) => failures.push(format!(
+                    "{endpoint}: {}",
+                    aws_sdk_route53recoverycluster::error::DisplayErrorContext(e)
+                )),
+            }
+        }
+        Err(SwitchError {
+            action,
+            message: format!("no cluster endpoint answered: {}", failures.join("; ")),
+        })
     }
 }
 
@@ -532,6 +642,81 @@ mod tests {
         let record = ControlPlaneSwitch::new(client, dns()).set_drained(&south(), true).await.unwrap();
         assert_eq!(record.outcome, Outcome::AlreadyInPlace);
         assert_eq!(change.num_calls(), 0);
+    }
+
+    mod routing_control {
+        use super::*;
+        use aws_sdk_route53recoverycluster::Client as Arc;
+        use aws_sdk_route53recoverycluster::operation::get_routing_control_state::GetRoutingControlStateOutput;
+        use aws_sdk_route53recoverycluster::operation::update_routing_control_state::UpdateRoutingControlStateOutput;
+        use aws_sdk_route53recoverycluster::types::RoutingControlState;
+
+        const SOUTH_CONTROL: &str = "arn:aws:route53-recovery-control::123456789012:controlpanel/abc/routingcontrol/south";
+
+        fn controls() -> BTreeMap<Region, String> {
+            [(south(), SOUTH_CONTROL.to_owned())].into()
+        }
+
+        fn state(s: RoutingControlState) -> Rule {
+            mock!(Arc::get_routing_control_state).then_output(move || {
+                GetRoutingControlStateOutput::builder()
+                    .routing_control_arn(SOUTH_CONTROL)
+                    .routing_control_state(s.clone())
+                    .build()
+                    .unwrap()
+            })
+        }
+
+        #[tokio::test]
+        async fn unreachable_endpoints_are_skipped_until_one_answers() {
+            let down = mock!(Arc::get_routing_control_state)
+                .sequence()
+                .http_status(503, None)
+                .repeatedly()
+                .build();
+            let first = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&down]);
+            let read = state(RoutingControlState::On);
+            let update = mock!(Arc::update_routing_control_state)
+                .match_requests(|r| {
+                    r.routing_control_state() == Some(&RoutingControlState::Off) && r.routing_control_arn() == Some(SOUTH_CONTROL)
+                })
+                .then_output(|| UpdateRoutingControlStateOutput::builder().build());
+            let second = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&read, &update]);
+            let switch =
+                RoutingControlSwitch::with_clients(vec![("https://one".into(), first), ("https://two".into(), second)], controls());
+            let record = switch.set_drained(&south(), true).await.unwrap();
+            assert_eq!(record.outcome, Outcome::Succeeded);
+            assert!(
+                record.detail.contains("https://two") && record.detail.contains("1 endpoint(s) failed"),
+                "{}",
+                record.detail
+            );
+            assert_eq!(update.num_calls(), 1);
+        }
+
+        #[tokio::test]
+        async fn a_control_already_off_is_not_set_again() {
+            let read = state(RoutingControlState::Off);
+            let update = mock!(Arc::update_routing_control_state).then_output(|| UpdateRoutingControlStateOutput::builder().build());
+            let client = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&read, &update]);
+            let switch = RoutingControlSwitch::with_clients(vec![("https://one".into(), client)], controls());
+            assert_eq!(switch.set_drained(&south(), true).await.unwrap().outcome, Outcome::AlreadyInPlace);
+            assert_eq!(update.num_calls(), 0);
+        }
+
+        #[tokio::test]
+        async fn every_endpoint_down_is_an_error_listing_them() {
+            let down = mock!(Arc::get_routing_control_state)
+                .sequence()
+                .http_status(503, None)
+                .repeatedly()
+                .build();
+            let a = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&down]);
+            let b = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&down]);
+            let switch = RoutingControlSwitch::with_clients(vec![("https://one".into(), a), ("https://two".into(), b)], controls());
+            let e = switch.set_drained(&south(), true).await.unwrap_err();
+            assert!(e.message.contains("https://one") && e.message.contains("https://two"), "{e}");
+        }
     }
 
     #[tokio::test]
