@@ -191,6 +191,13 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         };
         if decision.moves_traffic() && !dry_run {
             metrics.metric("ActionMillis", acted.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds);
+            // Control plane only: submit + GetChange polling until INSYNC.
+            if let Some(a) = actions
+                .iter()
+                .find(|a| a.action.starts_with("route53:ChangeResourceRecordSets") && a.outcome == Outcome::Succeeded)
+            {
+                metrics.metric("InsyncMillis", a.millis as f64, Unit::Milliseconds);
+            }
             metrics.metric(
                 if outcome == Outcome::Failed {
                     "ActionsFailed"
