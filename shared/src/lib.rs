@@ -5,6 +5,7 @@
 //! and record through this crate, so there is one way to do each thing.
 
 pub mod audit;
+pub mod backup;
 pub mod capacity;
 pub mod clients;
 pub mod config;
@@ -19,5 +20,6 @@ pub mod scaling;
 pub mod signal;
 pub mod store;
 pub mod telemetry;
+pub mod verify;
 
 pub use region::Region;

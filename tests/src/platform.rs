@@ -108,6 +108,7 @@ impl Platform {
             config["regions"][region]["composite_alarm"] = Value::Null;
         }
         provision_capacity(&id, &mut config).await;
+        provision_protected_tables(&id, &mut config).await;
         config["state_table"] = json!(state_table);
         config["notifications"]["topics"] = json!({ NORTH: north_topic, SOUTH: south_topic });
         config["dns"]["hosted_zone_id"] = json!(zone_id);
@@ -412,5 +413,90 @@ impl Platform {
             .await
             .unwrap()
             .reserved_concurrent_executions()
+    }
+}
+
+/// Items written to the drill table (eu-north-1's orders table).
+pub const ORDERS: usize = 40;
+
+/// The protected tables in both regions with PITR on (the emulator has no global-table
+/// replicas: one table per region, and `backup.global_tables` false), orders filled with data.
+async fn provision_protected_tables(id: &str, config: &mut Value) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification, ScalarAttributeType,
+    };
+    let tables = [format!("{id}-orders"), format!("{id}-users")];
+    for region in [SOUTH, NORTH] {
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk(region).await);
+        for table in &tables {
+            ddb.create_table()
+                .table_name(table)
+                .billing_mode(BillingMode::PayPerRequest)
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name("id")
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .unwrap(),
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("id")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+            ddb.update_continuous_backups()
+                .table_name(table)
+                .point_in_time_recovery_specification(
+                    PointInTimeRecoverySpecification::builder()
+                        .point_in_time_recovery_enabled(true)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        for i in 0..ORDERS {
+            ddb.put_item()
+                .table_name(&tables[0])
+                .item("id", AttributeValue::S(format!("order-{i:04}")))
+                .item("amount", AttributeValue::N(format!("{}.{:02}", i * 7, i % 100)))
+                .item(
+                    "lines",
+                    AttributeValue::L(vec![AttributeValue::M(
+                        [("sku".to_owned(), AttributeValue::S(format!("sku-{i}")))].into(),
+                    )]),
+                )
+                .item("tags", AttributeValue::Ss(vec!["b".into(), "a".into()]))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    config["protected_tables"] = json!(tables);
+    config["backup"]["global_tables"] = json!(false);
+    config["backup"]["drill"]["table"] = json!(tables[0]);
+    config["backup"]["drill"]["max_wait_seconds"] = json!(30);
+}
+
+impl Platform {
+    /// Tables in `region` whose name starts with `prefix`.
+    pub async fn tables_starting(&self, region: &str, prefix: &str) -> Vec<String> {
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk(region).await);
+        let mut names = Vec::new();
+        let mut start = None;
+        loop {
+            let page = ddb.list_tables().set_exclusive_start_table_name(start).send().await.unwrap();
+            names.extend(page.table_names().iter().filter(|n| n.starts_with(prefix)).cloned());
+            start = page.last_evaluated_table_name().map(str::to_owned);
+            if start.is_none() {
+                return names;
+            }
+        }
     }
 }

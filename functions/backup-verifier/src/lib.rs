@@ -1,0 +1,275 @@
+//! backup-verifier: on a schedule (and on the operator's "verify now"), prove the data can be
+//! recovered. Checks every protected table in every region; the restore drill runs on its own
+//! schedules and on "verify now". A failed check is a result, not a crash: the run always
+//! produces a report, an audit record, EMF metrics, and an SNS notification on WARN or FAIL.
+
+use chrono::{Duration, Utc};
+use lambda_runtime::Diagnostic;
+use resilience_core::audit::{AuditRecord, Outcome};
+use resilience_core::backup::{BackupReport, Status};
+use resilience_core::config::{Policy, SuiteConfig};
+use resilience_core::guard::{GuardError, Once, exactly_once};
+use resilience_core::inbound::{Retryable, audit_rejected, dispatch};
+use resilience_core::notify::{Notification, Notifier, Severity};
+use resilience_core::region::Region;
+use resilience_core::signal::{OperatorCommandKind, Signal, SignalError, SignalKind};
+use resilience_core::store::{StateStore, StoreError};
+use resilience_core::telemetry::{Metrics, Unit};
+use resilience_core::verify::BackupInspector;
+use serde_json::{Value, json};
+
+pub const FUNCTION: &str = "backup-verifier";
+/// The state document holding the last report (read by the operator CLI).
+pub const LAST_REPORT: &str = "backup#last-report";
+
+#[derive(Debug)]
+pub struct BackupVerifier<S, N> {
+    pub config: SuiteConfig,
+    pub region: Region,
+    pub store: S,
+    pub notifier: N,
+    pub inspector: BackupInspector,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifierError {
+    #[error("{0} (report not recorded; retry)")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Guard(#[from] GuardError),
+    #[error("bad input: {0}")]
+    BadInput(#[from] SignalError),
+}
+
+impl Retryable for VerifierError {
+    fn is_retryable(&self) -> bool {
+        !matches!(self, VerifierError::BadInput(_))
+    }
+}
+
+impl From<VerifierError> for Diagnostic {
+    fn from(e: VerifierError) -> Diagnostic {
+        let kind = match &e {
+            VerifierError::Store(_) | VerifierError::Guard(GuardError::Store(_)) => "StoreUnavailable",
+            VerifierError::Guard(GuardError::LeaseBusy { .. }) => "LeaseBusy",
+            VerifierError::BadInput(_) => "BadInput",
+        };
+        let retry = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
+        Diagnostic {
+            error_type: format!("{retry}.{kind}"),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// What a signal asks for (pure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Run {
+    Checks,
+    ChecksAndDrill,
+    Refused(String),
+    Nothing(String),
+}
+
+pub fn run_for(config: &SuiteConfig, signal: &Signal) -> Run {
+    match &signal.kind {
+        SignalKind::Schedule(tick) => {
+            let name = tick.schedule.rsplit('/').next().unwrap_or_default();
+            let drill = config.backup.drill.as_ref().is_some_and(|d| {
+                if d.schedules.is_empty() {
+                    name.contains("drill")
+                } else {
+                    d.schedules.iter().any(|s| s == name)
+                }
+            });
+            if drill { Run::ChecksAndDrill } else { Run::Checks }
+        }
+        SignalKind::Operator(cmd) if cmd.command == OperatorCommandKind::VerifyNow => match cmd.authorize(config) {
+            Ok(()) => Run::ChecksAndDrill,
+            Err(refusal) => Run::Refused(format!("verify-now refused: {refusal}")),
+        },
+        SignalKind::Operator(cmd) => Run::Nothing(format!("{:?} is not a backup-verifier command", cmd.command)),
+        _ => Run::Nothing("backup-verifier runs on schedules and verify-now commands only".into()),
+    }
+}
+
+impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
+    pub async fn handle(&self, payload: Value) -> Result<Value, VerifierError> {
+        dispatch(
+            &payload,
+            &self.config,
+            async |signal| self.react(signal).await,
+            async |e| audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await,
+        )
+        .await
+    }
+
+    pub async fn react(&self, signal: &Signal) -> Result<Value, VerifierError> {
+        // A drill can wait minutes for the restore: hold the lease for longer than that.
+        let wait = self.config.backup.drill.as_ref().map_or(0, |d| d.max_wait_seconds);
+        let policy = Policy {
+            lease_seconds: self.config.policy.lease_seconds.max(wait + 120),
+            ..self.config.policy.clone()
+        };
+        match exactly_once(&self.store, &policy, &signal.key, "backup", async || self.verify(signal).await).await? {
+            Once::Ran(v) => Ok(v),
+            Once::Duplicate { status } => Ok(json!({ "signal": signal.key, "duplicate": true, "status": status })),
+        }
+    }
+
+    async fn verify(&self, signal: &Signal) -> Result<(String, Value), VerifierError> {
+        let now = Utc::now();
+        let run = run_for(&self.config, signal);
+        let mut record = AuditRecord::new(
+            FUNCTION,
+            self.region.as_str(),
+            now,
+            &signal.key,
+            serde_json::to_value(signal).unwrap_or_default(),
+            "no-action",
+            "",
+        );
+        let report = match &run {
+            Run::Nothing(why) | Run::Refused(why) => {
+                record.decision = if matches!(run, Run::Refused(_)) { "refused" } else { "no-action" }.into();
+                record.reason = why.clone();
+                None
+            }
+            Run::Checks | Run::ChecksAndDrill => Some(self.inspector.run(&self.config, run == Run::ChecksAndDrill).await),
+        };
+        if let Some(report) = &report {
+            let status = report.status();
+            record.decision = "verified".into();
+            record.reason = summary(report);
+            record.outcome = if status == Status::Fail {
+                Outcome::Failed
+            } else {
+                Outcome::Succeeded
+            };
+            let mut m = Metrics::new(format!("{}/Resilience", self.config.platform))
+                .dimension("Function", FUNCTION)
+                .dimension("Region", self.region.as_str());
+            m.metric("FailedChecks", report.count(Status::Fail) as f64, Unit::Count).metric(
+                "WarnedChecks",
+                report.count(Status::Warn) as f64,
+                Unit::Count,
+            );
+            if let Some(rpo) = report.worst_rpo_seconds() {
+                m.metric("RpoSeconds", rpo, Unit::Seconds);
+            }
+            if let Some(secs) = report.drill.as_ref().and_then(|d| d.restore_seconds) {
+                m.metric("RestoreSeconds", secs, Unit::Seconds);
+            }
+            m.emit();
+            if status >= Status::Warn {
+                let failing: Vec<String> = report
+                    .checks
+                    .iter()
+                    .filter(|c| c.status >= Status::Warn)
+                    .map(|c| format!("{} {} {}: {:?} {}", c.table, c.region, c.check, c.status, c.detail))
+                    .chain(
+                        report
+                            .drill
+                            .iter()
+                            .filter(|d| d.status >= Status::Warn)
+                            .map(|d| format!("restore drill of {}: {}", d.table, d.detail)),
+                    )
+                    .collect();
+                let n = Notification {
+                    severity: if status == Status::Fail {
+                        Severity::Critical
+                    } else {
+                        Severity::Warning
+                    },
+                    function: FUNCTION.into(),
+                    region: self.region.clone(),
+                    subject: format!("Backup verification {status:?}: {}", record.reason),
+                    summary: format!("{}\n\nAudit record {}.", failing.join("\n"), record.id),
+                    body: json!({ "report": report, "audit_id": record.id }),
+                };
+                if let Err(e) = self.notifier.notify(&n).await {
+                    tracing::error!(error = %e, "backup report notification failed");
+                    record.reason.push_str(&format!(" (notification failed: {e})"));
+                }
+            }
+            // The last report, for the operator CLI; last writer wins.
+            let version = self.store.get_state(LAST_REPORT).await?.map_or(0, |v| v.version);
+            self.store
+                .put_state(LAST_REPORT, &serde_json::to_value(report).unwrap_or_default(), version)
+                .await?;
+        }
+        let retain = now + Duration::days(i64::try_from(self.config.policy.audit_retention_days).unwrap_or(400));
+        self.store.put_audit(&record, retain).await?;
+        tracing::info!(decision = %record.decision, reason = %record.reason, signal = %signal.key, audit_id = %record.id, "decision");
+        Ok((
+            record.decision.clone(),
+            json!({ "signal": signal.key, "decision": record.decision, "why": record.reason, "status": report.as_ref().map(BackupReport::status), "report": report, "audit_id": record.id }),
+        ))
+    }
+}
+
+fn summary(report: &BackupReport) -> String {
+    let drill = report.drill.as_ref().map_or(String::new(), |d| {
+        format!(
+            "; drill {:?}{}",
+            d.status,
+            d.restore_seconds.map(|s| format!(" (restored in {s:.1} s)")).unwrap_or_default()
+        )
+    });
+    format!(
+        "{:?}: {} PASS, {} WARN, {} FAIL, {} SKIP{}{}",
+        report.status(),
+        report.count(Status::Pass),
+        report.count(Status::Warn),
+        report.count(Status::Fail),
+        report.count(Status::Skip),
+        report
+            .worst_rpo_seconds()
+            .map(|r| format!("; worst RPO {r:.0} s"))
+            .unwrap_or_default(),
+        drill
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resilience_core::signal::normalise;
+
+    fn config() -> SuiteConfig {
+        SuiteConfig::from_json(include_str!("../../../docs/example-config.json")).unwrap()
+    }
+
+    fn signal(path: &str, edit: impl FnOnce(&mut Value)) -> Signal {
+        let mut v: Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{}/../../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap())
+                .unwrap();
+        edit(&mut v);
+        normalise(&v, &config()).remove(0).signal.unwrap()
+    }
+
+    #[test]
+    fn frequent_schedule_runs_checks_and_the_drill_schedule_runs_the_drill() {
+        assert_eq!(run_for(&config(), &signal("scheduled-rule.json", |_| {})), Run::Checks);
+        assert_eq!(run_for(&config(), &signal("scheduler-schedule.json", |_| {})), Run::ChecksAndDrill);
+    }
+
+    #[test]
+    fn verify_now_runs_everything_for_allowed_operators_only() {
+        let cmd = |v: &mut Value| v["detail-type"] = "Resilience Verify Now Command".into();
+        assert_eq!(run_for(&config(), &signal("operator-failover.json", cmd)), Run::ChecksAndDrill);
+        let forged = signal("operator-failover.json", |v| {
+            cmd(v);
+            v["source"] = "x".into();
+        });
+        assert!(matches!(run_for(&config(), &forged), Run::Refused(_)));
+    }
+
+    #[test]
+    fn alarms_do_not_start_a_verification() {
+        assert!(matches!(
+            run_for(&config(), &signal("eventbridge-alarm-metric.json", |_| {})),
+            Run::Nothing(_)
+        ));
+    }
+}

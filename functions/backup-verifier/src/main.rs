@@ -1,0 +1,28 @@
+// The handler future nests the SDK futures of every step; its type is deeper than the default limit.
+#![recursion_limit = "256"]
+
+use backup_verifier::BackupVerifier;
+use lambda_runtime::{LambdaEvent, service_fn};
+use resilience_core::deployment::Deployment;
+use resilience_core::verify::BackupInspector;
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    resilience_core::telemetry::init_logging();
+    let d = Deployment::from_env()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
+    let handler = BackupVerifier {
+        inspector: BackupInspector::new(d.clients.clone()),
+        config: d.config,
+        region: d.region,
+        store: d.store,
+        notifier: d.notifier,
+    };
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handler.handle(event.payload).await
+    }))
+    .await
+}

@@ -1,0 +1,438 @@
+//! Backup verification, the pure part: what each reading means (PASS / WARN / FAIL), and the
+//! comparison of restored items with their source. The readings themselves are taken by
+//! `verify`; a failed check is a result, an API error is reported as such.
+
+use crate::config::BackupConfig;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pass,
+    /// Disabled by configuration (said so in the detail), never counted as a pass.
+    Skip,
+    Warn,
+    Fail,
+}
+
+/// One check of one table in one region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub table: String,
+    pub region: String,
+    pub check: String,
+    pub status: Status,
+    /// The measured figure (seconds, milliseconds, days, items), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub figure: Option<f64>,
+    pub detail: String,
+}
+
+impl CheckResult {
+    pub fn new(table: &str, region: &str, check: &str, status: Status, figure: Option<f64>, detail: impl Into<String>) -> Self {
+        CheckResult {
+            table: table.to_owned(),
+            region: region.to_owned(),
+            check: check.to_owned(),
+            status,
+            figure,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The report of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupReport {
+    pub at: DateTime<Utc>,
+    pub checks: Vec<CheckResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillReport>,
+}
+
+impl BackupReport {
+    /// The worst status of any check (SKIP counts as nothing).
+    pub fn status(&self) -> Status {
+        self.checks
+            .iter()
+            .map(|c| c.status)
+            .chain(self.drill.iter().map(|d| d.status))
+            .filter(|s| *s != Status::Skip)
+            .max()
+            .unwrap_or(Status::Pass)
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count() + self.drill.iter().filter(|d| d.status == status).count()
+    }
+
+    /// The largest RPO measured, in seconds.
+    pub fn worst_rpo_seconds(&self) -> Option<f64> {
+        self.checks
+            .iter()
+            .filter(|c| c.check == "rpo")
+            .filter_map(|c| c.figure)
+            .reduce(f64::max)
+    }
+}
+
+/// The outcome of a restore drill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillReport {
+    pub table: String,
+    pub region: String,
+    pub scratch_table: String,
+    pub status: Status,
+    /// Restore request to ACTIVE: an RTO data point.
+    pub restore_seconds: Option<f64>,
+    pub sampled: usize,
+    pub mismatched: usize,
+    pub restored_checksum: Option<String>,
+    pub source_checksum: Option<String>,
+    /// The scratch table was deleted (always attempted).
+    pub cleaned_up: bool,
+    pub detail: String,
+}
+
+/// PITR status, recovery period and window completeness.
+pub fn pitr(
+    cfg: &BackupConfig,
+    table: &str,
+    region: &str,
+    enabled: bool,
+    period_days: Option<i32>,
+    earliest: Option<DateTime<Utc>>,
+    created: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Vec<CheckResult> {
+    if !enabled {
+        return vec![CheckResult::new(
+            table,
+            region,
+            "pitr",
+            Status::Fail,
+            None,
+            "point-in-time recovery is DISABLED",
+        )];
+    }
+    let mut out = Vec::new();
+    let days = period_days.unwrap_or(35);
+    let wanted = i32::try_from(cfg.recovery_period_days).unwrap_or(35);
+    out.push(CheckResult::new(
+        table,
+        region,
+        "pitr",
+        if days >= wanted { Status::Pass } else { Status::Fail },
+        Some(f64::from(days)),
+        format!("ENABLED, recovery period {days} days (wanted {wanted})"),
+    ));
+    // The window is complete when it reaches back as far as the table's age allows.
+    let reach = now - Duration::days(i64::from(days));
+    let expected = created.map_or(reach, |c| c.max(reach));
+    let (status, detail) = match earliest {
+        None => (Status::Warn, "no EarliestRestorableDateTime reported".to_owned()),
+        Some(e) if e <= expected + Duration::hours(1) => (Status::Pass, format!("earliest restorable {e}, complete for the table's age")),
+        Some(e) => (
+            Status::Warn,
+            format!("earliest restorable {e}, but the window should reach {expected}: PITR was off for a while, or re-enabled"),
+        ),
+    };
+    out.push(CheckResult::new(
+        table,
+        region,
+        "pitr-window",
+        status,
+        earliest.map(|e| (now - e).num_seconds() as f64 / 86400.0),
+        detail,
+    ));
+    out
+}
+
+/// RPO: how far behind now the latest restorable time is.
+pub fn rpo(cfg: &BackupConfig, table: &str, region: &str, latest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> CheckResult {
+    let Some(latest) = latest else {
+        return CheckResult::new(
+            table,
+            region,
+            "rpo",
+            Status::Fail,
+            None,
+            "no LatestRestorableDateTime: nothing can be restored",
+        );
+    };
+    let secs = (now - latest).num_milliseconds().max(0) as f64 / 1000.0;
+    let status = if secs > cfg.rpo_target_seconds as f64 {
+        Status::Fail
+    } else if secs > cfg.rpo_warn_seconds as f64 {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    CheckResult::new(
+        table,
+        region,
+        "rpo",
+        status,
+        Some(secs),
+        format!("{secs:.0} s behind now (target {} s)", cfg.rpo_target_seconds),
+    )
+}
+
+/// Replicas present and ACTIVE in every expected region.
+pub fn replicas(cfg: &BackupConfig, table: &str, region: &str, found: &BTreeMap<String, String>, expected: &[String]) -> CheckResult {
+    if !cfg.global_tables {
+        return CheckResult::new(
+            table,
+            region,
+            "replicas",
+            Status::Skip,
+            None,
+            "backup.global_tables is false: replicas not checked",
+        );
+    }
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|r| *r != region)
+        .filter(|r| found.get(*r).map(String::as_str) != Some("ACTIVE"))
+        .map(|r| format!("{r}: {}", found.get(r).map_or("missing", String::as_str)))
+        .collect();
+    if missing.is_empty() {
+        CheckResult::new(
+            table,
+            region,
+            "replicas",
+            Status::Pass,
+            Some(found.len() as f64),
+            format!("replicas ACTIVE: {}", found.keys().cloned().collect::<Vec<_>>().join(", ")),
+        )
+    } else {
+        CheckResult::new(
+            table,
+            region,
+            "replicas",
+            Status::Fail,
+            Some(found.len() as f64),
+            format!("replicas not ACTIVE: {}", missing.join(", ")),
+        )
+    }
+}
+
+/// ReplicationLatency (maximum, milliseconds) towards `receiving`.
+pub fn replication_latency(cfg: &BackupConfig, table: &str, region: &str, receiving: &str, max_ms: Option<f64>) -> CheckResult {
+    let check = format!("replication-latency-to-{receiving}");
+    if !cfg.global_tables {
+        return CheckResult::new(
+            table,
+            region,
+            &check,
+            Status::Skip,
+            None,
+            "backup.global_tables is false: latency not checked",
+        );
+    }
+    match max_ms {
+        None => CheckResult::new(
+            table,
+            region,
+            &check,
+            Status::Warn,
+            None,
+            "no ReplicationLatency datapoints in the last 15 minutes",
+        ),
+        Some(ms) => {
+            let warn = cfg.replication_latency_warn_ms;
+            let status = if ms > warn * 10.0 {
+                Status::Fail
+            } else if ms > warn {
+                Status::Warn
+            } else {
+                Status::Pass
+            };
+            CheckResult::new(
+                table,
+                region,
+                &check,
+                status,
+                Some(ms),
+                format!("max {ms:.0} ms over 15 minutes (warn above {warn:.0} ms)"),
+            )
+        }
+    }
+}
+
+/// The newest on-demand backup's age.
+pub fn backup_age(cfg: &BackupConfig, table: &str, region: &str, newest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> CheckResult {
+    let Some(max_hours) = cfg.max_backup_age_hours else {
+        return CheckResult::new(
+            table,
+            region,
+            "on-demand-backup",
+            Status::Skip,
+            None,
+            "backup.max_backup_age_hours not set",
+        );
+    };
+    match newest {
+        None => CheckResult::new(table, region, "on-demand-backup", Status::Fail, None, "no on-demand backup"),
+        Some(at) => {
+            let hours = (now - at).num_seconds() as f64 / 3600.0;
+            let status = if hours <= max_hours as f64 { Status::Pass } else { Status::Fail };
+            CheckResult::new(
+                table,
+                region,
+                "on-demand-backup",
+                status,
+                Some(hours),
+                format!("newest {hours:.1} h old (max {max_hours} h)"),
+            )
+        }
+    }
+}
+
+/// Items compared by canonical content: map keys sorted, so equal items compare and hash equal
+/// whatever order DynamoDB returned their attributes in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CanonicalItem(pub String);
+
+impl CanonicalItem {
+    pub fn of(item: &BTreeMap<String, Value>) -> Self {
+        CanonicalItem(canonical(&Value::Object(
+            item.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        )))
+    }
+}
+
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let sorted: BTreeMap<&String, String> = m.iter().map(|(k, v)| (k, canonical(v))).collect();
+            format!(
+                "{{{}}}",
+                sorted.iter().map(|(k, v)| format!("{k:?}:{v}")).collect::<Vec<_>>().join(",")
+            )
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+/// Checksum of a set of items, independent of their order.
+pub fn checksum(items: &[CanonicalItem]) -> String {
+    let mut sorted: Vec<&CanonicalItem> = items.iter().collect();
+    sorted.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for i in sorted {
+        i.hash(&mut h);
+    }
+    format!("{:016x}/{}", h.finish(), items.len())
+}
+
+/// Compares restored items with the source's items of the same keys.
+pub fn compare(restored: &BTreeMap<String, CanonicalItem>, source: &BTreeMap<String, CanonicalItem>) -> (usize, Vec<String>) {
+    let mismatched: Vec<String> = restored
+        .iter()
+        .filter(|(key, item)| source.get(*key) != Some(*item))
+        .map(|(key, _)| key.clone())
+        .collect();
+    (restored.len(), mismatched)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn t0() -> DateTime<Utc> {
+        "2026-11-24T17:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn pitr_disabled_fails_and_short_period_fails() {
+        let c = BackupConfig::default();
+        assert_eq!(pitr(&c, "t", "r", false, None, None, None, t0())[0].status, Status::Fail);
+        let r = pitr(&c, "t", "r", true, Some(7), Some(t0() - Duration::days(7)), None, t0());
+        assert_eq!(r[0].status, Status::Fail);
+    }
+
+    #[test]
+    fn pitr_window_is_complete_for_a_young_table_and_incomplete_when_it_was_off() {
+        let c = BackupConfig::default();
+        let created = t0() - Duration::days(3);
+        let ok = pitr(&c, "t", "r", true, Some(35), Some(created), Some(created), t0());
+        assert_eq!(ok[1].status, Status::Pass);
+        let gap = pitr(
+            &c,
+            "t",
+            "r",
+            true,
+            Some(35),
+            Some(t0() - Duration::days(1)),
+            Some(t0() - Duration::days(90)),
+            t0(),
+        );
+        assert_eq!(gap[1].status, Status::Warn);
+    }
+
+    #[test]
+    fn rpo_against_the_one_hour_target() {
+        let c = BackupConfig::default();
+        assert_eq!(rpo(&c, "t", "r", Some(t0() - Duration::seconds(300)), t0()).status, Status::Pass);
+        assert_eq!(rpo(&c, "t", "r", Some(t0() - Duration::seconds(1200)), t0()).status, Status::Warn);
+        let late = rpo(&c, "t", "r", Some(t0() - Duration::hours(2)), t0());
+        assert_eq!((late.status, late.figure), (Status::Fail, Some(7200.0)));
+        assert_eq!(rpo(&c, "t", "r", None, t0()).status, Status::Fail);
+    }
+
+    #[test]
+    fn replicas_must_be_active_in_every_other_region() {
+        let c = BackupConfig::default();
+        let expected = vec!["eu-south-1".to_owned(), "eu-north-1".to_owned()];
+        let ok: BTreeMap<String, String> = [("eu-north-1".to_owned(), "ACTIVE".to_owned())].into();
+        assert_eq!(replicas(&c, "t", "eu-south-1", &ok, &expected).status, Status::Pass);
+        let creating: BTreeMap<String, String> = [("eu-north-1".to_owned(), "CREATING".to_owned())].into();
+        assert_eq!(replicas(&c, "t", "eu-south-1", &creating, &expected).status, Status::Fail);
+        assert_eq!(replicas(&c, "t", "eu-south-1", &BTreeMap::new(), &expected).status, Status::Fail);
+    }
+
+    #[test]
+    fn skipped_checks_never_make_a_report_pass_or_fail() {
+        let report = BackupReport {
+            at: t0(),
+            checks: vec![
+                CheckResult::new("t", "r", "a", Status::Skip, None, ""),
+                CheckResult::new("t", "r", "b", Status::Warn, None, ""),
+            ],
+            drill: None,
+        };
+        assert_eq!(report.status(), Status::Warn);
+    }
+
+    #[test]
+    fn canonical_items_ignore_attribute_order_and_checksums_ignore_item_order() {
+        let a: BTreeMap<String, Value> = [
+            ("pk".to_owned(), json!({"S": "1"})),
+            ("m".to_owned(), json!({"M": {"x": {"N": "1"}, "y": {"N": "2"}}})),
+        ]
+        .into();
+        let b_value: Value = serde_json::from_str(r#"{"M": {"y": {"N": "2"}, "x": {"N": "1"}}}"#).unwrap();
+        let b: BTreeMap<String, Value> = [("m".to_owned(), b_value), ("pk".to_owned(), json!({"S": "1"}))].into();
+        assert_eq!(CanonicalItem::of(&a), CanonicalItem::of(&b));
+        let c: BTreeMap<String, Value> = [("pk".to_owned(), json!({"S": "2"}))].into();
+        let x = [CanonicalItem::of(&a), CanonicalItem::of(&c)];
+        let y = [CanonicalItem::of(&c), CanonicalItem::of(&b)];
+        assert_eq!(checksum(&x), checksum(&y));
+        assert_ne!(checksum(&x), checksum(&x[..1]));
+    }
+
+    #[test]
+    fn compare_names_the_keys_that_differ() {
+        let item = |v: &str| CanonicalItem(v.to_owned());
+        let restored: BTreeMap<String, CanonicalItem> = [("a".to_owned(), item("1")), ("b".to_owned(), item("2"))].into();
+        let source: BTreeMap<String, CanonicalItem> = [("a".to_owned(), item("1")), ("b".to_owned(), item("3"))].into();
+        assert_eq!(compare(&restored, &source), (2, vec!["b".to_owned()]));
+    }
+}

@@ -1,0 +1,128 @@
+//! backup-verifier end to end: the compiled binary under the Lambda Runtime API against tables
+//! with PITR in two regions in the emulator.
+
+// Test code: an unexpected error is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_dynamodb::types::PointInTimeRecoverySpecification;
+use resilience_tests::platform::{NORTH, ORDERS, Platform, SOUTH};
+use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
+use resilience_tests::{fixture, sdk};
+use serde_json::{Value, json};
+
+const FUNCTION: &str = "backup-verifier";
+
+async fn running(p: &Platform) -> (RuntimeApi, FunctionProcess) {
+    let api = RuntimeApi::start().await;
+    let f = FunctionProcess::spawn(FUNCTION, &api, &p.env());
+    (api, f)
+}
+
+fn checks<'a>(out: &'a Value, check: &str) -> Vec<&'a Value> {
+    out["report"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == check)
+        .collect()
+}
+
+#[tokio::test]
+async fn verify_now_passes_every_check_and_the_drill_restores_validates_and_cleans_up() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _f) = running(&p).await;
+    let out = api
+        .invoke(&p.command("Resilience Verify Now Command", None))
+        .await
+        .expect("handled");
+    assert_eq!(out["status"], "PASS", "{out:#}");
+    // 2 tables x 2 regions: PITR, window and RPO measured everywhere.
+    assert_eq!(checks(&out, "pitr").len(), 4);
+    assert!(
+        checks(&out, "rpo")
+            .iter()
+            .all(|c| c["status"] == "PASS" && c["figure"].as_f64().unwrap() < 3600.0)
+    );
+    assert!(
+        checks(&out, "replicas").iter().all(|c| c["status"] == "SKIP"),
+        "global tables are not simulated: said, not passed"
+    );
+    let drill = &out["report"]["drill"];
+    assert_eq!(
+        (drill["status"].as_str(), drill["sampled"].as_u64(), drill["mismatched"].as_u64()),
+        (Some("PASS"), Some(ORDERS as u64), Some(0)),
+        "{drill:#}"
+    );
+    assert_eq!(drill["restored_checksum"], drill["source_checksum"]);
+    assert!(drill["restore_seconds"].as_f64().is_some());
+    assert_eq!(drill["cleaned_up"], true);
+    assert!(
+        p.tables_starting(NORTH, &format!("{}-orders-drill-", p.id)).await.is_empty(),
+        "scratch table deleted"
+    );
+    assert!(p.notifications().await.is_empty(), "PASS sends nothing");
+}
+
+#[tokio::test]
+async fn pitr_off_in_one_region_fails_that_check_only_and_is_notified() {
+    let p = Platform::provision(&["control-plane"]).await;
+    aws_sdk_dynamodb::Client::new(&sdk(SOUTH).await)
+        .update_continuous_backups()
+        .table_name(format!("{}-users", p.id))
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (api, _f) = running(&p).await;
+    let out = api.invoke(&fixture("scheduled-rule.json")).await.expect("handled");
+    assert_eq!(out["status"], "FAIL", "{out:#}");
+    let failed: Vec<&Value> = out["report"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "FAIL")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(
+        (failed[0]["table"].as_str(), failed[0]["region"].as_str()),
+        (Some(format!("{}-users", p.id).as_str()), Some(SOUTH))
+    );
+    assert!(out["report"]["drill"].is_null(), "the frequent schedule runs no drill");
+    let notes = p.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["severity"], "critical");
+}
+
+#[tokio::test]
+async fn a_missing_table_is_reported_and_the_other_checks_still_run() {
+    let mut p = Platform::provision(&["control-plane"]).await;
+    p.config["protected_tables"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(format!("{}-gone", p.id)));
+    let (api, _f) = running(&p).await;
+    let out = api.invoke(&fixture("scheduled-rule.json")).await.expect("handled");
+    assert_eq!(out["status"], "FAIL");
+    let missing: Vec<&Value> = checks(&out, "table");
+    assert_eq!(missing.len(), 2, "one per region");
+    assert!(missing[0]["detail"].as_str().unwrap().contains("table not found"), "{missing:#?}");
+    assert_eq!(checks(&out, "rpo").len(), 4, "the existing tables are still checked");
+}
+
+#[tokio::test]
+async fn a_duplicate_schedule_delivery_runs_nothing_twice() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, _f) = running(&p).await;
+    let tick = fixture("scheduler-schedule.json");
+    let mut tick = tick.clone();
+    tick["id"] = json!(uuid::Uuid::new_v4().to_string());
+    api.invoke(&tick).await.expect("handled");
+    let again = api.invoke(&tick).await.expect("handled");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(p.audit(FUNCTION).await.len(), 1);
+}
