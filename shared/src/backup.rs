@@ -98,17 +98,23 @@ pub struct DrillReport {
     pub detail: String,
 }
 
+/// What DescribeContinuousBackups and DescribeTable say about a table's PITR.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PitrReading {
+    pub enabled: bool,
+    pub period_days: Option<i32>,
+    pub earliest: Option<DateTime<Utc>>,
+    pub created: Option<DateTime<Utc>>,
+}
+
 /// PITR status, recovery period and window completeness.
-pub fn pitr(
-    cfg: &BackupConfig,
-    table: &str,
-    region: &str,
-    enabled: bool,
-    period_days: Option<i32>,
-    earliest: Option<DateTime<Utc>>,
-    created: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Vec<CheckResult> {
+pub fn pitr(cfg: &BackupConfig, table: &str, region: &str, reading: PitrReading, now: DateTime<Utc>) -> Vec<CheckResult> {
+    let PitrReading {
+        enabled,
+        period_days,
+        earliest,
+        created,
+    } = reading;
     if !enabled {
         return vec![CheckResult::new(
             table,
@@ -353,8 +359,34 @@ mod tests {
     #[test]
     fn pitr_disabled_fails_and_short_period_fails() {
         let c = BackupConfig::default();
-        assert_eq!(pitr(&c, "t", "r", false, None, None, None, t0())[0].status, Status::Fail);
-        let r = pitr(&c, "t", "r", true, Some(7), Some(t0() - Duration::days(7)), None, t0());
+        assert_eq!(
+            pitr(
+                &c,
+                "t",
+                "r",
+                PitrReading {
+                    enabled: false,
+                    period_days: None,
+                    earliest: None,
+                    created: None
+                },
+                t0()
+            )[0]
+            .status,
+            Status::Fail
+        );
+        let r = pitr(
+            &c,
+            "t",
+            "r",
+            PitrReading {
+                enabled: true,
+                period_days: Some(7),
+                earliest: Some(t0() - Duration::days(7)),
+                created: None,
+            },
+            t0(),
+        );
         assert_eq!(r[0].status, Status::Fail);
     }
 
@@ -362,18 +394,26 @@ mod tests {
     fn pitr_window_is_complete_for_a_young_table_and_incomplete_when_it_was_off() {
         let c = BackupConfig::default();
         let created = t0() - Duration::days(3);
-        let ok = pitr(&c, "t", "r", true, Some(35), Some(created), Some(created), t0());
-        assert_eq!(ok[1].status, Status::Pass);
-        let gap = pitr(
+        let ok = pitr(
             &c,
             "t",
             "r",
-            true,
-            Some(35),
-            Some(t0() - Duration::days(1)),
-            Some(t0() - Duration::days(90)),
+            PitrReading {
+                enabled: true,
+                period_days: Some(35),
+                earliest: Some(created),
+                created: Some(created),
+            },
             t0(),
         );
+        assert_eq!(ok[1].status, Status::Pass);
+        let reading = PitrReading {
+            enabled: true,
+            period_days: Some(35),
+            earliest: Some(t0() - Duration::days(1)),
+            created: Some(t0() - Duration::days(90)),
+        };
+        let gap = pitr(&c, "t", "r", reading, t0());
         assert_eq!(gap[1].status, Status::Warn);
     }
 

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct BackupInspector {
     clients: AwsClients,
+    /// Tests: the same (mocked) clients for every region.
+    fixed: Option<(aws_sdk_dynamodb::Client, aws_sdk_cloudwatch::Client)>,
 }
 
 fn to_utc(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
@@ -76,14 +78,34 @@ fn key_string(item: &HashMap<String, AttributeValue>, key_names: &[String]) -> S
 
 impl BackupInspector {
     pub fn new(clients: AwsClients) -> Self {
-        BackupInspector { clients }
+        BackupInspector { clients, fixed: None }
+    }
+
+    /// Uses these clients for every region (aws-smithy-mocks tests of what the emulator lacks).
+    pub fn with_clients(clients: AwsClients, dynamodb: aws_sdk_dynamodb::Client, cloudwatch: aws_sdk_cloudwatch::Client) -> Self {
+        BackupInspector {
+            clients,
+            fixed: Some((dynamodb, cloudwatch)),
+        }
+    }
+
+    fn dynamodb(&self, region: &Region) -> aws_sdk_dynamodb::Client {
+        self.fixed
+            .as_ref()
+            .map_or_else(|| self.clients.dynamodb(region), |(d, _)| d.clone())
+    }
+
+    fn cloudwatch(&self, region: &Region) -> aws_sdk_cloudwatch::Client {
+        self.fixed
+            .as_ref()
+            .map_or_else(|| self.clients.cloudwatch(region), |(_, c)| c.clone())
     }
 
     /// Every check of one table in one region. Never fails: API errors are results.
     pub async fn check_table(&self, config: &SuiteConfig, table: &str, region: &Region, now: DateTime<Utc>) -> Vec<CheckResult> {
         let cfg = &config.backup;
         let r = region.as_str();
-        let ddb = self.clients.dynamodb(region);
+        let ddb = self.dynamodb(region);
         let mut out = Vec::new();
 
         let (created, replicas) = match ddb.describe_table().table_name(table).send().await {
@@ -126,7 +148,13 @@ impl BackupInspector {
                 let earliest = pitr.and_then(|p| p.earliest_restorable_date_time()).and_then(to_utc);
                 let latest = pitr.and_then(|p| p.latest_restorable_date_time()).and_then(to_utc);
                 let period = pitr.and_then(|p| p.recovery_period_in_days());
-                out.extend(backup::pitr(cfg, table, r, enabled, period, earliest, created, now));
+                let reading = backup::PitrReading {
+                    enabled,
+                    period_days: period,
+                    earliest,
+                    created,
+                };
+                out.extend(backup::pitr(cfg, table, r, reading, now));
                 if enabled {
                     out.push(backup::rpo(cfg, table, r, latest, now));
                 }
@@ -210,7 +238,6 @@ impl BackupInspector {
             )
             .build();
         let out = self
-            .clients
             .cloudwatch(region)
             .get_metric_data()
             .metric_data_queries(query)
@@ -243,7 +270,7 @@ impl BackupInspector {
 
     /// Restores the drill table into a scratch table, validates it by content, deletes it.
     pub async fn drill(&self, drill: &DrillConfig, now: DateTime<Utc>) -> DrillReport {
-        let ddb = self.clients.dynamodb(&drill.region);
+        let ddb = self.dynamodb(&drill.region);
         let scratch = format!(
             "{}-drill-{}-{}",
             drill.table,
@@ -463,5 +490,209 @@ impl BackupInspector {
             _ => None,
         };
         BackupReport { at: now, checks, drill }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What the emulator cannot show (replicas, replication latency, restorable times that
+    //! advance, a restore that differs, throttling, access denied), with aws-smithy-mocks
+    //! rules returning real-shaped responses.
+    use super::*;
+    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+    use aws_sdk_cloudwatch::types::MetricDataResult;
+    use aws_sdk_dynamodb::Client as Ddb;
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use aws_sdk_dynamodb::operation::delete_table::DeleteTableOutput;
+    use aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsOutput;
+    use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
+    use aws_sdk_dynamodb::operation::list_tables::ListTablesOutput;
+    use aws_sdk_dynamodb::operation::restore_table_to_point_in_time::RestoreTableToPointInTimeOutput;
+    use aws_sdk_dynamodb::operation::scan::ScanOutput;
+    use aws_sdk_dynamodb::types::{
+        ContinuousBackupsDescription, ContinuousBackupsStatus, KeySchemaElement, KeyType, PointInTimeRecoveryDescription,
+        PointInTimeRecoveryStatus, ReplicaDescription, ReplicaStatus, TableDescription,
+    };
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn config() -> SuiteConfig {
+        let mut c = SuiteConfig::from_json(include_str!("../../docs/example-config.json")).unwrap();
+        c.backup.global_tables = true;
+        c
+    }
+
+    fn inspector(ddb: Ddb, cw: aws_sdk_cloudwatch::Client) -> BackupInspector {
+        let base = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        BackupInspector::with_clients(AwsClients::from_config(base), ddb, cw)
+    }
+
+    fn smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
+        aws_smithy_types::DateTime::from_secs(t.timestamp())
+    }
+
+    fn table(name: &str, status: TableStatus, created: DateTime<Utc>) -> TableDescription {
+        TableDescription::builder()
+            .table_name(name)
+            .table_status(status)
+            .creation_date_time(smithy(created))
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .replicas(
+                ReplicaDescription::builder()
+                    .region_name("eu-south-1")
+                    .replica_status(ReplicaStatus::Active)
+                    .build(),
+            )
+            .replicas(
+                ReplicaDescription::builder()
+                    .region_name("eu-north-1")
+                    .replica_status(ReplicaStatus::Creating)
+                    .build(),
+            )
+            .build()
+    }
+
+    fn pitr(latest: DateTime<Utc>, earliest: DateTime<Utc>) -> DescribeContinuousBackupsOutput {
+        DescribeContinuousBackupsOutput::builder()
+            .continuous_backups_description(
+                ContinuousBackupsDescription::builder()
+                    .continuous_backups_status(ContinuousBackupsStatus::Enabled)
+                    .point_in_time_recovery_description(
+                        PointInTimeRecoveryDescription::builder()
+                            .point_in_time_recovery_status(PointInTimeRecoveryStatus::Enabled)
+                            .recovery_period_in_days(35)
+                            .earliest_restorable_date_time(smithy(earliest))
+                            .latest_restorable_date_time(smithy(latest))
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    fn latency(values: Vec<f64>) -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_output(move || {
+            GetMetricDataOutput::builder()
+                .metric_data_results(MetricDataResult::builder().id("latency").set_values(Some(values.clone())).build())
+                .build()
+        })
+    }
+
+    #[tokio::test]
+    async fn emulator_gap_stale_restorable_time_fails_rpo_replica_creating_fails_and_slow_replication_warns() {
+        let now = Utc::now();
+        let created = now - chrono::Duration::days(3);
+        let describe = mock!(Ddb::describe_table).then_output(move || {
+            DescribeTableOutput::builder()
+                .table(table("orders", TableStatus::Active, created))
+                .build()
+        });
+        let backups = mock!(Ddb::describe_continuous_backups).then_output(move || pitr(now - chrono::Duration::hours(2), created));
+        let ddb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&describe, &backups]);
+        let lat = latency(vec![120.0, 2500.0, 300.0]);
+        let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&lat]);
+        let results = inspector(ddb, cw)
+            .check_table(&config(), "orders", &"eu-south-1".parse().unwrap(), now)
+            .await;
+        let by = |check: &str| {
+            results
+                .iter()
+                .find(|r| r.check == check)
+                .unwrap_or_else(|| panic!("no {check} in {results:#?}"))
+        };
+        assert_eq!(by("rpo").status, Status::Fail);
+        assert!((by("rpo").figure.unwrap() - 7200.0).abs() < 5.0);
+        assert_eq!(by("replicas").status, Status::Fail);
+        assert!(by("replicas").detail.contains("eu-north-1: CREATING"), "{}", by("replicas").detail);
+        assert_eq!(by("replication-latency-to-eu-north-1").status, Status::Warn);
+        assert_eq!(by("replication-latency-to-eu-north-1").figure, Some(2500.0));
+        assert_eq!(by("pitr").status, Status::Pass);
+        assert_eq!(by("pitr-window").status, Status::Pass);
+    }
+
+    #[tokio::test]
+    async fn throttling_and_access_denied_are_reported_as_results_not_crashes() {
+        let describe = mock!(Ddb::describe_table).sequence().http_status(
+            400,
+            Some(r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#.to_owned()),
+        ).repeatedly().build();
+        let backups = mock!(Ddb::describe_continuous_backups).sequence().http_status(
+            400,
+            Some(r#"{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"User: arn:aws:sts::123456789012:assumed-role/verifier is not authorized to perform: dynamodb:DescribeContinuousBackups"}"#.to_owned()),
+        ).repeatedly().build();
+        let ddb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&describe, &backups]);
+        let lat = latency(vec![]);
+        let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&lat]);
+        let results = inspector(ddb, cw)
+            .check_table(&config(), "orders", &"eu-south-1".parse().unwrap(), Utc::now())
+            .await;
+        let table = results.iter().find(|r| r.check == "table").unwrap();
+        assert!(table.status == Status::Fail && table.detail.contains("throttled"), "{table:?}");
+        let pitr = results.iter().find(|r| r.check == "pitr").unwrap();
+        assert!(pitr.status == Status::Fail && pitr.detail.contains("access denied"), "{pitr:?}");
+        assert!(
+            results.iter().any(|r| r.check.starts_with("replication-latency")),
+            "the other checks still ran"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_restore_whose_data_differs_fails_and_the_scratch_table_is_still_deleted() {
+        let now = Utc::now();
+        let item = |id: &str, v: &str| -> HashMap<String, AttributeValue> {
+            [
+                ("id".to_owned(), AttributeValue::S(id.into())),
+                ("v".to_owned(), AttributeValue::N(v.into())),
+            ]
+            .into()
+        };
+        let list = mock!(Ddb::list_tables).then_output(|| ListTablesOutput::builder().build());
+        let describe = mock!(Ddb::describe_table).then_compute_output(move |req| {
+            DescribeTableOutput::builder()
+                .table(table(
+                    req.table_name().unwrap_or_default(),
+                    TableStatus::Active,
+                    now - chrono::Duration::days(1),
+                ))
+                .build()
+        });
+        let backups = mock!(Ddb::describe_continuous_backups)
+            .then_output(move || pitr(now - chrono::Duration::minutes(5), now - chrono::Duration::days(1)));
+        let restore = mock!(Ddb::restore_table_to_point_in_time)
+            .match_requests(|r| r.source_table_name() == Some("aworld-orders") && r.use_latest_restorable_time() == Some(true))
+            .then_output(|| RestoreTableToPointInTimeOutput::builder().build());
+        let scan = mock!(Ddb::scan)
+            .match_requests(|r| r.table_name().is_some_and(|t| t.starts_with("aworld-orders-drill-")))
+            .then_output(move || ScanOutput::builder().items(item("a", "1")).items(item("b", "2")).count(2).build());
+        let source = mock!(Ddb::batch_get_item).then_output(move || {
+            BatchGetItemOutput::builder()
+                .responses("aworld-orders", vec![item("a", "1"), item("b", "3")])
+                .build()
+        });
+        let delete = mock!(Ddb::delete_table)
+            .match_requests(|r| r.table_name().is_some_and(|t| t.starts_with("aworld-orders-drill-")))
+            .then_output(|| DeleteTableOutput::builder().build());
+        let ddb = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            [&list, &describe, &backups, &restore, &scan, &source, &delete]
+        );
+        let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&latency(vec![])]);
+        let drill = config().backup.drill.unwrap();
+        let report = inspector(ddb, cw).drill(&drill, now).await;
+        assert_eq!(report.status, Status::Fail, "{report:?}");
+        assert_eq!((report.sampled, report.mismatched), (2, 1));
+        assert_ne!(report.restored_checksum, report.source_checksum);
+        assert!(report.cleaned_up);
+        assert_eq!(delete.num_calls(), 1, "the scratch table is deleted even though validation failed");
+        assert_eq!(restore.num_calls(), 1);
     }
 }
