@@ -43,6 +43,12 @@ pub struct SuiteConfig {
     /// What backup-verifier checks and how strictly.
     #[serde(default)]
     pub backup: BackupConfig,
+    /// user-throttle and access-authorizer: levels, allow-list, ceiling, the throttle table.
+    #[serde(default)]
+    pub throttle: Option<ThrottleConfig>,
+    /// access-authorizer: how JWTs are validated.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
     /// What capacity-scaler may raise, by how much, and its ceilings. Empty: no capacity actions.
     #[serde(default)]
     pub capacity: CapacityConfig,
@@ -221,6 +227,66 @@ impl Default for HealthEventConfig {
     }
 }
 
+/// Progressive, expiring limits on suspicious principals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// The throttle table (a global table; each region reads its local replica).
+    pub table: String,
+    /// Escalating levels, mildest first; a repeat offence within the window moves one up.
+    pub levels: Vec<ThrottleLevelConfig>,
+    #[serde(default = "defaults::escalation_window_seconds")]
+    pub escalation_window_seconds: u64,
+    /// Offences this close to the last one are one incident: recorded, not escalated again.
+    #[serde(default = "defaults::coalesce_seconds")]
+    pub coalesce_seconds: u64,
+    /// Principals never throttled (internal and service principals), as `user#id`, `key#id`, `ip#addr`.
+    #[serde(default)]
+    pub allow_list: Vec<String>,
+    /// Most principals newly throttled per minute: above it the function stops and alerts.
+    #[serde(default = "defaults::max_new_per_minute")]
+    pub max_new_per_minute: u64,
+    /// EventBridge sources whose "Suspicious Activity" events are accepted.
+    #[serde(default)]
+    pub detector_sources: Vec<String>,
+    /// Alarm metric dimensions naming a principal, and its kind (`user`, `key`, `ip`).
+    #[serde(default)]
+    pub principal_dimensions: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleLevelConfig {
+    pub name: String,
+    pub duration_seconds: u64,
+    /// Denied outright (otherwise rate-limited).
+    #[serde(default)]
+    pub block: bool,
+    /// Requests per second allowed while rate-limited (documentation and the context).
+    #[serde(default)]
+    pub limit_rps: Option<f64>,
+    /// API key of the usage plan with the lower limit; without one a rate-limited principal is denied.
+    #[serde(default)]
+    pub usage_plan_key: Option<String>,
+}
+
+/// JWT validation for access-authorizer. Tokens are valid in every region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    /// The JSON Web Key Set (RS256 / ES256 keys with `kid`), inline so no network call is on
+    /// the request path; rotate by redeploying the configuration.
+    pub jwks: serde_json::Value,
+    /// Clock skew tolerated on `exp` / `nbf` (at most 300 s).
+    #[serde(default = "defaults::leeway_seconds")]
+    pub leeway_seconds: u64,
+    /// How long a throttle lookup is cached in memory (a cached answer delays a new block).
+    #[serde(default = "defaults::cache_seconds")]
+    pub cache_seconds: u64,
+}
+
 /// Backup verification: thresholds and the restore drill.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -344,6 +410,21 @@ impl CapacityResource {
 }
 
 mod defaults {
+    pub fn escalation_window_seconds() -> u64 {
+        86_400
+    }
+    pub fn coalesce_seconds() -> u64 {
+        60
+    }
+    pub fn max_new_per_minute() -> u64 {
+        50
+    }
+    pub fn leeway_seconds() -> u64 {
+        30
+    }
+    pub fn cache_seconds() -> u64 {
+        5
+    }
     pub fn sample_size() -> i32 {
         100
     }
@@ -682,6 +763,64 @@ impl SuiteConfig {
                     "backup.drill.max_wait_seconds".into(),
                     "exceeds what one Lambda invocation can wait",
                     "840 or less",
+                );
+            }
+        }
+        if let Some(t) = &self.throttle {
+            if t.table.trim().is_empty() {
+                bad("throttle.table".into(), "is empty", "name the throttle table");
+            }
+            if t.levels.is_empty() {
+                bad(
+                    "throttle.levels".into(),
+                    "is empty",
+                    "list at least one level, e.g. rate-limited for 900 s",
+                );
+            }
+            for (i, l) in t.levels.iter().enumerate() {
+                if l.duration_seconds == 0 {
+                    bad(
+                        format!("throttle.levels[{i}].duration_seconds"),
+                        "is 0",
+                        "how long the level lasts, e.g. 900",
+                    );
+                }
+            }
+            for p in &t.allow_list {
+                if crate::throttle::Principal::parse(p).is_err() {
+                    bad(
+                        "throttle.allow_list".into(),
+                        &format!("{p:?} is not a principal"),
+                        "use user#<id>, key#<id> or ip#<address>",
+                    );
+                }
+            }
+            for (dim, kind) in &t.principal_dimensions {
+                if !["user", "key", "ip"].contains(&kind.as_str()) {
+                    bad(
+                        format!("throttle.principal_dimensions.{dim}"),
+                        &format!("{kind:?} is not a principal kind"),
+                        "use user, key or ip",
+                    );
+                }
+            }
+        }
+        if let Some(a) = &self.auth {
+            if a.leeway_seconds > 300 {
+                bad(
+                    "auth.leeway_seconds".into(),
+                    "is above 300",
+                    "tolerate at most 5 minutes of clock skew",
+                );
+            }
+            if a.jwks.get("keys").and_then(|k| k.as_array()).is_none_or(|k| k.is_empty()) {
+                bad("auth.jwks".into(), "has no keys", "give the JWKS document ({\"keys\": [...]})");
+            }
+            if a.issuer.trim().is_empty() || a.audience.trim().is_empty() {
+                bad(
+                    "auth".into(),
+                    "issuer and audience must be set",
+                    "give the token issuer and this API's audience",
                 );
             }
         }

@@ -358,6 +358,10 @@ pub fn decide(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &
                 _ => automatic_failback(config, state, health, &h.region, now),
             }
         }
+        SignalKind::Suspicious(_) => none(
+            NoActionReason::NotForThisFunction,
+            "suspicious-activity events are for user-throttle",
+        ),
         // A schedule re-evaluates every drained region for automatic failback.
         SignalKind::Schedule(_) => {
             let mut last = none(NoActionReason::NotDrained, "no region is drained");

@@ -51,6 +51,7 @@ fn alarm(name: &str, region: &str, state: AlarmState) -> Signal {
             previous_state: None,
             reason: String::new(),
             tags: BTreeMap::new(),
+            dimensions: BTreeMap::new(),
         }),
     }
 }

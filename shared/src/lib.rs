@@ -20,6 +20,7 @@ pub mod scaling;
 pub mod signal;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod verify;
 
 pub use region::Region;

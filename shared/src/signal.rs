@@ -59,6 +59,24 @@ pub enum SignalKind {
     Health(HealthEvent),
     Operator(OperatorCommand),
     Schedule(ScheduleTick),
+    Suspicious(SuspiciousActivity),
+}
+
+/// EventBridge `detail-type` of the platform detectors' events.
+pub const SUSPICIOUS_ACTIVITY: &str = "Suspicious Activity";
+
+/// A platform detector's finding about one principal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuspiciousActivity {
+    /// `user#<id>`, `key#<id>` or `ip#<address>`.
+    pub principal: crate::throttle::Principal,
+    pub reason: String,
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// The EventBridge source (filled in from the envelope).
+    #[serde(default)]
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -121,6 +139,9 @@ pub struct AlarmChange {
     pub previous_state: Option<AlarmState>,
     pub reason: String,
     pub tags: BTreeMap<String, String>,
+    /// Dimensions of the alarm's metric (a per-user alarm names its user here).
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -488,6 +509,17 @@ fn eventbridge(v: &Value, config: &SuiteConfig) -> Result<Signal, SignalError> {
                 schedule: event.resources.first().cloned().unwrap_or_default(),
             }),
         )),
+        (_, SUSPICIOUS_ACTIVITY) => {
+            let mut finding: SuspiciousActivity = from_detail("suspicious activity detail", detail)?;
+            finding.source = source;
+            if id.trim().is_empty() {
+                return Err(SignalError::Malformed {
+                    what: "suspicious activity event",
+                    message: "no event id (its idempotency key)".into(),
+                });
+            }
+            Ok(signal(format!("suspicious:{id}"), event.time, SignalKind::Suspicious(finding)))
+        }
         (_, dt) => match OperatorCommandKind::from_detail_type(dt) {
             Some(command) => {
                 let detail: OperatorCommandDetail = from_detail("operator command detail", detail)?;
@@ -574,6 +606,7 @@ impl AlarmDetail {
         let (region, region_source) = resolve_region(&self.alarm_name, &self.alarm_tags, arn.as_deref(), event_region, config)?;
         Ok((
             AlarmChange {
+                dimensions: dimensions_of_configuration(&self.configuration),
                 alarm_type: alarm_type_of_configuration(&self.configuration),
                 alarm_name: self.alarm_name,
                 alarm_arn: arn,
@@ -649,6 +682,7 @@ fn sns_alarm(v: Value, config: &SuiteConfig) -> Result<Signal, SignalError> {
         }
     };
     let change = AlarmChange {
+        dimensions: dimensions_of_trigger(a.trigger.as_ref()),
         alarm_name: a.alarm_name,
         alarm_arn: a.alarm_arn,
         region,
@@ -665,6 +699,41 @@ fn sns_alarm(v: Value, config: &SuiteConfig) -> Result<Signal, SignalError> {
         channel: Channel::Sns,
         kind: SignalKind::Alarm(change),
     })
+}
+
+/// The dimensions of the first metric that has some (EventBridge / alarm-action shape).
+fn dimensions_of_configuration(configuration: &Value) -> BTreeMap<String, String> {
+    configuration
+        .get("metrics")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.pointer("/metricStat/metric/dimensions").and_then(Value::as_object))
+        .find(|d| !d.is_empty())
+        .map(|d| d.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .unwrap_or_default()
+}
+
+/// The dimensions of an SNS alarm notification's trigger (`[{"name": .., "value": ..}]`).
+fn dimensions_of_trigger(trigger: Option<&Value>) -> BTreeMap<String, String> {
+    let Some(t) = trigger else { return BTreeMap::new() };
+    let lists = std::iter::once(t.get("Dimensions")).chain(
+        t.get("Metrics")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|m| m.pointer("/MetricStat/Metric/Dimensions")),
+    );
+    lists
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(|d| {
+            let name = d.get("name").or_else(|| d.get("Name"))?.as_str()?;
+            let value = d.get("value").or_else(|| d.get("Value"))?.as_str()?;
+            Some((name.to_owned(), value.to_owned()))
+        })
+        .collect()
 }
 
 fn alarm_type_of_configuration(configuration: &Value) -> AlarmType {
@@ -839,6 +908,35 @@ mod tests {
         assert_eq!((a.alarm_name.as_str(), a.region.as_str()), ("canary-eu-south-1", "eu-south-1"));
         assert_eq!(s.channel, Channel::Sns);
         assert_eq!(a.alarm_type, AlarmType::Metric);
+    }
+
+    #[test]
+    fn alarm_metric_dimensions_are_kept_for_per_principal_alarms() {
+        assert_eq!(
+            alarm(&one("eventbridge-alarm-metric.json"))
+                .dimensions
+                .get("ApiName")
+                .map(String::as_str),
+            Some("aworld-api")
+        );
+        assert_eq!(
+            alarm(&one("sns-alarm-notification.json"))
+                .dimensions
+                .get("CanaryName")
+                .map(String::as_str),
+            Some("aworld-api-canary")
+        );
+    }
+
+    #[test]
+    fn suspicious_activity_event() {
+        let s = one("suspicious-activity.json");
+        let SignalKind::Suspicious(f) = &s.kind else { panic!("{s:?}") };
+        assert_eq!((f.principal.as_str(), f.source.as_str()), ("user#u-1842", "aworld.detector"));
+        let mut v = fixture("suspicious-activity.json");
+        v["detail"]["principal"] = "root".into();
+        let e = normalise(&v, &config()).remove(0).signal.unwrap_err();
+        assert!(e.to_string().contains("root"), "{e}");
     }
 
     #[test]

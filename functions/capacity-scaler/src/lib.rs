@@ -135,6 +135,7 @@ pub fn ask(config: &SuiteConfig, signal: &Signal) -> Ask {
             "no capacity configured".into(),
         ),
         SignalKind::Health(_) => Ask::Nothing("AWS Health events do not change capacity".into()),
+        SignalKind::Suspicious(_) => Ask::Nothing("suspicious-activity events are for user-throttle".into()),
     }
 }
 
