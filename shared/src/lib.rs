@@ -21,6 +21,7 @@ pub mod signal;
 pub mod store;
 pub mod telemetry;
 pub mod throttle;
+pub mod throttle_table;
 pub mod verify;
 
 pub use region::Region;

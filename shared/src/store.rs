@@ -10,6 +10,7 @@
 //! | audit record | `AUDIT#<function>` | `<RFC 3339 time>#<id>` | `decision`, `signal_key`, `record` (JSON) |
 //! | baseline | `BASELINE#<resource>` | `BASELINE` | `value` (JSON), `saved_at` |
 //! | state document | `STATE#<name>` | `STATE` | `value` (JSON), `version` |
+//! | counter | `COUNT#<name>` | `COUNT` | `n` (e.g. principals throttled in one minute) |
 //!
 //! Every change is a conditional write, so concurrent invocations serialise on DynamoDB and a
 //! crashed holder's lease or claim expires instead of blocking forever. TTL deletion is lazy
@@ -112,6 +113,10 @@ pub trait StateStore: Send + Sync {
     fn load_baseline(&self, resource: &str) -> impl Future<Output = StoreResult<Option<Value>>> + Send;
     fn clear_baseline(&self, resource: &str) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Adds `add` to the counter `name` unless that would take it above `limit`; counters
+    /// expire (TTL) at `expires`. Returns whether it was added.
+    fn count_within(&self, name: &str, add: u64, limit: u64, expires: DateTime<Utc>) -> impl Future<Output = StoreResult<bool>> + Send;
+
     fn get_state(&self, name: &str) -> impl Future<Output = StoreResult<Option<Versioned>>> + Send;
     /// Writes a state document if its version is still `expected` (0 = must not exist yet).
     fn put_state(&self, name: &str, value: &Value, expected: u64) -> impl Future<Output = StoreResult<u64>> + Send;
@@ -133,5 +138,8 @@ pub(crate) mod keys {
     }
     pub fn state(name: &str) -> String {
         format!("STATE#{name}")
+    }
+    pub fn counter(name: &str) -> String {
+        format!("COUNT#{name}")
     }
 }

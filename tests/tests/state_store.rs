@@ -155,6 +155,14 @@ async fn state_documents_are_versioned<S: StateStore>(store: &S) {
     assert_eq!((v.version, v.value), (2, json!({"drained": ["eu-south-1"]})));
 }
 
+async fn counters_stop_at_their_limit<S: StateStore>(store: &S) {
+    let exp = Utc::now() + Duration::minutes(2);
+    assert!(store.count_within("minute", 30, 50, exp).await.unwrap());
+    assert!(store.count_within("minute", 20, 50, exp).await.unwrap());
+    assert!(!store.count_within("minute", 1, 50, exp).await.unwrap(), "the 51st is refused");
+    assert!(!store.count_within("other", 51, 50, exp).await.unwrap(), "one step above the limit is refused");
+}
+
 macro_rules! contract {
     ($module:ident, $make:expr) => {
         mod $module {
@@ -178,6 +186,10 @@ macro_rules! contract {
             #[tokio::test]
             async fn baselines_keep_the_first_value() {
                 super::baselines_keep_the_first_value(&$make).await
+            }
+            #[tokio::test]
+            async fn counters_stop_at_their_limit() {
+                super::counters_stop_at_their_limit(&$make).await
             }
             #[tokio::test]
             async fn state_documents_are_versioned() {

@@ -15,6 +15,7 @@ const LEASE: &str = "LEASE";
 const KEY: &str = "KEY";
 const BASELINE: &str = "BASELINE";
 const STATE: &str = "STATE";
+const COUNT: &str = "COUNT";
 
 /// How long leases and abandoned claims linger before TTL tidies them (readers check expiry).
 const LINGER: Duration = Duration::days(1);
@@ -307,6 +308,28 @@ impl StateStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn count_within(&self, name: &str, add: u64, limit: u64, expires: DateTime<Utc>) -> StoreResult<bool> {
+        let Some(room) = limit.checked_sub(add) else { return Ok(false) };
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::counter(name)))
+            .key("sk", s(COUNT))
+            .update_expression("ADD n :add SET expires_at = :exp")
+            .condition_expression("attribute_not_exists(n) OR n <= :room")
+            .expression_attribute_values(":add", n(add))
+            .expression_attribute_values(":room", n(room))
+            .expression_attribute_values(":exp", n(expires.timestamp()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn get_state(&self, name: &str) -> StoreResult<Option<Versioned>> {

@@ -21,6 +21,7 @@ struct Inner {
     audit: Vec<AuditRecord>,
     baselines: HashMap<String, Value>,
     states: HashMap<String, Versioned>,
+    counters: HashMap<String, u64>,
     /// When set, every call fails as an unreachable table would.
     unavailable: bool,
 }
@@ -148,6 +149,16 @@ impl StateStore for MemoryStore {
     async fn clear_baseline(&self, resource: &str) -> StoreResult<()> {
         self.lock()?.baselines.remove(resource);
         Ok(())
+    }
+
+    async fn count_within(&self, name: &str, add: u64, limit: u64, _expires: DateTime<Utc>) -> StoreResult<bool> {
+        let mut inner = self.lock()?;
+        let n = inner.counters.entry(name.to_owned()).or_insert(0);
+        if *n + add > limit {
+            return Ok(false);
+        }
+        *n += add;
+        Ok(true)
     }
 
     async fn get_state(&self, name: &str) -> StoreResult<Option<Versioned>> {

@@ -1,0 +1,206 @@
+//! The throttle table in DynamoDB. Schema (`pk` = principal, string):
+//!
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `pk` | S | `user#<id>`, `key#<id>` or `ip#<address>` |
+//! | `level`, `level_name` | N, S | index and name of the configured level |
+//! | `block`, `limit_rps`, `usage_plan_key` | BOOL, N, S | what the edge enforces |
+//! | `until` | N | epoch seconds; readers treat the record as void after it |
+//! | `reason`, `offences`, `last_offence` | S, N, N | why, how many, when last |
+//! | `history` | S | JSON list of the recent offences |
+//! | `version` | N | optimistic concurrency: every write is conditional on it |
+//! | `expires_at` | N | TTL attribute: the escalation window after `until`, then DynamoDB tidies |
+//!
+//! Writes for many principals go out as TransactWriteItems of up to 100 conditional puts; a
+//! cancelled transaction (a concurrent writer won a race) falls back to single conditional
+//! puts, so the winners are kept and only the losers are re-decided.
+
+use crate::throttle::{Principal, ThrottleRecord};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use chrono::{DateTime, Duration};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThrottleTableError {
+    #[error("throttle table unavailable: {0}")]
+    Unavailable(String),
+    #[error("throttle record {0} is corrupt: {1}")]
+    Corrupt(String, String),
+}
+
+/// Counts of DynamoDB calls and items written, for the benchmarks and the audit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    pub calls: usize,
+    pub items: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ThrottleTable {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn to_item(r: &ThrottleRecord, keep_after_until: Duration) -> Item {
+    let mut i: Item = [
+        ("pk", s(r.principal.as_str())),
+        ("level", n(r.level)),
+        ("level_name", s(&r.level_name)),
+        ("block", AttributeValue::Bool(r.block)),
+        ("until", n(r.until.timestamp())),
+        ("reason", s(&r.reason)),
+        ("offences", n(r.offences)),
+        ("last_offence", n(r.last_offence.timestamp_millis())),
+        ("history", s(serde_json::to_string(&r.history).unwrap_or_default())),
+        ("version", n(r.version + 1)),
+        ("expires_at", n((r.until + keep_after_until).timestamp())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    if let Some(l) = r.limit_rps {
+        i.insert("limit_rps".into(), n(l));
+    }
+    if let Some(k) = &r.usage_plan_key {
+        i.insert("usage_plan_key".into(), s(k));
+    }
+    i
+}
+
+fn from_item(i: &Item) -> Result<ThrottleRecord, ThrottleTableError> {
+    let pk = i.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let bad = |what: &str| ThrottleTableError::Corrupt(pk.clone(), what.to_owned());
+    let get_s = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let get_n = |k: &str| i.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<f64>().ok());
+    let time = |secs: f64| DateTime::from_timestamp(secs as i64, 0);
+    Ok(ThrottleRecord {
+        principal: Principal::parse(&pk).map_err(|e| bad(&e.to_string()))?,
+        level: get_n("level").ok_or_else(|| bad("no level"))? as usize,
+        level_name: get_s("level_name").unwrap_or_default(),
+        block: i.get("block").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
+        limit_rps: get_n("limit_rps"),
+        usage_plan_key: get_s("usage_plan_key"),
+        until: get_n("until").and_then(time).ok_or_else(|| bad("no until"))?,
+        reason: get_s("reason").unwrap_or_default(),
+        offences: get_n("offences").unwrap_or(0.0) as u32,
+        last_offence: get_n("last_offence").and_then(|ms| DateTime::from_timestamp_millis(ms as i64)).ok_or_else(|| bad("no last_offence"))?,
+        history: get_s("history").and_then(|h| serde_json::from_str(&h).ok()).unwrap_or_default(),
+        version: get_n("version").unwrap_or(0.0) as u64,
+    })
+}
+
+fn unavailable<E: std::error::Error + 'static>(e: E) -> ThrottleTableError {
+    ThrottleTableError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+impl ThrottleTable {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        ThrottleTable { client, table: table.into() }
+    }
+
+    /// One principal (eventually consistent: the edge's local replica read).
+    pub async fn get(&self, p: &Principal, consistent: bool) -> Result<Option<ThrottleRecord>, ThrottleTableError> {
+        let out = self.client.get_item().table_name(&self.table).key("pk", s(p.as_str())).consistent_read(consistent).send().await.map_err(unavailable)?;
+        out.item.as_ref().map(from_item).transpose()
+    }
+
+    /// Many principals, 100 per BatchGetItem, consistent, unprocessed keys retried.
+    pub async fn get_many(&self, principals: &[Principal]) -> Result<HashMap<Principal, ThrottleRecord>, ThrottleTableError> {
+        let mut out = HashMap::new();
+        for chunk in principals.chunks(100) {
+            let keys: Vec<Item> = chunk.iter().map(|p| [("pk".to_owned(), s(p.as_str()))].into()).collect();
+            let mut pending = Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(unavailable)?);
+            for _ in 0..5 {
+                let Some(req) = pending.take() else { break };
+                let got = self.client.batch_get_item().request_items(&self.table, req).send().await.map_err(unavailable)?;
+                for item in got.responses().and_then(|r| r.get(&self.table)).map(Vec::as_slice).unwrap_or_default() {
+                    let r = from_item(item)?;
+                    out.insert(r.principal.clone(), r);
+                }
+                pending = got.unprocessed_keys().and_then(|u| u.get(&self.table)).cloned();
+            }
+        }
+        Ok(out)
+    }
+
+    fn put(&self, r: &ThrottleRecord, keep: Duration) -> Result<Put, ThrottleTableError> {
+        let (condition, values): (&str, Vec<(&str, AttributeValue)>) = if r.version == 0 {
+            ("attribute_not_exists(pk)", vec![])
+        } else {
+            ("version = :v", vec![(":v", n(r.version))])
+        };
+        let mut b = Put::builder().table_name(&self.table).set_item(Some(to_item(r, keep))).condition_expression(condition);
+        for (k, v) in values {
+            b = b.expression_attribute_values(k, v);
+        }
+        b.build().map_err(unavailable)
+    }
+
+    /// Writes every record conditionally on its version. Returns, per record, whether it was
+    /// written (false: someone else changed it first; re-read and re-decide).
+    pub async fn put_all(&self, records: &[ThrottleRecord], keep: Duration) -> Result<(Vec<bool>, WriteStats), ThrottleTableError> {
+        let mut written = vec![false; records.len()];
+        let mut stats = WriteStats::default();
+        for (c, chunk) in records.chunks(100).enumerate() {
+            let items: Vec<TransactWriteItem> = chunk.iter().map(|r| Ok(TransactWriteItem::builder().put(self.put(r, keep)?).build())).collect::<Result<_, ThrottleTableError>>()?;
+            stats.calls += 1;
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => {
+                    stats.items += chunk.len();
+                    written[c * 100..c * 100 + chunk.len()].iter_mut().for_each(|w| *w = true);
+                }
+                Err(e) if e.code() == Some("TransactionCanceledException") => {
+                    for (i, r) in chunk.iter().enumerate() {
+                        stats.calls += 1;
+                        let p = self.put(r, keep)?;
+                        let res = self
+                            .client
+                            .put_item()
+                            .table_name(&self.table)
+                            .set_item(Some(p.item().clone()))
+                            .condition_expression(p.condition_expression().unwrap_or_default())
+                            .set_expression_attribute_values(p.expression_attribute_values().cloned())
+                            .send()
+                            .await;
+                        match res {
+                            Ok(_) => {
+                                stats.items += 1;
+                                written[c * 100 + i] = true;
+                            }
+                            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+                            Err(e) => return Err(unavailable(e)),
+                        }
+                    }
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok((written, stats))
+    }
+
+    /// Ends a principal's limits now (operator release).
+    pub async fn release(&self, p: &Principal) -> Result<bool, ThrottleTableError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(p.as_str()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some())
+    }
+}
