@@ -95,7 +95,9 @@ fn from_item(i: &Item) -> Result<ThrottleRecord, ThrottleTableError> {
         until: get_n("until").and_then(time).ok_or_else(|| bad("no until"))?,
         reason: get_s("reason").unwrap_or_default(),
         offences: get_n("offences").unwrap_or(0.0) as u32,
-        last_offence: get_n("last_offence").and_then(|ms| DateTime::from_timestamp_millis(ms as i64)).ok_or_else(|| bad("no last_offence"))?,
+        last_offence: get_n("last_offence")
+            .and_then(|ms| DateTime::from_timestamp_millis(ms as i64))
+            .ok_or_else(|| bad("no last_offence"))?,
         history: get_s("history").and_then(|h| serde_json::from_str(&h).ok()).unwrap_or_default(),
         version: get_n("version").unwrap_or(0.0) as u64,
     })
@@ -107,12 +109,23 @@ fn unavailable<E: std::error::Error + 'static>(e: E) -> ThrottleTableError {
 
 impl ThrottleTable {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        ThrottleTable { client, table: table.into() }
+        ThrottleTable {
+            client,
+            table: table.into(),
+        }
     }
 
     /// One principal (eventually consistent: the edge's local replica read).
     pub async fn get(&self, p: &Principal, consistent: bool) -> Result<Option<ThrottleRecord>, ThrottleTableError> {
-        let out = self.client.get_item().table_name(&self.table).key("pk", s(p.as_str())).consistent_read(consistent).send().await.map_err(unavailable)?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(p.as_str()))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(unavailable)?;
         out.item.as_ref().map(from_item).transpose()
     }
 
@@ -121,11 +134,28 @@ impl ThrottleTable {
         let mut out = HashMap::new();
         for chunk in principals.chunks(100) {
             let keys: Vec<Item> = chunk.iter().map(|p| [("pk".to_owned(), s(p.as_str()))].into()).collect();
-            let mut pending = Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(unavailable)?);
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(unavailable)?,
+            );
             for _ in 0..5 {
                 let Some(req) = pending.take() else { break };
-                let got = self.client.batch_get_item().request_items(&self.table, req).send().await.map_err(unavailable)?;
-                for item in got.responses().and_then(|r| r.get(&self.table)).map(Vec::as_slice).unwrap_or_default() {
+                let got = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, req)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in got
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
                     let r = from_item(item)?;
                     out.insert(r.principal.clone(), r);
                 }
@@ -141,7 +171,10 @@ impl ThrottleTable {
         } else {
             ("version = :v", vec![(":v", n(r.version))])
         };
-        let mut b = Put::builder().table_name(&self.table).set_item(Some(to_item(r, keep))).condition_expression(condition);
+        let mut b = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(r, keep)))
+            .condition_expression(condition);
         for (k, v) in values {
             b = b.expression_attribute_values(k, v);
         }
@@ -154,7 +187,10 @@ impl ThrottleTable {
         let mut written = vec![false; records.len()];
         let mut stats = WriteStats::default();
         for (c, chunk) in records.chunks(100).enumerate() {
-            let items: Vec<TransactWriteItem> = chunk.iter().map(|r| Ok(TransactWriteItem::builder().put(self.put(r, keep)?).build())).collect::<Result<_, ThrottleTableError>>()?;
+            let items: Vec<TransactWriteItem> = chunk
+                .iter()
+                .map(|r| Ok(TransactWriteItem::builder().put(self.put(r, keep)?).build()))
+                .collect::<Result<_, ThrottleTableError>>()?;
             stats.calls += 1;
             match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => {

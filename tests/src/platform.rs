@@ -109,6 +109,7 @@ impl Platform {
         }
         provision_capacity(&id, &mut config).await;
         provision_protected_tables(&id, &mut config).await;
+        provision_throttle_table(&id, &mut config).await;
         config["state_table"] = json!(state_table);
         config["notifications"]["topics"] = json!({ NORTH: north_topic, SOUTH: south_topic });
         config["dns"]["hosted_zone_id"] = json!(zone_id);
@@ -498,5 +499,84 @@ impl Platform {
                 return names;
             }
         }
+    }
+}
+
+/// The throttle table (pk = principal) in both regions.
+async fn provision_throttle_table(id: &str, config: &mut Value) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let table = format!("{id}-throttle");
+    for region in [SOUTH, NORTH] {
+        aws_sdk_dynamodb::Client::new(&sdk(region).await)
+            .create_table()
+            .table_name(&table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    config["throttle"]["table"] = json!(table);
+}
+
+impl Platform {
+    /// A detector's "Suspicious Activity" event about `principal`.
+    pub fn suspicious(&self, principal: &str) -> Value {
+        let mut e = crate::fixture("suspicious-activity.json");
+        e["id"] = json!(uuid::Uuid::new_v4().to_string());
+        e["detail"]["principal"] = json!(principal);
+        e
+    }
+
+    /// An SQS batch whose bodies are `events`.
+    pub fn sqs_batch(&self, bodies: &[Value]) -> Value {
+        let records: Vec<Value> = bodies
+            .iter()
+            .map(|b| {
+                let mut r = crate::fixture("sqs-batch.json")["Records"][0].clone();
+                r["messageId"] = json!(uuid::Uuid::new_v4().to_string());
+                r["body"] = json!(if b.is_string() {
+                    b.as_str().unwrap().to_owned()
+                } else {
+                    b.to_string()
+                });
+                r
+            })
+            .collect();
+        json!({ "Records": records })
+    }
+
+    /// The throttle record of `principal` as stored (level name, until epoch s, offences).
+    pub async fn throttle_record(&self, principal: &str) -> Option<(String, i64, u32)> {
+        let out = aws_sdk_dynamodb::Client::new(&sdk(HOME).await)
+            .get_item()
+            .table_name(self.config["throttle"]["table"].as_str().unwrap())
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(principal.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        let item = out.item?;
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let n = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_default()
+        };
+        Some((s("level_name"), n("until") as i64, n("offences") as u32))
     }
 }

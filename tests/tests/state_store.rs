@@ -160,7 +160,10 @@ async fn counters_stop_at_their_limit<S: StateStore>(store: &S) {
     assert!(store.count_within("minute", 30, 50, exp).await.unwrap());
     assert!(store.count_within("minute", 20, 50, exp).await.unwrap());
     assert!(!store.count_within("minute", 1, 50, exp).await.unwrap(), "the 51st is refused");
-    assert!(!store.count_within("other", 51, 50, exp).await.unwrap(), "one step above the limit is refused");
+    assert!(
+        !store.count_within("other", 51, 50, exp).await.unwrap(),
+        "one step above the limit is refused"
+    );
 }
 
 macro_rules! contract {

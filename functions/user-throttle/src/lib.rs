@@ -1,0 +1,499 @@
+//! user-throttle: progressive, expiring limits on suspicious principals.
+//!
+//! A batch (one event, or an SQS batch of many) is handled together: every signal is claimed
+//! by its idempotency key, the principals' records are read in one BatchGetItem per 100, the
+//! pure policy (`resilience_core::throttle`) decides each offence in arrival order, the ceiling
+//! on newly throttled principals per minute is checked with one conditional counter update,
+//! and the records are written with conditional TransactWriteItems of up to 100. A record that
+//! lost a race is re-read and re-decided once, so concurrent events for one principal escalate
+//! once. SQS records that could not be handled are reported in `batchItemFailures`.
+
+use chrono::{DateTime, Duration, Utc};
+use lambda_runtime::Diagnostic;
+use resilience_core::audit::{ActionRecord, AuditRecord, Outcome};
+use resilience_core::config::{SuiteConfig, ThrottleConfig};
+use resilience_core::inbound::Retryable;
+use resilience_core::notify::{Notification, Notifier, Severity};
+use resilience_core::region::Region;
+use resilience_core::signal::{AlarmState, OperatorCommandKind, Signal, SignalKind, normalise};
+use resilience_core::store::{Claim, StateStore, StoreError};
+use resilience_core::telemetry::{Metrics, Unit};
+use resilience_core::throttle::{Offence, Principal, ThrottleDecision, ThrottleRecord, on_offence};
+use resilience_core::throttle_table::{ThrottleTable, ThrottleTableError, WriteStats};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+
+pub const FUNCTION: &str = "user-throttle";
+/// Read-decide-write rounds for records that lost a race before giving the event back.
+const ROUNDS: usize = 6;
+/// Source accepted for detector events when `throttle.detector_sources` is empty.
+pub const DEFAULT_DETECTOR_SOURCE: &str = "aworld.detector";
+
+#[derive(Debug)]
+pub struct UserThrottle<S, N> {
+    pub config: SuiteConfig,
+    pub throttle: ThrottleConfig,
+    pub region: Region,
+    pub store: S,
+    pub notifier: N,
+    pub table: ThrottleTable,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThrottleError {
+    #[error("{0} (nothing written; retry)")]
+    Store(#[from] StoreError),
+    #[error("{0} (retry)")]
+    Table(#[from] ThrottleTableError),
+    #[error("bad input: {0}")]
+    BadInput(String),
+    #[error("not handled: {0}; retry")]
+    NotHandled(String),
+}
+
+impl Retryable for ThrottleError {
+    fn is_retryable(&self) -> bool {
+        !matches!(self, ThrottleError::BadInput(_))
+    }
+}
+
+impl From<ThrottleError> for Diagnostic {
+    fn from(e: ThrottleError) -> Diagnostic {
+        let kind = match &e {
+            ThrottleError::Store(_) | ThrottleError::Table(_) => "StoreUnavailable",
+            ThrottleError::BadInput(_) => "BadInput",
+            ThrottleError::NotHandled(_) => "NotHandled",
+        };
+        let retry = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
+        Diagnostic {
+            error_type: format!("{retry}.{kind}"),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// What one signal asks of user-throttle (pure).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ask {
+    Offence(Principal, Offence),
+    Release(Principal),
+    Refused(String),
+    Nothing(String),
+}
+
+pub fn ask(config: &SuiteConfig, t: &ThrottleConfig, signal: &Signal) -> Ask {
+    match &signal.kind {
+        SignalKind::Alarm(a) if a.state == AlarmState::Alarm => {
+            let principal = t
+                .principal_dimensions
+                .iter()
+                .find_map(|(dim, kind)| a.dimensions.get(dim).map(|v| Principal::of(kind, v)));
+            match principal {
+                Some(Ok(p)) => Ask::Offence(
+                    p,
+                    Offence {
+                        at: signal.at,
+                        reason: format!("alarm {}: {}", a.alarm_name, a.reason.chars().take(200).collect::<String>()),
+                        source: format!("alarm:{}", a.alarm_name),
+                    },
+                ),
+                Some(Err(e)) => Ask::Refused(format!("alarm {} names no valid principal: {e}", a.alarm_name)),
+                None => Ask::Nothing(format!("alarm {} has no principal dimension", a.alarm_name)),
+            }
+        }
+        SignalKind::Alarm(a) => Ask::Nothing(format!("alarm {} is {}: nothing to throttle", a.alarm_name, a.state)),
+        SignalKind::Suspicious(f) => {
+            let allowed = if t.detector_sources.is_empty() {
+                f.source == DEFAULT_DETECTOR_SOURCE
+            } else {
+                t.detector_sources.contains(&f.source)
+            };
+            if !allowed {
+                return Ask::Refused(format!("detector source {:?} is not allowed", f.source));
+            }
+            Ask::Offence(
+                f.principal.clone(),
+                Offence {
+                    at: signal.at,
+                    reason: f.reason.chars().take(300).collect(),
+                    source: f.source.clone(),
+                },
+            )
+        }
+        SignalKind::Operator(cmd) if matches!(cmd.command, OperatorCommandKind::Throttle | OperatorCommandKind::Release) => {
+            if let Err(r) = cmd.authorize(config) {
+                return Ask::Refused(format!("operator command {:?} refused: {r}", cmd.command));
+            }
+            let principal = match cmd.detail.principal.as_deref().map(Principal::parse) {
+                Some(Ok(p)) => p,
+                Some(Err(e)) => return Ask::Refused(e.to_string()),
+                None => return Ask::Refused(format!("{:?} command names no principal", cmd.command)),
+            };
+            if cmd.command == OperatorCommandKind::Release {
+                Ask::Release(principal)
+            } else {
+                Ask::Offence(
+                    principal,
+                    Offence {
+                        at: signal.at,
+                        reason: format!("operator {}: {}", cmd.detail.requested_by, cmd.detail.reason),
+                        source: "operator".into(),
+                    },
+                )
+            }
+        }
+        _ => Ask::Nothing("not a user-throttle signal".into()),
+    }
+}
+
+/// The outcome for one signal of the batch.
+#[derive(Debug)]
+struct Item {
+    message_id: Option<String>,
+    key: Option<String>,
+    result: Result<Value, ThrottleError>,
+}
+
+impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
+    fn keep_after_until(&self) -> Duration {
+        Duration::seconds(i64::try_from(self.throttle.escalation_window_seconds).unwrap_or(86_400))
+    }
+
+    pub async fn handle(&self, payload: Value) -> Result<Value, ThrottleError> {
+        let now = Utc::now();
+        let inbound = normalise(&payload, &self.config);
+        let is_sqs = payload.pointer("/Records/0/eventSource").and_then(Value::as_str) == Some("aws:sqs");
+        let mut items: Vec<Item> = Vec::new();
+        let mut offences: Vec<(usize, Principal, Offence)> = Vec::new();
+        let mut audit_lines: Vec<Value> = Vec::new();
+
+        for inb in inbound {
+            let idx = items.len();
+            let signal = match inb.signal {
+                Ok(s) => s,
+                Err(e) => {
+                    audit_lines.push(json!({ "rejected": e.to_string() }));
+                    items.push(Item {
+                        message_id: inb.message_id,
+                        key: None,
+                        result: Err(ThrottleError::BadInput(e.to_string())),
+                    });
+                    continue;
+                }
+            };
+            let a = ask(&self.config, &self.throttle, &signal);
+            if let Ask::Nothing(why) | Ask::Refused(why) = &a {
+                let decision = if matches!(a, Ask::Refused(_)) { "refused" } else { "no-action" };
+                audit_lines.push(json!({ "signal": signal.key, "decision": decision, "why": why }));
+                items.push(Item {
+                    message_id: inb.message_id,
+                    key: None,
+                    result: Ok(json!({ "signal": signal.key, "decision": decision, "why": why })),
+                });
+                continue;
+            }
+            match self.store.claim_key(&signal.key, Duration::seconds(60), now).await? {
+                Claim::New => {}
+                other => {
+                    let status = match other {
+                        Claim::Done { outcome } => format!("already handled: {outcome}"),
+                        _ => "being handled by another invocation".into(),
+                    };
+                    items.push(Item {
+                        message_id: inb.message_id,
+                        key: None,
+                        result: Ok(json!({ "signal": signal.key, "duplicate": true, "status": status })),
+                    });
+                    continue;
+                }
+            }
+            items.push(Item {
+                message_id: inb.message_id,
+                key: Some(signal.key.clone()),
+                result: Ok(Value::Null),
+            });
+            match a {
+                Ask::Offence(p, o) => offences.push((idx, p, o)),
+                Ask::Release(p) => {
+                    let result = if self.config.dry_run || self.config.kill_switch {
+                        Ok(
+                            json!({ "signal": signal.key, "decision": "release", "principal": p, "dry_run": self.config.dry_run, "why": "dry run or kill switch: nothing written" }),
+                        )
+                    } else {
+                        match self.table.release(&p).await {
+                            Ok(existed) => {
+                                Ok(json!({ "signal": signal.key, "decision": "release", "principal": p, "was_throttled": existed }))
+                            }
+                            Err(e) => Err(ThrottleError::from(e)),
+                        }
+                    };
+                    audit_lines.push(json!({ "signal": signal.key, "decision": "release", "principal": p }));
+                    items[idx].result = result;
+                }
+                _ => {}
+            }
+        }
+
+        let (stats, ceiling_tripped) = match self.apply_offences(&mut items, &offences, now, &mut audit_lines).await {
+            Ok(x) => x,
+            // Nothing was decided for good: every offence is given back for redelivery.
+            Err(e) => {
+                let why = e.to_string();
+                audit_lines.push(json!({ "decision": "failed", "why": why }));
+                for (idx, _, _) in &offences {
+                    items[*idx].result = Err(ThrottleError::NotHandled(why.clone()));
+                }
+                (WriteStats::default(), false)
+            }
+        };
+
+        // Finish the claims: done, or given up so a redelivery runs again.
+        for item in &items {
+            if let Some(key) = &item.key {
+                match &item.result {
+                    Ok(v) => {
+                        let outcome = v.get("decision").and_then(Value::as_str).unwrap_or("handled").to_owned();
+                        let retain = now + Duration::seconds(i64::try_from(self.config.policy.idempotency_ttl_seconds).unwrap_or(86_400));
+                        self.store.complete_key(key, &outcome, retain).await?;
+                    }
+                    Err(_) => self.store.abandon_key(key).await?,
+                }
+            }
+        }
+
+        self.record(&items, &audit_lines, stats, ceiling_tripped, now).await?;
+
+        let single = items.len() == 1 && !is_sqs;
+        if single {
+            return items.into_iter().next().map_or(Ok(Value::Null), |i| i.result);
+        }
+        let failures: Vec<Value> = items
+            .iter()
+            .filter(|i| matches!(&i.result, Err(e) if e.is_retryable()))
+            .filter_map(|i| i.message_id.as_ref().map(|id| json!({ "itemIdentifier": id })))
+            .collect();
+        let results: Vec<Value> = items
+            .into_iter()
+            .map(|i| i.result.unwrap_or_else(|e| json!({ "error": e.to_string() })))
+            .collect();
+        Ok(json!({ "batchItemFailures": failures, "results": results, "writes": { "calls": stats.calls, "items": stats.items } }))
+    }
+
+    /// Decides every offence in arrival order, checks the ceiling, writes, re-decides losers once.
+    async fn apply_offences(
+        &self,
+        items: &mut [Item],
+        offences: &[(usize, Principal, Offence)],
+        now: DateTime<Utc>,
+        audit: &mut Vec<Value>,
+    ) -> Result<(WriteStats, bool), ThrottleError> {
+        let mut stats = WriteStats::default();
+        if offences.is_empty() {
+            return Ok((stats, false));
+        }
+        let mut pending: Vec<&(usize, Principal, Offence)> = offences.iter().collect();
+        let mut tripped = false;
+        for round in 0..ROUNDS {
+            let principals: Vec<Principal> = pending
+                .iter()
+                .map(|(_, p, _)| p.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let mut current: HashMap<Principal, ThrottleRecord> = self.table.get_many(&principals).await?;
+            let stored_versions: HashMap<Principal, u64> = current.iter().map(|(p, r)| (p.clone(), r.version)).collect();
+            let mut decided: BTreeMap<Principal, (ThrottleRecord, bool)> = BTreeMap::new();
+            for (idx, p, o) in &pending {
+                let existing = decided.get(p).map(|(r, _)| r).or_else(|| current.get(p));
+                let d = on_offence(&self.throttle, existing, p, o.clone(), now);
+                let (result, record) = match d {
+                    ThrottleDecision::AllowListed => (
+                        json!({ "decision": "allow-listed", "principal": p, "why": "on the allow-list: never throttled" }),
+                        None,
+                    ),
+                    ThrottleDecision::Coalesced { record } => (
+                        json!({ "decision": "coalesced", "principal": p, "level": record.level_name, "until": record.until, "why": "part of the incident already throttled" }),
+                        Some((record, false)),
+                    ),
+                    ThrottleDecision::Throttle { record, newly_throttled } => (
+                        json!({ "decision": "throttle", "principal": p, "level": record.level_name, "until": record.until, "offences": record.offences, "why": record.reason }),
+                        Some((record, newly_throttled)),
+                    ),
+                };
+                if let Some((mut record, new)) = record {
+                    // The version to condition on is the stored one, however many offences this batch adds.
+                    record.version = stored_versions.get(p).copied().unwrap_or(0);
+                    let was_new = decided.get(p).is_some_and(|(_, n)| *n);
+                    decided.insert(p.clone(), (record, new || was_new));
+                }
+                items[*idx].result = Ok(result);
+            }
+            // The ceiling: principals newly throttled this minute.
+            let newly: Vec<Principal> = decided.iter().filter(|(_, (_, n))| *n).map(|(p, _)| p.clone()).collect();
+            if !newly.is_empty() && !self.config.dry_run && !self.config.kill_switch {
+                let minute = now.format("%Y-%m-%dT%H:%M").to_string();
+                let ok = self
+                    .store
+                    .count_within(
+                        &format!("throttle-new#{minute}"),
+                        newly.len() as u64,
+                        self.throttle.max_new_per_minute,
+                        now + Duration::minutes(10),
+                    )
+                    .await?;
+                if !ok {
+                    tripped = true;
+                    for (idx, p, _) in &pending {
+                        if newly.contains(p) {
+                            items[*idx].result = Ok(
+                                json!({ "decision": "refused", "principal": p, "why": format!("ceiling of {} newly throttled principals per minute reached: stopped", self.throttle.max_new_per_minute) }),
+                            );
+                        }
+                    }
+                    decided.retain(|p, _| !newly.contains(p));
+                }
+            }
+            if self.config.dry_run || self.config.kill_switch {
+                for (idx, _, _) in &pending {
+                    if let Ok(v) = &mut items[*idx].result
+                        && let Some(o) = v.as_object_mut()
+                    {
+                        o.insert("dry_run".into(), json!(self.config.dry_run));
+                        o.insert("written".into(), json!(false));
+                    }
+                }
+                break;
+            }
+            let records: Vec<ThrottleRecord> = decided.values().map(|(r, _)| r.clone()).collect();
+            let (written, s) = self.table.put_all(&records, self.keep_after_until()).await?;
+            stats.calls += s.calls;
+            stats.items += s.items;
+            let lost: Vec<Principal> = records
+                .iter()
+                .zip(&written)
+                .filter(|(_, w)| !**w)
+                .map(|(r, _)| r.principal.clone())
+                .collect();
+            for (idx, p, _) in &pending {
+                if let Ok(v) = &items[*idx].result
+                    && v["decision"] != "refused"
+                    && v["decision"] != "allow-listed"
+                {
+                    audit.push(v.clone());
+                }
+                let _ = p;
+            }
+            if lost.is_empty() {
+                break;
+            }
+            current.clear();
+            pending.retain(|(_, p, _)| lost.contains(p));
+            // Another invocation won the race: re-read and re-decide after a short, jittered pause.
+            tokio::time::sleep(std::time::Duration::from_millis(
+                10 + u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 40,
+            ))
+            .await;
+            if round == ROUNDS - 1 {
+                for (idx, p, _) in &pending {
+                    items[*idx].result = Err(ThrottleError::NotHandled(format!("{p} kept changing concurrently")));
+                }
+            }
+        }
+        Ok((stats, tripped))
+    }
+
+    async fn record(
+        &self,
+        items: &[Item],
+        audit_lines: &[Value],
+        stats: WriteStats,
+        tripped: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), ThrottleError> {
+        let throttled: Vec<&Value> = items
+            .iter()
+            .filter_map(|i| i.result.as_ref().ok())
+            .filter(|v| v["decision"] == "throttle")
+            .collect();
+        let blocked = throttled
+            .iter()
+            .filter(|v| self.throttle.levels.iter().any(|l| l.block && v["level"] == l.name.as_str()))
+            .count();
+        let mut m = Metrics::new(format!("{}/Resilience", self.config.platform))
+            .dimension("Function", FUNCTION)
+            .dimension("Region", self.region.as_str());
+        m.metric("Throttled", throttled.len() as f64, Unit::Count)
+            .metric("Blocked", blocked as f64, Unit::Count)
+            .metric("ThrottleWriteCalls", stats.calls as f64, Unit::Count)
+            .metric("CeilingTripped", f64::from(u8::from(tripped)), Unit::Count);
+        m.emit();
+
+        let mut record = AuditRecord::new(
+            FUNCTION,
+            self.region.as_str(),
+            now,
+            &items.iter().filter_map(|i| i.key.clone()).collect::<Vec<_>>().join(","),
+            json!({ "decisions": audit_lines }),
+            if tripped {
+                "ceiling"
+            } else if throttled.is_empty() {
+                "no-action"
+            } else {
+                "throttle"
+            },
+            format!(
+                "{} throttled ({} blocked), {} signals; {} write calls for {} items{}",
+                throttled.len(),
+                blocked,
+                items.len(),
+                stats.calls,
+                stats.items,
+                if tripped { "; CEILING REACHED: new throttles stopped" } else { "" }
+            ),
+        );
+        record.dry_run = self.config.dry_run;
+        record.outcome = if items.iter().any(|i| i.result.is_err()) {
+            Outcome::Failed
+        } else {
+            Outcome::Succeeded
+        };
+        if tripped || blocked > 0 {
+            let n = Notification {
+                severity: if tripped { Severity::Critical } else { Severity::Warning },
+                function: FUNCTION.into(),
+                region: self.region.clone(),
+                subject: if tripped {
+                    format!(
+                        "user-throttle stopped: more than {} new throttles in a minute",
+                        self.throttle.max_new_per_minute
+                    )
+                } else {
+                    format!("{blocked} principal(s) blocked")
+                },
+                summary: format!(
+                    "{}.\nIf a detector has gone mad, fix it; release principals with the release command.\nAudit record {}.",
+                    record.reason, record.id
+                ),
+                body: json!({ "decisions": audit_lines, "audit_id": record.id }),
+            };
+            match self.notifier.notify(&n).await {
+                Ok(id) => record.actions.push(ActionRecord {
+                    action: "sns:Publish".into(),
+                    outcome: Outcome::Succeeded,
+                    detail: format!("message {id}"),
+                    millis: 0,
+                }),
+                Err(e) => record.actions.push(ActionRecord {
+                    action: "sns:Publish".into(),
+                    outcome: Outcome::Failed,
+                    detail: e.to_string(),
+                    millis: 0,
+                }),
+            }
+        }
+        let retain = now + Duration::days(i64::try_from(self.config.policy.audit_retention_days).unwrap_or(400));
+        self.store.put_audit(&record, retain).await?;
+        tracing::info!(decision = %record.decision, reason = %record.reason, audit_id = %record.id, "decision");
+        Ok(())
+    }
+}
