@@ -5,6 +5,7 @@
 //! and record through this crate, so there is one way to do each thing.
 
 pub mod audit;
+pub mod auth;
 pub mod backup;
 pub mod capacity;
 pub mod clients;

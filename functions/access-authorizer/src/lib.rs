@@ -1,0 +1,164 @@
+//! access-authorizer: the API Gateway Lambda authorizer (TOKEN or REQUEST type) that enforces
+//! user-throttle's limits at the edge.
+//!
+//! 1. Validates the bearer JWT (`resilience_core::auth`): an invalid token is answered with the
+//!    error `Unauthorized`, which API Gateway turns into 401.
+//! 2. Looks the principal (`user#<sub>`) up in the throttle table of its own region — the
+//!    global table's local replica — through an in-memory cache of bounded age
+//!    (`auth.cache_seconds`) and size.
+//! 3. Answers Deny for blocked principals; for rate-limited ones Allow with the usage plan's API
+//!    key as `usageIdentifierKey` where the level names one, else Deny; the context carries the
+//!    level. An unreadable throttle table fails open (Allow, logged and counted): throttling
+//!    protects the platform, it is not authentication.
+//!
+//! Trade-off of API Gateway's own authorizer result cache (its TTL, set in infra): a cached Allow
+//! keeps a newly blocked principal in until it expires, on top of `auth.cache_seconds`. Keep both
+//! short (seconds) where blocks must bite fast; longer TTLs save invocations and latency.
+
+use aws_lambda_events::apigw::{ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use chrono::Utc;
+use lambda_runtime::Diagnostic;
+use resilience_core::auth::{AuthError, TokenValidator};
+use resilience_core::telemetry::{Metrics, Unit};
+use resilience_core::throttle::{Access, Principal, ThrottleRecord, access};
+use resilience_core::throttle_table::ThrottleTable;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const FUNCTION: &str = "access-authorizer";
+/// Cache entries kept at most; past that the cache starts afresh (bounded memory).
+const CACHE_MAX: usize = 10_000;
+
+#[derive(Debug)]
+pub struct Authorizer {
+    pub validator: TokenValidator,
+    pub table: ThrottleTable,
+    pub cache_ttl: Duration,
+    pub namespace: String,
+    cache: Mutex<HashMap<Principal, (Option<ThrottleRecord>, Instant)>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizerError {
+    /// API Gateway answers 401 for exactly this message.
+    #[error("Unauthorized")]
+    Unauthorized(AuthError),
+    #[error("bad input: {0}")]
+    BadInput(String),
+}
+
+impl From<AuthorizerError> for Diagnostic {
+    fn from(e: AuthorizerError) -> Diagnostic {
+        match e {
+            AuthorizerError::Unauthorized(_) => Diagnostic {
+                error_type: "Unauthorized".into(),
+                error_message: "Unauthorized".into(),
+            },
+            AuthorizerError::BadInput(m) => Diagnostic {
+                error_type: "NonRetryable.BadInput".into(),
+                error_message: m,
+            },
+        }
+    }
+}
+
+impl Authorizer {
+    pub fn new(validator: TokenValidator, table: ThrottleTable, cache_ttl: Duration, namespace: String) -> Self {
+        Authorizer {
+            validator,
+            table,
+            cache_ttl,
+            namespace,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn lookup(&self, p: &Principal) -> (Option<ThrottleRecord>, &'static str) {
+        if let Some((r, at)) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(p)
+            && at.elapsed() < self.cache_ttl
+        {
+            return (r.clone(), "cache");
+        }
+        match self.table.get(p, false).await {
+            Ok(r) => {
+                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() >= CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(p.clone(), (r.clone(), Instant::now()));
+                (r, "table")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, principal = %p, "throttle table unreadable: failing open");
+                (None, "fail-open")
+            }
+        }
+    }
+
+    pub async fn handle(&self, event: Value) -> Result<ApiGatewayCustomAuthorizerResponse, AuthorizerError> {
+        let started = Instant::now();
+        let method_arn = event
+            .get("methodArn")
+            .and_then(Value::as_str)
+            .ok_or_else(|| AuthorizerError::BadInput("not an API Gateway authorizer event: no methodArn".into()))?
+            .to_owned();
+        let token = event
+            .get("authorizationToken")
+            .and_then(Value::as_str)
+            .or_else(|| {
+                let h = event.get("headers")?;
+                h.get("Authorization").or_else(|| h.get("authorization"))?.as_str()
+            })
+            .unwrap_or_default();
+        let claims = self.validator.validate(token).map_err(|e| {
+            tracing::info!(decision = "unauthorized", reason = %e, "token refused");
+            AuthorizerError::Unauthorized(e)
+        })?;
+        let principal = Principal::of("user", &claims.sub).map_err(|e| AuthorizerError::Unauthorized(AuthError::Invalid(e.to_string())))?;
+        let (record, via) = self.lookup(&principal).await;
+        let decision = access(record.as_ref(), Utc::now());
+        let (effect, level, usage_key) = match &decision {
+            Access::Allow {
+                level,
+                usage_identifier_key,
+            } => (IamPolicyEffect::Allow, level.clone(), usage_identifier_key.clone()),
+            Access::Deny { level, .. } => (IamPolicyEffect::Deny, Some(level.clone()), None),
+        };
+        let mut statement = IamPolicyStatement::default();
+        statement.action = vec!["execute-api:Invoke".into()];
+        statement.effect = effect;
+        statement.resource = vec![method_arn];
+        let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+        policy.version = Some("2012-10-17".into());
+        policy.statement = vec![statement];
+        let mut response = ApiGatewayCustomAuthorizerResponse::default();
+        response.principal_id = Some(principal.to_string());
+        response.policy_document = policy;
+        response.context = json!({
+            "principal": principal.as_str(),
+            "throttle_level": level.clone().unwrap_or_else(|| "none".into()),
+            "throttled": level.is_some(),
+            "lookup": via,
+        });
+        response.usage_identifier_key = usage_key;
+        let mut m = Metrics::new(&self.namespace).dimension("Function", FUNCTION);
+        m.metric("AuthorizerMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds)
+            .metric(
+                if matches!(decision, Access::Deny { .. }) {
+                    "Denied"
+                } else {
+                    "Allowed"
+                },
+                1.0,
+                Unit::Count,
+            );
+        if via == "fail-open" {
+            m.metric("ThrottleLookupFailures", 1.0, Unit::Count);
+        }
+        m.emit();
+        Ok(response)
+    }
+}
