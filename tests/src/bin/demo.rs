@@ -1,6 +1,6 @@
 //! `make demo`: a regional disaster on the local emulator, played through the compiled
-//! dns-failover, capacity-scaler and backup-verifier binaries under the Lambda Runtime API.
-//! (user-throttle joins the scenario when it lands.) Exits non-zero if any step did not happen.
+//! dns-failover, capacity-scaler, backup-verifier, user-throttle and access-authorizer binaries
+//! under the Lambda Runtime API. Exits non-zero if any step did not happen.
 
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::Utc;
@@ -124,6 +124,19 @@ async fn main() -> ExitCode {
 
     let verifier_api = RuntimeApi::start().await;
     let _verifier = FunctionProcess::spawn("backup-verifier", &verifier_api, &env);
+    // The edge: user-throttle and the API authorizer, with signing keys made for the demo.
+    let keys = resilience_tests::jwt::generate();
+    let mut edge_config = p.config.clone();
+    edge_config["auth"] = serde_json::json!({ "issuer": resilience_tests::jwt::ISSUER, "audience": resilience_tests::jwt::AUDIENCE, "jwks": keys.jwks, "cache_seconds": 0 });
+    edge_config["throttle"]["coalesce_seconds"] = serde_json::json!(0);
+    let mut edge_env = env.clone();
+    edge_env.retain(|(k, _)| *k != "RESILIENCE_CONFIG");
+    edge_env.push(("RESILIENCE_CONFIG", edge_config.to_string()));
+    let throttle_api = RuntimeApi::start().await;
+    let authorizer_api = RuntimeApi::start().await;
+    let _throttle = FunctionProcess::spawn("user-throttle", &throttle_api, &edge_env);
+    let _authorizer = FunctionProcess::spawn("access-authorizer", &authorizer_api, &edge_env);
+    t.line("setup", "started", &format!("user-throttle and access-authorizer in {HOME}"));
     t.line("setup", "started", &format!("1 backup-verifier instance in {HOME}"));
 
     println!("\n-- 1. normal operations: backup verification with a restore drill; one alarm blips");
@@ -236,7 +249,49 @@ async fn main() -> ExitCode {
     }
     t.expect(!notes.is_empty(), "notification arrived");
 
-    println!("\n-- 4. the operator fails back");
+    println!("\n-- 4. a suspicious user is throttled, escalated, and denied at the edge");
+    let token = resilience_tests::jwt::sign(
+        &keys.ec,
+        jsonwebtoken::Algorithm::ES256,
+        "ec-1",
+        &resilience_tests::jwt::claims("u-1842", 600),
+    );
+    let request = serde_json::json!({ "type": "TOKEN", "authorizationToken": format!("Bearer {token}"), "methodArn": "arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/GET/orders" });
+    let mut edge_decisions = Vec::new();
+    for step in 0..3 {
+        let out = throttle_api.invoke(&p.suspicious("user#u-1842")).await.unwrap_or_else(|e| e);
+        t.line(
+            "user-throttle",
+            out["decision"].as_str().unwrap_or("?"),
+            &format!(
+                "user#u-1842 -> {} until {}",
+                out["level"].as_str().unwrap_or("?"),
+                out["until"].as_str().unwrap_or("?")
+            ),
+        );
+        let auth = authorizer_api.invoke(&request).await.unwrap_or_else(|e| e);
+        let effect = auth["policyDocument"]["Statement"][0]["Effect"].as_str().unwrap_or("?").to_owned();
+        t.line(
+            "authorizer",
+            &effect,
+            &format!(
+                "level {}; usage plan key {}",
+                auth["context"]["throttle_level"].as_str().unwrap_or("?"),
+                auth["usageIdentifierKey"].as_str().unwrap_or("none")
+            ),
+        );
+        edge_decisions.push((step, effect));
+    }
+    t.expect(
+        edge_decisions.last().is_some_and(|(_, e)| e == "Deny"),
+        "the blocked user is denied by the authorizer",
+    );
+    t.expect(
+        edge_decisions.first().is_some_and(|(_, e)| e == "Allow"),
+        "the rate-limited user is allowed at the lower usage plan",
+    );
+
+    println!("\n-- 5. the operator fails back");
     let out = api
         .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
         .await
@@ -287,7 +342,6 @@ async fn main() -> ExitCode {
         "capacity ({NORTH} orders table MinCapacity): baseline {} -> {} during the failover -> {} after failback",
         table_before.0, table_during.0, table_after.0
     );
-    println!("not yet in this demo: user-throttle and the access authorizer (their issue is open)");
     if t.failed.is_empty() {
         println!("demo: every step happened");
         ExitCode::SUCCESS
