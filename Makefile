@@ -46,7 +46,7 @@ demo: venv
 
 package:
 	$(CARGO) build --release --workspace --bins
-	@for f in target/release/dns-failover; do [ -f $$f ] && ls -l $$f; done
+	@for f in dns-failover capacity-scaler backup-verifier user-throttle access-authorizer; do ls -l target/release/$$f; done
 
 clean:
 	$(CARGO) clean
