@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv fmt-check clippy lint unit integration test demo bench package clean
+.PHONY: help venv fmt-check clippy lint test demo bench package clean
 
 help:
 	@echo "make demo     - the regional-disaster demo on the local AWS emulator"
 	@echo "make test     - fmt check, clippy -D warnings, unit, integration and end-to-end tests"
 	@echo "make lint     - fmt check and clippy only"
+	@echo "make bench    - in-process benchmarks (criterion), writes BENCHMARKS.md"
 	@echo "make package  - release build of every function"
 
 $(STAMP): requirements-dev.txt
@@ -43,6 +44,12 @@ test: venv lint
 demo: venv
 	$(CARGO) build --workspace --bins
 	./scripts/with-moto.sh $(CARGO) run --quiet -p resilience-tests --bin demo -- $(if $(DRY_RUN),--dry-run,)
+
+# In-process benchmarks (criterion, release profile); writes BENCHMARKS.md. Not part of `make test`.
+bench:
+	$(CARGO) bench -p resilience-core --bench decisions -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) bench -p access-authorizer --bench warm_path -- --warm-up-time 1 --measurement-time 3
+	python3 scripts/bench-report.py
 
 package:
 	$(CARGO) build --release --workspace --bins

@@ -76,6 +76,14 @@ impl Authorizer {
         }
     }
 
+    /// Seeds the lookup cache (warm-up, benchmarks and tests).
+    pub fn remember(&self, p: Principal, record: Option<ThrottleRecord>) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p, (record, Instant::now()));
+    }
+
     async fn lookup(&self, p: &Principal) -> (Option<ThrottleRecord>, &'static str) {
         if let Some((r, at)) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(p)
             && at.elapsed() < self.cache_ttl

@@ -1,0 +1,60 @@
+//! The authorizer's warm path with a cache hit: JWT validation (RS256 and ES256) + cache lookup
+//! + policy document. No network: the throttle record is already cached.
+
+use access_authorizer::Authorizer;
+use chrono::Utc;
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::Algorithm;
+use resilience_core::auth::TokenValidator;
+use resilience_core::config::AuthConfig;
+use resilience_core::throttle::Principal;
+use resilience_core::throttle_table::ThrottleTable;
+use resilience_tests::jwt;
+use serde_json::json;
+use std::time::Duration;
+
+fn warm_path(c: &mut Criterion) {
+    let keys = jwt::generate();
+    let auth = AuthConfig {
+        issuer: jwt::ISSUER.into(),
+        audience: jwt::AUDIENCE.into(),
+        jwks: keys.jwks.clone(),
+        leeway_seconds: 30,
+        cache_seconds: 3600,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    // A client that is never called: every lookup hits the cache.
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-north-1"))
+        .build();
+    let table = ThrottleTable::new(aws_sdk_dynamodb::Client::new(&sdk), "unused");
+    let authorizer = Authorizer::new(
+        TokenValidator::new(&auth).expect("jwks"),
+        table,
+        Duration::from_secs(3600),
+        "bench".into(),
+    );
+    authorizer.remember(Principal::parse("user#u-1").expect("principal"), None);
+    let arn = "arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/GET/orders";
+    let mut g = c.benchmark_group("access-authorizer warm path (cache hit)");
+    for (name, key, alg, kid) in [
+        ("RS256", &keys.rsa, Algorithm::RS256, "rsa-1"),
+        ("ES256", &keys.ec, Algorithm::ES256, "ec-1"),
+    ] {
+        let token = jwt::sign(key, alg, kid, &jwt::claims("u-1", 3600));
+        let event = json!({ "type": "TOKEN", "authorizationToken": format!("Bearer {token}"), "methodArn": arn });
+        g.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let out = authorizer.handle(event.clone()).await.expect("allowed");
+                assert_eq!(out.context["lookup"], "cache");
+                out
+            })
+        });
+    }
+    g.finish();
+    let _ = Utc::now();
+}
+
+criterion_group!(benches, warm_path);
+criterion_main!(benches);
