@@ -8,14 +8,16 @@ STAMP := $(VENV)/.installed
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv fmt-check clippy lint test demo bench package clean
+.PHONY: help venv fmt-check clippy lint lint-infra test demo bench package deploy clean
 
 help:
 	@echo "make demo     - the regional-disaster demo on the local AWS emulator"
 	@echo "make test     - fmt check, clippy -D warnings, unit, integration and end-to-end tests"
 	@echo "make lint     - fmt check and clippy only"
 	@echo "make bench    - in-process benchmarks (criterion), writes BENCHMARKS.md"
-	@echo "make package  - release build of every function"
+	@echo "make package  - arm64 zips of every function (cargo-lambda), sizes printed"
+	@echo "make deploy   - both regions (DEPLOY_ARGS, see infra/deploy.py --help)"
+	@echo "make lint-infra - cfn-lint and checkov on infra/template.yaml"
 
 $(STAMP): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +34,18 @@ clippy:
 
 lint: fmt-check clippy
 
+# The SAM template: cfn-lint (no errors) and checkov (no failed check; skips justified inline).
+lint-infra: venv
+	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(VENV)/bin/checkov -f infra/template.yaml --framework cloudformation --skip-download --quiet --compact
+
 # Unit tests (pure logic, no AWS), then everything that talks to the emulator or runs the
 # compiled function binaries, under one private moto_server that is stopped afterwards.
-test: venv lint
+test: venv lint lint-infra
 	$(CARGO) build --workspace --bins
 	./scripts/with-moto.sh $(CARGO) test --workspace --no-fail-fast
+	@echo "== infra: SAM transform and deployment to the emulator's CloudFormation"
+	./scripts/with-moto.sh $(VENV)/bin/python infra/deploy_test.py
 	@echo "== demo (fast form, so it cannot rot)"
 	./scripts/with-moto.sh $(CARGO) run --quiet -p resilience-tests --bin demo > target/demo.log || { cat target/demo.log; exit 1; }
 	@tail -4 target/demo.log
@@ -51,9 +60,22 @@ bench:
 	$(CARGO) bench -p access-authorizer --bench warm_path -- --warm-up-time 1 --measurement-time 3
 	python3 scripts/bench-report.py
 
-package:
-	$(CARGO) build --release --workspace --bins
-	@for f in dns-failover capacity-scaler backup-verifier user-throttle access-authorizer; do ls -l target/release/$$f; done
+PACKAGE_STAMP := $(VENV)/.package-tools
+$(PACKAGE_STAMP): requirements-package.txt $(STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-package.txt
+	touch $(PACKAGE_STAMP)
+
+# arm64 (Graviton) zips of every function in target/lambda/<name>/bootstrap.zip.
+package: $(PACKAGE_STAMP)
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda lambda build --release --arm64 --output-format zip \
+	  --bin dns-failover --bin capacity-scaler --bin backup-verifier --bin user-throttle --bin access-authorizer
+	@for f in dns-failover capacity-scaler backup-verifier user-throttle access-authorizer; do \
+	  printf '%-18s %8s bytes\n' $$f $$(stat -c %s target/lambda/$$f/bootstrap.zip); done
+
+# Both regions; see infra/deploy.py --help for the parameters (DEPLOY_ARGS).
+deploy: package
+	$(VENV)/bin/python infra/deploy.py $(DEPLOY_ARGS)
 
 clean:
 	$(CARGO) clean
