@@ -1,0 +1,168 @@
+//! `resilience`: the operator's CLI. Works against real AWS (standard credentials and region)
+//! and the local emulator (AWS_ENDPOINT_URL). Reads the suite configuration like the functions
+//! do (RESILIENCE_CONFIG or RESILIENCE_CONFIG_FILE).
+
+use clap::{Parser, Subcommand};
+use resilience_cli as cli;
+use resilience_core::clients::AwsClients;
+use resilience_core::config::SuiteConfig;
+use resilience_core::signal::{OperatorCommandDetail, OperatorCommandKind};
+use resilience_core::store::dynamodb::DynamoStore;
+use serde_json::Value;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "resilience", about = "Operate aworld-resilience: read its state, send operator commands")]
+struct Args {
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Which regions serve, frozen or not, open leases.
+    Status,
+    /// The newest audit records.
+    Audit {
+        #[arg(long)]
+        function: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Principals throttled now.
+    Throttled,
+    /// backup-verifier's last report.
+    Backup,
+    /// Send an operator command as its documented event.
+    Send {
+        #[arg(value_parser = ["failover", "failback", "freeze", "unfreeze", "verify-now", "throttle", "release"])]
+        command: String,
+        /// failover: where traffic goes; failback: the region to restore.
+        #[arg(long)]
+        region: Option<String>,
+        /// throttle / release: user#<id>, key#<id> or ip#<address>.
+        #[arg(long)]
+        principal: Option<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Your IAM principal ARN (checked against operators.principals).
+        #[arg(long = "as")]
+        requested_by: String,
+        /// The operator event bus (default: <platform>-operator).
+        #[arg(long)]
+        bus: Option<String>,
+        /// Print the event instead of sending it.
+        #[arg(long)]
+        print: bool,
+    },
+}
+
+fn print(json: bool, value: &Value, human: impl FnOnce() -> String) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    } else {
+        println!("{}", human());
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let config = SuiteConfig::from_env().map_err(|e| e.to_string())?;
+    let clients = AwsClients::load().await;
+    let region = clients.home_region().ok_or("set AWS_REGION (or a profile region) to a region code")?;
+    let ddb = clients.dynamodb(&region);
+    let store = DynamoStore::new(ddb.clone(), config.state_table.clone());
+    match args.command {
+        Command::Status => {
+            let s = cli::status(&config, &store, &ddb).await.map_err(|e| e.to_string())?;
+            let v = serde_json::to_value(&s).unwrap_or_default();
+            print(args.json, &v, || {
+                format!(
+                    "{}: serving {:?}, drained {:?}{}{}{}\nlast failover: {}\nopen leases: {}{}",
+                    s.record_name,
+                    s.serving.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    s.drained.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    if s.frozen { "; FROZEN" } else { "" },
+                    if s.kill_switch { "; KILL SWITCH ON" } else { "" },
+                    if s.dry_run { "; dry run" } else { "" },
+                    s.last_failover_at.map_or("never".into(), |t| t.to_string()),
+                    s.open_leases.len(),
+                    if s.pending_notifications > 0 { format!("\n{} notification(s) pending", s.pending_notifications) } else { String::new() }
+                )
+            });
+        }
+        Command::Audit { function, limit } => {
+            let records = cli::audit(&store, function.as_deref(), limit).await.map_err(|e| e.to_string())?;
+            let v = serde_json::to_value(&records).unwrap_or_default();
+            print(args.json, &v, || {
+                records.iter().map(|r| format!("{}  {:<17} {:<12} {}", r.at.format("%Y-%m-%d %H:%M:%S"), r.function, r.decision, r.reason)).collect::<Vec<_>>().join("\n")
+            });
+        }
+        Command::Throttled => {
+            let list = cli::throttled(&config, &ddb).await.map_err(|e| e.to_string())?;
+            let v = Value::Array(list.clone());
+            print(args.json, &v, || {
+                if list.is_empty() {
+                    "nobody is throttled".into()
+                } else {
+                    list.iter().map(|p| format!("{:<30} {:<14} until {}  ({} offences) {}", p["principal"].as_str().unwrap_or(""), p["level"].as_str().unwrap_or(""), p["until"].as_str().unwrap_or(""), p["offences"].as_str().unwrap_or(""), p["reason"].as_str().unwrap_or(""))).collect::<Vec<_>>().join("\n")
+                }
+            });
+        }
+        Command::Backup => {
+            let report = cli::last_backup_report(&store).await.map_err(|e| e.to_string())?.unwrap_or(Value::Null);
+            print(args.json, &report, || {
+                if report.is_null() {
+                    return "no backup report yet".into();
+                }
+                let checks = report["checks"].as_array().cloned().unwrap_or_default();
+                let lines: Vec<String> = checks
+                    .iter()
+                    .map(|c| format!("{:<5} {:<24} {:<12} {:<32} {}", c["status"].as_str().unwrap_or(""), c["table"].as_str().unwrap_or(""), c["region"].as_str().unwrap_or(""), c["check"].as_str().unwrap_or(""), c["detail"].as_str().unwrap_or("")))
+                    .collect();
+                format!("report of {}\n{}\ndrill: {}", report["at"].as_str().unwrap_or("?"), lines.join("\n"), report["drill"]["detail"].as_str().unwrap_or("not run"))
+            });
+        }
+        Command::Send { command, region: target, principal, reason, requested_by, bus, print: only_print } => {
+            let kind = match command.as_str() {
+                "failover" => OperatorCommandKind::Failover,
+                "failback" => OperatorCommandKind::Failback,
+                "freeze" => OperatorCommandKind::Freeze,
+                "unfreeze" => OperatorCommandKind::Unfreeze,
+                "verify-now" => OperatorCommandKind::VerifyNow,
+                "throttle" => OperatorCommandKind::Throttle,
+                _ => OperatorCommandKind::Release,
+            };
+            let detail = OperatorCommandDetail {
+                requested_by,
+                reason,
+                region: target.map(|r| r.parse()).transpose().map_err(|e| format!("--region: {e}"))?,
+                principal,
+            };
+            let event = cli::command_event(&config, kind, &detail, &region);
+            if only_print {
+                println!("{}", serde_json::to_string_pretty(&event).unwrap_or_default());
+                return Ok(());
+            }
+            let bus = bus.unwrap_or_else(|| format!("{}-operator", config.platform));
+            let eb = aws_sdk_eventbridge::Client::new(&clients.config_for(&region));
+            let id = cli::send(&eb, &bus, &event).await.map_err(|e| e.to_string())?;
+            print(args.json, &serde_json::json!({ "event_id": id, "bus": bus, "event": event }), || format!("sent {} to {bus} (event {id})", kind.detail_type()));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("resilience: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The operator CLI (`resilience`), run as a process against the emulator after real reactions.
+
+// Test code: an unexpected error is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_cloudwatch::types::StateValue;
+use chrono::Utc;
+use resilience_tests::platform::{HOME, NORTH, Platform, SOUTH};
+use resilience_tests::runtime::{FunctionProcess, RuntimeApi, binary};
+use serde_json::Value;
+
+const OPERATOR: &str = "arn:aws:iam::123456789012:role/aworld-oncall";
+
+async fn cli(p: &Platform, args: &[&str]) -> (bool, Value, String) {
+    let out = tokio::process::Command::new(binary("resilience"))
+        .args(args)
+        .env("RESILIENCE_CONFIG", p.config.to_string())
+        .env("AWS_REGION", HOME)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (out.status.success(), json, format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn status_audit_and_commands_round_trip_through_the_functions() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let api = RuntimeApi::start().await;
+    let _f = FunctionProcess::spawn("dns-failover", &api, &p.env());
+
+    let (ok, status, text) = cli(&p, &["status", "--json"]).await;
+    assert!(ok, "{text}");
+    assert_eq!(status["serving"].as_array().unwrap().len(), 2, "{status}");
+
+    // The command the CLI prints is the documented event: the function acts on it.
+    let (ok, _, text) = cli(&p, &["send", "freeze", "--as", OPERATOR, "--reason", "maintenance", "--print"]).await;
+    assert!(ok, "{text}");
+    let event: Value = serde_json::from_str(&text).unwrap();
+    let out = api.invoke(&event).await.expect("handled");
+    assert_eq!(out["decision"]["decision"], "freeze", "{out}");
+    let (_, status, _) = cli(&p, &["status", "--json"]).await;
+    assert_eq!(status["frozen"], true);
+
+    let (ok, _, text) = cli(&p, &["send", "unfreeze", "--as", OPERATOR, "--print"]).await;
+    assert!(ok);
+    api.invoke(&serde_json::from_str(&text).unwrap()).await.expect("handled");
+    p.set_alarm(SOUTH, "api-5xx", StateValue::Alarm).await;
+    p.set_alarm(SOUTH, "api-latency", StateValue::Alarm).await;
+    api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await.expect("handled");
+    let (_, status, _) = cli(&p, &["status", "--json"]).await;
+    assert_eq!((status["drained"][0].as_str(), status["serving"][0].as_str()), (Some(SOUTH), Some(NORTH)), "{status}");
+    let (_, human, text) = cli(&p, &["status"]).await;
+    assert!(human.is_null() && text.contains("drained [\"eu-south-1\"]"), "{text}");
+
+    let (ok, audit, _) = cli(&p, &["audit", "--json", "--limit", "10"]).await;
+    assert!(ok);
+    let decisions: Vec<&str> = audit.as_array().unwrap().iter().map(|r| r["decision"].as_str().unwrap()).collect();
+    assert_eq!(decisions, ["failover", "unfreeze", "freeze"], "newest first");
+
+    // Sending to the operator bus through EventBridge.
+    aws_sdk_eventbridge_bus(&p).await;
+    let (ok, sent, text) = cli(&p, &["send", "failback", "--region", SOUTH, "--as", OPERATOR, "--json", "--bus", &format!("{}-operator", p.id)]).await;
+    assert!(ok, "{text}");
+    assert!(sent["event_id"].as_str().is_some_and(|id| !id.is_empty()), "{sent}");
+    assert_eq!(sent["event"]["detail-type"], "Resilience Failback Command");
+
+    let (ok, _, text) = cli(&p, &["send", "failover", "--region", "Stockholm", "--as", OPERATOR, "--print"]).await;
+    assert!(!ok && text.contains("Stockholm"), "a bad region is named: {text}");
+    let (_, throttled, _) = cli(&p, &["throttled", "--json"]).await;
+    assert_eq!(throttled, Value::Array(vec![]));
+    let (_, backup, _) = cli(&p, &["backup", "--json"]).await;
+    assert_eq!(backup, Value::Null);
+}
+
+async fn aws_sdk_eventbridge_bus(p: &Platform) {
+    // The bus the infra template creates.
+    aws_sdk_eventbridge::Client::new(&resilience_tests::sdk(HOME).await)
+        .create_event_bus()
+        .name(format!("{}-operator", p.id))
+        .send()
+        .await
+        .unwrap();
+}
