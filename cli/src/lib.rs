@@ -59,7 +59,9 @@ pub async fn status(config: &SuiteConfig, store: &DynamoStore, ddb: &aws_sdk_dyn
         .iter()
         .filter_map(|i| {
             let until: i64 = i.get("lease_until")?.as_n().ok()?.parse().ok()?;
-            (until > now).then(|| json!({ "lease": i.get("pk")?.as_s().ok()?.trim_start_matches("LEASE#"), "owner": i.get("owner")?.as_s().ok()?, "until_ms": until }))
+            let lease = i.get("pk")?.as_s().ok()?.trim_start_matches("LEASE#").to_owned();
+            let owner = i.get("owner")?.as_s().ok()?.clone();
+            (until > now).then(|| json!({ "lease": lease, "owner": owner, "until_ms": until }))
         })
         .collect();
     Ok(Status {
@@ -75,7 +77,13 @@ pub async fn status(config: &SuiteConfig, store: &DynamoStore, ddb: &aws_sdk_dyn
     })
 }
 
-pub const FUNCTIONS: [&str; 5] = ["dns-failover", "capacity-scaler", "backup-verifier", "user-throttle", "access-authorizer"];
+pub const FUNCTIONS: [&str; 5] = [
+    "dns-failover",
+    "capacity-scaler",
+    "backup-verifier",
+    "user-throttle",
+    "access-authorizer",
+];
 
 /// The newest audit records of one function, or of every function merged by time.
 pub async fn audit(store: &DynamoStore, function: Option<&str>, limit: usize) -> Result<Vec<AuditRecord>, CliError> {
@@ -83,7 +91,7 @@ pub async fn audit(store: &DynamoStore, function: Option<&str>, limit: usize) ->
     for f in function.map_or(FUNCTIONS.to_vec(), |f| vec![f]) {
         all.extend(store.recent_audit(f, limit).await?);
     }
-    all.sort_by(|a, b| b.at.cmp(&a.at));
+    all.sort_by_key(|r| std::cmp::Reverse(r.at));
     all.truncate(limit);
     Ok(all)
 }
@@ -120,7 +128,12 @@ pub async fn last_backup_report(store: &DynamoStore) -> Result<Option<Value>, Cl
 /// The documented EventBridge event of an operator command, as PutEvents takes it and as the
 /// functions receive it (the envelope fields EventBridge adds are filled in for local use).
 pub fn command_event(config: &SuiteConfig, kind: OperatorCommandKind, detail: &OperatorCommandDetail, region: &Region) -> Value {
-    let source = config.operators.sources.first().cloned().unwrap_or_else(|| resilience_core::signal::DEFAULT_OPERATOR_SOURCE.to_owned());
+    let source = config
+        .operators
+        .sources
+        .first()
+        .cloned()
+        .unwrap_or_else(|| resilience_core::signal::DEFAULT_OPERATOR_SOURCE.to_owned());
     json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
@@ -142,7 +155,12 @@ pub async fn send(eb: &aws_sdk_eventbridge::Client, bus: &str, event: &Value) ->
         .detail_type(event["detail-type"].as_str().unwrap_or_default())
         .detail(event["detail"].to_string())
         .build();
-    let out = eb.put_events().entries(entry).send().await.map_err(|e| CliError::Aws(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string()))?;
+    let out = eb
+        .put_events()
+        .entries(entry)
+        .send()
+        .await
+        .map_err(|e| CliError::Aws(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string()))?;
     let first = out.entries().first();
     match first.and_then(|e| e.event_id()) {
         Some(id) => Ok(id.to_owned()),

@@ -71,7 +71,9 @@ fn print(json: bool, value: &Value, human: impl FnOnce() -> String) {
 async fn run(args: Args) -> Result<(), String> {
     let config = SuiteConfig::from_env().map_err(|e| e.to_string())?;
     let clients = AwsClients::load().await;
-    let region = clients.home_region().ok_or("set AWS_REGION (or a profile region) to a region code")?;
+    let region = clients
+        .home_region()
+        .ok_or("set AWS_REGION (or a profile region) to a region code")?;
     let ddb = clients.dynamodb(&region);
     let store = DynamoStore::new(ddb.clone(), config.state_table.clone());
     match args.command {
@@ -89,7 +91,11 @@ async fn run(args: Args) -> Result<(), String> {
                     if s.dry_run { "; dry run" } else { "" },
                     s.last_failover_at.map_or("never".into(), |t| t.to_string()),
                     s.open_leases.len(),
-                    if s.pending_notifications > 0 { format!("\n{} notification(s) pending", s.pending_notifications) } else { String::new() }
+                    if s.pending_notifications > 0 {
+                        format!("\n{} notification(s) pending", s.pending_notifications)
+                    } else {
+                        String::new()
+                    }
                 )
             });
         }
@@ -97,7 +103,19 @@ async fn run(args: Args) -> Result<(), String> {
             let records = cli::audit(&store, function.as_deref(), limit).await.map_err(|e| e.to_string())?;
             let v = serde_json::to_value(&records).unwrap_or_default();
             print(args.json, &v, || {
-                records.iter().map(|r| format!("{}  {:<17} {:<12} {}", r.at.format("%Y-%m-%d %H:%M:%S"), r.function, r.decision, r.reason)).collect::<Vec<_>>().join("\n")
+                records
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}  {:<17} {:<12} {}",
+                            r.at.format("%Y-%m-%d %H:%M:%S"),
+                            r.function,
+                            r.decision,
+                            r.reason
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
         Command::Throttled => {
@@ -107,12 +125,27 @@ async fn run(args: Args) -> Result<(), String> {
                 if list.is_empty() {
                     "nobody is throttled".into()
                 } else {
-                    list.iter().map(|p| format!("{:<30} {:<14} until {}  ({} offences) {}", p["principal"].as_str().unwrap_or(""), p["level"].as_str().unwrap_or(""), p["until"].as_str().unwrap_or(""), p["offences"].as_str().unwrap_or(""), p["reason"].as_str().unwrap_or(""))).collect::<Vec<_>>().join("\n")
+                    list.iter()
+                        .map(|p| {
+                            format!(
+                                "{:<30} {:<14} until {}  ({} offences) {}",
+                                p["principal"].as_str().unwrap_or(""),
+                                p["level"].as_str().unwrap_or(""),
+                                p["until"].as_str().unwrap_or(""),
+                                p["offences"].as_str().unwrap_or(""),
+                                p["reason"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 }
             });
         }
         Command::Backup => {
-            let report = cli::last_backup_report(&store).await.map_err(|e| e.to_string())?.unwrap_or(Value::Null);
+            let report = cli::last_backup_report(&store)
+                .await
+                .map_err(|e| e.to_string())?
+                .unwrap_or(Value::Null);
             print(args.json, &report, || {
                 if report.is_null() {
                     return "no backup report yet".into();
@@ -120,12 +153,34 @@ async fn run(args: Args) -> Result<(), String> {
                 let checks = report["checks"].as_array().cloned().unwrap_or_default();
                 let lines: Vec<String> = checks
                     .iter()
-                    .map(|c| format!("{:<5} {:<24} {:<12} {:<32} {}", c["status"].as_str().unwrap_or(""), c["table"].as_str().unwrap_or(""), c["region"].as_str().unwrap_or(""), c["check"].as_str().unwrap_or(""), c["detail"].as_str().unwrap_or("")))
+                    .map(|c| {
+                        format!(
+                            "{:<5} {:<24} {:<12} {:<32} {}",
+                            c["status"].as_str().unwrap_or(""),
+                            c["table"].as_str().unwrap_or(""),
+                            c["region"].as_str().unwrap_or(""),
+                            c["check"].as_str().unwrap_or(""),
+                            c["detail"].as_str().unwrap_or("")
+                        )
+                    })
                     .collect();
-                format!("report of {}\n{}\ndrill: {}", report["at"].as_str().unwrap_or("?"), lines.join("\n"), report["drill"]["detail"].as_str().unwrap_or("not run"))
+                format!(
+                    "report of {}\n{}\ndrill: {}",
+                    report["at"].as_str().unwrap_or("?"),
+                    lines.join("\n"),
+                    report["drill"]["detail"].as_str().unwrap_or("not run")
+                )
             });
         }
-        Command::Send { command, region: target, principal, reason, requested_by, bus, print: only_print } => {
+        Command::Send {
+            command,
+            region: target,
+            principal,
+            reason,
+            requested_by,
+            bus,
+            print: only_print,
+        } => {
             let kind = match command.as_str() {
                 "failover" => OperatorCommandKind::Failover,
                 "failback" => OperatorCommandKind::Failback,
@@ -149,7 +204,11 @@ async fn run(args: Args) -> Result<(), String> {
             let bus = bus.unwrap_or_else(|| format!("{}-operator", config.platform));
             let eb = aws_sdk_eventbridge::Client::new(&clients.config_for(&region));
             let id = cli::send(&eb, &bus, &event).await.map_err(|e| e.to_string())?;
-            print(args.json, &serde_json::json!({ "event_id": id, "bus": bus, "event": event }), || format!("sent {} to {bus} (event {id})", kind.detail_type()));
+            print(
+                args.json,
+                &serde_json::json!({ "event_id": id, "bus": bus, "event": event }),
+                || format!("sent {} to {bus} (event {id})", kind.detail_type()),
+            );
         }
     }
     Ok(())

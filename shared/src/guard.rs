@@ -28,6 +28,11 @@ fn seconds(s: u64) -> Duration {
     Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
 }
 
+/// The idempotency key of `key` as seen by `function`.
+pub fn scoped_key(function: &str, key: &str) -> String {
+    format!("{function}/{key}")
+}
+
 /// Takes `name`, waiting up to `policy.lease_wait_seconds` with backoff while another holder has it.
 pub async fn take_lease<S: StateStore>(store: &S, policy: &Policy, name: &str) -> Result<Lease, GuardError> {
     let owner = uuid::Uuid::new_v4().to_string();
@@ -58,12 +63,15 @@ pub async fn release_lease<S: StateStore>(store: &S, lease: &Lease) {
     }
 }
 
-/// Runs `work` once for `key`, under the lease `lease_name`. `work` returns a short outcome
+/// Runs `work` once per function for `key`, under the lease `lease_name`. The claim is scoped
+/// by `function`: one event delivered to two functions (one rule, two targets) is acted on by
+/// each, once. `work` returns a short outcome
 /// name (remembered with the key) and its result; if it fails, the claim is given up so a retry
 /// runs it again.
 pub async fn exactly_once<S, T, E>(
     store: &S,
     policy: &Policy,
+    function: &str,
     key: &str,
     lease_name: &str,
     work: impl AsyncFnOnce() -> Result<(String, T), E>,
@@ -72,6 +80,8 @@ where
     S: StateStore,
     E: From<GuardError>,
 {
+    let scoped = scoped_key(function, key);
+    let key = scoped.as_str();
     match store
         .claim_key(key, seconds(policy.lease_seconds), Utc::now())
         .await
@@ -135,7 +145,7 @@ mod tests {
             .map(|_| {
                 let (store, runs, policy) = (store.clone(), runs.clone(), policy.clone());
                 tokio::spawn(async move {
-                    exactly_once(&*store, &policy, "sig", "lease", async || {
+                    exactly_once(&*store, &policy, "f", "sig", "lease", async || {
                         runs.fetch_add(1, Ordering::SeqCst);
                         Ok::<_, E>(("done".to_owned(), ()))
                     })
@@ -154,16 +164,36 @@ mod tests {
     async fn failed_work_gives_the_claim_up_for_a_retry() {
         let store = MemoryStore::new();
         let policy = Policy::default();
-        let r = exactly_once(&store, &policy, "sig", "lease", async || Err::<(String, ()), _>(E::Work)).await;
+        let r = exactly_once(&store, &policy, "f", "sig", "lease", async || Err::<(String, ()), _>(E::Work)).await;
         assert!(matches!(r, Err(E::Work)));
-        let r = exactly_once(&store, &policy, "sig", "lease", async || Ok::<_, E>(("done".to_owned(), 7)))
+        let r = exactly_once(&store, &policy, "f", "sig", "lease", async || Ok::<_, E>(("done".to_owned(), 7)))
             .await
             .unwrap();
         assert!(matches!(r, Once::Ran(7)));
-        let r = exactly_once(&store, &policy, "sig", "lease", async || Ok::<_, E>(("again".to_owned(), 8)))
+        let r = exactly_once(&store, &policy, "f", "sig", "lease", async || Ok::<_, E>(("again".to_owned(), 8)))
             .await
             .unwrap();
         assert!(matches!(r, Once::Duplicate { status } if status.contains("done")));
+    }
+
+    #[tokio::test]
+    async fn one_event_is_acted_on_once_by_each_function_it_reaches() {
+        let store = MemoryStore::new();
+        let policy = Policy::default();
+        for function in ["dns-failover", "capacity-scaler"] {
+            let r = exactly_once(&store, &policy, function, "operator:1", "lease", async || {
+                Ok::<_, E>(("done".to_owned(), ()))
+            })
+            .await
+            .unwrap();
+            assert!(matches!(r, Once::Ran(())), "{function}");
+        }
+        let again = exactly_once(&store, &policy, "capacity-scaler", "operator:1", "lease", async || {
+            Ok::<_, E>(("done".to_owned(), ()))
+        })
+        .await
+        .unwrap();
+        assert!(matches!(again, Once::Duplicate { .. }));
     }
 
     #[tokio::test]
@@ -177,8 +207,14 @@ mod tests {
             .take_lease("lease", "someone", Duration::seconds(60), Utc::now())
             .await
             .unwrap();
-        let r = exactly_once(&store, &policy, "sig", "lease", async || Ok::<_, E>(("done".to_owned(), ()))).await;
+        let r = exactly_once(&store, &policy, "f", "sig", "lease", async || Ok::<_, E>(("done".to_owned(), ()))).await;
         assert!(matches!(r, Err(E::Guard(GuardError::LeaseBusy { .. }))));
-        assert_eq!(store.claim_key("sig", Duration::seconds(5), Utc::now()).await.unwrap(), Claim::New);
+        assert_eq!(
+            store
+                .claim_key(&scoped_key("f", "sig"), Duration::seconds(5), Utc::now())
+                .await
+                .unwrap(),
+            Claim::New
+        );
     }
 }

@@ -21,7 +21,11 @@ async fn cli(p: &Platform, args: &[&str]) -> (bool, Value, String) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-    (out.status.success(), json, format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        json,
+        format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
 #[tokio::test]
@@ -48,9 +52,15 @@ async fn status_audit_and_commands_round_trip_through_the_functions() {
     api.invoke(&serde_json::from_str(&text).unwrap()).await.expect("handled");
     p.set_alarm(SOUTH, "api-5xx", StateValue::Alarm).await;
     p.set_alarm(SOUTH, "api-latency", StateValue::Alarm).await;
-    api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await.expect("handled");
+    api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+        .await
+        .expect("handled");
     let (_, status, _) = cli(&p, &["status", "--json"]).await;
-    assert_eq!((status["drained"][0].as_str(), status["serving"][0].as_str()), (Some(SOUTH), Some(NORTH)), "{status}");
+    assert_eq!(
+        (status["drained"][0].as_str(), status["serving"][0].as_str()),
+        (Some(SOUTH), Some(NORTH)),
+        "{status}"
+    );
     let (_, human, text) = cli(&p, &["status"]).await;
     assert!(human.is_null() && text.contains("drained [\"eu-south-1\"]"), "{text}");
 
@@ -61,7 +71,21 @@ async fn status_audit_and_commands_round_trip_through_the_functions() {
 
     // Sending to the operator bus through EventBridge.
     aws_sdk_eventbridge_bus(&p).await;
-    let (ok, sent, text) = cli(&p, &["send", "failback", "--region", SOUTH, "--as", OPERATOR, "--json", "--bus", &format!("{}-operator", p.id)]).await;
+    let (ok, sent, text) = cli(
+        &p,
+        &[
+            "send",
+            "failback",
+            "--region",
+            SOUTH,
+            "--as",
+            OPERATOR,
+            "--json",
+            "--bus",
+            &format!("{}-operator", p.id),
+        ],
+    )
+    .await;
     assert!(ok, "{text}");
     assert!(sent["event_id"].as_str().is_some_and(|id| !id.is_empty()), "{sent}");
     assert_eq!(sent["event"]["detail-type"], "Resilience Failback Command");

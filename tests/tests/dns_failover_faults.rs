@@ -98,6 +98,14 @@ async fn every_strategy_failing_leaves_state_unchanged_and_is_safe_to_re_drive()
     assert!(sent.iter().any(|n| n.subject.starts_with("FAILOVER FAILED")), "{sent:?}");
     // Not remembered as handled: the retry runs the reaction again (and fails again here).
     let key = normalise(&event, &h.config).remove(0).signal.unwrap().key;
-    let claim = h.store.claim_key(&key, chrono::Duration::seconds(5), Utc::now()).await.unwrap();
+    let claim = h
+        .store
+        .claim_key(
+            &resilience_core::guard::scoped_key(dns_failover::FUNCTION, &key),
+            chrono::Duration::seconds(5),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
     assert_eq!(claim, resilience_core::store::Claim::New);
 }

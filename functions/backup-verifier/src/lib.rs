@@ -111,7 +111,11 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
             lease_seconds: self.config.policy.lease_seconds.max(wait + 120),
             ..self.config.policy.clone()
         };
-        match exactly_once(&self.store, &policy, &signal.key, "backup", async || self.verify(signal).await).await? {
+        match exactly_once(&self.store, &policy, FUNCTION, &signal.key, "backup", async || {
+            self.verify(signal).await
+        })
+        .await?
+        {
             Once::Ran(v) => Ok(v),
             Once::Duplicate { status } => Ok(json!({ "signal": signal.key, "duplicate": true, "status": status })),
         }

@@ -158,9 +158,14 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
 
     pub async fn react(&self, signal: &Signal) -> Result<Value, ScalerError> {
         let started = Instant::now();
-        let once = exactly_once(&self.store, &self.config.policy, &signal.key, CAPACITY_LEASE, async || {
-            self.react_leased(signal).await
-        })
+        let once = exactly_once(
+            &self.store,
+            &self.config.policy,
+            FUNCTION,
+            &signal.key,
+            CAPACITY_LEASE,
+            async || self.react_leased(signal).await,
+        )
         .await?;
         let mut m = self.metrics();
         match once {

@@ -102,7 +102,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             .dimension("Function", FUNCTION)
             .dimension("Region", self.region.as_str());
         let lease = format!("dns#{}", self.config.dns.record_name);
-        let once = exactly_once(&self.store, &self.config.policy, &signal.key, &lease, async || {
+        let once = exactly_once(&self.store, &self.config.policy, FUNCTION, &signal.key, &lease, async || {
             self.react_leased(signal, &mut metrics, started).await
         })
         .await;

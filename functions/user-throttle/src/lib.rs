@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::Diagnostic;
 use resilience_core::audit::{ActionRecord, AuditRecord, Outcome};
 use resilience_core::config::{SuiteConfig, ThrottleConfig};
+use resilience_core::guard::scoped_key;
 use resilience_core::inbound::Retryable;
 use resilience_core::notify::{Notification, Notifier, Severity};
 use resilience_core::region::Region;
@@ -192,7 +193,8 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 });
                 continue;
             }
-            match self.store.claim_key(&signal.key, Duration::seconds(60), now).await? {
+            let key = scoped_key(FUNCTION, &signal.key);
+            match self.store.claim_key(&key, Duration::seconds(60), now).await? {
                 Claim::New => {}
                 other => {
                     let status = match other {

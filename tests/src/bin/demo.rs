@@ -4,6 +4,7 @@
 
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::Utc;
+use resilience_core::signal::OperatorCommandKind;
 use resilience_tests::platform::{HOME, NORTH, Platform, SOUTH};
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
 use serde_json::Value;
@@ -36,6 +37,23 @@ impl ApiCalls {
         // The emulator writes its log line just after answering.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         Some(Self::lines()? - self.start?)
+    }
+}
+
+/// The on-call engineer, with the CLI's event builder.
+struct Operator<'a> {
+    config: &'a resilience_core::config::SuiteConfig,
+}
+
+impl Operator<'_> {
+    fn command(&self, kind: OperatorCommandKind, region: Option<&str>) -> Value {
+        let detail = resilience_core::signal::OperatorCommandDetail {
+            requested_by: "arn:aws:iam::123456789012:role/aworld-oncall".into(),
+            reason: "demo".into(),
+            region: region.map(|r| r.parse().expect("region")),
+            principal: None,
+        };
+        resilience_cli::command_event(self.config, kind, &detail, &HOME.parse().expect("region"))
     }
 }
 
@@ -106,6 +124,9 @@ async fn main() -> ExitCode {
         ),
     );
 
+    // Operator commands are built by the operator CLI's library, as `resilience send` sends them.
+    let config = resilience_core::config::SuiteConfig::from_json(&p.config.to_string()).expect("platform config is valid");
+    let operator = Operator { config: &config };
     let api = Arc::new(RuntimeApi::start().await);
     let mut env = p.env();
     if dry_run {
@@ -142,7 +163,7 @@ async fn main() -> ExitCode {
     println!("\n-- 1. normal operations: backup verification with a restore drill; one alarm blips");
     let calls = ApiCalls::new();
     let verified = verifier_api
-        .invoke(&p.command("Resilience Verify Now Command", None))
+        .invoke(&operator.command(OperatorCommandKind::VerifyNow, None))
         .await
         .unwrap_or_else(|e| e);
     let verify_calls = calls.since().await;
@@ -292,18 +313,13 @@ async fn main() -> ExitCode {
     );
 
     println!("\n-- 5. the operator fails back");
-    let out = api
-        .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
-        .await
-        .unwrap_or_else(|e| e);
+    let failback = operator.command(OperatorCommandKind::Failback, Some(SOUTH));
+    let out = api.invoke(&failback).await.unwrap_or_else(|e| e);
     t.show(&out);
     t.expect(dry_run || out["decision"]["decision"] == "failback", "failback done");
     t.expect(dry_run || p.drain_metric(SOUTH).await == Some(0.0), "drain metric back to 0");
     // The same command event reaches capacity-scaler (one EventBridge rule, two targets).
-    let out = scaler_api
-        .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
-        .await
-        .unwrap_or_else(|e| e);
+    let out = scaler_api.invoke(&failback).await.unwrap_or_else(|e| e);
     t.line(
         "capacity",
         out["decision"].as_str().unwrap_or("?"),
@@ -313,6 +329,24 @@ async fn main() -> ExitCode {
     t.expect(dry_run || table_after == table_before, "capacity back to its baseline");
 
     let audit = p.audit("dns-failover").await;
+    let ddb = aws_sdk_dynamodb::Client::new(&resilience_tests::sdk(HOME).await);
+    let store = resilience_core::store::dynamodb::DynamoStore::new(ddb.clone(), p.state_table.clone());
+    if let Ok(s) = resilience_cli::status(&config, &store, &ddb).await {
+        t.line(
+            "resilience",
+            "status",
+            &format!(
+                "serving {:?}, drained {:?}, frozen {}",
+                s.serving.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                s.drained.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                s.frozen
+            ),
+        );
+        t.expect(
+            dry_run || (s.serving.len() == 2 && s.drained.is_empty()),
+            "both regions serve again (resilience status)",
+        );
+    }
     println!("\n== summary");
     println!(
         "backup: worst RPO {rpo:.0} s (target 3600 s); restore drill {} ({} API calls for the whole verification)",
