@@ -61,11 +61,13 @@ impl Platform {
         let zone_id = zone.hosted_zone.unwrap().id.trim_start_matches("/hostedzone/").to_owned();
         let mut batch = ChangeBatch::builder();
         for (region, ip) in [(SOUTH, "192.0.2.10"), (NORTH, "192.0.2.20")] {
+            let health_check = data_plane_health_check(&id, region, &r53).await;
             let rrs = ResourceRecordSet::builder()
                 .name(&record_name)
                 .r#type(RrType::A)
                 .set_identifier(region)
                 .weight(100)
+                .health_check_id(health_check)
                 .ttl(60)
                 .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
                 .build()
@@ -579,4 +581,49 @@ impl Platform {
         };
         Some((s("level_name"), n("until") as i64, n("offences") as u32))
     }
+}
+
+/// The data-plane wiring of `region`, as infra/template.yaml builds it: the drain alarm lives in
+/// the peer region (on RegionDrained{Region=<region>}), a CLOUDWATCH_METRIC health check follows
+/// it, and the region's weighted record carries the health check. Returns the health check id.
+async fn data_plane_health_check(id: &str, region: &str, r53: &aws_sdk_route53::Client) -> String {
+    use aws_sdk_route53::types::{AlarmIdentifier, CloudWatchRegion, HealthCheckConfig, HealthCheckType, InsufficientDataHealthStatus};
+    let peer = if region == SOUTH { NORTH } else { SOUTH };
+    let alarm = format!("{id}-drained-{region}");
+    aws_sdk_cloudwatch::Client::new(&sdk(peer).await)
+        .put_metric_alarm()
+        .alarm_name(&alarm)
+        .namespace(format!("AWorld/Failover/{id}"))
+        .metric_name("RegionDrained")
+        .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Region").value(region).build())
+        .statistic(Statistic::Maximum)
+        .period(10)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .treat_missing_data("ignore")
+        .send()
+        .await
+        .unwrap();
+    let config = HealthCheckConfig::builder()
+        .r#type(HealthCheckType::CloudwatchMetric)
+        .alarm_identifier(
+            AlarmIdentifier::builder()
+                .region(CloudWatchRegion::from(peer))
+                .name(&alarm)
+                .build()
+                .unwrap(),
+        )
+        .insufficient_data_health_status(InsufficientDataHealthStatus::LastKnownStatus)
+        .build()
+        .unwrap();
+    r53.create_health_check()
+        .caller_reference(format!("{id}-{region}"))
+        .health_check_config(config)
+        .send()
+        .await
+        .unwrap()
+        .health_check
+        .unwrap()
+        .id
 }

@@ -46,6 +46,17 @@ async fn alarm_event_drains_the_region_by_data_plane_metric_and_its_duplicate_ch
         "drain metric published in the healthy region"
     );
     assert_eq!(p.weights().await[SOUTH], 100, "data plane first: no Route 53 change");
+    let r53 = aws_sdk_route53::Client::new(&resilience_tests::sdk("us-east-1").await);
+    let records = r53.list_resource_record_sets().hosted_zone_id(&p.zone_id).send().await.unwrap();
+    let checked = records
+        .resource_record_sets()
+        .iter()
+        .filter(|r| r.health_check_id().is_some())
+        .count();
+    assert_eq!(
+        checked, 2,
+        "each region's record follows a CLOUDWATCH_METRIC health check on its drain alarm"
+    );
 
     let again = api.invoke(&event).await.expect("handled");
     assert_eq!(again["duplicate"], true, "{again}");

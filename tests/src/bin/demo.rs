@@ -119,7 +119,7 @@ async fn main() -> ExitCode {
         "setup",
         "provisioned",
         &format!(
-            "state table, SNS+SQS, zone {} with weighted records, 6 health alarms (OK)",
+            "state table, SNS+SQS, zone {} with weighted records on CLOUDWATCH_METRIC health checks, 6 health alarms (OK)",
             p.record_name
         ),
     );
