@@ -24,6 +24,15 @@ pub enum GuardError {
     LeaseBusy { name: String, owner: String, until: DateTime<Utc> },
 }
 
+impl GuardError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GuardError::Store(_) => "StoreUnavailable",
+            GuardError::LeaseBusy { .. } => "LeaseBusy",
+        }
+    }
+}
+
 fn seconds(s: u64) -> Duration {
     Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
 }

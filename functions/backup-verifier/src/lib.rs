@@ -9,7 +9,7 @@ use resilience_core::audit::{AuditRecord, Outcome};
 use resilience_core::backup::{BackupReport, Status};
 use resilience_core::config::{Policy, SuiteConfig};
 use resilience_core::guard::{GuardError, Once, exactly_once};
-use resilience_core::inbound::{Retryable, audit_rejected, dispatch};
+use resilience_core::inbound::{Retryable, audit_rejected, diagnostic, dispatch};
 use resilience_core::notify::{Notification, Notifier, Severity};
 use resilience_core::region::Region;
 use resilience_core::signal::{OperatorCommandKind, Signal, SignalError, SignalKind};
@@ -42,6 +42,14 @@ pub enum VerifierError {
 }
 
 impl Retryable for VerifierError {
+    fn kind(&self) -> &'static str {
+        match self {
+            VerifierError::Store(_) => "StoreUnavailable",
+            VerifierError::Guard(g) => g.kind(),
+            VerifierError::BadInput(_) => "BadInput",
+        }
+    }
+
     fn is_retryable(&self) -> bool {
         !matches!(self, VerifierError::BadInput(_))
     }
@@ -49,16 +57,7 @@ impl Retryable for VerifierError {
 
 impl From<VerifierError> for Diagnostic {
     fn from(e: VerifierError) -> Diagnostic {
-        let kind = match &e {
-            VerifierError::Store(_) | VerifierError::Guard(GuardError::Store(_)) => "StoreUnavailable",
-            VerifierError::Guard(GuardError::LeaseBusy { .. }) => "LeaseBusy",
-            VerifierError::BadInput(_) => "BadInput",
-        };
-        let retry = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
-        Diagnostic {
-            error_type: format!("{retry}.{kind}"),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 

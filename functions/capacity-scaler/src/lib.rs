@@ -19,7 +19,7 @@ use resilience_core::config::{CapacityResource, SuiteConfig};
 use resilience_core::dns::CloudWatchHealth;
 use resilience_core::failover::RegionHealth;
 use resilience_core::guard::{GuardError, Once, exactly_once};
-use resilience_core::inbound::{Retryable, audit_rejected, dispatch};
+use resilience_core::inbound::{Retryable, audit_rejected, diagnostic, dispatch};
 use resilience_core::notify::{Notification, Notifier, Severity};
 use resilience_core::region::Region;
 use resilience_core::scaling::{CAPACITY_LEASE, CapacityActuator, ScaleReport, scale_region};
@@ -55,6 +55,15 @@ pub enum ScalerError {
 }
 
 impl Retryable for ScalerError {
+    fn kind(&self) -> &'static str {
+        match self {
+            ScalerError::Store(_) => "StoreUnavailable",
+            ScalerError::Guard(g) => g.kind(),
+            ScalerError::ActionFailed { .. } => "ActionFailed",
+            ScalerError::BadInput(_) => "BadInput",
+        }
+    }
+
     fn is_retryable(&self) -> bool {
         !matches!(self, ScalerError::BadInput(_))
     }
@@ -62,17 +71,7 @@ impl Retryable for ScalerError {
 
 impl From<ScalerError> for Diagnostic {
     fn from(e: ScalerError) -> Diagnostic {
-        let kind = match &e {
-            ScalerError::Store(_) | ScalerError::Guard(GuardError::Store(_)) => "StoreUnavailable",
-            ScalerError::Guard(GuardError::LeaseBusy { .. }) => "LeaseBusy",
-            ScalerError::ActionFailed { .. } => "ActionFailed",
-            ScalerError::BadInput(_) => "BadInput",
-        };
-        let retry = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
-        Diagnostic {
-            error_type: format!("{retry}.{kind}"),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 

@@ -13,7 +13,7 @@ use resilience_core::config::SuiteConfig;
 use resilience_core::dns::{HealthReader, TrafficSwitches};
 use resilience_core::failover::{self, Decision, DnsState, HealthView};
 use resilience_core::guard::{GuardError, Once, exactly_once};
-use resilience_core::inbound::{Retryable, audit_rejected, dispatch};
+use resilience_core::inbound::{Retryable, audit_rejected, diagnostic, dispatch};
 use resilience_core::notify::{Notification, Notifier, Severity};
 use resilience_core::region::Region;
 use resilience_core::scaling::{CapacityActuator, scale_before_shift};
@@ -53,6 +53,16 @@ pub enum FailoverError {
 }
 
 impl Retryable for FailoverError {
+    fn kind(&self) -> &'static str {
+        match self {
+            FailoverError::Store(_) => "StoreUnavailable",
+            FailoverError::Guard(g) => g.kind(),
+            FailoverError::ActionFailed { .. } => "ActionFailed",
+            FailoverError::NotificationPending { .. } => "NotificationPending",
+            FailoverError::BadInput(_) => "BadInput",
+        }
+    }
+
     fn is_retryable(&self) -> bool {
         !matches!(self, FailoverError::BadInput(_))
     }
@@ -60,18 +70,7 @@ impl Retryable for FailoverError {
 
 impl From<FailoverError> for Diagnostic {
     fn from(e: FailoverError) -> Diagnostic {
-        let kind = match &e {
-            FailoverError::Store(_) | FailoverError::Guard(GuardError::Store(_)) => "StoreUnavailable",
-            FailoverError::Guard(GuardError::LeaseBusy { .. }) => "LeaseBusy",
-            FailoverError::ActionFailed { .. } => "ActionFailed",
-            FailoverError::NotificationPending { .. } => "NotificationPending",
-            FailoverError::BadInput(_) => "BadInput",
-        };
-        let retry = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
-        Diagnostic {
-            error_type: format!("{retry}.{kind}"),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 

@@ -13,7 +13,7 @@ use lambda_runtime::Diagnostic;
 use resilience_core::audit::{ActionRecord, AuditRecord, Outcome};
 use resilience_core::config::{SuiteConfig, ThrottleConfig};
 use resilience_core::guard::scoped_key;
-use resilience_core::inbound::Retryable;
+use resilience_core::inbound::{Retryable, diagnostic};
 use resilience_core::notify::{Notification, Notifier, Severity};
 use resilience_core::region::Region;
 use resilience_core::signal::{AlarmState, OperatorCommandKind, Signal, SignalKind, normalise};
@@ -53,6 +53,14 @@ pub enum ThrottleError {
 }
 
 impl Retryable for ThrottleError {
+    fn kind(&self) -> &'static str {
+        match self {
+            ThrottleError::Store(_) | ThrottleError::Table(_) => "StoreUnavailable",
+            ThrottleError::BadInput(_) => "BadInput",
+            ThrottleError::NotHandled(_) => "NotHandled",
+        }
+    }
+
     fn is_retryable(&self) -> bool {
         !matches!(self, ThrottleError::BadInput(_))
     }
@@ -60,16 +68,7 @@ impl Retryable for ThrottleError {
 
 impl From<ThrottleError> for Diagnostic {
     fn from(e: ThrottleError) -> Diagnostic {
-        let kind = match &e {
-            ThrottleError::Store(_) | ThrottleError::Table(_) => "StoreUnavailable",
-            ThrottleError::BadInput(_) => "BadInput",
-            ThrottleError::NotHandled(_) => "NotHandled",
-        };
-        let retry = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
-        Diagnostic {
-            error_type: format!("{retry}.{kind}"),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 
