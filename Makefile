@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv fmt-check clippy lint lint-infra test demo bench package deploy clean
+.PHONY: help venv fmt-check clippy lint lint-infra test demo soak bench package deploy clean
 
 help:
 	@echo "make demo     - the regional-disaster demo on the local AWS emulator"
 	@echo "make test     - fmt check, clippy -D warnings, unit, integration and end-to-end tests"
 	@echo "make lint     - fmt check and clippy only"
+	@echo "make soak     - long reliability runs (1,000 copies, 10,000 sequences)"
 	@echo "make bench    - in-process benchmarks (criterion), writes BENCHMARKS.md"
 	@echo "make package  - arm64 zips of every function (cargo-lambda), sizes printed"
 	@echo "make deploy   - both regions (DEPLOY_ARGS, see infra/deploy.py --help)"
@@ -53,6 +54,13 @@ test: venv lint lint-infra
 demo: venv
 	$(CARGO) build --workspace --bins
 	./scripts/with-moto.sh $(CARGO) run --quiet -p resilience-tests --bin demo -- $(if $(DRY_RUN),--dry-run,)
+
+# The long settings of the reliability tests: 1,000 copies of one alarm from 20 senders through
+# the binaries, 10,000 random event sequences for the invariants. Not part of `make test`.
+soak: venv
+	$(CARGO) build --workspace --bins
+	PROPTEST_CASES=10000 $(CARGO) test -p resilience-core invariants
+	RESILIENCE_COPIES=1000 ./scripts/with-moto.sh $(CARGO) test -p resilience-tests --test dns_failover_e2e many_concurrent
 
 # In-process benchmarks (criterion, release profile); writes BENCHMARKS.md. Not part of `make test`.
 bench:

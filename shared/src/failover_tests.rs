@@ -477,7 +477,8 @@ fn policies() -> impl Strategy<Value = SuiteConfig> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    // 2,000 sequences in `make test`; `make soak` sets PROPTEST_CASES=10000.
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000), ..ProptestConfig::default() })]
 
     #[test]
     fn invariants_hold_over_random_event_sequences(c in policies(), steps in prop::collection::vec(step(), 1..60)) {
