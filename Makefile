@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv fmt-check clippy lint lint-infra test demo soak bench package deploy clean
+.PHONY: help venv fmt-check clippy deny lint lint-infra test demo soak bench package deploy clean
 
 help:
 	@echo "make demo     - the regional-disaster demo on the local AWS emulator"
 	@echo "make test     - fmt check, clippy -D warnings, unit, integration and end-to-end tests"
-	@echo "make lint     - fmt check and clippy only"
+	@echo "make lint     - fmt check, clippy -D warnings, cargo-deny (licenses, bans, sources)"
 	@echo "make soak     - long reliability runs (1,000 copies, 10,000 sequences)"
 	@echo "make bench    - in-process benchmarks (criterion), writes BENCHMARKS.md"
 	@echo "make package  - arm64 zips of every function (cargo-lambda), sizes printed"
@@ -33,7 +33,15 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-lint: fmt-check clippy
+# cargo-deny, built into the project-local .tools (pinned), checks licenses, bans and sources.
+DENY := .tools/bin/cargo-deny
+$(DENY):
+	$(CARGO) install cargo-deny --version 0.20.2 --locked --quiet --root .tools
+
+deny: $(DENY)
+	$(DENY) check licenses bans sources
+
+lint: fmt-check clippy deny
 
 # The SAM template: cfn-lint (no errors) and checkov (no failed check; skips justified inline).
 lint-infra: venv
@@ -87,4 +95,4 @@ deploy: package
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .tools
