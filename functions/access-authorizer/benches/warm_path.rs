@@ -2,7 +2,6 @@
 //! + policy document. No network: the throttle record is already cached.
 
 use access_authorizer::Authorizer;
-use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;
 use resilience_core::auth::TokenValidator;
@@ -53,7 +52,6 @@ fn warm_path(c: &mut Criterion) {
         });
     }
     g.finish();
-    let _ = Utc::now();
 }
 
 criterion_group!(benches, warm_path);

@@ -375,14 +375,13 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 .filter(|(_, w)| !**w)
                 .map(|(r, _)| r.principal.clone())
                 .collect();
-            for (idx, p, _) in &pending {
+            for (idx, _, _) in &pending {
                 if let Ok(v) = &items[*idx].result
                     && v["decision"] != "refused"
                     && v["decision"] != "allow-listed"
                 {
                     audit.push(v.clone());
                 }
-                let _ = p;
             }
             if lost.is_empty() {
                 break;
