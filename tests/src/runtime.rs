@@ -24,6 +24,8 @@ struct Shared {
     queue: Mutex<VecDeque<(String, Bytes)>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     ready: Notify,
+    /// Signalled on every poll of /next (cold-start measurements wait for the first).
+    polled: Notify,
 }
 
 /// The Runtime API on a loopback port.
@@ -41,6 +43,7 @@ impl Drop for RuntimeApi {
 }
 
 async fn next(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    s.polled.notify_one();
     loop {
         let notified = s.ready.notified();
         if let Some((id, body)) = s.queue.lock().unwrap().pop_front() {
@@ -99,6 +102,11 @@ impl RuntimeApi {
         RuntimeApi { addr, shared, server }
     }
 
+    /// Waits until a function process polls for its first event (its init is over).
+    pub async fn wait_for_poll(&self) {
+        self.shared.polled.notified().await;
+    }
+
     /// Invokes the function with `payload` and waits for its answer: `Ok(response)` or
     /// `Err(error document)` as the function reported it.
     pub async fn invoke(&self, payload: &Value) -> Reply {
@@ -133,6 +141,26 @@ pub fn binary(name: &str) -> std::path::PathBuf {
 }
 
 impl FunctionProcess {
+    /// Starts the binary at `path` with the Lambda environment and `env` (nothing inherited
+    /// beyond the parent's environment), for cold-start measurements.
+    pub fn spawn_path(path: &std::path::Path, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
+        let mut cmd = Command::new(path);
+        cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "cold-start")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        FunctionProcess {
+            child: cmd.spawn().expect("start binary"),
+        }
+    }
+
     /// Starts `name` with the Lambda environment, the emulator's AWS settings (inherited) and
     /// `env` on top.
     pub fn spawn(name: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
