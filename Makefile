@@ -71,9 +71,11 @@ soak: venv
 	RESILIENCE_COPIES=1000 ./scripts/with-moto.sh $(CARGO) test -p resilience-tests --test dns_failover_e2e many_concurrent
 
 # In-process benchmarks (criterion, release profile); writes BENCHMARKS.md. Not part of `make test`.
-bench:
+bench: venv
 	$(CARGO) bench -p resilience-core --bench decisions -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench -p access-authorizer --bench warm_path -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) build --release -p dns-failover -p capacity-scaler -p backup-verifier -p user-throttle -p access-authorizer -p resilience-tests --bins
+	target/release/coldstart 30
 	python3 scripts/bench-report.py
 
 PACKAGE_STAMP := $(VENV)/.package-tools
