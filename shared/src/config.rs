@@ -173,6 +173,18 @@ pub struct Policy {
     pub audit_retention_days: u64,
 }
 
+impl Policy {
+    /// Until when an audit record written at `now` is kept (its TTL).
+    pub fn audit_kept_until(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        now + chrono::Duration::days(i64::try_from(self.audit_retention_days).unwrap_or(400))
+    }
+
+    /// Until when a handled signal is remembered, so a late duplicate is still recognised.
+    pub fn key_kept_until(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        now + chrono::Duration::seconds(i64::try_from(self.idempotency_ttl_seconds).unwrap_or(86_400))
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {
@@ -911,6 +923,14 @@ mod tests {
         assert_eq!(c.regions.len(), 2);
         assert_eq!(c.region_of_alarm("api-5xx-eu-south-1").map(Region::as_str), Some("eu-south-1"));
         assert!(c.topic_for(&"eu-north-1".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn retention_follows_the_policy() {
+        let p = Policy::default();
+        let now: chrono::DateTime<chrono::Utc> = "2026-11-24T17:00:00Z".parse().unwrap();
+        assert_eq!(p.audit_kept_until(now), now + chrono::Duration::days(400));
+        assert_eq!(p.key_kept_until(now), now + chrono::Duration::days(7));
     }
 
     #[test]

@@ -119,7 +119,7 @@ where
     release_lease(store, &lease).await;
     match result {
         Ok((outcome, value)) => {
-            let retain = Utc::now() + seconds(policy.idempotency_ttl_seconds);
+            let retain = policy.key_kept_until(Utc::now());
             store.complete_key(key, &outcome, retain).await.map_err(GuardError::from)?;
             Ok(Once::Ran(value))
         }

@@ -6,7 +6,7 @@ use crate::audit::AuditRecord;
 use crate::config::SuiteConfig;
 use crate::signal::{Signal, SignalError, normalise};
 use crate::store::StateStore;
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 
 /// Errors that say whether a retry can help.
@@ -83,8 +83,7 @@ pub async fn audit_rejected<S: StateStore>(
     let now = Utc::now();
     let record = AuditRecord::new(function, region, now, "", json!({ "rejected": excerpt }), "rejected", e.to_string());
     tracing::warn!(decision = "rejected", reason = %e, "input is not a signal");
-    let retain = now + Duration::days(i64::try_from(config.policy.audit_retention_days).unwrap_or(400));
-    if let Err(se) = store.put_audit(&record, retain).await {
+    if let Err(se) = store.put_audit(&record, config.policy.audit_kept_until(now)).await {
         tracing::error!(error = %se, "could not audit a rejected input");
     }
 }

@@ -52,6 +52,13 @@ impl Metrics {
         }
     }
 
+    /// The suite's metrics of one function in one region (`<platform>/Resilience`).
+    pub fn for_function(platform: &str, function: &str, region: &str) -> Self {
+        Metrics::new(format!("{platform}/Resilience"))
+            .dimension("Function", function)
+            .dimension("Region", region)
+    }
+
     pub fn dimension(mut self, name: &str, value: impl Into<String>) -> Self {
         self.dimensions.push((name.to_owned(), value.into()));
         self

@@ -3,7 +3,7 @@
 //! schedules and on "verify now". A failed check is a result, not a crash: the run always
 //! produces a report, an audit record, EMF metrics, and an SNS notification on WARN or FAIL.
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use resilience_core::audit::{AuditRecord, Outcome};
 use resilience_core::backup::{BackupReport, Status};
@@ -149,9 +149,7 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
             } else {
                 Outcome::Succeeded
             };
-            let mut m = Metrics::new(format!("{}/Resilience", self.config.platform))
-                .dimension("Function", FUNCTION)
-                .dimension("Region", self.region.as_str());
+            let mut m = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
             m.metric("FailedChecks", report.count(Status::Fail) as f64, Unit::Count).metric(
                 "WarnedChecks",
                 report.count(Status::Warn) as f64,
@@ -201,7 +199,7 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
                 .put_state(LAST_REPORT, &serde_json::to_value(report).unwrap_or_default(), version)
                 .await?;
         }
-        let retain = now + Duration::days(i64::try_from(self.config.policy.audit_retention_days).unwrap_or(400));
+        let retain = self.config.policy.audit_kept_until(now);
         self.store.put_audit(&record, retain).await?;
         tracing::info!(decision = %record.decision, reason = %record.reason, signal = %signal.key, audit_id = %record.id, "decision");
         Ok((

@@ -11,7 +11,7 @@
 //! Everything runs once per signal under the capacity lease; every change and every refusal
 //! is audited, logged, counted (EMF) and notified.
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use resilience_core::audit::{AuditRecord, Outcome};
 use resilience_core::capacity::{CapacityStep, Intent};
@@ -150,9 +150,7 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
     }
 
     fn metrics(&self) -> Metrics {
-        Metrics::new(format!("{}/Resilience", self.config.platform))
-            .dimension("Function", FUNCTION)
-            .dimension("Region", self.region.as_str())
+        Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str())
     }
 
     pub async fn react(&self, signal: &Signal) -> Result<Value, ScalerError> {
@@ -292,7 +290,7 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
                 Err(e) => record.actions.push(action("sns:Publish", Outcome::Failed, e.to_string())),
             }
         }
-        let retain = now + Duration::days(i64::try_from(self.config.policy.audit_retention_days).unwrap_or(400));
+        let retain = self.config.policy.audit_kept_until(now);
         self.store.put_audit(&record, retain).await?;
         let mut m = self.metrics();
         m.metric("CapacityChanges", changed as f64, Unit::Count)

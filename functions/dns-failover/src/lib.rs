@@ -6,7 +6,7 @@
 //! it out and leaves evidence: an audit record, one JSON log line, EMF metrics and, where a
 //! person must know, an SNS notification.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use resilience_core::audit::{ActionRecord, AuditRecord, Outcome};
 use resilience_core::config::SuiteConfig;
@@ -90,16 +90,10 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         .await
     }
 
-    fn retain_audit(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + Duration::days(i64::try_from(self.config.policy.audit_retention_days).unwrap_or(400))
-    }
-
     /// One signal, exactly once.
     pub async fn react(&self, signal: &Signal) -> Result<Value, FailoverError> {
         let started = Instant::now();
-        let mut metrics = Metrics::new(format!("{}/Resilience", self.config.platform))
-            .dimension("Function", FUNCTION)
-            .dimension("Region", self.region.as_str());
+        let mut metrics = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
         let lease = format!("dns#{}", self.config.dns.record_name);
         let once = exactly_once(&self.store, &self.config.policy, FUNCTION, &signal.key, &lease, async || {
             self.react_leased(signal, &mut metrics, started).await
@@ -248,7 +242,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 .put_state(&state_name, &serde_json::to_value(&next).unwrap_or(Value::Null), version)
                 .await?;
         }
-        self.store.put_audit(&record, self.retain_audit(now)).await?;
+        self.store.put_audit(&record, self.config.policy.audit_kept_until(now)).await?;
         tracing::info!(
             decision = decision.name(),
             reason = %decision.why(),

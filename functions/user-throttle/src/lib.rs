@@ -254,7 +254,7 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 match &item.result {
                     Ok(v) => {
                         let outcome = v.get("decision").and_then(Value::as_str).unwrap_or("handled").to_owned();
-                        let retain = now + Duration::seconds(i64::try_from(self.config.policy.idempotency_ttl_seconds).unwrap_or(86_400));
+                        let retain = self.config.policy.key_kept_until(now);
                         self.store.complete_key(key, &outcome, retain).await?;
                     }
                     Err(_) => self.store.abandon_key(key).await?,
@@ -419,9 +419,7 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
             .iter()
             .filter(|v| self.throttle.levels.iter().any(|l| l.block && v["level"] == l.name.as_str()))
             .count();
-        let mut m = Metrics::new(format!("{}/Resilience", self.config.platform))
-            .dimension("Function", FUNCTION)
-            .dimension("Region", self.region.as_str());
+        let mut m = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
         m.metric("Throttled", throttled.len() as f64, Unit::Count)
             .metric("Blocked", blocked as f64, Unit::Count)
             .metric("ThrottleWriteCalls", stats.calls as f64, Unit::Count)
@@ -491,7 +489,7 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 }),
             }
         }
-        let retain = now + Duration::days(i64::try_from(self.config.policy.audit_retention_days).unwrap_or(400));
+        let retain = self.config.policy.audit_kept_until(now);
         self.store.put_audit(&record, retain).await?;
         tracing::info!(decision = %record.decision, reason = %record.reason, audit_id = %record.id, "decision");
         Ok(())
