@@ -35,43 +35,27 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
+/// Creates an on-demand table keyed by string attributes `hash` (and `range`).
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, hash: &str, range: Option<&str>) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let mut req = ddb.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
+    for (attr, key_type) in std::iter::once((hash, KeyType::Hash)).chain(range.map(|r| (r, KeyType::Range))) {
+        req = req
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attr)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(KeySchemaElement::builder().attribute_name(attr).key_type(key_type).build().unwrap());
+    }
+    req.send().await.unwrap_or_else(|e| panic!("create table {name}: {e:?}"));
+}
+
 /// Creates the state table (the key design of `resilience_core::store`).
 pub async fn create_state_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-    ddb.create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("sk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("sk")
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("create state table");
+    create_table(ddb, name, "pk", Some("sk")).await;
 }
 
 /// An SNS topic with an SQS queue subscribed to it: (topic ARN, queue URL).

@@ -3,7 +3,7 @@
 //! record per region, and the health alarms of both regions (all OK to start with).
 //! The emulator has no PutCompositeAlarm, so the platform has metric alarms only.
 
-use crate::{create_state_table, drain_queue, sdk, topic_with_queue, unique};
+use crate::{create_state_table, create_table, drain_queue, sdk, topic_with_queue, unique};
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use chrono::{DateTime, Utc};
@@ -91,18 +91,7 @@ impl Platform {
             let cw = aws_sdk_cloudwatch::Client::new(&sdk(region).await);
             let names: Vec<String> = HEALTH_ALARMS.iter().map(|b| format!("{id}-{b}-{region}")).collect();
             for name in &names {
-                cw.put_metric_alarm()
-                    .alarm_name(name)
-                    .namespace("AWorld/Api")
-                    .metric_name(name)
-                    .statistic(Statistic::Average)
-                    .period(60)
-                    .evaluation_periods(1)
-                    .threshold(1.0)
-                    .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-                    .send()
-                    .await
-                    .unwrap();
+                watch_alarm(&cw, name, "AWorld/Api").await;
             }
             config["regions"][region]["health_alarms"] = json!(names);
             // moto does not implement PutCompositeAlarm: composite alarms are covered by the
@@ -301,18 +290,7 @@ async fn provision_capacity(id: &str, config: &mut Value) {
     ] {
         let cw = aws_sdk_cloudwatch::Client::new(&sdk(region).await);
         for name in names {
-            cw.put_metric_alarm()
-                .alarm_name(&name)
-                .namespace("AWorld/Capacity")
-                .metric_name(&name)
-                .statistic(Statistic::Sum)
-                .period(60)
-                .evaluation_periods(1)
-                .threshold(1.0)
-                .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-                .send()
-                .await
-                .unwrap();
+            watch_alarm(&cw, &name, "AWorld/Capacity").await;
             cw.set_alarm_state()
                 .alarm_name(&name)
                 .state_value(StateValue::Ok)
@@ -425,33 +403,12 @@ pub const ORDERS: usize = 40;
 /// The protected tables in both regions with PITR on (the emulator has no global-table
 /// replicas: one table per region, and `backup.global_tables` false), orders filled with data.
 async fn provision_protected_tables(id: &str, config: &mut Value) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification, ScalarAttributeType,
-    };
+    use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoverySpecification};
     let tables = [format!("{id}-orders"), format!("{id}-users")];
     for region in [SOUTH, NORTH] {
         let ddb = aws_sdk_dynamodb::Client::new(&sdk(region).await);
         for table in &tables {
-            ddb.create_table()
-                .table_name(table)
-                .billing_mode(BillingMode::PayPerRequest)
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name("id")
-                        .attribute_type(ScalarAttributeType::S)
-                        .build()
-                        .unwrap(),
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name("id")
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .unwrap(),
-                )
-                .send()
-                .await
-                .unwrap();
+            create_table(&ddb, table, "id", None).await;
             ddb.update_continuous_backups()
                 .table_name(table)
                 .point_in_time_recovery_specification(
@@ -506,30 +463,9 @@ impl Platform {
 
 /// The throttle table (pk = principal) in both regions.
 async fn provision_throttle_table(id: &str, config: &mut Value) {
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
     let table = format!("{id}-throttle");
     for region in [SOUTH, NORTH] {
-        aws_sdk_dynamodb::Client::new(&sdk(region).await)
-            .create_table()
-            .table_name(&table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("pk")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        create_table(&aws_sdk_dynamodb::Client::new(&sdk(region).await), &table, "pk", None).await;
     }
     config["throttle"]["table"] = json!(table);
 }
@@ -626,4 +562,20 @@ async fn data_plane_health_check(id: &str, region: &str, r53: &aws_sdk_route53::
         .health_check
         .unwrap()
         .id
+}
+
+/// A metric alarm on its own metric (tests set its state directly with SetAlarmState).
+async fn watch_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, namespace: &str) {
+    cw.put_metric_alarm()
+        .alarm_name(name)
+        .namespace(namespace)
+        .metric_name(name)
+        .statistic(Statistic::Maximum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
 }
