@@ -18,6 +18,25 @@ async fn running(p: &Platform) -> (RuntimeApi, FunctionProcess) {
     (api, f)
 }
 
+/// Every item of the drill's source table, as comparable text.
+async fn source_items(p: &Platform) -> Vec<String> {
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(NORTH).await);
+    let out = ddb
+        .scan()
+        .table_name(format!("{}-orders", p.id))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let mut items: Vec<String> = out
+        .items()
+        .iter()
+        .map(|i| format!("{:?}", i.iter().collect::<std::collections::BTreeMap<_, _>>()))
+        .collect();
+    items.sort();
+    items
+}
+
 fn checks<'a>(out: &'a Value, check: &str) -> Vec<&'a Value> {
     out["report"]["checks"]
         .as_array()
@@ -31,11 +50,14 @@ fn checks<'a>(out: &'a Value, check: &str) -> Vec<&'a Value> {
 async fn verify_now_passes_every_check_and_the_drill_restores_validates_and_cleans_up() {
     let p = Platform::provision(&["control-plane"]).await;
     let (api, _f) = running(&p).await;
+    let source_before = source_items(&p).await;
     let out = api
         .invoke(&p.command("Resilience Verify Now Command", None))
         .await
         .expect("handled");
     assert_eq!(out["status"], "PASS", "{out:#}");
+    assert_eq!(source_before.len(), ORDERS);
+    assert_eq!(source_items(&p).await, source_before, "the source table is only read");
     // 2 tables x 2 regions: PITR, window and RPO measured everywhere.
     assert_eq!(checks(&out, "pitr").len(), 4);
     assert!(
