@@ -14,7 +14,7 @@ help:
 	@echo "make demo     - the regional-disaster demo on the local AWS emulator"
 	@echo "make test     - fmt check, clippy -D warnings, unit, integration and end-to-end tests"
 	@echo "make lint     - fmt check, clippy -D warnings, cargo-deny (licenses, bans, sources)"
-	@echo "make soak     - long reliability runs (1,000 copies, 10,000 sequences)"
+	@echo "make soak     - long reliability runs (10,000 sequences, 1M fuzz inputs, 1,000 copies, fault seeds)"
 	@echo "make bench    - in-process benchmarks (criterion), writes BENCHMARKS.md"
 	@echo "make package  - arm64 zips of every function (cargo-lambda), sizes printed"
 	@echo "make deploy   - both regions (DEPLOY_ARGS, see infra/deploy.py --help)"
@@ -63,12 +63,15 @@ demo: venv
 	$(CARGO) build --workspace --bins
 	./scripts/with-moto.sh $(CARGO) run --quiet -p resilience-tests --bin demo -- $(if $(DRY_RUN),--dry-run,)
 
-# The long settings of the reliability tests: 1,000 copies of one alarm from 20 senders through
-# the binaries, 10,000 random event sequences for the invariants. Not part of `make test`.
+# The long settings of the reliability tests: 10,000 random event sequences for the invariants,
+# 1,000,000 fuzzed inputs per target, 1,000 copies of one alarm from 20 senders through the
+# binaries, five seeds of 30 % injected AWS faults per function. Not part of `make test`.
 soak: venv
 	$(CARGO) build --workspace --bins
 	PROPTEST_CASES=10000 $(CARGO) test -p resilience-core invariants
+	FUZZ_CASES=1000000 $(CARGO) test --release -p resilience-core --test fuzz
 	RESILIENCE_COPIES=1000 ./scripts/with-moto.sh $(CARGO) test -p resilience-tests --test dns_failover_e2e many_concurrent
+	FAULT_ROUNDS=5 ./scripts/with-moto.sh $(CARGO) test -p resilience-tests --test faults_e2e -- --nocapture
 
 # In-process benchmarks (criterion, release profile); writes BENCHMARKS.md. Not part of `make test`.
 bench: venv

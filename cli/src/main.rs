@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use resilience_cli as cli;
-use resilience_core::clients::AwsClients;
+use resilience_core::clients::{AwsClients, TrustRoots};
 use resilience_core::config::SuiteConfig;
 use resilience_core::signal::{OperatorCommandDetail, OperatorCommandKind};
 use resilience_core::store::dynamodb::DynamoStore;
@@ -70,7 +70,7 @@ fn print(json: bool, value: &Value, human: impl FnOnce() -> String) {
 
 async fn run(args: Args) -> Result<(), String> {
     let config = SuiteConfig::from_env().map_err(|e| e.to_string())?;
-    let clients = AwsClients::load().await;
+    let clients = AwsClients::load(TrustRoots::Platform).await;
     let region = clients
         .home_region()
         .ok_or("set AWS_REGION (or a profile region) to a region code")?;

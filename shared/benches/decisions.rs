@@ -34,6 +34,7 @@ fn throttle_decisions(c: &mut Criterion) {
                 at: now,
                 reason: "x".into(),
                 source: "d".into(),
+                signal: "first".into(),
             },
             now,
         ) {
@@ -47,6 +48,7 @@ fn throttle_decisions(c: &mut Criterion) {
                 at: now,
                 reason: "credential stuffing".into(),
                 source: "aworld.detector".into(),
+                signal: "later".into(),
             };
             black_box(on_offence(&cfg, Some(&first), &principals[i], offence, now + Duration::hours(1)))
         })

@@ -87,12 +87,17 @@ pub fn plan(
     restore_after: Duration,
 ) -> CapacityStep {
     match intent {
-        Intent::Failover { steps } => raise(resource, current, inputs, i64::from(steps)),
+        // Anchored on the saved baseline: an intent re-driven after a partial failure asks for
+        // the same level again instead of stacking its steps on the ones already applied.
+        Intent::Failover { steps } => {
+            let anchor = inputs.baseline.map_or(current.min, |b| b.min);
+            raise(resource, current, inputs, anchor, i64::from(steps))
+        }
         Intent::Saturation => match inputs.last_change {
             Some(at) if now < at + cooldown => CapacityStep::Refused {
                 why: format!("{} changed at {at}; cooldown lasts until {}", resource.id(), at + cooldown),
             },
-            _ => raise(resource, current, inputs, 1),
+            _ => raise(resource, current, inputs, current.min, 1),
         },
         Intent::Recovery { ok_since } => match (inputs.baseline, ok_since) {
             (None, _) => CapacityStep::Unchanged {
@@ -115,8 +120,13 @@ pub fn plan(
     }
 }
 
-fn raise(resource: &CapacityResource, current: Level, inputs: &Inputs, steps: i64) -> CapacityStep {
-    let wanted = current.min.saturating_add(resource.step.saturating_mul(steps.max(0)));
+fn raise(resource: &CapacityResource, current: Level, inputs: &Inputs, anchor: i64, steps: i64) -> CapacityStep {
+    let wanted = anchor.saturating_add(resource.step.saturating_mul(steps.max(0)));
+    if anchor < current.min && wanted <= current.min {
+        return CapacityStep::Unchanged {
+            why: format!("{} is at {}, at or above the failover level {wanted}", resource.id(), current.min),
+        };
+    }
     let mut to_min = wanted.min(resource.ceiling);
     let mut clipped = (to_min < wanted).then(|| format!("clipped at the resource ceiling {}", resource.ceiling));
     if let Some(region_ceiling) = inputs.region_ceiling {
@@ -208,6 +218,36 @@ mod tests {
             RESTORE,
         );
         assert_eq!(s.target(), Some(lvl(300, Some(300))));
+    }
+
+    #[test]
+    fn a_failover_intent_re_driven_after_a_partial_failure_asks_for_the_same_level() {
+        let inputs = Inputs {
+            baseline: Some(lvl(100, Some(250))),
+            ..Inputs::default()
+        };
+        // First delivery raised this resource (100 -> 300), then failed on another one.
+        let again = plan(
+            &resource(100, 1000),
+            lvl(300, Some(300)),
+            &inputs,
+            Intent::Failover { steps: 2 },
+            t0(),
+            COOL,
+            RESTORE,
+        );
+        assert!(matches!(again, CapacityStep::Unchanged { .. }), "{again:?}");
+        // A resource the first delivery did not reach gets the whole raise.
+        let missed = plan(
+            &resource(100, 1000),
+            lvl(100, Some(250)),
+            &inputs,
+            Intent::Failover { steps: 2 },
+            t0(),
+            COOL,
+            RESTORE,
+        );
+        assert_eq!(missed.target(), Some(lvl(300, Some(300))));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! notifier at cold start. `main` calls [`Deployment::from_env`] once and hands the parts to its
 //! handler by reference.
 
-use crate::clients::AwsClients;
+use crate::clients::{AwsClients, TrustRoots};
 use crate::config::{ConfigError, SuiteConfig};
 use crate::notify::SnsNotifier;
 use crate::region::Region;
@@ -32,7 +32,7 @@ impl Deployment {
     /// Reads the configuration and builds everything; any problem fails the init.
     pub async fn from_env() -> Result<Self, InitError> {
         let config = SuiteConfig::from_env()?;
-        let clients = AwsClients::load().await;
+        let clients = AwsClients::load(TrustRoots::AmazonTrustServices).await;
         Self::new(config, clients)
     }
 

@@ -286,6 +286,41 @@ impl Decision {
     }
 }
 
+/// The regions whose unreadable health kept `decision` from moving traffic: were they healthy,
+/// the decision would move it. An unreachable region counts as failing (principle: outside-in
+/// evidence), which is right for the region being drained but not for the target: a transient
+/// fault in reading the healthy region must not consume the event. The handler audits such a
+/// decision as inconclusive and fails retryably, so the event is re-driven.
+pub fn inconclusive(
+    config: &SuiteConfig,
+    state: &DnsState,
+    signal: &Signal,
+    health: &HealthView,
+    now: DateTime<Utc>,
+    decision: &Decision,
+) -> Vec<Region> {
+    let unreadable: Vec<Region> = health.iter().filter(|(_, h)| !h.reachable).map(|(r, _)| r.clone()).collect();
+    if unreadable.is_empty() || decision.moves_traffic() {
+        return vec![];
+    }
+    let mut assumed = health.clone();
+    for region in &unreadable {
+        let Some(rc) = config.regions.get(region) else { continue };
+        let alarms = rc
+            .health_alarms
+            .iter()
+            .chain(rc.composite_alarm.iter())
+            .map(|a| (a.clone(), AlarmState::Ok))
+            .collect();
+        assumed.insert(region.clone(), RegionHealth { reachable: true, alarms });
+    }
+    if decide(config, state, signal, &assumed, now).moves_traffic() {
+        unreadable
+    } else {
+        vec![]
+    }
+}
+
 /// The decision for one signal.
 pub fn decide(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &HealthView, now: DateTime<Utc>) -> Decision {
     match &signal.kind {

@@ -152,6 +152,39 @@ fn unreadable_region_counts_as_failing_but_never_as_a_target() {
 }
 
 #[test]
+fn a_refusal_that_rests_on_the_target_being_unreadable_is_inconclusive() {
+    let c = config();
+    let signal = alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm);
+    let state = DnsState::default();
+    // The healthy region's alarms could not be read (a transient fault): no failover, but the
+    // event must be retried, not consumed.
+    let mut h = view(&c, 2, 0);
+    h.get_mut(&r(NORTH)).unwrap().reachable = false;
+    h.get_mut(&r(NORTH)).unwrap().alarms.clear();
+    let d = decide(&c, &state, &signal, &h, t0());
+    assert!(!d.moves_traffic(), "{d:?}");
+    assert_eq!(inconclusive(&c, &state, &signal, &h, t0(), &d), vec![r(NORTH)]);
+    // The failing region being unreadable is evidence, and the decision moves traffic anyway.
+    let mut h = view(&c, 1, 0);
+    h.get_mut(&r(SOUTH)).unwrap().reachable = false;
+    let d = decide(&c, &state, &signal, &h, t0());
+    assert!(inconclusive(&c, &state, &signal, &h, t0(), &d).is_empty(), "{d:?}");
+    // Below quorum with everything readable: a conclusive no.
+    let h = view(&c, 1, 0);
+    let d = decide(&c, &state, &signal, &h, t0());
+    assert!(!d.moves_traffic() && inconclusive(&c, &state, &signal, &h, t0(), &d).is_empty());
+    // Already drained: nothing health could change.
+    let drained = DnsState {
+        drained: [r(SOUTH)].into(),
+        ..DnsState::default()
+    };
+    let mut h = view(&c, 2, 0);
+    h.get_mut(&r(SOUTH)).unwrap().reachable = false;
+    let d = decide(&c, &drained, &signal, &h, t0());
+    assert!(inconclusive(&c, &drained, &signal, &h, t0(), &d).is_empty(), "{d:?}");
+}
+
+#[test]
 fn both_regions_failing_is_no_action_and_critical() {
     let c = config();
     let d = decide(

@@ -12,7 +12,7 @@ use std::time::Instant;
 pub enum Once<T> {
     /// This invocation did the work.
     Ran(T),
-    /// Another delivery of the same signal did (or is doing) it.
+    /// Another delivery of the same signal did it.
     Duplicate { status: String },
 }
 
@@ -22,6 +22,11 @@ pub enum GuardError {
     Store(#[from] StoreError),
     #[error("lease {name} is held by {owner} until {until}; retry")]
     LeaseBusy { name: String, owner: String, until: DateTime<Utc> },
+    /// Another delivery claimed the signal and has not finished. It may still fail (and give the
+    /// claim up) or die holding it, so this delivery must not report success: a retry confirms
+    /// the outcome, or runs the work once the claim has lapsed.
+    #[error("being handled by another invocation (claimed until {until}); retry to confirm it finished")]
+    InProgress { until: DateTime<Utc> },
 }
 
 impl GuardError {
@@ -29,6 +34,7 @@ impl GuardError {
         match self {
             GuardError::Store(_) => "StoreUnavailable",
             GuardError::LeaseBusy { .. } => "LeaseBusy",
+            GuardError::InProgress { .. } => "InProgress",
         }
     }
 }
@@ -102,11 +108,7 @@ where
                 status: format!("already handled: {outcome}"),
             });
         }
-        Claim::InProgress { .. } => {
-            return Ok(Once::Duplicate {
-                status: "being handled by another invocation".into(),
-            });
-        }
+        Claim::InProgress { until } => return Err(GuardError::InProgress { until }.into()),
     }
     let lease = match take_lease(store, policy, lease_name).await {
         Ok(lease) => lease,
@@ -146,25 +148,35 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn concurrent_deliveries_run_the_work_once() {
+    async fn concurrent_deliveries_run_the_work_once_and_the_unfinished_ones_retry_to_a_duplicate() {
         let store = Arc::new(MemoryStore::new());
         let runs = Arc::new(AtomicUsize::new(0));
         let policy = Arc::new(Policy::default());
-        let tasks: Vec<_> = (0..50)
-            .map(|_| {
-                let (store, runs, policy) = (store.clone(), runs.clone(), policy.clone());
-                tokio::spawn(async move {
-                    exactly_once(&*store, &policy, "f", "sig", "lease", async || {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        Ok::<_, E>(("done".to_owned(), ()))
-                    })
-                    .await
-                    .unwrap()
-                })
+        let deliver = |store: Arc<MemoryStore>, runs: Arc<AtomicUsize>, policy: Arc<Policy>| async move {
+            exactly_once(&*store, &policy, "f", "sig", "lease", async || {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Ok::<_, E>(("done".to_owned(), ()))
             })
+            .await
+        };
+        let tasks: Vec<_> = (0..50)
+            .map(|_| tokio::spawn(deliver(store.clone(), runs.clone(), policy.clone())))
             .collect();
+        let mut in_progress = 0;
         for t in tasks {
-            t.await.unwrap();
+            match t.await.unwrap() {
+                Ok(_) => {}
+                Err(E::Guard(GuardError::InProgress { .. })) => in_progress += 1,
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(in_progress > 0, "deliveries during the 20 ms of work see it unfinished");
+        // Their retries (as Lambda or SQS would make them) find it done.
+        for _ in 0..in_progress {
+            let r = deliver(store.clone(), runs.clone(), policy.clone()).await.unwrap();
+            assert!(matches!(r, Once::Duplicate { status } if status.contains("done")));
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     }

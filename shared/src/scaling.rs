@@ -300,6 +300,8 @@ pub async fn scale_region<S: StateStore>(
                     store
                         .save_baseline(&id, &serde_json::to_value(current).unwrap_or_default(), now)
                         .await?;
+                    // Known from now on to the region guard of the resources after this one.
+                    baselines.entry(id.clone()).or_insert(current);
                 }
                 let started = Instant::now();
                 match actuator.apply(r, to).await {

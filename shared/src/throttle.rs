@@ -61,6 +61,10 @@ pub struct Offence {
     pub at: DateTime<Utc>,
     pub reason: String,
     pub source: String,
+    /// The idempotency key of the signal that reported it: a redelivery whose claim lapsed
+    /// (its first delivery wrote, then failed before finishing) is recognised in the history.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signal: String,
 }
 
 /// What the throttle table holds for one principal.
@@ -99,6 +103,8 @@ pub enum ThrottleDecision {
     Coalesced { record: ThrottleRecord },
     /// Never throttled.
     AllowListed,
+    /// This very offence (same signal) is already in the history: nothing to write.
+    AlreadyRecorded { record: ThrottleRecord },
 }
 
 fn secs(s: u64) -> Duration {
@@ -115,6 +121,12 @@ pub fn on_offence(
 ) -> ThrottleDecision {
     if cfg.allow_list.iter().any(|a| a == principal.as_str()) {
         return ThrottleDecision::AllowListed;
+    }
+    if let Some(r) = existing
+        && !offence.signal.is_empty()
+        && r.history.iter().any(|o| o.signal == offence.signal)
+    {
+        return ThrottleDecision::AlreadyRecorded { record: r.clone() };
     }
     let mut history = existing.map(|r| r.history.clone()).unwrap_or_default();
     history.push(offence.clone());
@@ -232,13 +244,42 @@ mod tests {
             at,
             reason: "credential stuffing".into(),
             source: "detector".into(),
+            signal: next_signal(),
         }
+    }
+
+    /// Every offence of these tests comes from a signal of its own.
+    fn next_signal() -> String {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        format!("signal-{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
+    #[test]
+    fn a_redelivered_offence_is_recognised_and_changes_nothing() {
+        let c = cfg();
+        let p = Principal::parse("user#u-9").unwrap();
+        let delivered = offence(t0());
+        let first = match on_offence(&c, None, &p, delivered.clone(), t0()) {
+            ThrottleDecision::Throttle { record, .. } => record,
+            other => panic!("{other:?}"),
+        };
+        // Two hours later, past the coalescing window: a new offence would escalate...
+        let later = t0() + Duration::hours(2);
+        assert!(
+            matches!(on_offence(&c, Some(&first), &p, offence(later), later), ThrottleDecision::Throttle { record, .. } if record.level == 1)
+        );
+        // ...but the same one delivered again does not.
+        let again = on_offence(&c, Some(&first), &p, delivered, later);
+        assert!(
+            matches!(again, ThrottleDecision::AlreadyRecorded { ref record } if *record == first),
+            "{again:?}"
+        );
     }
 
     fn throttle(existing: Option<&ThrottleRecord>, at: DateTime<Utc>) -> ThrottleRecord {
         match on_offence(&cfg(), existing, &Principal::parse("user#42").unwrap(), offence(at), at) {
             ThrottleDecision::Throttle { record, .. } | ThrottleDecision::Coalesced { record } => record,
-            ThrottleDecision::AllowListed => panic!("allow-listed"),
+            other => panic!("{other:?}"),
         }
     }
 

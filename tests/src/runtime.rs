@@ -144,8 +144,14 @@ impl FunctionProcess {
     /// Starts the binary at `path` with the Lambda environment and `env` (nothing inherited
     /// beyond the parent's environment), for cold-start measurements.
     pub fn spawn_path(path: &std::path::Path, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
+        Self::spawn_program(path, &[], api, env)
+    }
+
+    /// Like [`FunctionProcess::spawn_path`], for any program with arguments (an interpreter).
+    pub fn spawn_program(path: &std::path::Path, args: &[&str], api: &RuntimeApi, env: &[(&str, String)]) -> Self {
         let mut cmd = Command::new(path);
-        cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        cmd.args(args)
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", "cold-start")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -180,6 +186,11 @@ impl FunctionProcess {
         FunctionProcess {
             child: cmd.spawn().expect("start function binary"),
         }
+    }
+
+    /// The process id (for reading its peak memory from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Waits for the process to exit (an init failure) and returns its exit code.

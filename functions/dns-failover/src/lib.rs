@@ -48,6 +48,8 @@ pub enum FailoverError {
     ActionFailed { what: String, detail: String },
     #[error("{what} done, but its notification could not be sent ({message}); queued, retry to send")]
     NotificationPending { what: String, message: String },
+    #[error("{decision}, but the health of {regions} could not be read: inconclusive, retry")]
+    HealthUnreadable { decision: String, regions: String },
     #[error("bad input: {0}")]
     BadInput(#[from] SignalError),
 }
@@ -59,6 +61,7 @@ impl Retryable for FailoverError {
             FailoverError::Guard(g) => g.kind(),
             FailoverError::ActionFailed { .. } => "ActionFailed",
             FailoverError::NotificationPending { .. } => "NotificationPending",
+            FailoverError::HealthUnreadable { .. } => "HealthUnreadable",
             FailoverError::BadInput(_) => "BadInput",
         }
     }
@@ -120,7 +123,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 
     async fn react_leased(&self, signal: &Signal, metrics: &mut Metrics, started: Instant) -> Result<(String, Value), FailoverError> {
         let state_name = self.state_name();
-        let (mut state, version) = match self.store.get_state(&state_name).await? {
+        let (stored, version) = match self.store.get_state(&state_name).await? {
             Some(v) => (
                 serde_json::from_value::<DnsState>(v.value).map_err(|e| StoreError::Corrupt {
                     key: state_name.clone(),
@@ -130,6 +133,8 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             ),
             None => (DnsState::default(), 0),
         };
+        // Notifications a faulted invocation left queued go out first.
+        let mut state = stored.clone();
         let mut actions = self.flush_outbox(&mut state).await;
 
         let health: HealthView = self.health.read(&self.config).await;
@@ -137,6 +142,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         let observed = failover::observe(&self.config, &state, signal, &health, now);
         let decision = failover::decide(&self.config, &observed, signal, &health, now);
         metrics.metric("DecisionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds);
+        let unreadable = failover::inconclusive(&self.config, &observed, signal, &health, now, &decision);
+        if !unreadable.is_empty() {
+            return Err(self
+                .inconclusive(signal, &decision, &unreadable, actions, (&stored, &state, version), now)
+                .await);
+        }
 
         let dry_run = self.config.dry_run;
         let acted = Instant::now();
@@ -213,36 +224,45 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         );
         record.dry_run = dry_run;
         let mut next = next;
-        let mut pending = None;
-        if let Some(n) = self.notification_for(&decision, outcome, dry_run, &health, &record.id) {
-            match self.notifier.notify(&n).await {
-                Ok(id) => actions.push(ActionRecord {
-                    action: "sns:Publish".into(),
-                    outcome: Outcome::Succeeded,
-                    detail: format!("message {id}"),
-                    millis: 0,
-                }),
-                Err(e) => {
-                    actions.push(ActionRecord {
-                        action: "sns:Publish".into(),
-                        outcome: Outcome::Failed,
-                        detail: format!("{e}; queued for the next invocation"),
-                        millis: 0,
-                    });
-                    pending = Some(e.message.clone());
-                    next.outbox.push(n);
-                }
-            }
+        // Evidence first, announcement last: the audit record, then the state with the
+        // notification queued in its outbox, then the notification. A fault at any step leaves
+        // what was done on record; the re-drive re-reads the switches (already in place) and
+        // announces once, because nothing was announced before everything was saved.
+        let notification = self.notification_for(&decision, outcome, dry_run, &health, &record.id);
+        if notification.is_some() {
+            actions.push(ActionRecord {
+                action: "sns:Publish".into(),
+                outcome: Outcome::Planned,
+                detail: "queued with the state, sent once it is saved".into(),
+                millis: 0,
+            });
         }
         record.actions = actions;
         record.outcome = outcome;
-
-        if next != state {
-            self.store
+        self.store.put_audit(&record, self.config.policy.audit_kept_until(now)).await?;
+        next.outbox.extend(notification);
+        let mut version = version;
+        if next != stored {
+            version = self
+                .store
                 .put_state(&state_name, &serde_json::to_value(&next).unwrap_or(Value::Null), version)
                 .await?;
         }
-        self.store.put_audit(&record, self.config.policy.audit_kept_until(now)).await?;
+        let mut pending = None;
+        if !next.outbox.is_empty() {
+            let sent = self.flush_outbox(&mut next).await;
+            pending = sent.iter().find(|a| a.outcome == Outcome::Failed).map(|a| a.detail.clone());
+            record.actions.extend(sent);
+            // Sent ones leave the outbox. If this write fails they go out once more with the
+            // next invocation (at least once): the audit id in each message tells copies apart.
+            if let Err(e) = self
+                .store
+                .put_state(&state_name, &serde_json::to_value(&next).unwrap_or(Value::Null), version)
+                .await
+            {
+                tracing::warn!(error = %e, "outbox not cleared; its notifications may be sent again");
+            }
+        }
         tracing::info!(
             decision = decision.name(),
             reason = %decision.why(),
@@ -280,6 +300,51 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             });
         }
         Ok((decision.name().to_owned(), result))
+    }
+
+    /// Records a decision that rests on unreadable health and gives the event back for a retry.
+    async fn inconclusive(
+        &self,
+        signal: &Signal,
+        decision: &Decision,
+        unreadable: &[Region],
+        actions: Vec<ActionRecord>,
+        (stored, state, version): (&DnsState, &DnsState, u64),
+        now: chrono::DateTime<Utc>,
+    ) -> FailoverError {
+        let regions = unreadable.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let why = format!(
+            "{}; the health of {regions} could not be read, so the event is retried",
+            decision.why()
+        );
+        let mut record = AuditRecord::new(
+            FUNCTION,
+            self.region.as_str(),
+            now,
+            &signal.key,
+            serde_json::to_value(signal).unwrap_or(Value::Null),
+            "inconclusive",
+            why,
+        );
+        record.actions = actions;
+        record.outcome = Outcome::Skipped;
+        tracing::warn!(decision = "inconclusive", signal = %signal.key, %regions, "health unreadable; retry");
+        if let Err(e) = self.store.put_audit(&record, self.config.policy.audit_kept_until(now)).await {
+            return e.into();
+        }
+        // Queued notifications sent at the start leave the outbox.
+        if state != stored
+            && let Err(e) = self
+                .store
+                .put_state(&self.state_name(), &serde_json::to_value(state).unwrap_or(Value::Null), version)
+                .await
+        {
+            return e.into();
+        }
+        FailoverError::HealthUnreadable {
+            decision: decision.why(),
+            regions,
+        }
     }
 
     /// Raises the target region's capacity first (principle 5). A failure is recorded and the
@@ -322,7 +387,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
     }
 
-    /// Sends notifications queued by an earlier invocation; keeps those that still fail.
+    /// Sends the queued notifications; keeps those that still fail.
     async fn flush_outbox(&self, state: &mut DnsState) -> Vec<ActionRecord> {
         let mut records = Vec::new();
         let mut still = Vec::new();

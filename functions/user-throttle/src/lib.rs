@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::Diagnostic;
 use resilience_core::audit::{ActionRecord, AuditRecord, Outcome};
 use resilience_core::config::{SuiteConfig, ThrottleConfig};
-use resilience_core::guard::scoped_key;
+use resilience_core::guard::{GuardError, scoped_key};
 use resilience_core::inbound::{Retryable, diagnostic};
 use resilience_core::notify::{Notification, Notifier, Severity};
 use resilience_core::region::Region;
@@ -95,6 +95,7 @@ pub fn ask(config: &SuiteConfig, t: &ThrottleConfig, signal: &Signal) -> Ask {
                         at: signal.at,
                         reason: format!("alarm {}: {}", a.alarm_name, a.reason.chars().take(200).collect::<String>()),
                         source: format!("alarm:{}", a.alarm_name),
+                        signal: signal.key.clone(),
                     },
                 ),
                 Some(Err(e)) => Ask::Refused(format!("alarm {} names no valid principal: {e}", a.alarm_name)),
@@ -117,6 +118,7 @@ pub fn ask(config: &SuiteConfig, t: &ThrottleConfig, signal: &Signal) -> Ask {
                     at: signal.at,
                     reason: f.reason.chars().take(300).collect(),
                     source: f.source.clone(),
+                    signal: signal.key.clone(),
                 },
             )
         }
@@ -138,6 +140,7 @@ pub fn ask(config: &SuiteConfig, t: &ThrottleConfig, signal: &Signal) -> Ask {
                         at: signal.at,
                         reason: format!("operator {}: {}", cmd.detail.requested_by, cmd.detail.reason),
                         source: "operator".into(),
+                        signal: signal.key.clone(),
                     },
                 )
             }
@@ -193,13 +196,13 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 continue;
             }
             let key = scoped_key(FUNCTION, &signal.key);
-            match self.store.claim_key(&key, Duration::seconds(60), now).await? {
+            // Claimed for a lease's lifetime, as every function does: a holder that dies without
+            // finishing or giving the claim up blocks redelivery at most this long.
+            let claim_for = Duration::seconds(i64::try_from(self.config.policy.lease_seconds).unwrap_or(60));
+            match self.store.claim_key(&key, claim_for, now).await? {
                 Claim::New => {}
-                other => {
-                    let status = match other {
-                        Claim::Done { outcome } => format!("already handled: {outcome}"),
-                        _ => "being handled by another invocation".into(),
-                    };
+                Claim::Done { outcome } => {
+                    let status = format!("already handled: {outcome}");
                     items.push(Item {
                         message_id: inb.message_id,
                         key: None,
@@ -207,10 +210,19 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                     });
                     continue;
                 }
+                // Unfinished elsewhere: not a success until a retry finds it done (see guard).
+                Claim::InProgress { until } => {
+                    items.push(Item {
+                        message_id: inb.message_id,
+                        key: None,
+                        result: Err(ThrottleError::NotHandled(GuardError::InProgress { until }.to_string())),
+                    });
+                    continue;
+                }
             }
             items.push(Item {
                 message_id: inb.message_id,
-                key: Some(signal.key.clone()),
+                key: Some(key.clone()),
                 result: Ok(Value::Null),
             });
             match a {
@@ -249,15 +261,20 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
         };
 
         // Finish the claims: done, or given up so a redelivery runs again.
-        for item in &items {
+        // A claim that cannot be closed makes its record a retryable failure, not the whole
+        // batch: the redelivery finds the offence in the history and writes nothing again.
+        for item in &mut items {
             if let Some(key) = &item.key {
-                match &item.result {
+                let closed = match &item.result {
                     Ok(v) => {
                         let outcome = v.get("decision").and_then(Value::as_str).unwrap_or("handled").to_owned();
                         let retain = self.config.policy.key_kept_until(now);
-                        self.store.complete_key(key, &outcome, retain).await?;
+                        self.store.complete_key(key, &outcome, retain).await
                     }
-                    Err(_) => self.store.abandon_key(key).await?,
+                    Err(_) => self.store.abandon_key(key).await,
+                };
+                if let (Err(e), Ok(_)) = (closed, &item.result) {
+                    item.result = Err(ThrottleError::NotHandled(format!("recorded, but its claim was not closed ({e})")));
                 }
             }
         }
@@ -308,6 +325,10 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 let existing = decided.get(p).map(|(r, _)| r).or_else(|| current.get(p));
                 let d = on_offence(&self.throttle, existing, p, o.clone(), now);
                 let (result, record) = match d {
+                    ThrottleDecision::AlreadyRecorded { record } => (
+                        json!({ "decision": "already-recorded", "principal": p, "level": record.level_name, "until": record.until, "why": "this offence was recorded by an earlier delivery" }),
+                        None,
+                    ),
                     ThrottleDecision::AllowListed => (
                         json!({ "decision": "allow-listed", "principal": p, "why": "on the allow-list: never throttled" }),
                         None,

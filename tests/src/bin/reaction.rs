@@ -1,0 +1,337 @@
+//! Whole-process benchmarks on the local emulator (`make bench`, release binaries):
+//! - AWS API calls per reaction of every function, by operation, counted by the proxy of
+//!   `resilience_tests::faults` with faults off; items per throttle-table write for a burst;
+//! - the dns-failover reaction, cold (process start → answer) and warm, against the same AWS
+//!   calls made directly in sequence with the SDK by this program;
+//! - the peak RSS of the dns-failover process after a failover.
+//!
+//! Medians over `runs` samples, interleaved. Writes target/reaction.json for bench-report.py.
+//! Usage (under scripts/with-moto.sh): reaction [runs]
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDataQuery, MetricDatum, MetricStat, StateValue};
+use aws_sdk_dynamodb::types::AttributeValue;
+use jsonwebtoken::Algorithm;
+use resilience_tests::faults::FaultProxy;
+use resilience_tests::platform::{NORTH, Platform, SOUTH};
+use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn release(name: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release")).join(name)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn spawn(name: &str, api: &RuntimeApi, p: &Platform, endpoint: &str) -> FunctionProcess {
+    let mut env = p.env();
+    env.push(("AWS_ENDPOINT_URL", endpoint.to_owned()));
+    FunctionProcess::spawn_path(&release(name), api, &env)
+}
+
+/// The calls `event` costs `function`, by operation (a fresh process, faults off).
+async fn calls(function: &str, p: &Platform, events: &[Value]) -> (BTreeMap<String, usize>, Vec<Value>) {
+    let proxy = FaultProxy::start(&resilience_tests::endpoint(), 0.0, 1, Duration::from_secs(4)).await;
+    let api = RuntimeApi::start().await;
+    let _f = spawn(function, &api, p, &proxy.url());
+    let mut answers = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        if i + 1 == events.len() {
+            proxy.reset_calls();
+        }
+        answers.push(api.invoke(e).await.unwrap_or_else(|e| e));
+    }
+    (proxy.forwarded_by_operation(), answers)
+}
+
+fn total(m: &BTreeMap<String, usize>) -> usize {
+    m.values().sum()
+}
+
+async fn failing(p: &Platform) {
+    p.set_alarm(SOUTH, "api-5xx", StateValue::Alarm).await;
+    p.set_alarm(SOUTH, "api-latency", StateValue::Alarm).await;
+}
+
+/// A platform for the timed reaction: data-plane strategy, no capacity resources (the direct
+/// program makes the failover's own calls; capacity is counted separately above).
+async fn timed_platform() -> Platform {
+    let mut p = Platform::provision(&["health-metric"]).await;
+    p.config["capacity"]["resources"] = json!([]);
+    failing(&p).await;
+    p
+}
+
+/// The dns-failover reaction's calls made directly, in the function's order.
+async fn direct(p: &Platform, clients: &Direct) -> f64 {
+    let started = Instant::now();
+    let (ddb, table) = (&clients.ddb, &p.state_table);
+    let key = uuid::Uuid::new_v4().to_string();
+    let item = |pk: &str, sk: &str| {
+        [
+            ("pk".to_owned(), AttributeValue::S(pk.to_owned())),
+            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+            ("body".to_owned(), AttributeValue::S("{}".into())),
+        ]
+        .into_iter()
+        .collect::<std::collections::HashMap<_, _>>()
+    };
+    let put = |pk: String| ddb.put_item().table_name(table).set_item(Some(item(&pk, "x")));
+    put(format!("key#{key}"))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await
+        .expect("claim");
+    put(format!("lease#{key}"))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await
+        .expect("lease");
+    ddb.get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("state#{key}")))
+        .key("sk", AttributeValue::S("x".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("state");
+    for (cw, region) in [(&clients.cw_south, SOUTH), (&clients.cw_north, NORTH)] {
+        let names: Vec<String> = resilience_tests::platform::HEALTH_ALARMS
+            .iter()
+            .map(|b| p.alarm_name(b, region))
+            .collect();
+        cw.describe_alarms().set_alarm_names(Some(names)).send().await.expect("alarms");
+    }
+    let ns = p.config["dns"]["health_metric"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let dim = Dimension::builder().name("Region").value(SOUTH).build();
+    let now = aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp());
+    let query = MetricDataQuery::builder()
+        .id("d")
+        .metric_stat(
+            MetricStat::builder()
+                .metric(
+                    aws_sdk_cloudwatch::types::Metric::builder()
+                        .namespace(&ns)
+                        .metric_name("Drain")
+                        .dimensions(dim.clone())
+                        .build(),
+                )
+                .period(1)
+                .stat("Maximum")
+                .build(),
+        )
+        .build();
+    let past = aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp() - 300);
+    clients
+        .cw_north
+        .get_metric_data()
+        .metric_data_queries(query)
+        .start_time(past)
+        .end_time(now)
+        .send()
+        .await
+        .expect("read");
+    clients
+        .cw_north
+        .put_metric_data()
+        .namespace(&ns)
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name("Drain")
+                .dimensions(dim)
+                .value(1.0)
+                .storage_resolution(1)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("drain");
+    put(format!("audit#{key}")).send().await.expect("audit");
+    put(format!("state#{key}")).send().await.expect("state");
+    clients
+        .sns
+        .publish()
+        .topic_arn(p.config["notifications"]["topics"][NORTH].as_str().unwrap_or_default())
+        .message("direct")
+        .send()
+        .await
+        .expect("publish");
+    put(format!("state#{key}")).send().await.expect("outbox");
+    ddb.delete_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("lease#{key}")))
+        .key("sk", AttributeValue::S("x".into()))
+        .send()
+        .await
+        .expect("release");
+    ddb.update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("key#{key}")))
+        .key("sk", AttributeValue::S("x".into()))
+        .update_expression("SET body = :b")
+        .expression_attribute_values(":b", AttributeValue::S("done".into()))
+        .send()
+        .await
+        .expect("complete");
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+struct Direct {
+    ddb: aws_sdk_dynamodb::Client,
+    cw_south: aws_sdk_cloudwatch::Client,
+    cw_north: aws_sdk_cloudwatch::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[tokio::main]
+async fn main() {
+    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5);
+    let endpoint = resilience_tests::endpoint();
+    let mut report = json!({});
+
+    // 1. API calls per reaction, by operation.
+    let mut per_function = Vec::new();
+    let p = Platform::provision(&["control-plane"]).await;
+    failing(&p).await;
+    let alarm = p.alarm_event("api-5xx", SOUTH, "ALARM", chrono::Utc::now());
+    let (ops, _) = calls("dns-failover", &p, std::slice::from_ref(&alarm)).await;
+    per_function.push(("dns-failover: failover (control plane, 3 capacity resources)", ops));
+    let (ops, _) = calls("dns-failover", &p, &[alarm.clone(), alarm.clone()]).await;
+    per_function.push(("dns-failover: duplicate delivery", ops));
+    let p = Platform::provision(&["health-metric"]).await;
+    failing(&p).await;
+    let mut no_capacity = p;
+    no_capacity.config["capacity"]["resources"] = json!([]);
+    let (ops, _) = calls(
+        "dns-failover",
+        &no_capacity,
+        &[no_capacity.alarm_event("api-5xx", SOUTH, "ALARM", chrono::Utc::now())],
+    )
+    .await;
+    per_function.push(("dns-failover: failover (data plane, no capacity)", ops));
+    let p = Platform::provision(&["control-plane"]).await;
+    let (ops, _) = calls("capacity-scaler", &p, &[p.command("Resilience Failover Command", Some(NORTH))]).await;
+    per_function.push(("capacity-scaler: failover intent (3 resources)", ops));
+    let (ops, _) = calls("backup-verifier", &p, &[p.command("Resilience Verify Now Command", None)]).await;
+    per_function.push(("backup-verifier: verify now + restore drill (2 tables x 2 regions)", ops));
+    let (ops, _) = calls("user-throttle", &p, &[p.suspicious("user#bench-1")]).await;
+    per_function.push(("user-throttle: one detector event", ops));
+    let bodies: Vec<Value> = (0..1000).map(|i| p.suspicious(&format!("user#burst-{i}"))).collect();
+    let (burst, answers) = calls("user-throttle", &p, &[p.sqs_batch(&bodies)]).await;
+    let writes = &answers[0]["writes"];
+    let burst_items_per_write = writes["items"].as_f64().unwrap_or(0.0) / writes["calls"].as_f64().unwrap_or(1.0).max(1.0);
+    per_function.push(("user-throttle: SQS batch of 1,000 detector events", burst.clone()));
+    let keys = resilience_tests::jwt::generate();
+    let mut p = Platform::provision(&["control-plane"]).await;
+    p.config["auth"] = json!({ "issuer": resilience_tests::jwt::ISSUER, "audience": resilience_tests::jwt::AUDIENCE, "jwks": keys.jwks, "cache_seconds": 60 });
+    let token = resilience_tests::jwt::sign(&keys.rsa, Algorithm::RS256, "rsa-1", &resilience_tests::jwt::claims("u-1", 300));
+    let request = json!({ "type": "TOKEN", "authorizationToken": format!("Bearer {token}"), "methodArn": "arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/GET/orders" });
+    let (ops, _) = calls("access-authorizer", &p, std::slice::from_ref(&request)).await;
+    per_function.push(("access-authorizer: request, cache miss", ops));
+    let (ops, _) = calls("access-authorizer", &p, &[request.clone(), request]).await;
+    per_function.push(("access-authorizer: request, cache hit", ops));
+
+    println!("AWS API calls per reaction (emulator, counted by the proxy):");
+    let mut rows = Vec::new();
+    for (what, ops) in &per_function {
+        let list = ops.iter().map(|(k, v)| format!("{k} x{v}")).collect::<Vec<_>>().join(", ");
+        println!("  {what}: {} calls ({list})", total(ops));
+        rows.push(json!({ "reaction": what, "calls": total(ops), "by_operation": ops }));
+    }
+    println!("  user-throttle burst: {burst_items_per_write:.0} throttle items per DynamoDB write call ({writes})");
+    report["api_calls"] = json!(rows);
+    report["burst"] = json!({ "events": 1000, "writes": writes, "items_per_write_call": burst_items_per_write, "dynamodb_calls_total": burst.iter().filter(|(k, _)| k.starts_with("dynamodb:")).map(|(_, v)| v).sum::<usize>() });
+
+    // 2. The reaction, cold and warm, against the direct calls; 3. peak RSS.
+    let direct_clients = {
+        let north = resilience_tests::sdk(NORTH).await;
+        Direct {
+            ddb: aws_sdk_dynamodb::Client::new(&north),
+            cw_south: aws_sdk_cloudwatch::Client::new(&resilience_tests::sdk(SOUTH).await),
+            cw_north: aws_sdk_cloudwatch::Client::new(&north),
+            sns: aws_sdk_sns::Client::new(&north),
+        }
+    };
+    let (mut cold, mut warm, mut direct_ms, mut rss, mut python) = (vec![], vec![], vec![], vec![], vec![]);
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let interpreter = root.join(".venv/bin/python");
+    let script = root.join("bench/python_failover.py");
+    for _ in 0..runs {
+        // The Python/boto3 alternative: cold start + first event, same calls.
+        let p = timed_platform().await;
+        let api = RuntimeApi::start().await;
+        let mut env = p.env();
+        env.push(("AWS_ENDPOINT_URL", endpoint.clone()));
+        let started = Instant::now();
+        let _py = FunctionProcess::spawn_program(&interpreter, &[script.to_str().unwrap_or_default()], &api, &env);
+        let out = api
+            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", chrono::Utc::now()))
+            .await
+            .expect("python reaction");
+        python.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(out["decision"]["decision"], "failover", "{out}");
+
+        let p = timed_platform().await;
+        let event = p.alarm_event("api-5xx", SOUTH, "ALARM", chrono::Utc::now());
+        let api = RuntimeApi::start().await;
+        let started = Instant::now();
+        let f = spawn("dns-failover", &api, &p, &endpoint);
+        let out = api.invoke(&event).await.expect("cold reaction");
+        cold.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(out["decision"]["decision"], "failover", "{out}");
+        if let Some(kib) = f.pid().and_then(peak_rss_kib) {
+            #[allow(clippy::cast_precision_loss)]
+            rss.push(kib as f64 / 1024.0);
+        }
+
+        let p = timed_platform().await;
+        let api = RuntimeApi::start().await;
+        let _f = spawn("dns-failover", &api, &p, &endpoint);
+        // Warm: the process has served an event (a lone alarm that changes nothing) first.
+        let _ = api.invoke(&p.alarm_event("canary", NORTH, "OK", chrono::Utc::now())).await;
+        let event = p.alarm_event("api-5xx", SOUTH, "ALARM", chrono::Utc::now());
+        let started = Instant::now();
+        let out = api.invoke(&event).await.expect("warm reaction");
+        warm.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(out["decision"]["decision"], "failover", "{out}");
+
+        direct(&p, &direct_clients).await; // connections warm, as the function's are
+        direct_ms.push(direct(&p, &direct_clients).await);
+    }
+    let (cold, warm, direct_ms, python) = (median(cold), median(warm), median(direct_ms), median(python));
+    let rss = if rss.is_empty() { 0.0 } else { median(rss) };
+    println!("dns-failover reaction on the emulator, median of {runs}:");
+    println!("  cold (process start -> answer)  {cold:8.1} ms");
+    println!("  warm                            {warm:8.1} ms");
+    println!(
+        "  same calls made directly (SDK)  {direct_ms:8.1} ms  -> overhead of the function {:+.1} %",
+        (warm / direct_ms - 1.0) * 100.0
+    );
+    println!(
+        "  Python/boto3 handler, cold      {python:8.1} ms  -> the function is {:.1}x faster cold",
+        python / cold
+    );
+    println!("  peak RSS after a cold failover  {rss:8.1} MiB");
+    report["reaction"] = json!({ "runs": runs, "cold_ms": cold, "warm_ms": warm, "direct_ms": direct_ms, "overhead_pct": (warm / direct_ms - 1.0) * 100.0, "peak_rss_mib": rss, "python_cold_ms": python, "python_ratio": python / cold });
+    std::fs::write(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/reaction.json")),
+        serde_json::to_string_pretty(&report).expect("json"),
+    )
+    .expect("write report");
+}

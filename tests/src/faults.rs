@@ -1,0 +1,346 @@
+//! A fault-injecting HTTP proxy between the functions and the emulator. The function binaries
+//! reach it through the standard `AWS_ENDPOINT_URL`, so their real SDK clients, retry policy and
+//! timeouts meet the faults: throttling and 5xx answers in each service's own error format,
+//! requests held past the SDK's attempt timeout, and connections closed without an answer.
+//!
+//! A faulted request never reaches the emulator, so every change the emulator shows was asked
+//! for by a request that got its answer. Every call is recorded (service, operation, region,
+//! fault), which also makes the proxy the counter of AWS API calls per reaction.
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the proxy does instead of forwarding a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// 400/429 with the service's throttling error code.
+    Throttle,
+    /// 500 or 503 with the service's error body.
+    ServerError,
+    /// No answer for longer than the SDK's attempt timeout, then the connection is closed.
+    Timeout,
+    /// The connection is closed without an answer.
+    Reset,
+}
+
+/// One request seen by the proxy.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// SigV4 signing name: `dynamodb`, `monitoring`, `route53`, ...
+    pub service: String,
+    pub operation: String,
+    pub region: String,
+    pub fault: Option<Fault>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    upstream: String,
+    /// Fault probability in parts per million.
+    rate_ppm: AtomicU32,
+    rng: AtomicU64,
+    calls: Mutex<Vec<Call>>,
+    hold: Duration,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// The proxy on a loopback port; stops when dropped.
+#[derive(Debug)]
+pub struct FaultProxy {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (the emulator's URL) that faults `rate` (0..=1) of the calls,
+    /// choosing calls and kinds with a generator seeded by `seed` (print it: a failure replays).
+    /// A `Timeout` holds the request for `hold`, which must exceed the SDK's attempt timeout.
+    pub async fn start(upstream: &str, rate: f64, seed: u64, hold: Duration) -> Self {
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            rate_ppm: AtomicU32::new(ppm(rate)),
+            rng: AtomicU64::new(seed | 1),
+            calls: Mutex::new(Vec::new()),
+            hold,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let accept = shared.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let shared = accept.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+                    // An error here is a connection the proxy closed on purpose (or the client left).
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FaultProxy { addr, shared, server }
+    }
+
+    /// The URL to give the functions as `AWS_ENDPOINT_URL`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Changes the fault rate (0 turns faults off).
+    pub fn set_rate(&self, rate: f64) {
+        self.shared.rate_ppm.store(ppm(rate), Ordering::SeqCst);
+    }
+
+    /// Every call so far, in arrival order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.calls.lock().expect("calls").clone()
+    }
+
+    /// Forgets the calls so far (to count one reaction's calls).
+    pub fn reset_calls(&self) {
+        self.shared.calls.lock().expect("calls").clear();
+    }
+
+    /// Calls that reached the emulator, by `service:Operation`.
+    pub fn forwarded_by_operation(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for c in self.calls().iter().filter(|c| c.fault.is_none()) {
+            *out.entry(format!("{}:{}", c.service, c.operation)).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// Faults injected, by kind.
+    pub fn faults(&self) -> BTreeMap<Fault, usize> {
+        let mut out = BTreeMap::new();
+        for f in self.calls().iter().filter_map(|c| c.fault) {
+            *out.entry(f).or_insert(0) += 1;
+        }
+        out
+    }
+}
+
+fn ppm(rate: f64) -> u32 {
+    // Clamped to 0..=1 first, so the cast cannot overflow.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let p = (rate.clamp(0.0, 1.0) * 1_000_000.0).round() as u32;
+    p
+}
+
+impl Shared {
+    /// xorshift64*: deterministic for a seed, shared by all connections.
+    fn next(&self) -> u64 {
+        let mut x = self.rng.load(Ordering::SeqCst);
+        loop {
+            let mut y = x;
+            y ^= y >> 12;
+            y ^= y << 25;
+            y ^= y >> 27;
+            match self.rng.compare_exchange(x, y, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return y.wrapping_mul(0x2545_F491_4F6C_DD1D),
+                Err(now) => x = now,
+            }
+        }
+    }
+
+    fn choose(&self) -> Option<Fault> {
+        let rate = u64::from(self.rate_ppm.load(Ordering::SeqCst));
+        if self.next() % 1_000_000 >= rate {
+            return None;
+        }
+        // Of the faults: 40 % throttling, 30 % 5xx, 20 % resets, 10 % timeouts (each costs an
+        // attempt timeout, so they are the rarest, as in life).
+        Some(match self.next() % 10 {
+            0..=3 => Fault::Throttle,
+            4..=6 => Fault::ServerError,
+            7 | 8 => Fault::Reset,
+            _ => Fault::Timeout,
+        })
+    }
+}
+
+/// The protocol family of a request decides the shape of an injected error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Protocol {
+    AwsJson,
+    AwsQuery,
+    RestXml,
+    RestJson,
+}
+
+struct Identified {
+    service: String,
+    operation: String,
+    region: String,
+    protocol: Protocol,
+    json_type: String,
+}
+
+fn identify(req: &hyper::http::request::Parts, body: &[u8]) -> Identified {
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    // Credential=AKID/20261125/eu-north-1/dynamodb/aws4_request
+    let scope: Vec<&str> = header("authorization")
+        .split("Credential=")
+        .nth(1)
+        .unwrap_or("")
+        .split(',')
+        .next()
+        .unwrap_or("")
+        .split('/')
+        .collect();
+    let region = scope.get(2).copied().unwrap_or("?").to_owned();
+    let service = scope.get(3).copied().unwrap_or("?").to_owned();
+    let path = req.uri.path();
+    let method = req.method.as_str();
+    let target = header("x-amz-target");
+    let content_type = header("content-type");
+    let (protocol, operation) = if !target.is_empty() {
+        (Protocol::AwsJson, target.rsplit('.').next().unwrap_or(target).to_owned())
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        let action = String::from_utf8_lossy(body)
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("Action=").map(str::to_owned))
+            .unwrap_or_else(|| "?".into());
+        (Protocol::AwsQuery, action)
+    } else if path.starts_with("/2013-04-01/") {
+        (Protocol::RestXml, route53_operation(method, path))
+    } else {
+        (Protocol::RestJson, lambda_operation(method, path))
+    };
+    Identified {
+        service,
+        operation,
+        region,
+        protocol,
+        json_type: if content_type.is_empty() {
+            "application/x-amz-json-1.0".into()
+        } else {
+            content_type.to_owned()
+        },
+    }
+}
+
+fn route53_operation(method: &str, path: &str) -> String {
+    let op = match method {
+        "POST" if path.ends_with("/rrset") || path.ends_with("/rrset/") => "ChangeResourceRecordSets",
+        "GET" if path.ends_with("/rrset") => "ListResourceRecordSets",
+        "GET" if path.contains("/change/") => "GetChange",
+        "GET" if path.contains("/healthcheck/") => "GetHealthCheck",
+        "GET" if path.contains("/hostedzone/") => "GetHostedZone",
+        _ => return format!("{method} {path}"),
+    };
+    op.to_owned()
+}
+
+fn lambda_operation(method: &str, path: &str) -> String {
+    let op = match method {
+        "PUT" if path.ends_with("/concurrency") => "PutFunctionConcurrency",
+        "GET" if path.ends_with("/concurrency") => "GetFunctionConcurrency",
+        "DELETE" if path.ends_with("/concurrency") => "DeleteFunctionConcurrency",
+        "PUT" if path.ends_with("/provisioned-concurrency") => "PutProvisionedConcurrencyConfig",
+        "GET" if path.ends_with("/provisioned-concurrency") => "GetProvisionedConcurrencyConfig",
+        _ => return format!("{method} {path}"),
+    };
+    op.to_owned()
+}
+
+fn respond(status: StatusCode, headers: &[(&str, &str)], body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::builder().status(status);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.body(Full::new(Bytes::from(body))).expect("valid response")
+}
+
+fn xml_error(status: StatusCode, code: &str) -> Response<Full<Bytes>> {
+    let kind = if status.is_server_error() { "Receiver" } else { "Sender" };
+    respond(
+        status,
+        &[("content-type", "text/xml")],
+        format!(
+            "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>injected by the fault proxy</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"
+        ),
+    )
+}
+
+fn injected(fault: Fault, id: &Identified, coin: u64) -> Response<Full<Bytes>> {
+    let (status, code) = match (fault, id.protocol) {
+        (Fault::Throttle, Protocol::RestJson) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException"),
+        (Fault::Throttle, Protocol::AwsJson) => (StatusCode::BAD_REQUEST, "ThrottlingException"),
+        (Fault::Throttle, _) => (StatusCode::BAD_REQUEST, "Throttling"),
+        (_, Protocol::AwsJson | Protocol::RestJson) if coin.is_multiple_of(2) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+    };
+    match id.protocol {
+        Protocol::AwsJson => respond(
+            status,
+            &[("content-type", id.json_type.as_str())],
+            format!(r#"{{"__type":"{code}","message":"injected by the fault proxy"}}"#),
+        ),
+        Protocol::RestJson => respond(
+            status,
+            &[("content-type", "application/json"), ("x-amzn-errortype", code)],
+            r#"{"message":"injected by the fault proxy"}"#.to_owned(),
+        ),
+        Protocol::AwsQuery | Protocol::RestXml => xml_error(status, code),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Closed {
+    #[error("connection closed by the fault proxy")]
+    OnPurpose,
+    #[error("upstream: {0}")]
+    Upstream(String),
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Closed> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(|e| Closed::Upstream(e.to_string()))?.to_bytes();
+    let id = identify(&parts, &body);
+    let fault = shared.choose();
+    shared.calls.lock().expect("calls").push(Call {
+        service: id.service.clone(),
+        operation: id.operation.clone(),
+        region: id.region.clone(),
+        fault,
+    });
+    match fault {
+        Some(Fault::Reset) => return Err(Closed::OnPurpose),
+        Some(Fault::Timeout) => {
+            tokio::time::sleep(shared.hold).await;
+            return Err(Closed::OnPurpose);
+        }
+        Some(f) => return Ok(injected(f, &id, shared.next())),
+        None => {}
+    }
+    let uri = format!("{}{}", shared.upstream, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+    let mut forward = Request::builder().method(parts.method).uri(uri);
+    for (k, v) in &parts.headers {
+        forward = forward.header(k, v);
+    }
+    let forward = forward.body(Full::new(body)).map_err(|e| Closed::Upstream(e.to_string()))?;
+    let answer = shared.client.request(forward).await.map_err(|e| Closed::Upstream(e.to_string()))?;
+    let (parts, body) = answer.into_parts();
+    let body = body.collect().await.map_err(|e| Closed::Upstream(e.to_string()))?.to_bytes();
+    Ok(Response::from_parts(parts, Full::new(body)))
+}

@@ -1,0 +1,212 @@
+//! The functions under faults: the compiled binaries reach the emulator only through the
+//! fault-injecting proxy (`resilience_tests::faults`), which answers 30 % of their AWS calls
+//! with throttling, 5xx, a timeout or a closed connection. Each delivery either completes or
+//! fails retryably; the test re-drives what failed, as Lambda, EventBridge and SQS would, and
+//! then checks in the emulator (directly, not through the proxy) that the job was done once.
+//!
+//! The generator is seeded: `FAULT_SEED=<n>` replays a run (the seed is printed);
+//! `FAULT_ROUNDS=<n>` runs more seeds (`make soak`).
+
+// Test code: an unexpected error is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_cloudwatch::types::StateValue;
+use chrono::Utc;
+use resilience_tests::faults::FaultProxy;
+use resilience_tests::platform::{NORTH, Platform, SOUTH};
+use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const RATE: f64 = 0.3;
+/// Longer than the SDK's 3 s attempt timeout, so a held request is a timeout to the client.
+const HOLD: Duration = Duration::from_secs(4);
+/// Deliveries before the test gives up (Lambda's async retries are 2; a DLQ re-drive adds more).
+const MAX_DELIVERIES: usize = 25;
+
+fn seeds() -> Vec<u64> {
+    if let Some(seed) = std::env::var("FAULT_SEED").ok().and_then(|s| s.parse().ok()) {
+        return vec![seed];
+    }
+    let rounds: u64 = std::env::var("FAULT_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let base = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(1);
+    (0..rounds).map(|i| base.wrapping_add(i.wrapping_mul(7919))).collect()
+}
+
+/// A platform whose claims and leases lapse quickly, so a delivery that died holding one (its
+/// release was faulted too) does not hold up the re-drive for a minute.
+async fn platform() -> Platform {
+    let mut p = Platform::provision(&["control-plane"]).await;
+    p.config["policy"]["lease_seconds"] = json!(5);
+    p.config["policy"]["lease_wait_seconds"] = json!(2);
+    p
+}
+
+async fn through(proxy: &FaultProxy, p: &Platform, function: &str) -> (RuntimeApi, FunctionProcess) {
+    let api = RuntimeApi::start().await;
+    let mut env = p.env();
+    env.push(("AWS_ENDPOINT_URL", proxy.url()));
+    let f = FunctionProcess::spawn(function, &api, &env);
+    (api, f)
+}
+
+/// Delivers `event` until it is answered without error; every error on the way must say a
+/// retry can help. Returns the answer and the errors.
+async fn redrive(api: &RuntimeApi, event: &Value, seed: u64) -> (Value, Vec<Value>) {
+    let mut errors = Vec::new();
+    for _ in 0..MAX_DELIVERIES {
+        match api.invoke(event).await {
+            Ok(out) => return (out, errors),
+            Err(e) => {
+                let kind = e["errorType"].as_str().unwrap_or_default().to_owned();
+                assert!(
+                    kind.starts_with("Retryable."),
+                    "seed {seed}: a fault must leave the event safe to re-drive: {e}"
+                );
+                errors.push(e);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    panic!("seed {seed}: not done after {MAX_DELIVERIES} deliveries: {errors:?}");
+}
+
+#[tokio::test]
+async fn dns_failover_under_30_percent_faults_moves_traffic_once_and_announces_it_once() {
+    for seed in seeds() {
+        let p = platform().await;
+        let proxy = FaultProxy::start(&resilience_tests::endpoint(), RATE, seed, HOLD).await;
+        let (api, _f) = through(&proxy, &p, "dns-failover").await;
+        p.set_alarm(SOUTH, "api-5xx", StateValue::Alarm).await;
+        p.set_alarm(SOUTH, "api-latency", StateValue::Alarm).await;
+        let event = p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now());
+
+        let (out, errors) = redrive(&api, &event, seed).await;
+        eprintln!(
+            "seed {seed}: {} deliveries, faults {:?}, answer {}",
+            errors.len() + 1,
+            proxy.faults(),
+            out["decision"]["decision"]
+        );
+        assert!(!proxy.faults().is_empty(), "seed {seed}: the proxy injected faults");
+        assert_eq!(
+            p.weights().await,
+            [(NORTH.to_owned(), 100), (SOUTH.to_owned(), 0)].into(),
+            "seed {seed}"
+        );
+        let changes = proxy.forwarded_by_operation().get("route53:ChangeResourceRecordSets").copied();
+        assert_eq!(changes, Some(1), "seed {seed}: one change reached Route 53");
+
+        let audit = p.audit("dns-failover").await;
+        assert!(
+            audit
+                .iter()
+                .any(|r| r.decision == "failover" && r.actions.iter().any(|a| a.action.starts_with("route53:ChangeResourceRecordSets"))),
+            "seed {seed}: the change is on record: {audit:?}"
+        );
+        // Announced after everything was saved: one announcement. A copy can only come from a
+        // faulted outbox clean-up, and carries the same audit id.
+        let notes = p.notifications().await;
+        let failovers: BTreeSet<String> = notes
+            .iter()
+            .filter(|n| n["subject"].as_str().unwrap_or_default().starts_with("Failover:"))
+            .map(|n| n["body"]["audit_id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(failovers.len(), 1, "seed {seed}: {notes:?}");
+
+        // Later deliveries (EventBridge retries, a DLQ re-drive) change nothing.
+        proxy.set_rate(0.0);
+        let again = api.invoke(&event).await.expect("handled");
+        assert!(
+            again["duplicate"] == true || again["decision"]["reason"] == "already-drained",
+            "{again}"
+        );
+        assert_eq!(
+            proxy.forwarded_by_operation().get("route53:ChangeResourceRecordSets").copied(),
+            Some(1)
+        );
+    }
+}
+
+#[tokio::test]
+async fn capacity_scaler_under_30_percent_faults_reaches_the_failover_level_once() {
+    for seed in seeds() {
+        let p = platform().await;
+        let proxy = FaultProxy::start(&resilience_tests::endpoint(), RATE, seed, HOLD).await;
+        let (api, _f) = through(&proxy, &p, "capacity-scaler").await;
+        let intent = p.command("Resilience Failover Command", Some(NORTH));
+        let (out, errors) = redrive(&api, &intent, seed).await;
+        eprintln!("seed {seed}: {} deliveries, faults {:?}", errors.len() + 1, proxy.faults());
+        // "no-action": an earlier delivery raised everything, then failed before finishing.
+        assert!(
+            out["decision"] == "scale" || out["decision"] == "no-action" || out["duplicate"] == true,
+            "seed {seed}: {out}"
+        );
+        // Two failover steps above the baseline, however many deliveries it took: no stacking.
+        assert_eq!(p.scalable_target(NORTH, &p.table_target()).await, (205, 205), "seed {seed}");
+        assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (102, 102), "seed {seed}");
+        assert_eq!(p.reserved_concurrency().await, Some(200), "seed {seed}");
+        assert_eq!(
+            p.scalable_target(SOUTH, &p.table_target()).await,
+            (5, 40),
+            "seed {seed}: other region untouched"
+        );
+    }
+}
+
+#[tokio::test]
+async fn user_throttle_under_30_percent_faults_throttles_every_principal_of_a_batch_once() {
+    for seed in seeds() {
+        let p = Platform::provision(&["control-plane"]).await;
+        let mut p = p;
+        p.config["policy"]["lease_seconds"] = json!(5);
+        let proxy = FaultProxy::start(&resilience_tests::endpoint(), RATE, seed, HOLD).await;
+        let (api, _f) = through(&proxy, &p, "user-throttle").await;
+        let principals: Vec<String> = (0..12).map(|i| format!("user#fault-{i}")).collect();
+        let bodies: Vec<Value> = principals.iter().map(|u| p.suspicious(u)).collect();
+        let mut batch = p.sqs_batch(&bodies);
+        // SQS re-delivers exactly the records reported in batchItemFailures.
+        let mut deliveries = 0;
+        loop {
+            deliveries += 1;
+            assert!(deliveries <= MAX_DELIVERIES, "seed {seed}: batch not done");
+            let failed: BTreeSet<String> = match api.invoke(&batch).await {
+                Ok(out) => out["batchItemFailures"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+                    .collect(),
+                Err(e) => {
+                    assert!(
+                        e["errorType"].as_str().unwrap_or_default().starts_with("Retryable."),
+                        "seed {seed}: {e}"
+                    );
+                    continue;
+                }
+            };
+            if failed.is_empty() {
+                break;
+            }
+            let records: Vec<Value> = batch["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| failed.contains(r["messageId"].as_str().unwrap()))
+                .cloned()
+                .collect();
+            batch["Records"] = json!(records);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        eprintln!("seed {seed}: {deliveries} deliveries, faults {:?}", proxy.faults());
+        for u in &principals {
+            let (level, _, offences) = p
+                .throttle_record(u)
+                .await
+                .unwrap_or_else(|| panic!("seed {seed}: {u} not throttled"));
+            assert_eq!(level, "rate-limited", "seed {seed}: {u} escalated once, not per delivery");
+            assert!(offences >= 1, "seed {seed}: {u}");
+        }
+    }
+}
