@@ -15,7 +15,7 @@ help:
 	@echo "make test     - fmt check, clippy -D warnings, unit, integration and end-to-end tests"
 	@echo "make lint     - fmt check, clippy -D warnings, cargo-deny (licenses, bans, sources)"
 	@echo "make soak     - long reliability runs (10,000 sequences, 1M fuzz inputs, 1,000 copies, fault seeds)"
-	@echo "make bench    - in-process benchmarks (criterion), writes BENCHMARKS.md"
+	@echo "make bench    - benchmarks (criterion, cold start, reaction vs SDK and Python), writes BENCHMARKS.md"
 	@echo "make package  - arm64 zips of every function (cargo-lambda), sizes printed"
 	@echo "make deploy   - both regions (DEPLOY_ARGS, see infra/deploy.py --help)"
 	@echo "make lint-infra - cfn-lint and checkov on infra/template.yaml"
@@ -73,12 +73,15 @@ soak: venv
 	RESILIENCE_COPIES=1000 ./scripts/with-moto.sh $(CARGO) test -p resilience-tests --test dns_failover_e2e many_concurrent
 	FAULT_ROUNDS=5 ./scripts/with-moto.sh $(CARGO) test -p resilience-tests --test faults_e2e -- --nocapture
 
-# In-process benchmarks (criterion, release profile); writes BENCHMARKS.md. Not part of `make test`.
+# Benchmarks (release profile): criterion in-process, cold start of every binary, and on the
+# emulator the failover reaction vs direct SDK calls and a Python/boto3 handler, API calls per
+# reaction, peak RSS. Writes BENCHMARKS.md. Not part of `make test`, which asserts no time.
 bench: venv
 	$(CARGO) bench -p resilience-core --bench decisions -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench -p access-authorizer --bench warm_path -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) build --release -p dns-failover -p capacity-scaler -p backup-verifier -p user-throttle -p access-authorizer -p resilience-tests --bins
 	target/release/coldstart 30
+	./scripts/with-moto.sh target/release/reaction 5
 	python3 scripts/bench-report.py
 
 PACKAGE_STAMP := $(VENV)/.package-tools

@@ -70,12 +70,43 @@ impl AuditRecord {
             function: function.to_owned(),
             region: region.to_owned(),
             signal_key: signal_key.to_owned(),
-            signal,
+            signal: bounded(signal),
             decision: decision.to_owned(),
-            reason: reason.into(),
+            reason: reason.into().chars().take(MAX_REASON_CHARS).collect(),
             actions: Vec::new(),
             outcome: Outcome::Skipped,
             dry_run: false,
         }
+    }
+}
+
+/// An audit record must fit a DynamoDB item (400 KB) whatever arrived: a signal carrying a
+/// multi-megabyte alarm reason would otherwise make every audit write (and so every retry)
+/// fail. Above this size the signal is kept as an excerpt with its original size.
+pub const MAX_SIGNAL_BYTES: usize = 16 * 1024;
+const MAX_REASON_CHARS: usize = 4_000;
+
+fn bounded(signal: Value) -> Value {
+    let text = signal.to_string();
+    if text.len() <= MAX_SIGNAL_BYTES {
+        return signal;
+    }
+    let excerpt: String = text.chars().take(MAX_SIGNAL_BYTES / 4).collect();
+    serde_json::json!({ "truncated": excerpt, "original_bytes": text.len() })
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::*;
+
+    #[test]
+    fn an_oversized_signal_is_kept_as_an_excerpt_that_fits_an_item() {
+        let huge = serde_json::json!({ "reason": "x".repeat(5 << 20) });
+        let r = AuditRecord::new("f", "eu-north-1", Utc::now(), "k", huge, "no-action", "y".repeat(1 << 20));
+        assert!(r.signal.to_string().len() <= MAX_SIGNAL_BYTES);
+        assert_eq!(r.signal["original_bytes"], (5 << 20) + r#"{"reason":""}"#.len());
+        assert_eq!(r.reason.chars().count(), MAX_REASON_CHARS);
+        let small = serde_json::json!({ "reason": "ok" });
+        assert_eq!(AuditRecord::new("f", "r", Utc::now(), "k", small.clone(), "d", "w").signal, small);
     }
 }

@@ -321,6 +321,54 @@ async fn bad_input_is_a_named_error_and_audited_with_no_change() {
 }
 
 #[tokio::test]
+async fn hostile_events_get_named_errors_bounded_audit_and_the_process_keeps_serving() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let (api, mut procs) = running(&p, 1, &[]).await;
+    // 5 MiB of alarm reason and control / bidi characters in the alarm name.
+    let mut huge = p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now());
+    huge["detail"]["state"]["reason"] = json!("x".repeat(5 * 1024 * 1024));
+    huge["detail"]["alarmName"] = json!("api-5xx\u{0}\u{202e}\u{7}-eu-south-1");
+    let out = api.invoke(&huge).await.expect("an unknown alarm is answered");
+    assert_eq!(
+        out["decision"]["decision"],
+        "no-action",
+        "{}",
+        out.to_string().chars().take(500).collect::<String>()
+    );
+    // Wrong types and deep nesting: non-retryable errors that name what arrived.
+    let mut wrong = p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now());
+    wrong["detail"] = json!(42);
+    let err = api.invoke(&wrong).await.expect_err("rejected");
+    assert!(err["errorType"].as_str().unwrap().starts_with("NonRetryable.BadInput"), "{err}");
+    let mut deep = json!({ "leaf": true });
+    for _ in 0..100 {
+        deep = json!({ "detail": deep });
+    }
+    let err = api.invoke(&deep).await.expect_err("rejected");
+    assert!(err["errorType"].as_str().unwrap().starts_with("NonRetryable.BadInput"), "{err}");
+    // The audit keeps an excerpt, not the payload; the process is still the same one, serving.
+    let audit = p.audit(FUNCTION).await;
+    assert!(
+        audit.iter().all(|r| r.signal.to_string().len() < 64 * 1024),
+        "audit records stay small"
+    );
+    assert!(audit.iter().any(|r| r.decision == "rejected"));
+    fail_south(&p).await;
+    let out = api
+        .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+        .await
+        .expect("handled");
+    assert_eq!(out["decision"]["decision"], "failover", "{out}");
+    assert!(procs[0].pid().is_some());
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(100), procs[0].exit_code())
+            .await
+            .is_err(),
+        "the process did not exit"
+    );
+}
+
+#[tokio::test]
 async fn invalid_configuration_fails_the_init() {
     let mut p = Platform::provision(&["control-plane"]).await;
     p.config["policy"]["quorum"] = json!(0);
