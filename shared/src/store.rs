@@ -101,6 +101,32 @@ pub trait StateStore: Send + Sync {
     fn complete_key(&self, key: &str, outcome: &str, retain_until: DateTime<Utc>) -> impl Future<Output = StoreResult<()>> + Send;
     /// Gives a claim up (the handling failed and may be retried).
     fn abandon_key(&self, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Claims many keys at once (a batch of records), one result per key in order. The default
+    /// claims one by one; the DynamoDB store writes up to 100 claims per call.
+    fn claim_keys(
+        &self,
+        keys: &[String],
+        in_progress_ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<Claim>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                out.push(self.claim_key(k, in_progress_ttl, now).await?);
+            }
+            Ok(out)
+        }
+    }
+    /// Marks many claimed keys done, `(key, outcome)`. The default completes one by one; the
+    /// DynamoDB store writes 25 per call.
+    fn complete_keys(&self, done: &[(String, String)], retain_until: DateTime<Utc>) -> impl Future<Output = StoreResult<()>> + Send {
+        async move {
+            for (k, outcome) in done {
+                self.complete_key(k, outcome, retain_until).await?;
+            }
+            Ok(())
+        }
+    }
 
     /// Appends an audit record, kept until `retain_until`.
     fn put_audit(&self, record: &AuditRecord, retain_until: DateTime<Utc>) -> impl Future<Output = StoreResult<()>> + Send;

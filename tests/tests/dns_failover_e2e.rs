@@ -6,6 +6,7 @@
 
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::{Duration, Utc};
+use resilience_tests::faults::FaultProxy;
 use resilience_tests::platform::{NORTH, Platform, SOUTH};
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
 use serde_json::json;
@@ -154,7 +155,9 @@ fn copies() -> usize {
 #[tokio::test]
 async fn many_concurrent_copies_of_one_alarm_from_20_senders_make_one_change_and_one_notification() {
     let p = Platform::provision(&["control-plane"]).await;
-    let (api, _procs) = running(&p, 4, &[]).await;
+    // The proxy (faults off) counts the calls that reach the emulator.
+    let counter = FaultProxy::start(&resilience_tests::endpoint(), 0.0, 1, std::time::Duration::from_secs(4)).await;
+    let (api, _procs) = running(&p, 4, &[("AWS_ENDPOINT_URL", counter.url())]).await;
     fail_south(&p).await;
     let event = p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now());
     let api = std::sync::Arc::new(api);
@@ -196,6 +199,13 @@ async fn many_concurrent_copies_of_one_alarm_from_20_senders_make_one_change_and
         assert_eq!(again["duplicate"], true, "{again}");
     }
     assert_eq!(p.notifications().await.len(), 1, "one SNS message reached the SQS subscriber");
+    let calls = counter.forwarded_by_operation();
+    assert_eq!(
+        calls.get("route53:ChangeResourceRecordSets"),
+        Some(&1),
+        "one change reached Route 53: {calls:?}"
+    );
+    assert_eq!(calls.get("sns:Publish"), Some(&1), "{calls:?}");
     assert_eq!(failovers(&p.audit(FUNCTION).await), 1);
     assert_eq!(p.weights().await[SOUTH], 0);
 }

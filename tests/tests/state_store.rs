@@ -212,3 +212,38 @@ async fn unreachable_table_is_reported_unavailable_and_retryable() {
     let e = store.claim_key("k", Duration::seconds(5), Utc::now()).await.unwrap_err();
     assert!(matches!(e, StoreError::Unavailable(_)) && e.is_retryable(), "{e}");
 }
+
+async fn batch_claims_match_single_claims<S: StateStore>(store: S) {
+    let now = Utc::now();
+    let ttl = Duration::seconds(60);
+    let keys: Vec<String> = (0..230).map(|i| format!("batch/{i}")).collect();
+    // Some already done, some in progress: the batch must report each as a single claim would.
+    store.claim_key(&keys[3], ttl, now).await.unwrap();
+    store.complete_key(&keys[3], "throttle", now + Duration::days(1)).await.unwrap();
+    store.claim_key(&keys[150], ttl, now).await.unwrap();
+    let claims = store.claim_keys(&keys, ttl, now).await.unwrap();
+    assert_eq!(claims.len(), 230);
+    assert_eq!(
+        claims[3],
+        Claim::Done {
+            outcome: "throttle".into()
+        }
+    );
+    assert!(matches!(claims[150], Claim::InProgress { .. }), "{:?}", claims[150]);
+    assert_eq!(claims.iter().filter(|c| **c == Claim::New).count(), 228);
+    // Completed together, they are duplicates for the next delivery.
+    let done: Vec<(String, String)> = keys.iter().take(60).map(|k| (k.clone(), "coalesced".to_owned())).collect();
+    store.complete_keys(&done, now + Duration::days(1)).await.unwrap();
+    let again = store.claim_keys(&keys[..60], ttl, now).await.unwrap();
+    assert!(again.iter().all(|c| matches!(c, Claim::Done { .. })), "{again:?}");
+}
+
+#[tokio::test]
+async fn dynamodb_claims_a_batch_in_transactions_of_100_and_reports_each_key() {
+    batch_claims_match_single_claims(dynamo().await).await;
+}
+
+#[tokio::test]
+async fn memory_store_claims_a_batch_like_the_dynamodb_store() {
+    batch_claims_match_single_claims(MemoryStore::new()).await;
+}

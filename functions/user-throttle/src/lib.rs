@@ -170,6 +170,8 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
         let mut offences: Vec<(usize, Principal, Offence)> = Vec::new();
         let mut audit_lines: Vec<Value> = Vec::new();
 
+        // First every record is read; the ones that ask for a change are claimed together.
+        let mut asks: Vec<(usize, Signal, Ask)> = Vec::new();
         for inb in inbound {
             let idx = items.len();
             let signal = match inb.signal {
@@ -195,36 +197,35 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 });
                 continue;
             }
-            let key = scoped_key(FUNCTION, &signal.key);
-            // Claimed for a lease's lifetime, as every function does: a holder that dies without
-            // finishing or giving the claim up blocks redelivery at most this long.
-            let claim_for = Duration::seconds(i64::try_from(self.config.policy.lease_seconds).unwrap_or(60));
-            match self.store.claim_key(&key, claim_for, now).await? {
+            items.push(Item {
+                message_id: inb.message_id,
+                key: Some(scoped_key(FUNCTION, &signal.key)),
+                result: Ok(Value::Null),
+            });
+            asks.push((idx, signal, a));
+        }
+        // Claimed for a lease's lifetime, as every function does: a holder that dies without
+        // finishing or giving the claim up blocks redelivery at most this long.
+        let claim_for = Duration::seconds(i64::try_from(self.config.policy.lease_seconds).unwrap_or(60));
+        let keys: Vec<String> = asks.iter().filter_map(|(idx, _, _)| items[*idx].key.clone()).collect();
+        let claims = self.store.claim_keys(&keys, claim_for, now).await?;
+
+        for ((idx, signal, a), claim) in asks.into_iter().zip(claims) {
+            match claim {
                 Claim::New => {}
                 Claim::Done { outcome } => {
                     let status = format!("already handled: {outcome}");
-                    items.push(Item {
-                        message_id: inb.message_id,
-                        key: None,
-                        result: Ok(json!({ "signal": signal.key, "duplicate": true, "status": status })),
-                    });
+                    items[idx].key = None;
+                    items[idx].result = Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }));
                     continue;
                 }
                 // Unfinished elsewhere: not a success until a retry finds it done (see guard).
                 Claim::InProgress { until } => {
-                    items.push(Item {
-                        message_id: inb.message_id,
-                        key: None,
-                        result: Err(ThrottleError::NotHandled(GuardError::InProgress { until }.to_string())),
-                    });
+                    items[idx].key = None;
+                    items[idx].result = Err(ThrottleError::NotHandled(GuardError::InProgress { until }.to_string()));
                     continue;
                 }
             }
-            items.push(Item {
-                message_id: inb.message_id,
-                key: Some(key.clone()),
-                result: Ok(Value::Null),
-            });
             match a {
                 Ask::Offence(p, o) => offences.push((idx, p, o)),
                 Ask::Release(p) => {
@@ -261,21 +262,27 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
         };
 
         // Finish the claims: done, or given up so a redelivery runs again.
-        // A claim that cannot be closed makes its record a retryable failure, not the whole
-        // batch: the redelivery finds the offence in the history and writes nothing again.
-        for item in &mut items {
-            if let Some(key) = &item.key {
-                let closed = match &item.result {
-                    Ok(v) => {
-                        let outcome = v.get("decision").and_then(Value::as_str).unwrap_or("handled").to_owned();
-                        let retain = self.config.policy.key_kept_until(now);
-                        self.store.complete_key(key, &outcome, retain).await
-                    }
-                    Err(_) => self.store.abandon_key(key).await,
-                };
-                if let (Err(e), Ok(_)) = (closed, &item.result) {
-                    item.result = Err(ThrottleError::NotHandled(format!("recorded, but its claim was not closed ({e})")));
-                }
+        // Finish the claims: done ones together, failed ones given up so a redelivery runs again.
+        // A claim that cannot be closed makes its records retryable failures, not the whole
+        // batch: the redelivery finds each offence in the history and writes nothing again.
+        let retain = self.config.policy.key_kept_until(now);
+        let done: Vec<(String, String)> = items
+            .iter()
+            .filter_map(|i| match (&i.key, &i.result) {
+                (Some(k), Ok(v)) => Some((k.clone(), v.get("decision").and_then(Value::as_str).unwrap_or("handled").to_owned())),
+                _ => None,
+            })
+            .collect();
+        if let Err(e) = self.store.complete_keys(&done, retain).await {
+            for item in items.iter_mut().filter(|i| i.key.is_some() && i.result.is_ok()) {
+                item.result = Err(ThrottleError::NotHandled(format!("recorded, but its claim was not closed ({e})")));
+            }
+        }
+        for item in items.iter().filter(|i| i.key.is_some() && i.result.is_err()) {
+            if let Some(key) = &item.key
+                && let Err(e) = self.store.abandon_key(key).await
+            {
+                tracing::warn!(error = %e, %key, "claim not given up; it lapses by itself");
             }
         }
 

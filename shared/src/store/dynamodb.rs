@@ -147,44 +147,126 @@ impl StateStore for DynamoStore {
     }
 
     async fn claim_key(&self, key: &str, in_progress_ttl: Duration, now: DateTime<Utc>) -> StoreResult<Claim> {
-        let until = now + in_progress_ttl;
-        let item = item([
-            ("pk", s(keys::idempotency(key))),
-            ("sk", s(KEY)),
-            ("status", s("IN_PROGRESS")),
-            ("claimed_at", n(now.timestamp_millis())),
-            ("claim_until", n(until.timestamp_millis())),
-            ("expires_at", n((until + LINGER).timestamp())),
-        ]);
-        let old = self
-            .put_if(
-                item,
-                // New, or an earlier claim that lapsed, or a remembered key past its retention
-                // that TTL has not deleted yet.
-                "attribute_not_exists(pk) OR (#status = :in_progress AND claim_until < :now) OR expires_at < :now_s",
-                vec![
-                    (":in_progress", s("IN_PROGRESS")),
-                    (":now", n(now.timestamp_millis())),
-                    (":now_s", n(now.timestamp())),
-                ],
-                &[("#status", "status")],
-            )
-            .await?;
-        let Some(old) = old else { return Ok(Claim::New) };
-        match get_s(&old, "status").as_deref() {
-            Some("DONE") => Ok(Claim::Done {
-                outcome: get_s(&old, "outcome").unwrap_or_default(),
-            }),
-            Some("IN_PROGRESS") => Ok(Claim::InProgress {
-                until: get_n(&old, "claim_until").map(millis).unwrap_or(until),
-            }),
-            // Deleted between our write and our read: a retry will claim it.
-            None => Ok(Claim::InProgress { until: now }),
-            Some(other) => Err(StoreError::Corrupt {
-                key: keys::idempotency(key),
-                problem: format!("unknown status {other:?}"),
-            }),
+        let (item, condition, values) = claim_put(key, in_progress_ttl, now);
+        let old = self.put_if(item, condition, values, &[("#status", "status")]).await?;
+        match old {
+            None => Ok(Claim::New),
+            Some(old) => claim_of(key, &old, now + in_progress_ttl),
         }
+    }
+
+    /// Up to 100 claims per TransactWriteItems. A transaction is all or nothing, so the keys
+    /// whose condition failed (already claimed) are read, set aside, and the rest retried.
+    async fn claim_keys(&self, keys: &[String], in_progress_ttl: Duration, now: DateTime<Utc>) -> StoreResult<Vec<Claim>> {
+        let mut out: Vec<Option<Claim>> = vec![None; keys.len()];
+        for chunk_start in (0..keys.len()).step_by(100) {
+            let mut pending: Vec<usize> = (chunk_start..(chunk_start + 100).min(keys.len())).collect();
+            for _round in 0..4 {
+                if pending.is_empty() {
+                    break;
+                }
+                let items: Vec<_> = pending
+                    .iter()
+                    .map(|&i| {
+                        let (item, condition, values) = claim_put(&keys[i], in_progress_ttl, now);
+                        let mut put = aws_sdk_dynamodb::types::Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .condition_expression(condition)
+                            .expression_attribute_names("#status", "status")
+                            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld);
+                        for (k, v) in values {
+                            put = put.expression_attribute_values(k, v);
+                        }
+                        put.build()
+                            .map(|p| aws_sdk_dynamodb::types::TransactWriteItem::builder().put(p).build())
+                            .map_err(unavailable)
+                    })
+                    .collect::<StoreResult<_>>()?;
+                match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                    Ok(_) => {
+                        for &i in &pending {
+                            out[i] = Some(Claim::New);
+                        }
+                        pending.clear();
+                    }
+                    Err(e) => {
+                        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                        let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else {
+                            return Err(unavailable(e));
+                        };
+                        let reasons = c.cancellation_reasons();
+                        let mut still = Vec::new();
+                        for (pos, &i) in pending.iter().enumerate() {
+                            let reason = reasons.get(pos);
+                            if reason.and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
+                                let old = match reason.and_then(|r| r.item()) {
+                                    Some(old) => old.clone(),
+                                    None => self.get(keys::idempotency(&keys[i]), KEY).await?.unwrap_or_default(),
+                                };
+                                out[i] = Some(claim_of(&keys[i], &old, now + in_progress_ttl)?);
+                            } else {
+                                // Cancelled only because another item failed, or a conflict: again.
+                                still.push(i);
+                            }
+                        }
+                        if still.len() == pending.len() {
+                            // Nothing was set aside: a conflict or throttling; back off, retry.
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                        pending = still;
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable(format!(
+                    "{} claims could not be written after 4 rounds",
+                    pending.len()
+                )));
+            }
+        }
+        Ok(out.into_iter().map(|c| c.unwrap_or(Claim::InProgress { until: now })).collect())
+    }
+
+    /// 25 per BatchWriteItem; unprocessed items are retried with a short backoff.
+    async fn complete_keys(&self, done: &[(String, String)], retain_until: DateTime<Utc>) -> StoreResult<()> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in done.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|(key, outcome)| {
+                    PutRequest::builder()
+                        .set_item(Some(item([
+                            ("pk", s(keys::idempotency(key))),
+                            ("sk", s(KEY)),
+                            ("status", s("DONE")),
+                            ("outcome", s(outcome)),
+                            ("expires_at", n(retain_until.timestamp())),
+                        ])))
+                        .build()
+                        .map(|p| WriteRequest::builder().put_request(p).build())
+                        .map_err(unavailable)
+                })
+                .collect::<StoreResult<_>>()?;
+            for round in 0..5u32 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                requests = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25 << round)).await;
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::Unavailable(format!("{} completions left unprocessed", requests.len())));
+            }
+        }
+        Ok(())
     }
 
     async fn complete_key(&self, key: &str, outcome: &str, retain_until: DateTime<Utc>) -> StoreResult<()> {
@@ -409,4 +491,45 @@ fn is_condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
 
 fn unavailable<E: std::error::Error + 'static>(e: E) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+/// The claim write: new, or an earlier claim that lapsed, or a remembered key past its
+/// retention that TTL has not deleted yet.
+fn claim_put(key: &str, in_progress_ttl: Duration, now: DateTime<Utc>) -> (Item, &'static str, Vec<(&'static str, AttributeValue)>) {
+    let until = now + in_progress_ttl;
+    let item = item([
+        ("pk", s(keys::idempotency(key))),
+        ("sk", s(KEY)),
+        ("status", s("IN_PROGRESS")),
+        ("claimed_at", n(now.timestamp_millis())),
+        ("claim_until", n(until.timestamp_millis())),
+        ("expires_at", n((until + LINGER).timestamp())),
+    ]);
+    (
+        item,
+        "attribute_not_exists(pk) OR (#status = :in_progress AND claim_until < :now) OR expires_at < :now_s",
+        vec![
+            (":in_progress", s("IN_PROGRESS")),
+            (":now", n(now.timestamp_millis())),
+            (":now_s", n(now.timestamp())),
+        ],
+    )
+}
+
+/// What an existing key item says about a claim that could not be taken.
+fn claim_of(key: &str, old: &Item, until: DateTime<Utc>) -> StoreResult<Claim> {
+    match get_s(old, "status").as_deref() {
+        Some("DONE") => Ok(Claim::Done {
+            outcome: get_s(old, "outcome").unwrap_or_default(),
+        }),
+        Some("IN_PROGRESS") => Ok(Claim::InProgress {
+            until: get_n(old, "claim_until").map(millis).unwrap_or(until),
+        }),
+        // Deleted between our write and our read: a retry will claim it.
+        None => Ok(Claim::InProgress { until }),
+        Some(other) => Err(StoreError::Corrupt {
+            key: keys::idempotency(key),
+            problem: format!("unknown status {other:?}"),
+        }),
+    }
 }
