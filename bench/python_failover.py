@@ -32,21 +32,30 @@ def handler(event):
     DDB.get_item(TableName=table, Key={"pk": {"S": f"state#{key}"}, "sk": {"S": "x"}}, ConsistentRead=True)
     for region, rc in CONFIG["regions"].items():
         CW[region].describe_alarms(AlarmNames=rc["health_alarms"])
-    drain = event["detail"]["alarmName"].rsplit("-", 1)
     ns = CONFIG["dns"]["health_metric"]["namespace"]
+    metric = CONFIG["dns"]["health_metric"]["metric_name"]
     failed = event["region"]
     peer = next(r for r in CONFIG["regions"] if r != failed)
     dims = [{"Name": "Region", "Value": failed}]
     now = time.time()
     CW[peer].get_metric_data(
-        MetricDataQueries=[{"Id": "d", "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "Drain", "Dimensions": dims}, "Period": 1, "Stat": "Maximum"}}],
+        MetricDataQueries=[{"Id": "d", "MetricStat": {"Metric": {"Namespace": ns, "MetricName": metric, "Dimensions": dims}, "Period": 1, "Stat": "Maximum"}}],
         StartTime=now - 300,
         EndTime=now,
     )
-    CW[peer].put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Drain", "Dimensions": dims, "Value": 1.0, "StorageResolution": 1}])
+    CW[peer].put_metric_data(Namespace=ns, MetricData=[{"MetricName": metric, "Dimensions": dims, "Value": 1.0, "StorageResolution": 1}])
     DDB.put_item(TableName=table, Item=item(f"audit#{key}"))
     DDB.put_item(TableName=table, Item=item(f"state#{key}"))
-    SNS.publish(TopicArn=CONFIG["notifications"]["topics"][HOME], Message="python")
+    # The same message the function sends: a human form and a JSON form, with attributes.
+    machine = json.dumps({"severity": "critical", "function": "dns-failover", "region": HOME,
+                          "subject": f"Failover: {failed} drained", "summary": "What failed ...",
+                          "body": {"decision": {"decision": "failover", "drain": failed, "target": peer}, "audit_id": key}})
+    human = f"Failover: {failed} drained\n\nWhat failed ...\n\n-- machine-readable --\n{machine}"
+    message = {"default": human, "email": human, "sqs": machine, "lambda": machine, "http": machine, "https": machine}
+    attrs = {k: {"DataType": "String", "StringValue": v} for k, v in
+             {"severity": "critical", "function": "dns-failover", "region": HOME}.items()}
+    SNS.publish(TopicArn=CONFIG["notifications"]["topics"][HOME], Subject=f"Failover: {failed} drained",
+                Message=json.dumps(message), MessageStructure="json", MessageAttributes=attrs)
     DDB.put_item(TableName=table, Item=item(f"state#{key}"))
     DDB.delete_item(TableName=table, Key={"pk": {"S": f"lease#{key}"}, "sk": {"S": "x"}})
     DDB.update_item(
@@ -55,7 +64,7 @@ def handler(event):
         UpdateExpression="SET body = :b",
         ExpressionAttributeValues={":b": {"S": "done"}},
     )
-    return {"decision": {"decision": "failover", "drain": failed, "target": peer, "alarm": drain[0]}}
+    return {"decision": {"decision": "failover", "drain": failed, "target": peer}}
 
 
 def main():

@@ -41,6 +41,8 @@ pub struct Call {
     pub operation: String,
     pub region: String,
     pub fault: Option<Fault>,
+    /// Time the emulator took to answer (0 for a faulted call).
+    pub upstream_ms: f64,
 }
 
 #[derive(Debug)]
@@ -318,12 +320,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let body = body.collect().await.map_err(|e| Closed::Upstream(e.to_string()))?.to_bytes();
     let id = identify(&parts, &body);
     let fault = shared.choose();
-    shared.calls.lock().expect("calls").push(Call {
+    let record = |upstream_ms: f64| Call {
         service: id.service.clone(),
         operation: id.operation.clone(),
         region: id.region.clone(),
         fault,
-    });
+        upstream_ms,
+    };
+    if fault.is_some() {
+        shared.calls.lock().expect("calls").push(record(0.0));
+    }
     match fault {
         Some(Fault::Reset) => return Err(Closed::OnPurpose),
         Some(Fault::Timeout) => {
@@ -339,8 +345,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         forward = forward.header(k, v);
     }
     let forward = forward.body(Full::new(body)).map_err(|e| Closed::Upstream(e.to_string()))?;
+    let started = std::time::Instant::now();
     let answer = shared.client.request(forward).await.map_err(|e| Closed::Upstream(e.to_string()))?;
     let (parts, body) = answer.into_parts();
     let body = body.collect().await.map_err(|e| Closed::Upstream(e.to_string()))?.to_bytes();
+    shared
+        .calls
+        .lock()
+        .expect("calls")
+        .push(record(started.elapsed().as_secs_f64() * 1000.0));
     Ok(Response::from_parts(parts, Full::new(body)))
 }

@@ -11,6 +11,7 @@
 use aws_sdk_cloudwatch::types::{Dimension, MetricDataQuery, MetricDatum, MetricStat, StateValue};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jsonwebtoken::Algorithm;
+use resilience_core::notify::{Notification, Notifier, Severity, SnsNotifier};
 use resilience_tests::faults::FaultProxy;
 use resilience_tests::platform::{NORTH, Platform, SOUTH};
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
@@ -46,6 +47,11 @@ async fn calls(function: &str, p: &Platform, events: &[Value]) -> (BTreeMap<Stri
         }
         answers.push(api.invoke(e).await.unwrap_or_else(|e| e));
     }
+    if std::env::var("REACTION_VERBOSE").is_ok() {
+        for c in proxy.calls().iter().filter(|c| c.upstream_ms > 500.0) {
+            eprintln!("  slow: {}:{} {:.0} ms", c.service, c.operation, c.upstream_ms);
+        }
+    }
     (proxy.forwarded_by_operation(), answers)
 }
 
@@ -63,7 +69,28 @@ async fn failing(p: &Platform) {
 async fn timed_platform() -> Platform {
     let mut p = Platform::provision(&["health-metric"]).await;
     p.config["capacity"]["resources"] = json!([]);
+    // moto's GetMetricData matches other namespaces' datapoints of the same metric name: a
+    // name of its own per platform keeps earlier samples' drains out of this one.
+    p.config["dns"]["health_metric"]["metric_name"] = json!(format!("RegionDrained-{}", p.id));
     failing(&p).await;
+    // moto spends ~40 ms on the first publish to a new topic (an emulator artefact): spend it
+    // here, so neither the function nor the direct calls pay it.
+    let sns = aws_sdk_sns::Client::new(&resilience_tests::sdk(NORTH).await);
+    for topic in p.config["notifications"]["topics"].as_object().into_iter().flat_map(|m| m.values()) {
+        let region = topic.as_str().unwrap_or_default().split(':').nth(3).unwrap_or(NORTH).to_owned();
+        let client = if region == NORTH {
+            sns.clone()
+        } else {
+            aws_sdk_sns::Client::new(&resilience_tests::sdk(SOUTH).await)
+        };
+        client
+            .publish()
+            .topic_arn(topic.as_str().unwrap_or_default())
+            .message("warm-up")
+            .send()
+            .await
+            .expect("warm-up publish");
+    }
     p
 }
 
@@ -111,6 +138,10 @@ async fn direct(p: &Platform, clients: &Direct) -> f64 {
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let metric = p.config["dns"]["health_metric"]["metric_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let dim = Dimension::builder().name("Region").value(SOUTH).build();
     let now = aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp());
     let query = MetricDataQuery::builder()
@@ -120,7 +151,7 @@ async fn direct(p: &Platform, clients: &Direct) -> f64 {
                 .metric(
                     aws_sdk_cloudwatch::types::Metric::builder()
                         .namespace(&ns)
-                        .metric_name("Drain")
+                        .metric_name(&metric)
                         .dimensions(dim.clone())
                         .build(),
                 )
@@ -145,7 +176,7 @@ async fn direct(p: &Platform, clients: &Direct) -> f64 {
         .namespace(&ns)
         .metric_data(
             MetricDatum::builder()
-                .metric_name("Drain")
+                .metric_name(&metric)
                 .dimensions(dim)
                 .value(1.0)
                 .storage_resolution(1)
@@ -156,14 +187,20 @@ async fn direct(p: &Platform, clients: &Direct) -> f64 {
         .expect("drain");
     put(format!("audit#{key}")).send().await.expect("audit");
     put(format!("state#{key}")).send().await.expect("state");
-    clients
-        .sns
-        .publish()
-        .topic_arn(p.config["notifications"]["topics"][NORTH].as_str().unwrap_or_default())
-        .message("direct")
-        .send()
-        .await
-        .expect("publish");
+    // The same message the function sends (both forms, attributes), through the same notifier.
+    let notifier = SnsNotifier::new(
+        clients.sns.clone(),
+        p.config["notifications"]["topics"][NORTH].as_str().unwrap_or_default(),
+    );
+    let note = Notification {
+        severity: Severity::Critical,
+        function: "dns-failover".into(),
+        region: NORTH.parse().expect("region"),
+        subject: format!("Failover: {SOUTH} drained from {}", p.record_name),
+        summary: "What failed: 2 of 3 health signals failing (quorum 2).\nWhat was done: drained.\nWhat to check: capacity.\nHow to fail back: send a failback command.".into(),
+        body: json!({ "decision": { "decision": "failover", "drain": SOUTH, "target": NORTH }, "audit_id": key }),
+    };
+    notifier.notify(&note).await.expect("publish");
     put(format!("state#{key}")).send().await.expect("outbox");
     ddb.delete_item()
         .table_name(table)
@@ -189,6 +226,28 @@ struct Direct {
     cw_south: aws_sdk_cloudwatch::Client,
     cw_north: aws_sdk_cloudwatch::Client,
     sns: aws_sdk_sns::Client,
+}
+
+impl Direct {
+    async fn new(endpoint: Option<String>) -> Self {
+        let config = |region: &'static str| {
+            let endpoint = endpoint.clone();
+            async move {
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region));
+                if let Some(url) = endpoint {
+                    loader = loader.endpoint_url(url);
+                }
+                loader.load().await
+            }
+        };
+        let north = config(NORTH).await;
+        Direct {
+            ddb: aws_sdk_dynamodb::Client::new(&north),
+            cw_south: aws_sdk_cloudwatch::Client::new(&config(SOUTH).await),
+            cw_north: aws_sdk_cloudwatch::Client::new(&north),
+            sns: aws_sdk_sns::Client::new(&north),
+        }
+    }
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
@@ -232,9 +291,21 @@ async fn main() {
     per_function.push(("backup-verifier: verify now + restore drill (2 tables x 2 regions)", ops));
     let (ops, _) = calls("user-throttle", &p, &[p.suspicious("user#bench-1")]).await;
     per_function.push(("user-throttle: one detector event", ops));
+    let mut p = p;
+    // A burst of new principals above the default ceiling (50 a minute) would stop at the ceiling.
+    p.config["throttle"]["max_new_per_minute"] = json!(5000);
     let bodies: Vec<Value> = (0..1000).map(|i| p.suspicious(&format!("user#burst-{i}"))).collect();
     let (burst, answers) = calls("user-throttle", &p, &[p.sqs_batch(&bodies)]).await;
     let writes = &answers[0]["writes"];
+    if std::env::var("REACTION_VERBOSE").is_ok() {
+        let results = answers[0]["results"].as_array().cloned().unwrap_or_default();
+        let odd: Vec<&Value> = results.iter().filter(|r| r["decision"] != "throttle").take(3).collect();
+        eprintln!(
+            "burst: {} results, unusual: {odd:?}, failures {}",
+            results.len(),
+            answers[0]["batchItemFailures"]
+        );
+    }
     let burst_items_per_write = writes["items"].as_f64().unwrap_or(0.0) / writes["calls"].as_f64().unwrap_or(1.0).max(1.0);
     per_function.push(("user-throttle: SQS batch of 1,000 detector events", burst.clone()));
     let keys = resilience_tests::jwt::generate();
@@ -259,15 +330,7 @@ async fn main() {
     report["burst"] = json!({ "events": 1000, "writes": writes, "items_per_write_call": burst_items_per_write, "dynamodb_calls_total": burst.iter().filter(|(k, _)| k.starts_with("dynamodb:")).map(|(_, v)| v).sum::<usize>() });
 
     // 2. The reaction, cold and warm, against the direct calls; 3. peak RSS.
-    let direct_clients = {
-        let north = resilience_tests::sdk(NORTH).await;
-        Direct {
-            ddb: aws_sdk_dynamodb::Client::new(&north),
-            cw_south: aws_sdk_cloudwatch::Client::new(&resilience_tests::sdk(SOUTH).await),
-            cw_north: aws_sdk_cloudwatch::Client::new(&north),
-            sns: aws_sdk_sns::Client::new(&north),
-        }
-    };
+    let direct_clients = Direct::new(None).await;
     let (mut cold, mut warm, mut direct_ms, mut rss, mut python) = (vec![], vec![], vec![], vec![], vec![]);
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let interpreter = root.join(".venv/bin/python");
@@ -302,7 +365,9 @@ async fn main() {
 
         let p = timed_platform().await;
         let api = RuntimeApi::start().await;
-        let _f = spawn("dns-failover", &api, &p, &endpoint);
+        let verbose = std::env::var("REACTION_VERBOSE").is_ok();
+        let probe = FaultProxy::start(&endpoint, 0.0, 1, Duration::from_secs(4)).await;
+        let _f = spawn("dns-failover", &api, &p, &if verbose { probe.url() } else { endpoint.clone() });
         // Warm: the process has served an event (a lone alarm that changes nothing) first.
         let _ = api.invoke(&p.alarm_event("canary", NORTH, "OK", chrono::Utc::now())).await;
         let event = p.alarm_event("api-5xx", SOUTH, "ALARM", chrono::Utc::now());
@@ -310,9 +375,23 @@ async fn main() {
         let out = api.invoke(&event).await.expect("warm reaction");
         warm.push(started.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(out["decision"]["decision"], "failover", "{out}");
+        if verbose {
+            for c in probe.calls().iter().rev().take(13).rev() {
+                eprintln!("  {}:{} {} {:.1} ms", c.service, c.operation, c.region, c.upstream_ms);
+            }
+        }
 
         direct(&p, &direct_clients).await; // connections warm, as the function's are
         direct_ms.push(direct(&p, &direct_clients).await);
+        if verbose {
+            let probed = Direct::new(Some(probe.url())).await;
+            probe.reset_calls();
+            let ms = direct(&p, &probed).await;
+            eprintln!("direct through the probe: {ms:.1} ms");
+            for c in probe.calls() {
+                eprintln!("  {}:{} {} {:.1} ms", c.service, c.operation, c.region, c.upstream_ms);
+            }
+        }
     }
     let (cold, warm, direct_ms, python) = (median(cold), median(warm), median(direct_ms), median(python));
     let rss = if rss.is_empty() { 0.0 } else { median(rss) };
