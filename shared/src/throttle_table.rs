@@ -17,7 +17,7 @@
 
 use crate::throttle::{Principal, ThrottleRecord};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{DateTime, Duration};
 use std::collections::HashMap;
@@ -181,46 +181,51 @@ impl ThrottleTable {
         b.build().map_err(unavailable)
     }
 
-    /// Writes every record conditionally on its version. Returns, per record, whether it was
-    /// written (false: someone else changed it first; re-read and re-decide).
+    /// Writes every record conditionally on its version, 100 per TransactWriteItems. Returns,
+    /// per record, whether it was written (false: someone else changed it first; re-read and
+    /// re-decide). A transaction is all or nothing: when it is cancelled, the items whose
+    /// condition failed are the losers, and the others are written again in one more
+    /// transaction, instead of one call per item.
     pub async fn put_all(&self, records: &[ThrottleRecord], keep: Duration) -> Result<(Vec<bool>, WriteStats), ThrottleTableError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         let mut written = vec![false; records.len()];
         let mut stats = WriteStats::default();
-        for (c, chunk) in records.chunks(100).enumerate() {
-            let items: Vec<TransactWriteItem> = chunk
-                .iter()
-                .map(|r| Ok(TransactWriteItem::builder().put(self.put(r, keep)?).build()))
-                .collect::<Result<_, ThrottleTableError>>()?;
-            stats.calls += 1;
-            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-                Ok(_) => {
-                    stats.items += chunk.len();
-                    written[c * 100..c * 100 + chunk.len()].iter_mut().for_each(|w| *w = true);
+        for start in (0..records.len()).step_by(100) {
+            let mut pending: Vec<usize> = (start..(start + 100).min(records.len())).collect();
+            for _round in 0..4 {
+                if pending.is_empty() {
+                    break;
                 }
-                Err(e) if e.code() == Some("TransactionCanceledException") => {
-                    for (i, r) in chunk.iter().enumerate() {
-                        stats.calls += 1;
-                        let p = self.put(r, keep)?;
-                        let res = self
-                            .client
-                            .put_item()
-                            .table_name(&self.table)
-                            .set_item(Some(p.item().clone()))
-                            .condition_expression(p.condition_expression().unwrap_or_default())
-                            .set_expression_attribute_values(p.expression_attribute_values().cloned())
-                            .send()
-                            .await;
-                        match res {
-                            Ok(_) => {
-                                stats.items += 1;
-                                written[c * 100 + i] = true;
-                            }
-                            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
-                            Err(e) => return Err(unavailable(e)),
+                let items: Vec<TransactWriteItem> = pending
+                    .iter()
+                    .map(|&i| Ok(TransactWriteItem::builder().put(self.put(&records[i], keep)?).build()))
+                    .collect::<Result<_, ThrottleTableError>>()?;
+                stats.calls += 1;
+                match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                    Ok(_) => {
+                        stats.items += pending.len();
+                        pending.drain(..).for_each(|i| written[i] = true);
+                    }
+                    Err(e) => {
+                        let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else {
+                            return Err(unavailable(e));
+                        };
+                        let reasons = c.cancellation_reasons();
+                        let lost = |pos: usize| reasons.get(pos).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                        let still: Vec<usize> = pending.iter().enumerate().filter(|(pos, _)| !lost(*pos)).map(|(_, &i)| i).collect();
+                        if still.len() == pending.len() {
+                            // No loser named (a conflict with another transaction): back off, retry.
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         }
+                        pending = still;
                     }
                 }
-                Err(e) => return Err(unavailable(e)),
+            }
+            if !pending.is_empty() {
+                return Err(ThrottleTableError::Unavailable(format!(
+                    "{} throttle records not written after 4 transactions",
+                    pending.len()
+                )));
             }
         }
         Ok((written, stats))
@@ -238,5 +243,59 @@ impl ThrottleTable {
             .await
             .map_err(unavailable)?;
         Ok(out.attributes.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::transact_write_items::{TransactWriteItemsError, TransactWriteItemsOutput};
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn record(user: &str) -> ThrottleRecord {
+        let at = chrono::Utc::now();
+        ThrottleRecord {
+            principal: Principal::parse(user).unwrap(),
+            level: 0,
+            level_name: "rate-limited".into(),
+            block: false,
+            limit_rps: Some(5.0),
+            usage_plan_key: None,
+            until: at + Duration::minutes(15),
+            reason: "test".into(),
+            offences: 1,
+            last_offence: at,
+            history: vec![],
+            version: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_transaction_loses_only_the_records_whose_condition_failed_and_writes_the_rest_in_one_more_call() {
+        let cancelled = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+            .match_requests(|r| r.transact_items().len() == 3)
+            .then_error(|| {
+                let reason = |code: &str| CancellationReason::builder().code(code).build();
+                TransactWriteItemsError::TransactionCanceledException(
+                    TransactionCanceledException::builder()
+                        .message("Transaction cancelled")
+                        .cancellation_reasons(reason("None"))
+                        .cancellation_reasons(reason("ConditionalCheckFailed"))
+                        .cancellation_reasons(reason("None"))
+                        .build(),
+                )
+            });
+        let retried = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+            .match_requests(|r| r.transact_items().len() == 2)
+            .then_output(|| TransactWriteItemsOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&cancelled, &retried]);
+        let table = ThrottleTable::new(client, "throttle");
+        let records = [record("user#a"), record("user#b"), record("user#c")];
+        let (written, stats) = table.put_all(&records, Duration::hours(1)).await.unwrap();
+        assert_eq!(written, [true, false, true], "user#b lost its race and is re-decided");
+        assert_eq!((stats.calls, stats.items), (2, 2));
+        assert_eq!((cancelled.num_calls(), retried.num_calls()), (1, 1));
     }
 }

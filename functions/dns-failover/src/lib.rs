@@ -213,15 +213,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             );
         }
 
-        let mut record = AuditRecord::new(
-            FUNCTION,
-            self.region.as_str(),
-            now,
-            &signal.key,
-            serde_json::to_value(signal).unwrap_or(Value::Null),
-            decision.name(),
-            decision.why(),
-        );
+        let mut record = self.audit_record(signal, now, decision.name(), decision.why());
         record.dry_run = dry_run;
         let mut next = next;
         // Evidence first, announcement last: the audit record, then the state with the
@@ -302,6 +294,18 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         Ok((decision.name().to_owned(), result))
     }
 
+    fn audit_record(&self, signal: &Signal, now: chrono::DateTime<Utc>, decision: &str, why: String) -> AuditRecord {
+        AuditRecord::new(
+            FUNCTION,
+            self.region.as_str(),
+            now,
+            &signal.key,
+            serde_json::to_value(signal).unwrap_or(Value::Null),
+            decision,
+            why,
+        )
+    }
+
     /// Records a decision that rests on unreadable health and gives the event back for a retry.
     async fn inconclusive(
         &self,
@@ -317,15 +321,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             "{}; the health of {regions} could not be read, so the event is retried",
             decision.why()
         );
-        let mut record = AuditRecord::new(
-            FUNCTION,
-            self.region.as_str(),
-            now,
-            &signal.key,
-            serde_json::to_value(signal).unwrap_or(Value::Null),
-            "inconclusive",
-            why,
-        );
+        let mut record = self.audit_record(signal, now, "inconclusive", why);
         record.actions = actions;
         record.outcome = Outcome::Skipped;
         tracing::warn!(decision = "inconclusive", signal = %signal.key, %regions, "health unreadable; retry");

@@ -236,13 +236,7 @@ impl StateStore for DynamoStore {
                 .iter()
                 .map(|(key, outcome)| {
                     PutRequest::builder()
-                        .set_item(Some(item([
-                            ("pk", s(keys::idempotency(key))),
-                            ("sk", s(KEY)),
-                            ("status", s("DONE")),
-                            ("outcome", s(outcome)),
-                            ("expires_at", n(retain_until.timestamp())),
-                        ])))
+                        .set_item(Some(done_item(key, outcome, retain_until)))
                         .build()
                         .map(|p| WriteRequest::builder().put_request(p).build())
                         .map_err(unavailable)
@@ -273,13 +267,7 @@ impl StateStore for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item([
-                ("pk", s(keys::idempotency(key))),
-                ("sk", s(KEY)),
-                ("status", s("DONE")),
-                ("outcome", s(outcome)),
-                ("expires_at", n(retain_until.timestamp())),
-            ])))
+            .set_item(Some(done_item(key, outcome, retain_until)))
             .send()
             .await
             .map_err(unavailable)?;
@@ -514,6 +502,17 @@ fn claim_put(key: &str, in_progress_ttl: Duration, now: DateTime<Utc>) -> (Item,
             (":now_s", n(now.timestamp())),
         ],
     )
+}
+
+/// A key remembered as done until `retain_until`.
+fn done_item(key: &str, outcome: &str, retain_until: DateTime<Utc>) -> Item {
+    item([
+        ("pk", s(keys::idempotency(key))),
+        ("sk", s(KEY)),
+        ("status", s("DONE")),
+        ("outcome", s(outcome)),
+        ("expires_at", n(retain_until.timestamp())),
+    ])
 }
 
 /// What an existing key item says about a claim that could not be taken.
