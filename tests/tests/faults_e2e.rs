@@ -210,3 +210,77 @@ async fn user_throttle_under_30_percent_faults_throttles_every_principal_of_a_ba
         }
     }
 }
+
+#[tokio::test]
+async fn backup_verifier_under_30_percent_faults_completes_and_its_next_run_passes_with_no_scratch_table_left() {
+    for seed in seeds() {
+        let p = platform().await;
+        let proxy = FaultProxy::start(&resilience_tests::endpoint(), RATE, seed, HOLD).await;
+        let (api, _f) = through(&proxy, &p, "backup-verifier").await;
+        let (out, errors) = redrive(&api, &p.command("Resilience Verify Now Command", None), seed).await;
+        eprintln!(
+            "seed {seed}: {} deliveries, faults {:?}, status {}",
+            errors.len() + 1,
+            proxy.faults(),
+            out["status"]
+        );
+        // A fault is a finding (FAIL / WARN with the error), never a crash or a silent PASS of
+        // a check that could not be made: each check names its status.
+        let checks = out["report"]["checks"].as_array().cloned().unwrap_or_default();
+        assert!(!checks.is_empty(), "seed {seed}: {out}");
+        assert!(
+            checks
+                .iter()
+                .all(|c| ["PASS", "WARN", "FAIL", "SKIP"].contains(&c["status"].as_str().unwrap_or_default())),
+            "seed {seed}: {out}"
+        );
+        // With the faults gone the next run passes, and whatever scratch table a faulted drill
+        // could not delete is removed by it.
+        proxy.set_rate(0.0);
+        let clean = api
+            .invoke(&p.command("Resilience Verify Now Command", None))
+            .await
+            .expect("handled");
+        assert_eq!(clean["status"], "PASS", "seed {seed}: {clean}");
+        assert!(
+            p.tables_starting(NORTH, &format!("{}-orders-drill-", p.id)).await.is_empty(),
+            "seed {seed}: no scratch table left"
+        );
+    }
+}
+
+#[tokio::test]
+async fn access_authorizer_under_30_percent_faults_answers_every_request_and_never_lets_a_forged_token_in() {
+    use jsonwebtoken::Algorithm;
+    use resilience_tests::jwt;
+    let arn = "arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/GET/orders";
+    for seed in seeds() {
+        let keys = jwt::generate();
+        let mut p = platform().await;
+        p.config["auth"] = json!({ "issuer": jwt::ISSUER, "audience": jwt::AUDIENCE, "jwks": keys.jwks, "cache_seconds": 60 });
+        let proxy = FaultProxy::start(&resilience_tests::endpoint(), RATE, seed, HOLD).await;
+        let (api, _f) = through(&proxy, &p, "access-authorizer").await;
+        let mut via = std::collections::BTreeMap::new();
+        for i in 0..15 {
+            // A user of its own each time: every request is a cache miss that reads the table.
+            let token = jwt::sign(&keys.rsa, Algorithm::RS256, "rsa-1", &jwt::claims(&format!("u-{i}"), 300));
+            let out = api
+                .invoke(&json!({ "type": "TOKEN", "authorizationToken": format!("Bearer {token}"), "methodArn": arn }))
+                .await
+                .unwrap_or_else(|e| panic!("seed {seed}: a valid token must be answered: {e}"));
+            assert_eq!(out["policyDocument"]["Statement"][0]["Effect"], "Allow", "seed {seed}: {out}");
+            *via.entry(out["context"]["lookup"].as_str().unwrap_or_default().to_owned())
+                .or_insert(0) += 1;
+            let forged = jwt::tampered(&token, &jwt::claims("admin", 300));
+            let err = api
+                .invoke(&json!({ "type": "TOKEN", "authorizationToken": format!("Bearer {forged}"), "methodArn": arn }))
+                .await
+                .expect_err("forged");
+            assert_eq!(err["errorMessage"], "Unauthorized", "seed {seed}: {err}");
+        }
+        // The table was unreadable for some requests only when all 3 attempts were faulted:
+        // those failed open (logged, counted), the rest were read.
+        eprintln!("seed {seed}: lookups {via:?}, faults {:?}", proxy.faults());
+        assert!(via.get("table").copied().unwrap_or(0) > 0, "seed {seed}: {via:?}");
+    }
+}
