@@ -18,6 +18,7 @@
 
 pub mod dynamodb;
 pub mod memory;
+pub mod transact;
 
 use crate::audit::AuditRecord;
 use chrono::{DateTime, Duration, Utc};

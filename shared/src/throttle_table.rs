@@ -15,10 +15,11 @@
 //! cancelled transaction (a concurrent writer won a race) falls back to single conditional
 //! puts, so the winners are kept and only the losers are re-decided.
 
+use crate::store::transact::PutOutcome;
 use crate::throttle::{Principal, ThrottleRecord};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put};
 use chrono::{DateTime, Duration};
 use std::collections::HashMap;
 
@@ -181,54 +182,17 @@ impl ThrottleTable {
         b.build().map_err(unavailable)
     }
 
-    /// Writes every record conditionally on its version, 100 per TransactWriteItems. Returns,
-    /// per record, whether it was written (false: someone else changed it first; re-read and
-    /// re-decide). A transaction is all or nothing: when it is cancelled, the items whose
-    /// condition failed are the losers, and the others are written again in one more
-    /// transaction, instead of one call per item.
+    /// Writes every record conditionally on its version, 100 per TransactWriteItems
+    /// ([`crate::store::transact`]). Returns, per record, whether it was written (false:
+    /// someone else changed it first; re-read and re-decide).
     pub async fn put_all(&self, records: &[ThrottleRecord], keep: Duration) -> Result<(Vec<bool>, WriteStats), ThrottleTableError> {
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        let mut written = vec![false; records.len()];
-        let mut stats = WriteStats::default();
-        for start in (0..records.len()).step_by(100) {
-            let mut pending: Vec<usize> = (start..(start + 100).min(records.len())).collect();
-            for _round in 0..4 {
-                if pending.is_empty() {
-                    break;
-                }
-                let items: Vec<TransactWriteItem> = pending
-                    .iter()
-                    .map(|&i| Ok(TransactWriteItem::builder().put(self.put(&records[i], keep)?).build()))
-                    .collect::<Result<_, ThrottleTableError>>()?;
-                stats.calls += 1;
-                match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-                    Ok(_) => {
-                        stats.items += pending.len();
-                        pending.drain(..).for_each(|i| written[i] = true);
-                    }
-                    Err(e) => {
-                        let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else {
-                            return Err(unavailable(e));
-                        };
-                        let reasons = c.cancellation_reasons();
-                        let lost = |pos: usize| reasons.get(pos).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-                        let still: Vec<usize> = pending.iter().enumerate().filter(|(pos, _)| !lost(*pos)).map(|(_, &i)| i).collect();
-                        if still.len() == pending.len() {
-                            // No loser named (a conflict with another transaction): back off, retry.
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        }
-                        pending = still;
-                    }
-                }
-            }
-            if !pending.is_empty() {
-                return Err(ThrottleTableError::Unavailable(format!(
-                    "{} throttle records not written after 4 transactions",
-                    pending.len()
-                )));
-            }
-        }
-        Ok((written, stats))
+        let puts = records.iter().map(|r| self.put(r, keep)).collect::<Result<Vec<_>, _>>()?;
+        let (outcomes, calls) = crate::store::transact::put_all(&self.client, puts)
+            .await
+            .map_err(ThrottleTableError::Unavailable)?;
+        let written: Vec<bool> = outcomes.iter().map(|o| *o == PutOutcome::Written).collect();
+        let items = written.iter().filter(|w| **w).count();
+        Ok((written, WriteStats { calls, items }))
     }
 
     /// Ends a principal's limits now (operator release).

@@ -1,6 +1,7 @@
 //! The DynamoDB [`StateStore`]: the table described in the module above, in the function's own
 //! region (the global table's local replica), so the failover path never reads across regions.
 
+use super::transact::PutOutcome;
 use super::{Claim, Lease, LeaseOutcome, StateStore, StoreError, StoreResult, Versioned, keys};
 use crate::audit::AuditRecord;
 use aws_sdk_dynamodb::Client;
@@ -155,77 +156,40 @@ impl StateStore for DynamoStore {
         }
     }
 
-    /// Up to 100 claims per TransactWriteItems. A transaction is all or nothing, so the keys
-    /// whose condition failed (already claimed) are read, set aside, and the rest retried.
+    /// Up to 100 claims per TransactWriteItems ([`super::transact`]); a key already claimed
+    /// reports what holds it.
     async fn claim_keys(&self, keys: &[String], in_progress_ttl: Duration, now: DateTime<Utc>) -> StoreResult<Vec<Claim>> {
-        let mut out: Vec<Option<Claim>> = vec![None; keys.len()];
-        for chunk_start in (0..keys.len()).step_by(100) {
-            let mut pending: Vec<usize> = (chunk_start..(chunk_start + 100).min(keys.len())).collect();
-            for _round in 0..4 {
-                if pending.is_empty() {
-                    break;
+        let puts = keys
+            .iter()
+            .map(|key| {
+                let (item, condition, values) = claim_put(key, in_progress_ttl, now);
+                let mut put = aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(condition)
+                    .expression_attribute_names("#status", "status")
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                for (k, v) in values {
+                    put = put.expression_attribute_values(k, v);
                 }
-                let items: Vec<_> = pending
-                    .iter()
-                    .map(|&i| {
-                        let (item, condition, values) = claim_put(&keys[i], in_progress_ttl, now);
-                        let mut put = aws_sdk_dynamodb::types::Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item))
-                            .condition_expression(condition)
-                            .expression_attribute_names("#status", "status")
-                            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld);
-                        for (k, v) in values {
-                            put = put.expression_attribute_values(k, v);
-                        }
-                        put.build()
-                            .map(|p| aws_sdk_dynamodb::types::TransactWriteItem::builder().put(p).build())
-                            .map_err(unavailable)
-                    })
-                    .collect::<StoreResult<_>>()?;
-                match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-                    Ok(_) => {
-                        for &i in &pending {
-                            out[i] = Some(Claim::New);
-                        }
-                        pending.clear();
-                    }
-                    Err(e) => {
-                        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-                        let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else {
-                            return Err(unavailable(e));
-                        };
-                        let reasons = c.cancellation_reasons();
-                        let mut still = Vec::new();
-                        for (pos, &i) in pending.iter().enumerate() {
-                            let reason = reasons.get(pos);
-                            if reason.and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
-                                let old = match reason.and_then(|r| r.item()) {
-                                    Some(old) => old.clone(),
-                                    None => self.get(keys::idempotency(&keys[i]), KEY).await?.unwrap_or_default(),
-                                };
-                                out[i] = Some(claim_of(&keys[i], &old, now + in_progress_ttl)?);
-                            } else {
-                                // Cancelled only because another item failed, or a conflict: again.
-                                still.push(i);
-                            }
-                        }
-                        if still.len() == pending.len() {
-                            // Nothing was set aside: a conflict or throttling; back off, retry.
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        }
-                        pending = still;
-                    }
+                put.build().map_err(unavailable)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let (outcomes, _) = super::transact::put_all(&self.client, puts)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let mut claims = Vec::with_capacity(keys.len());
+        for (key, outcome) in keys.iter().zip(outcomes) {
+            claims.push(match outcome {
+                PutOutcome::Written => Claim::New,
+                PutOutcome::Lost(Some(old)) => claim_of(key, &old, now + in_progress_ttl)?,
+                PutOutcome::Lost(None) => {
+                    let old = self.get(keys::idempotency(key), KEY).await?.unwrap_or_default();
+                    claim_of(key, &old, now + in_progress_ttl)?
                 }
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Unavailable(format!(
-                    "{} claims could not be written after 4 rounds",
-                    pending.len()
-                )));
-            }
+            });
         }
-        Ok(out.into_iter().map(|c| c.unwrap_or(Claim::InProgress { until: now })).collect())
+        Ok(claims)
     }
 
     /// 25 per BatchWriteItem; unprocessed items are retried with a short backoff.

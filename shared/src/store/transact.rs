@@ -1,0 +1,74 @@
+//! Conditional writes in bulk, one way for every table: TransactWriteItems of up to 100 puts.
+//! A transaction is all or nothing: when it is cancelled, the puts whose condition failed are
+//! the losers (with the item that beat them, when DynamoDB returns it), and the others are
+//! written again in one more transaction — not one call per item.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use std::collections::HashMap;
+
+/// Items per transaction (the DynamoDB limit).
+pub const TRANSACTION_ITEMS: usize = 100;
+const ROUNDS: usize = 4;
+
+/// What became of one put.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PutOutcome {
+    Written,
+    /// Its condition failed; the existing item if DynamoDB returned it
+    /// (`ReturnValuesOnConditionCheckFailure::AllOld` on the put).
+    Lost(Option<HashMap<String, AttributeValue>>),
+}
+
+/// Writes every put, in order; returns one outcome per put and the number of calls made.
+/// Fails when the table cannot be reached, or when puts are still neither written nor lost
+/// after a few transactions (conflicts with other writers).
+pub async fn put_all(client: &Client, puts: Vec<Put>) -> Result<(Vec<PutOutcome>, usize), String> {
+    let mut out: Vec<Option<PutOutcome>> = vec![None; puts.len()];
+    let mut calls = 0;
+    for start in (0..puts.len()).step_by(TRANSACTION_ITEMS) {
+        let mut pending: Vec<usize> = (start..(start + TRANSACTION_ITEMS).min(puts.len())).collect();
+        for _round in 0..ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            let items: Vec<TransactWriteItem> = pending
+                .iter()
+                .map(|&i| TransactWriteItem::builder().put(puts[i].clone()).build())
+                .collect();
+            calls += 1;
+            match client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => pending.drain(..).for_each(|i| out[i] = Some(PutOutcome::Written)),
+                Err(e) => {
+                    let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else {
+                        return Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string());
+                    };
+                    let reasons = c.cancellation_reasons();
+                    let mut still = Vec::new();
+                    for (pos, &i) in pending.iter().enumerate() {
+                        match reasons.get(pos) {
+                            Some(r) if r.code() == Some("ConditionalCheckFailed") => {
+                                out[i] = Some(PutOutcome::Lost(r.item().cloned()));
+                            }
+                            // Cancelled only because another put lost, or a conflict: again.
+                            _ => still.push(i),
+                        }
+                    }
+                    if still.len() == pending.len() {
+                        // No loser named (a conflict with another transaction): back off.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    pending = still;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            return Err(format!(
+                "{} conditional writes still conflicting after {ROUNDS} transactions",
+                pending.len()
+            ));
+        }
+    }
+    Ok((out.into_iter().map(|o| o.unwrap_or(PutOutcome::Lost(None))).collect(), calls))
+}
