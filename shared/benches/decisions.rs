@@ -9,7 +9,7 @@ use resilience_core::throttle::{Offence, Principal, ThrottleDecision, on_offence
 use std::hint::black_box;
 
 fn config() -> SuiteConfig {
-    SuiteConfig::from_json(include_str!("../../docs/example-config.json")).expect("example config")
+    SuiteConfig::from_json(resilience_core::config::EXAMPLE).expect("example config")
 }
 
 fn fixture(name: &str) -> serde_json::Value {

@@ -19,6 +19,17 @@ pub enum Status {
     Fail,
 }
 
+/// A figure against its thresholds: above `fail` fails, above `warn` warns.
+fn grade(value: f64, warn: f64, fail: f64) -> Status {
+    if value > fail {
+        Status::Fail
+    } else if value > warn {
+        Status::Warn
+    } else {
+        Status::Pass
+    }
+}
+
 /// One check of one table in one region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
@@ -171,13 +182,7 @@ pub fn rpo(cfg: &BackupConfig, table: &str, region: &str, latest: Option<DateTim
         );
     };
     let secs = (now - latest).num_milliseconds().max(0) as f64 / 1000.0;
-    let status = if secs > cfg.rpo_target_seconds as f64 {
-        Status::Fail
-    } else if secs > cfg.rpo_warn_seconds as f64 {
-        Status::Warn
-    } else {
-        Status::Pass
-    };
+    let status = grade(secs, cfg.rpo_warn_seconds as f64, cfg.rpo_target_seconds as f64);
     CheckResult::new(
         table,
         region,
@@ -251,13 +256,7 @@ pub fn replication_latency(cfg: &BackupConfig, table: &str, region: &str, receiv
         ),
         Some(ms) => {
             let warn = cfg.replication_latency_warn_ms;
-            let status = if ms > warn * 10.0 {
-                Status::Fail
-            } else if ms > warn {
-                Status::Warn
-            } else {
-                Status::Pass
-            };
+            let status = grade(ms, warn, warn * 10.0);
             CheckResult::new(
                 table,
                 region,

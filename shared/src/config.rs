@@ -892,12 +892,14 @@ fn switch(lookup: &impl Fn(&str) -> Option<String>, name: &'static str) -> Resul
     }
 }
 
+/// `docs/example-config.json`, the documented example: what the demo, the tests and the
+/// benchmarks start from (one copy, so they cannot drift from the documentation).
+pub const EXAMPLE: &str = include_str!("../../docs/example-config.json");
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
-
-    const EXAMPLE: &str = include_str!("../../docs/example-config.json");
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -528,7 +528,7 @@ mod tests {
     const THROTTLED: &str = "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1d5e7c0e-0000-4000-8000-000000000000</RequestId></ErrorResponse>";
 
     fn dns() -> DnsConfig {
-        SuiteConfig::from_json(include_str!("../../docs/example-config.json")).unwrap().dns
+        SuiteConfig::from_json(crate::config::EXAMPLE).unwrap().dns
     }
 
     fn listing(weight: i64) -> Rule {

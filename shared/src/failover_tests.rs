@@ -10,7 +10,7 @@ fn r(s: &str) -> Region {
 }
 
 fn config() -> SuiteConfig {
-    SuiteConfig::from_json(include_str!("../../docs/example-config.json")).unwrap()
+    SuiteConfig::from_json(crate::config::EXAMPLE).unwrap()
 }
 
 fn t0() -> DateTime<Utc> {

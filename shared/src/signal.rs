@@ -835,7 +835,7 @@ mod tests {
     use super::*;
 
     fn config() -> SuiteConfig {
-        SuiteConfig::from_json(include_str!("../../docs/example-config.json")).unwrap()
+        SuiteConfig::from_json(crate::config::EXAMPLE).unwrap()
     }
 
     fn fixture(name: &str) -> Value {

@@ -52,9 +52,14 @@ impl Metrics {
         }
     }
 
+    /// The suite's metric namespace for `platform` (the IAM policies are conditioned on it).
+    pub fn namespace(platform: &str) -> String {
+        format!("{platform}/Resilience")
+    }
+
     /// The suite's metrics of one function in one region (`<platform>/Resilience`).
     pub fn for_function(platform: &str, function: &str, region: &str) -> Self {
-        Metrics::new(format!("{platform}/Resilience"))
+        Metrics::new(Metrics::namespace(platform))
             .dimension("Function", function)
             .dimension("Region", region)
     }

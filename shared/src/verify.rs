@@ -516,7 +516,7 @@ mod tests {
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     fn config() -> SuiteConfig {
-        let mut c = SuiteConfig::from_json(include_str!("../../docs/example-config.json")).unwrap();
+        let mut c = SuiteConfig::from_json(crate::config::EXAMPLE).unwrap();
         c.backup.global_tables = true;
         c
     }

@@ -45,7 +45,7 @@ static EVENTS: LazyLock<Vec<(String, Value)>> = LazyLock::new(|| {
         .collect()
 });
 static CONFIGS: LazyLock<Vec<(String, String)>> = LazyLock::new(|| corpus("config"));
-static CONFIG: LazyLock<SuiteConfig> = LazyLock::new(|| SuiteConfig::from_json(include_str!("../../docs/example-config.json")).unwrap());
+static CONFIG: LazyLock<SuiteConfig> = LazyLock::new(|| SuiteConfig::from_json(resilience_core::config::EXAMPLE).unwrap());
 
 /// A replacement value: other types, awkward text, extremes.
 fn leaf() -> impl Strategy<Value = Value> {

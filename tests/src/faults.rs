@@ -14,9 +14,11 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use proptest::prelude::Rng;
+use proptest::test_runner::{RngAlgorithm, TestRng};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,7 +52,8 @@ struct Shared {
     upstream: String,
     /// Fault probability in parts per million.
     rate_ppm: AtomicU32,
-    rng: AtomicU64,
+    /// Shared by all connections: deterministic for a seed (connection interleaving aside).
+    rng: Mutex<TestRng>,
     calls: Mutex<Vec<Call>>,
     hold: Duration,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -78,7 +81,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
             rate_ppm: AtomicU32::new(ppm(rate)),
-            rng: AtomicU64::new(seed | 1),
+            rng: Mutex::new(TestRng::from_seed(RngAlgorithm::ChaCha, &[seed.to_le_bytes(); 4].concat())),
             calls: Mutex::new(Vec::new()),
             hold,
             client: Client::builder(TokioExecutor::new()).build_http(),
@@ -149,19 +152,8 @@ fn ppm(rate: f64) -> u32 {
 }
 
 impl Shared {
-    /// xorshift64*: deterministic for a seed, shared by all connections.
     fn next(&self) -> u64 {
-        let mut x = self.rng.load(Ordering::SeqCst);
-        loop {
-            let mut y = x;
-            y ^= y >> 12;
-            y ^= y << 25;
-            y ^= y >> 27;
-            match self.rng.compare_exchange(x, y, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => return y.wrapping_mul(0x2545_F491_4F6C_DD1D),
-                Err(now) => x = now,
-            }
-        }
+        self.rng.lock().expect("rng").next_u64()
     }
 
     fn choose(&self) -> Option<Fault> {

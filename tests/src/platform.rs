@@ -33,7 +33,7 @@ impl Platform {
     /// Provisions everything; `strategies` as in `dns.strategies`.
     pub async fn provision(strategies: &[&str]) -> Platform {
         let id = unique("t");
-        let mut config: Value = serde_json::from_str(include_str!("../../docs/example-config.json")).unwrap();
+        let mut config: Value = serde_json::from_str(resilience_core::config::EXAMPLE).unwrap();
         let state_table = format!("{id}-state");
         let north = sdk(NORTH).await;
         create_state_table(&aws_sdk_dynamodb::Client::new(&north), &state_table).await;

@@ -369,7 +369,6 @@ async fn hostile_events_get_named_errors_bounded_audit_and_the_process_keeps_ser
         .await
         .expect("handled");
     assert_eq!(out["decision"]["decision"], "failover", "{out}");
-    assert!(procs[0].pid().is_some());
     assert!(
         tokio::time::timeout(std::time::Duration::from_millis(100), procs[0].exit_code())
             .await

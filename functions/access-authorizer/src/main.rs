@@ -29,7 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         validator,
         table,
         Duration::from_secs(auth.cache_seconds),
-        format!("{}/Resilience", d.config.platform),
+        resilience_core::telemetry::Metrics::namespace(&d.config.platform),
     );
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

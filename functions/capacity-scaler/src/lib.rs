@@ -347,7 +347,7 @@ mod tests {
     use resilience_core::signal::normalise;
 
     fn config() -> SuiteConfig {
-        SuiteConfig::from_json(include_str!("../../../docs/example-config.json")).unwrap()
+        SuiteConfig::from_json(resilience_core::config::EXAMPLE).unwrap()
     }
 
     fn signal(path: &str, edit: impl FnOnce(&mut Value)) -> Signal {

@@ -25,7 +25,7 @@ async fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(30);
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let release = std::path::Path::new(root).join("target/release");
-    let mut config: serde_json::Value = serde_json::from_str(include_str!("../../../docs/example-config.json")).expect("example config");
+    let mut config: serde_json::Value = serde_json::from_str(resilience_core::config::EXAMPLE).expect("example config");
     // The authorizer needs signing keys; any valid JWKS does for start-up.
     config["auth"]["jwks"] = resilience_tests::jwt::generate().jwks;
     let env = vec![
