@@ -5,10 +5,10 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use resilience_core::audit::AuditRecord;
 use resilience_core::config::SuiteConfig;
-use resilience_core::failover::DnsState;
-use resilience_core::region::Region;
+use resilience_core::decide::failover::DnsState;
+use resilience_core::evidence::audit::AuditRecord;
+use resilience_core::model::Region;
 use resilience_core::signal::{OperatorCommandDetail, OperatorCommandKind};
 use resilience_core::store::StateStore;
 use resilience_core::store::dynamodb::DynamoStore;

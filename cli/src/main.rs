@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use resilience_cli as cli;
-use resilience_core::clients::{AwsClients, TrustRoots};
+use resilience_core::aws::clients::{AwsClients, TrustRoots};
 use resilience_core::config::SuiteConfig;
 use resilience_core::signal::{OperatorCommandDetail, OperatorCommandKind};
 use resilience_core::store::dynamodb::DynamoStore;

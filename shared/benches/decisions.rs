@@ -3,9 +3,12 @@
 use chrono::{Duration, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use resilience_core::config::SuiteConfig;
-use resilience_core::failover::{DnsState, HealthView, RegionHealth, decide};
-use resilience_core::signal::{AlarmState, normalise};
-use resilience_core::throttle::{Offence, Principal, ThrottleDecision, on_offence};
+use resilience_core::decide::failover::{DnsState, decide};
+use resilience_core::decide::throttle::{Offence, ThrottleDecision, on_offence};
+use resilience_core::model::AlarmState;
+use resilience_core::model::Principal;
+use resilience_core::model::{HealthView, RegionHealth};
+use resilience_core::signal::normalise;
 use std::hint::black_box;
 
 fn config() -> SuiteConfig {

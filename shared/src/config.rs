@@ -10,7 +10,7 @@
 //! Validation is all-or-nothing: a configuration with any problem fails the init with every
 //! problem named (field, what is wrong, how to fix it), so a function never runs half-valid.
 
-use crate::region::Region;
+use crate::model::Region;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -799,7 +799,7 @@ impl SuiteConfig {
                 }
             }
             for p in &t.allow_list {
-                if crate::throttle::Principal::parse(p).is_err() {
+                if crate::model::Principal::parse(p).is_err() {
                     bad(
                         "throttle.allow_list".into(),
                         &format!("{p:?} is not a principal"),

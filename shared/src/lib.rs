@@ -1,28 +1,33 @@
 //! resilience-core: the shared library of aworld-resilience.
 //!
-//! Pure decisions live here and are tested without AWS; adapters (DynamoDB, SNS, CloudWatch,
-//! Route 53) are thin and sit behind small traits. Handlers in `functions/` parse, decide, act
-//! and record through this crate, so there is one way to do each thing.
+//! The folders follow the data path of every function:
+//!
+//! ```text
+//! event ──signal──▶ Signal ──decide──▶ plan ──act──▶ AWS ──evidence──▶ audit, log, metrics, SNS
+//!             ▲                ▲                         ▲
+//!          config            model                 store (exactly once, state)
+//! ```
+//!
+//! - [`model`]: leaf value types (`Region`, `Principal`, region health);
+//! - [`config`]: the one configuration document, validated into one problem list;
+//! - [`signal`]: every accepted input (EventBridge, SNS, SQS, alarm actions, tokens) → [`signal::Signal`];
+//! - [`decide`]: pure decisions, tested without AWS;
+//! - [`act`]: thin AWS adapters that read and carry out plans;
+//! - [`scaling`]: the one use-case two functions share (scale a region, scale before shift);
+//! - [`evidence`]: audit records, logs and EMF metrics, notifications;
+//! - [`handler`]: the shape every function shares (dispatch, exactly once, diagnostics);
+//! - [`store`]: the state table (leases, idempotency keys, audit, baselines, documents);
+//! - [`aws`]: one SDK configuration, clients and the deployment built at cold start.
 
-pub mod audit;
-pub mod auth;
-pub mod backup;
-pub mod capacity;
-pub mod clients;
+pub mod act;
+pub mod aws;
 pub mod config;
-pub mod deployment;
-pub mod dns;
-pub mod failover;
-pub mod guard;
-pub mod inbound;
-pub mod notify;
-pub mod region;
+pub mod decide;
+pub mod evidence;
+pub mod handler;
+pub mod model;
 pub mod scaling;
 pub mod signal;
 pub mod store;
-pub mod telemetry;
-pub mod throttle;
-pub mod throttle_table;
-pub mod verify;
 
-pub use region::Region;
+pub use model::Region;

@@ -1,17 +1,16 @@
 //! Carrying out capacity steps: read each resource's level (Application Auto Scaling
-//! DescribeScalableTargets, Lambda GetFunctionConcurrency), plan with [`crate::capacity::plan`],
+//! DescribeScalableTargets, Lambda GetFunctionConcurrency), plan with [`crate::decide::capacity::plan`],
 //! save the baseline before the first raise, apply, and read back to confirm. Used by
 //! capacity-scaler, and by dns-failover to scale before it shifts traffic.
 
-use crate::audit::{ActionRecord, Outcome};
-use crate::capacity::{self, CapacityStep, Inputs, Intent, Level};
-use crate::clients::AwsClients;
-use crate::config::{CapacityResource, CapacityTarget, SuiteConfig};
-use crate::guard::{self, GuardError};
-use crate::region::Region;
+use crate::act::capacity::CapacityActuator;
+use crate::config::{CapacityResource, SuiteConfig};
+use crate::decide::capacity::{self, CapacityStep, Inputs, Intent, Level};
+use crate::evidence::audit::{ActionRecord, Outcome};
+use crate::handler::once as guard;
+use crate::handler::once::GuardError;
+use crate::model::Region;
 use crate::store::{StateStore, StoreError};
-use aws_sdk_applicationautoscaling::error::DisplayErrorContext;
-use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -19,122 +18,6 @@ use std::time::Instant;
 
 /// The lease that serialises every capacity change.
 pub const CAPACITY_LEASE: &str = "capacity";
-
-/// Reads and sets resource levels. Lambda reserved concurrency 0 means "no reservation"
-/// (restoring to it deletes the reservation; a reservation of 0 would stop the function).
-#[derive(Debug, Clone)]
-pub struct CapacityActuator {
-    clients: AwsClients,
-}
-
-impl CapacityActuator {
-    pub fn new(clients: AwsClients) -> Self {
-        CapacityActuator { clients }
-    }
-
-    pub async fn read(&self, r: &CapacityResource) -> Result<Level, String> {
-        match &r.target {
-            CapacityTarget::ScalableTarget {
-                service_namespace,
-                resource_id,
-                scalable_dimension,
-            } => {
-                let out = self
-                    .clients
-                    .autoscaling(&r.region)
-                    .describe_scalable_targets()
-                    .service_namespace(ServiceNamespace::from(service_namespace.as_str()))
-                    .resource_ids(resource_id)
-                    .scalable_dimension(ScalableDimension::from(scalable_dimension.as_str()))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "application-autoscaling:DescribeScalableTargets {resource_id}: {}",
-                            DisplayErrorContext(e)
-                        )
-                    })?;
-                let t = out.scalable_targets().first().ok_or_else(|| {
-                    format!(
-                        "{resource_id} ({scalable_dimension}) is not a registered scalable target in {}",
-                        r.region
-                    )
-                })?;
-                Ok(Level {
-                    min: i64::from(t.min_capacity()),
-                    max: Some(i64::from(t.max_capacity())),
-                })
-            }
-            CapacityTarget::ReservedConcurrency { function_name } => {
-                let out = self
-                    .clients
-                    .lambda(&r.region)
-                    .get_function_concurrency()
-                    .function_name(function_name)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "lambda:GetFunctionConcurrency {function_name}: {}",
-                            aws_sdk_lambda::error::DisplayErrorContext(e)
-                        )
-                    })?;
-                Ok(Level {
-                    min: i64::from(out.reserved_concurrent_executions().unwrap_or(0)),
-                    max: None,
-                })
-            }
-        }
-    }
-
-    pub async fn apply(&self, r: &CapacityResource, to: Level) -> Result<String, String> {
-        let int = |v: i64| i32::try_from(v).map_err(|_| format!("{v} is out of range"));
-        match &r.target {
-            CapacityTarget::ScalableTarget {
-                service_namespace,
-                resource_id,
-                scalable_dimension,
-            } => {
-                let mut req = self
-                    .clients
-                    .autoscaling(&r.region)
-                    .register_scalable_target()
-                    .service_namespace(ServiceNamespace::from(service_namespace.as_str()))
-                    .resource_id(resource_id)
-                    .scalable_dimension(ScalableDimension::from(scalable_dimension.as_str()))
-                    .min_capacity(int(to.min)?);
-                if let Some(max) = to.max {
-                    req = req.max_capacity(int(max)?);
-                }
-                req.send().await.map_err(|e| DisplayErrorContext(e).to_string())?;
-                Ok(format!(
-                    "application-autoscaling:RegisterScalableTarget {resource_id} {scalable_dimension} min={} max={:?}",
-                    to.min, to.max
-                ))
-            }
-            CapacityTarget::ReservedConcurrency { function_name } => {
-                let lambda = self.clients.lambda(&r.region);
-                if to.min <= 0 {
-                    lambda
-                        .delete_function_concurrency()
-                        .function_name(function_name)
-                        .send()
-                        .await
-                        .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(e).to_string())?;
-                    return Ok(format!("lambda:DeleteFunctionConcurrency {function_name}"));
-                }
-                lambda
-                    .put_function_concurrency()
-                    .function_name(function_name)
-                    .reserved_concurrent_executions(int(to.min)?)
-                    .send()
-                    .await
-                    .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(e).to_string())?;
-                Ok(format!("lambda:PutFunctionConcurrency {function_name} reserved={}", to.min))
-            }
-        }
-    }
-}
 
 /// What capacity remembers between invocations (one state document per region).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -26,7 +26,7 @@ async fn fail_south(p: &Platform) {
     p.set_alarm(SOUTH, "api-latency", StateValue::Alarm).await;
 }
 
-fn failovers(audit: &[resilience_core::audit::AuditRecord]) -> usize {
+fn failovers(audit: &[resilience_core::evidence::audit::AuditRecord]) -> usize {
     audit.iter().filter(|r| r.decision == "failover").count()
 }
 

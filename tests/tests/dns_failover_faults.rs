@@ -7,11 +7,12 @@
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::Utc;
 use dns_failover::{Failover, FailoverError};
-use resilience_core::clients::AwsClients;
+use resilience_core::act::health::CloudWatchHealth;
+use resilience_core::act::traffic::TrafficSwitches;
+use resilience_core::aws::clients::AwsClients;
 use resilience_core::config::SuiteConfig;
-use resilience_core::dns::{CloudWatchHealth, TrafficSwitches};
-use resilience_core::inbound::Retryable;
-use resilience_core::notify::RecordingNotifier;
+use resilience_core::evidence::notify::RecordingNotifier;
+use resilience_core::handler::Retryable;
 use resilience_core::signal::normalise;
 use resilience_core::store::StateStore;
 use resilience_core::store::memory::MemoryStore;
@@ -24,7 +25,7 @@ async fn handler<S: StateStore>(p: &Platform, store: S) -> Failover<S, Recording
     Failover {
         switches: TrafficSwitches::new(&config, &clients),
         health: CloudWatchHealth::new(clients.clone()),
-        capacity: resilience_core::scaling::CapacityActuator::new(clients),
+        capacity: resilience_core::act::capacity::CapacityActuator::new(clients),
         region: HOME.parse().unwrap(),
         config,
         store,
@@ -71,7 +72,7 @@ async fn sns_failing_after_the_change_keeps_the_change_audits_it_and_a_retry_sen
         audit[0]
             .actions
             .iter()
-            .any(|a| a.action == "sns:Publish" && a.outcome == resilience_core::audit::Outcome::Planned),
+            .any(|a| a.action == "sns:Publish" && a.outcome == resilience_core::evidence::audit::Outcome::Planned),
         "the audit record, written before the announcement, says one is queued"
     );
 
@@ -102,7 +103,7 @@ async fn every_strategy_failing_leaves_state_unchanged_and_is_safe_to_re_drive()
     let claim = h
         .store
         .claim_key(
-            &resilience_core::guard::scoped_key(dns_failover::FUNCTION, &key),
+            &resilience_core::handler::once::scoped_key(dns_failover::FUNCTION, &key),
             chrono::Duration::seconds(5),
             Utc::now(),
         )

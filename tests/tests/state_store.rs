@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::{Duration, Utc};
-use resilience_core::audit::AuditRecord;
+use resilience_core::evidence::audit::AuditRecord;
 use resilience_core::store::dynamodb::DynamoStore;
 use resilience_core::store::memory::MemoryStore;
 use resilience_core::store::{Claim, LeaseOutcome, StateStore, StoreError};
@@ -110,9 +110,9 @@ async fn audit_records_read_back_newest_first<S: StateStore>(store: &S) {
             "no-action",
             format!("because {i}"),
         );
-        r.actions.push(resilience_core::audit::ActionRecord {
+        r.actions.push(resilience_core::evidence::audit::ActionRecord {
             action: "x".into(),
-            outcome: resilience_core::audit::Outcome::Skipped,
+            outcome: resilience_core::evidence::audit::Outcome::Skipped,
             detail: "d".into(),
             millis: 1,
         });

@@ -6,10 +6,10 @@
 use access_authorizer::Authorizer;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;
-use resilience_core::auth::TokenValidator;
+use resilience_core::act::throttle_table::ThrottleTable;
 use resilience_core::config::AuthConfig;
-use resilience_core::throttle::Principal;
-use resilience_core::throttle_table::ThrottleTable;
+use resilience_core::model::Principal;
+use resilience_core::signal::token::TokenValidator;
 use resilience_tests::jwt;
 use serde_json::json;
 use std::time::Duration;

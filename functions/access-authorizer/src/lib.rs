@@ -19,10 +19,11 @@ use aws_lambda_events::apigw::{ApiGatewayCustomAuthorizerPolicy, ApiGatewayCusto
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
-use resilience_core::auth::{AuthError, TokenValidator};
-use resilience_core::telemetry::{Metrics, Unit};
-use resilience_core::throttle::{Access, Principal, ThrottleRecord, access};
-use resilience_core::throttle_table::ThrottleTable;
+use resilience_core::act::throttle_table::ThrottleTable;
+use resilience_core::decide::throttle::{Access, ThrottleRecord, access};
+use resilience_core::evidence::telemetry::{Metrics, Unit};
+use resilience_core::model::Principal;
+use resilience_core::signal::token::{AuthError, TokenValidator};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;

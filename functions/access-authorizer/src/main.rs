@@ -1,14 +1,14 @@
 use access_authorizer::Authorizer;
 use lambda_runtime::{LambdaEvent, service_fn};
-use resilience_core::auth::TokenValidator;
-use resilience_core::deployment::Deployment;
-use resilience_core::throttle_table::ThrottleTable;
+use resilience_core::act::throttle_table::ThrottleTable;
+use resilience_core::aws::deployment::Deployment;
+use resilience_core::signal::token::TokenValidator;
 use serde_json::Value;
 use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    resilience_core::telemetry::init_logging();
+    resilience_core::evidence::telemetry::init_logging();
     let d = Deployment::from_env()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
@@ -29,7 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         validator,
         table,
         Duration::from_secs(auth.cache_seconds),
-        resilience_core::telemetry::Metrics::namespace(&d.config.platform),
+        resilience_core::evidence::telemetry::Metrics::namespace(&d.config.platform),
     );
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -5,17 +5,17 @@
 
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
-use resilience_core::audit::{AuditRecord, Outcome};
-use resilience_core::backup::{BackupReport, Status};
+use resilience_core::act::backup::BackupInspector;
 use resilience_core::config::{Policy, SuiteConfig};
-use resilience_core::guard::{GuardError, Once, exactly_once};
-use resilience_core::inbound::{Retryable, audit_rejected, diagnostic, dispatch};
-use resilience_core::notify::{Notification, Notifier, Severity};
-use resilience_core::region::Region;
+use resilience_core::decide::backup::{BackupReport, Status};
+use resilience_core::evidence::audit::{AuditRecord, Outcome};
+use resilience_core::evidence::notify::{Notification, Notifier, Severity};
+use resilience_core::evidence::telemetry::{Metrics, Unit};
+use resilience_core::handler::once::{GuardError, Once, exactly_once};
+use resilience_core::handler::{Retryable, audit_rejected, diagnostic, dispatch};
+use resilience_core::model::Region;
 use resilience_core::signal::{OperatorCommandKind, Signal, SignalError, SignalKind};
 use resilience_core::store::{StateStore, StoreError};
-use resilience_core::telemetry::{Metrics, Unit};
-use resilience_core::verify::BackupInspector;
 use serde_json::{Value, json};
 
 pub const FUNCTION: &str = "backup-verifier";

@@ -3,13 +3,13 @@
 
 use backup_verifier::BackupVerifier;
 use lambda_runtime::{LambdaEvent, service_fn};
-use resilience_core::deployment::Deployment;
-use resilience_core::verify::BackupInspector;
+use resilience_core::act::backup::BackupInspector;
+use resilience_core::aws::deployment::Deployment;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    resilience_core::telemetry::init_logging();
+    resilience_core::evidence::telemetry::init_logging();
     let d = Deployment::from_env()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;

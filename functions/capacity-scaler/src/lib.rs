@@ -13,19 +13,21 @@
 
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
-use resilience_core::audit::{AuditRecord, Outcome};
-use resilience_core::capacity::{CapacityStep, Intent};
+use resilience_core::act::capacity::CapacityActuator;
+use resilience_core::act::health::CloudWatchHealth;
 use resilience_core::config::{CapacityResource, SuiteConfig};
-use resilience_core::dns::CloudWatchHealth;
-use resilience_core::failover::RegionHealth;
-use resilience_core::guard::{GuardError, Once, exactly_once};
-use resilience_core::inbound::{Retryable, audit_rejected, diagnostic, dispatch};
-use resilience_core::notify::{Notification, Notifier, Severity};
-use resilience_core::region::Region;
-use resilience_core::scaling::{CAPACITY_LEASE, CapacityActuator, ScaleReport, scale_region};
-use resilience_core::signal::{AlarmState, OperatorCommandKind, Signal, SignalError, SignalKind};
+use resilience_core::decide::capacity::{CapacityStep, Intent};
+use resilience_core::evidence::audit::{AuditRecord, Outcome};
+use resilience_core::evidence::notify::{Notification, Notifier, Severity};
+use resilience_core::evidence::telemetry::{Metrics, Unit};
+use resilience_core::handler::once::{GuardError, Once, exactly_once};
+use resilience_core::handler::{Retryable, audit_rejected, diagnostic, dispatch};
+use resilience_core::model::AlarmState;
+use resilience_core::model::Region;
+use resilience_core::model::RegionHealth;
+use resilience_core::scaling::{CAPACITY_LEASE, ScaleReport, scale_region};
+use resilience_core::signal::{OperatorCommandKind, Signal, SignalError, SignalKind};
 use resilience_core::store::{StateStore, StoreError};
-use resilience_core::telemetry::{Metrics, Unit};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -318,8 +320,8 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
     }
 }
 
-fn action(name: &str, outcome: Outcome, detail: String) -> resilience_core::audit::ActionRecord {
-    resilience_core::audit::ActionRecord {
+fn action(name: &str, outcome: Outcome, detail: String) -> resilience_core::evidence::audit::ActionRecord {
+    resilience_core::evidence::audit::ActionRecord {
         action: name.into(),
         outcome,
         detail,

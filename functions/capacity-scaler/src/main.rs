@@ -3,14 +3,14 @@
 
 use capacity_scaler::CapacityScaler;
 use lambda_runtime::{LambdaEvent, service_fn};
-use resilience_core::deployment::Deployment;
-use resilience_core::dns::CloudWatchHealth;
-use resilience_core::scaling::CapacityActuator;
+use resilience_core::act::capacity::CapacityActuator;
+use resilience_core::act::health::CloudWatchHealth;
+use resilience_core::aws::deployment::Deployment;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    resilience_core::telemetry::init_logging();
+    resilience_core::evidence::telemetry::init_logging();
     let d = Deployment::from_env()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;

@@ -2,24 +2,27 @@
 //!
 //! Every signal is claimed by its idempotency key and handled under one lease per protected DNS
 //! name, so duplicates, retries and concurrent deliveries make one change and one notification.
-//! The decision itself is `resilience_core::failover::decide` (pure); this module only carries
+//! The decision itself is `resilience_core::decide::failover::decide` (pure); this module only carries
 //! it out and leaves evidence: an audit record, one JSON log line, EMF metrics and, where a
 //! person must know, an SNS notification.
 
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
-use resilience_core::audit::{ActionRecord, AuditRecord, Outcome};
+use resilience_core::act::capacity::CapacityActuator;
+use resilience_core::act::health::HealthReader;
+use resilience_core::act::traffic::TrafficSwitches;
 use resilience_core::config::SuiteConfig;
-use resilience_core::dns::{HealthReader, TrafficSwitches};
-use resilience_core::failover::{self, Decision, DnsState, HealthView};
-use resilience_core::guard::{GuardError, Once, exactly_once};
-use resilience_core::inbound::{Retryable, audit_rejected, diagnostic, dispatch};
-use resilience_core::notify::{Notification, Notifier, Severity};
-use resilience_core::region::Region;
-use resilience_core::scaling::{CapacityActuator, scale_before_shift};
+use resilience_core::decide::failover::{self, Decision, DnsState};
+use resilience_core::evidence::audit::{ActionRecord, AuditRecord, Outcome};
+use resilience_core::evidence::notify::{Notification, Notifier, Severity};
+use resilience_core::evidence::telemetry::{Metrics, Unit};
+use resilience_core::handler::once::{GuardError, Once, exactly_once};
+use resilience_core::handler::{Retryable, audit_rejected, diagnostic, dispatch};
+use resilience_core::model::HealthView;
+use resilience_core::model::Region;
+use resilience_core::scaling::scale_before_shift;
 use resilience_core::signal::{Signal, SignalError};
 use resilience_core::store::{StateStore, StoreError};
-use resilience_core::telemetry::{Metrics, Unit};
 use serde_json::{Value, json};
 use std::time::Instant;
 

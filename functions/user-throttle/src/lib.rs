@@ -10,17 +10,19 @@
 
 use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::Diagnostic;
-use resilience_core::audit::{ActionRecord, AuditRecord, Outcome};
+use resilience_core::act::throttle_table::{ThrottleTable, ThrottleTableError, WriteStats};
 use resilience_core::config::{SuiteConfig, ThrottleConfig};
-use resilience_core::guard::{GuardError, scoped_key};
-use resilience_core::inbound::{Retryable, diagnostic};
-use resilience_core::notify::{Notification, Notifier, Severity};
-use resilience_core::region::Region;
-use resilience_core::signal::{AlarmState, OperatorCommandKind, Signal, SignalKind, normalise};
+use resilience_core::decide::throttle::{Offence, ThrottleDecision, ThrottleRecord, on_offence};
+use resilience_core::evidence::audit::{ActionRecord, AuditRecord, Outcome};
+use resilience_core::evidence::notify::{Notification, Notifier, Severity};
+use resilience_core::evidence::telemetry::{Metrics, Unit};
+use resilience_core::handler::once::{GuardError, scoped_key};
+use resilience_core::handler::{Retryable, diagnostic};
+use resilience_core::model::AlarmState;
+use resilience_core::model::Principal;
+use resilience_core::model::Region;
+use resilience_core::signal::{OperatorCommandKind, Signal, SignalKind, normalise};
 use resilience_core::store::{Claim, StateStore, StoreError};
-use resilience_core::telemetry::{Metrics, Unit};
-use resilience_core::throttle::{Offence, Principal, ThrottleDecision, ThrottleRecord, on_offence};
-use resilience_core::throttle_table::{ThrottleTable, ThrottleTableError, WriteStats};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 

@@ -2,14 +2,14 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use resilience_core::deployment::Deployment;
-use resilience_core::throttle_table::ThrottleTable;
+use resilience_core::act::throttle_table::ThrottleTable;
+use resilience_core::aws::deployment::Deployment;
 use serde_json::Value;
 use user_throttle::UserThrottle;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    resilience_core::telemetry::init_logging();
+    resilience_core::evidence::telemetry::init_logging();
     let d = Deployment::from_env()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;

@@ -11,7 +11,7 @@
 use aws_sdk_cloudwatch::types::{Dimension, MetricDataQuery, MetricDatum, MetricStat, StateValue};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jsonwebtoken::Algorithm;
-use resilience_core::notify::{Notification, Notifier, Severity, SnsNotifier};
+use resilience_core::evidence::notify::{Notification, Notifier, Severity, SnsNotifier};
 use resilience_tests::faults::FaultProxy;
 use resilience_tests::platform::{NORTH, Platform, SOUTH};
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi};

@@ -3,10 +3,10 @@
 //! drill (RestoreTableToPointInTime into a scratch table, bounded wait, validation by content,
 //! deletion always). The source table is only ever read.
 
-use crate::backup::{self, BackupReport, CanonicalItem, CheckResult, DrillReport, Status};
-use crate::clients::AwsClients;
+use crate::aws::clients::AwsClients;
 use crate::config::{DrillConfig, SuiteConfig};
-use crate::region::Region;
+use crate::decide::backup::{self, BackupReport, CanonicalItem, CheckResult, DrillReport, Status};
+use crate::model::Region;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeysAndAttributes, TableStatus};
 use chrono::{DateTime, Utc};

@@ -2,10 +2,10 @@
 //! notifier at cold start. `main` calls [`Deployment::from_env`] once and hands the parts to its
 //! handler by reference.
 
-use crate::clients::{AwsClients, TrustRoots};
+use crate::aws::clients::{AwsClients, TrustRoots};
 use crate::config::{ConfigError, SuiteConfig};
-use crate::notify::SnsNotifier;
-use crate::region::Region;
+use crate::evidence::notify::SnsNotifier;
+use crate::model::Region;
 use crate::store::dynamodb::DynamoStore;
 
 #[derive(Debug, Clone)]

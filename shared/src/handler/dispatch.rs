@@ -2,28 +2,13 @@
 //! SQS batches answer with `batchItemFailures` so one bad or busy record does not re-drive
 //! the rest; a bad record is audited and reported handled (it never gets better).
 
-use crate::audit::AuditRecord;
 use crate::config::SuiteConfig;
+use crate::evidence::audit::AuditRecord;
+use crate::handler::error::Retryable;
 use crate::signal::{Signal, SignalError, normalise};
 use crate::store::StateStore;
 use chrono::Utc;
 use serde_json::{Value, json};
-
-/// Errors that say whether a retry can help.
-pub trait Retryable: std::fmt::Display {
-    fn is_retryable(&self) -> bool;
-    /// A short name for the kind of failure (`StoreUnavailable`, `BadInput`, ...).
-    fn kind(&self) -> &'static str;
-}
-
-/// The Lambda error diagnostic: `Retryable.<kind>` or `NonRetryable.<kind>`, so the invoker
-/// (and whoever reads the dead-letter queue) knows whether re-driving can help.
-pub fn diagnostic<E: Retryable>(e: &E) -> lambda_runtime::Diagnostic {
-    lambda_runtime::Diagnostic {
-        error_type: format!("{}.{}", if e.is_retryable() { "Retryable" } else { "NonRetryable" }, e.kind()),
-        error_message: e.to_string(),
-    }
-}
 
 /// Reacts to every signal in `payload`. A single event's error is returned as the invocation's
 /// error; batch records' errors become `batchItemFailures` (retryable ones only).

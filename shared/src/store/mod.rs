@@ -20,7 +20,7 @@ pub mod dynamodb;
 pub mod memory;
 pub mod transact;
 
-use crate::audit::AuditRecord;
+use crate::evidence::audit::AuditRecord;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use std::future::Future;

@@ -15,8 +15,9 @@
 //! cancelled transaction (a concurrent writer won a race) falls back to single conditional
 //! puts, so the winners are kept and only the losers are re-decided.
 
+use crate::decide::throttle::ThrottleRecord;
+use crate::model::Principal;
 use crate::store::transact::PutOutcome;
-use crate::throttle::{Principal, ThrottleRecord};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put};

@@ -2,7 +2,7 @@
 //! and chat, a JSON body for programs, and message attributes (severity, function, region) so
 //! subscribers can filter without parsing.
 
-use crate::region::Region;
+use crate::model::Region;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;

@@ -10,9 +10,10 @@
 //! - with the kill switch on, or frozen, no automatic action (the plan is still reported).
 
 use crate::config::SuiteConfig;
-use crate::notify::Severity;
-use crate::region::Region;
-use crate::signal::{AlarmState, HealthStatus, OperatorCommandKind, Signal, SignalKind};
+use crate::evidence::notify::Severity;
+use crate::model::Region;
+use crate::model::{AlarmState, HealthView, RegionHealth};
+use crate::signal::{HealthStatus, OperatorCommandKind, Signal, SignalKind};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,19 +37,8 @@ pub struct DnsState {
     pub open_health_issues: BTreeMap<Region, BTreeSet<String>>,
     /// Notifications that could not be sent yet; the next invocation sends them first.
     #[serde(default)]
-    pub outbox: Vec<crate::notify::Notification>,
+    pub outbox: Vec<crate::evidence::notify::Notification>,
 }
-
-/// The health of one region as read just now (DescribeAlarms in that region).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RegionHealth {
-    /// False when the region's alarms could not be read (its CloudWatch API is unreachable).
-    pub reachable: bool,
-    /// State of each configured health alarm (and the composite); missing = not found.
-    pub alarms: BTreeMap<String, AlarmState>,
-}
-
-pub type HealthView = BTreeMap<Region, RegionHealth>;
 
 /// How one region stands against the policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -604,5 +594,4 @@ pub fn apply(state: &DnsState, decision: &Decision, now: DateTime<Utc>) -> DnsSt
 }
 
 #[cfg(test)]
-#[path = "failover_tests.rs"]
 mod tests;

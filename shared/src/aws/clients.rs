@@ -3,7 +3,7 @@
 //! to derive from it. The SDK sets no API-call timeout by default: a hung call in a failover
 //! would burn the whole Lambda timeout, so both limits are explicit.
 
-use crate::region::Region;
+use crate::model::Region;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -31,7 +31,7 @@ pub enum TrustRoots {
 }
 
 /// PEM roots of Amazon Trust Services (fingerprints in the file).
-pub const AMAZON_TRUST_SERVICES_PEM: &str = include_str!("../certs/amazon-trust-services.pem");
+pub const AMAZON_TRUST_SERVICES_PEM: &str = include_str!("../../certs/amazon-trust-services.pem");
 
 #[derive(Debug, Clone)]
 pub struct AwsClients {

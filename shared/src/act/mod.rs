@@ -1,0 +1,9 @@
+//! AWS adapters: each carries out a decided plan, or reads what a decision needs, with one
+//! service's SDK. They decide nothing; their SDK calls are tested with aws-smithy-mocks next to
+//! them and against the emulator in the e2e tests.
+
+pub mod backup;
+pub mod capacity;
+pub mod health;
+pub mod throttle_table;
+pub mod traffic;

@@ -1,0 +1,149 @@
+//! The control-plane fallback: record weights through ChangeResourceRecordSets, then GetChange.
+
+use crate::act::traffic::SwitchError;
+use crate::config::DnsConfig;
+use crate::evidence::audit::{ActionRecord, Outcome};
+use crate::model::Region;
+use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet};
+use std::time::{Duration, Instant};
+
+/// Control plane fallback: sets the region's weighted record to weight 0 (drained) or its
+/// configured weight (restored) with one ChangeResourceRecordSets, then waits for INSYNC.
+#[derive(Debug, Clone)]
+pub struct ControlPlaneSwitch {
+    client: aws_sdk_route53::Client,
+    dns: DnsConfig,
+}
+
+/// Route 53 answers PriorRequestNotComplete while an earlier change to the zone propagates.
+const ROUTE53_BUSY_RETRIES: u32 = 5;
+
+/// Worth another try after a pause: a change still propagating, or throttling that outlasted
+/// the SDK's own retries.
+fn route53_busy(
+    e: &aws_sdk_route53::error::SdkError<aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError>,
+) -> bool {
+    e.as_service_error().is_some_and(|se| se.is_prior_request_not_complete())
+        || matches!(e.code(), Some("Throttling" | "ThrottlingException" | "PriorRequestNotComplete"))
+}
+
+impl ControlPlaneSwitch {
+    pub fn new(client: aws_sdk_route53::Client, dns: DnsConfig) -> Self {
+        ControlPlaneSwitch { client, dns }
+    }
+
+    async fn record_of(&self, region: &Region) -> Result<ResourceRecordSet, SwitchError> {
+        let set_id = &self.dns.records[region].set_identifier;
+        let action = format!(
+            "route53:ListResourceRecordSets {} {}",
+            self.dns.hosted_zone_id, self.dns.record_name
+        );
+        let out = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(&self.dns.hosted_zone_id)
+            .start_record_name(&self.dns.record_name)
+            .send()
+            .await
+            .map_err(|e| SwitchError {
+                action: action.clone(),
+                message: DisplayErrorContext(e).to_string(),
+            })?;
+        let wanted = self.dns.record_name.trim_end_matches('.');
+        out.resource_record_sets()
+            .iter()
+            .find(|r| r.name().trim_end_matches('.') == wanted && r.set_identifier() == Some(set_id.as_str()))
+            .cloned()
+            .ok_or_else(|| SwitchError {
+                action,
+                message: format!("no record {} with SetIdentifier {set_id}", self.dns.record_name),
+            })
+    }
+
+    pub(crate) async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
+        let record = self.record_of(region).await?;
+        let weight = if drained { 0 } else { self.dns.records[region].weight };
+        let action = format!(
+            "route53:ChangeResourceRecordSets {} {} {} weight={weight}",
+            self.dns.hosted_zone_id, self.dns.record_name, region
+        );
+        if record.weight() == Some(weight) {
+            return Ok(ActionRecord {
+                action,
+                outcome: Outcome::AlreadyInPlace,
+                detail: format!("weight already {weight}"),
+                millis: 0,
+            });
+        }
+        let fail = |message: String| SwitchError {
+            action: action.clone(),
+            message,
+        };
+        let mut updated = record.clone();
+        updated.weight = Some(weight);
+        let batch = ChangeBatch::builder()
+            .comment(format!(
+                "aworld-resilience dns-failover: {} {region}",
+                if drained { "drain" } else { "restore" }
+            ))
+            .changes(
+                Change::builder()
+                    .action(ChangeAction::Upsert)
+                    .resource_record_set(updated)
+                    .build()
+                    .map_err(|e| fail(e.to_string()))?,
+            )
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let mut attempt = 0;
+        let change_id = loop {
+            let res = self
+                .client
+                .change_resource_record_sets()
+                .hosted_zone_id(&self.dns.hosted_zone_id)
+                .change_batch(batch.clone())
+                .send()
+                .await;
+            match res {
+                Ok(out) => break out.change_info().map(|c| c.id().to_owned()).unwrap_or_default(),
+                Err(e) if attempt < ROUTE53_BUSY_RETRIES && route53_busy(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                }
+                Err(e) => return Err(fail(DisplayErrorContext(e).to_string())),
+            }
+        };
+        let started = Instant::now();
+        let deadline = Duration::from_secs(self.dns.insync_wait_seconds);
+        loop {
+            let status = self
+                .client
+                .get_change()
+                .id(&change_id)
+                .send()
+                .await
+                .map_err(|e| fail(format!("change {change_id} submitted, status unknown: {}", DisplayErrorContext(e))))?
+                .change_info()
+                .map(|c| c.status().clone());
+            if status == Some(ChangeStatus::Insync) {
+                return Ok(ActionRecord {
+                    action,
+                    outcome: Outcome::Succeeded,
+                    detail: format!("change {change_id} INSYNC after {} ms", started.elapsed().as_millis()),
+                    millis: 0,
+                });
+            }
+            if started.elapsed() >= deadline {
+                // Submitted changes are applied by Route 53 even if we stop watching.
+                return Ok(ActionRecord {
+                    action,
+                    outcome: Outcome::Succeeded,
+                    detail: format!("change {change_id} submitted, still PENDING after {}s", deadline.as_secs()),
+                    millis: 0,
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}

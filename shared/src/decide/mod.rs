@@ -1,0 +1,7 @@
+//! Pure decisions: `(signal, state, policy, clock) -> plan`. Nothing here calls AWS, so every
+//! rule is tested exhaustively (unit and property tests) without the emulator.
+
+pub mod backup;
+pub mod capacity;
+pub mod failover;
+pub mod throttle;

@@ -1,0 +1,9 @@
+//! The shape every function shares: one dispatcher (a single event, or an SQS batch with a
+//! typed partial-batch response), one exactly-once path, one error diagnostic.
+
+pub mod dispatch;
+pub mod error;
+pub mod once;
+
+pub use dispatch::{audit_rejected, dispatch};
+pub use error::{Retryable, diagnostic};
