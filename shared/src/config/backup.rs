@@ -1,0 +1,94 @@
+//! backup-verifier: RPO targets, PITR, replication and the restore drill.
+
+use super::{Problems, SuiteConfig, defaults};
+use crate::model::Region;
+use serde::{Deserialize, Serialize};
+
+/// Backup verification: thresholds and the restore drill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// The PITR recovery period every replica must have.
+    pub recovery_period_days: u32,
+    /// RPO target: now − LatestRestorableDateTime above this FAILs.
+    pub rpo_target_seconds: u64,
+    /// Above this (but under the target) WARNs.
+    pub rpo_warn_seconds: u64,
+    /// Protected tables are global tables with a replica in every configured region.
+    pub global_tables: bool,
+    /// ReplicationLatency (maximum over 15 minutes) above this WARNs, above 10x FAILs.
+    pub replication_latency_warn_ms: f64,
+    /// The newest on-demand backup must be younger than this, where set.
+    pub max_backup_age_hours: Option<u64>,
+    /// The restore drill, where configured.
+    pub drill: Option<DrillConfig>,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            recovery_period_days: 35,
+            rpo_target_seconds: 3600,
+            rpo_warn_seconds: 900,
+            global_tables: true,
+            replication_latency_warn_ms: 1000.0,
+            max_backup_age_hours: None,
+            drill: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillConfig {
+    /// The table restored (a protected table) and where.
+    pub table: String,
+    pub region: Region,
+    /// Items compared between the restored table and the source.
+    #[serde(default = "defaults::sample_size")]
+    pub sample_size: i32,
+    /// Longest wait for the restored table to become ACTIVE.
+    #[serde(default = "defaults::drill_wait_seconds")]
+    pub max_wait_seconds: u64,
+    /// Schedules (rule or schedule names) that run the drill; others run the checks only.
+    #[serde(default)]
+    pub schedules: Vec<String>,
+}
+
+impl SuiteConfig {
+    pub(super) fn check_backup(&self, out: &mut Problems) {
+        if self.backup.rpo_warn_seconds > self.backup.rpo_target_seconds {
+            out.bad(
+                "backup.rpo_warn_seconds".into(),
+                "is above backup.rpo_target_seconds",
+                "warn before the target is missed",
+            );
+        }
+        if let Some(d) = &self.backup.drill {
+            if !self.protected_tables.contains(&d.table) {
+                out.bad(
+                    "backup.drill.table".into(),
+                    &format!("{:?} is not in protected_tables", d.table),
+                    "drill one of the protected tables",
+                );
+            }
+            if !self.regions.contains_key(&d.region) {
+                out.bad(
+                    "backup.drill.region".into(),
+                    &format!("{} is not a configured region", d.region),
+                    "use one of regions",
+                );
+            }
+            if !(1..=1000).contains(&d.sample_size) {
+                out.bad("backup.drill.sample_size".into(), "must be 1..=1000", "e.g. 100");
+            }
+            if d.max_wait_seconds > 840 {
+                out.bad(
+                    "backup.drill.max_wait_seconds".into(),
+                    "exceeds what one Lambda invocation can wait",
+                    "840 or less",
+                );
+            }
+        }
+    }
+}
