@@ -17,6 +17,7 @@
 //! (up to days late), so every reader also checks the expiry itself.
 
 pub mod dynamodb;
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod transact;
 

@@ -2,14 +2,18 @@
 //! and chat, a JSON body for programs, and message attributes (severity, function, region) so
 //! subscribers can filter without parsing.
 
+#[cfg(any(test, feature = "test-util"))]
+mod recording;
+mod sns;
+
+#[cfg(any(test, feature = "test-util"))]
+pub use recording::RecordingNotifier;
+pub use sns::SnsNotifier;
+
 use crate::model::Region;
-use aws_sdk_sns::Client;
-use aws_sdk_sns::error::DisplayErrorContext;
-use aws_sdk_sns::types::MessageAttributeValue;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::future::Future;
-use std::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -93,84 +97,6 @@ pub fn sns_message(n: &Notification) -> String {
         "https": machine,
     })
     .to_string()
-}
-
-#[derive(Debug, Clone)]
-pub struct SnsNotifier {
-    client: Client,
-    topic_arn: String,
-}
-
-impl SnsNotifier {
-    pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
-        SnsNotifier {
-            client,
-            topic_arn: topic_arn.into(),
-        }
-    }
-}
-
-fn attr(v: &str) -> MessageAttributeValue {
-    // Only fails without a data type, which is always given here.
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(v)
-        .build()
-        .unwrap_or_else(|_| unreachable!("data_type is set"))
-}
-
-impl Notifier for SnsNotifier {
-    async fn notify(&self, n: &Notification) -> Result<String, NotifyError> {
-        let out = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(sns_subject(&n.subject))
-            .message_structure("json")
-            .message(sns_message(n))
-            .message_attributes("severity", attr(n.severity.as_str()))
-            .message_attributes("function", attr(&n.function))
-            .message_attributes("region", attr(n.region.as_str()))
-            .send()
-            .await
-            .map_err(|e| NotifyError {
-                subject: n.subject.clone(),
-                message: DisplayErrorContext(e).to_string(),
-            })?;
-        Ok(out.message_id.unwrap_or_default())
-    }
-}
-
-/// Keeps notifications in memory, for unit tests.
-#[derive(Debug, Default)]
-pub struct RecordingNotifier {
-    sent: Mutex<Vec<Notification>>,
-    failing: Mutex<bool>,
-}
-
-impl RecordingNotifier {
-    pub fn sent(&self) -> Vec<Notification> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Makes later sends fail (or work again).
-    pub fn set_failing(&self, failing: bool) {
-        *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = failing;
-    }
-}
-
-impl Notifier for RecordingNotifier {
-    async fn notify(&self, n: &Notification) -> Result<String, NotifyError> {
-        if *self.failing.lock().unwrap_or_else(|e| e.into_inner()) {
-            return Err(NotifyError {
-                subject: n.subject.clone(),
-                message: "recording notifier set to fail".into(),
-            });
-        }
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        sent.push(n.clone());
-        Ok(format!("recorded-{}", sent.len()))
-    }
 }
 
 #[cfg(test)]
