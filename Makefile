@@ -56,12 +56,12 @@ test: venv lint lint-infra
 	@echo "== infra: SAM transform and deployment to the emulator's CloudFormation"
 	./scripts/with-moto.sh $(VENV)/bin/python infra/deploy_test.py
 	@echo "== demo (fast form, so it cannot rot)"
-	./scripts/with-moto.sh $(CARGO) run --quiet -p resilience-tests --bin demo > target/demo.log || { cat target/demo.log; exit 1; }
+	./scripts/with-moto.sh $(CARGO) run --quiet -p resilience-tools --bin demo > target/demo.log || { cat target/demo.log; exit 1; }
 	@tail -4 target/demo.log
 
 demo: venv
 	$(CARGO) build --workspace --bins
-	./scripts/with-moto.sh $(CARGO) run --quiet -p resilience-tests --bin demo -- $(if $(DRY_RUN),--dry-run,)
+	./scripts/with-moto.sh $(CARGO) run --quiet -p resilience-tools --bin demo -- $(if $(DRY_RUN),--dry-run,)
 
 # The long settings of the reliability tests: 10,000 random event sequences for the invariants,
 # 1,000,000 fuzzed inputs per target, 1,000 copies of one alarm from 20 senders through the
@@ -70,8 +70,8 @@ soak: venv
 	$(CARGO) build --workspace --bins
 	PROPTEST_CASES=10000 $(CARGO) test -p resilience-core invariants
 	FUZZ_CASES=1000000 $(CARGO) test --release -p resilience-core --test fuzz
-	RESILIENCE_COPIES=1000 ./scripts/with-moto.sh $(CARGO) test -p resilience-tests --test dns_failover_e2e many_concurrent
-	FAULT_ROUNDS=5 ./scripts/with-moto.sh $(CARGO) test -p resilience-tests --test faults_e2e -- --nocapture
+	RESILIENCE_COPIES=1000 ./scripts/with-moto.sh $(CARGO) test -p resilience-tests --test e2e dns_failover::many_concurrent
+	FAULT_ROUNDS=5 ./scripts/with-moto.sh $(CARGO) test -p resilience-tests --test e2e faults:: -- --nocapture
 
 # Benchmarks (release profile): criterion in-process, cold start of every binary, and on the
 # emulator the failover reaction vs direct SDK calls and a Python/boto3 handler, API calls per
@@ -79,7 +79,7 @@ soak: venv
 bench: venv
 	$(CARGO) bench -p resilience-core --bench decisions -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench -p access-authorizer --bench warm_path -- --warm-up-time 1 --measurement-time 3
-	$(CARGO) build --release -p dns-failover -p capacity-scaler -p backup-verifier -p user-throttle -p access-authorizer -p resilience-tests --bins
+	$(CARGO) build --release -p dns-failover -p capacity-scaler -p backup-verifier -p user-throttle -p access-authorizer -p resilience-tools --bins
 	target/release/coldstart 30
 	./scripts/with-moto.sh target/release/reaction 5
 	python3 scripts/bench-report.py

@@ -16,8 +16,7 @@ fn config() -> SuiteConfig {
 }
 
 fn fixture(name: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture"))
-        .expect("json")
+    resilience_core::fixtures::event(name)
 }
 
 fn throttle_decisions(c: &mut Criterion) {

@@ -24,6 +24,8 @@ pub mod aws;
 pub mod config;
 pub mod decide;
 pub mod evidence;
+#[cfg(any(test, feature = "test-util"))]
+pub mod fixtures;
 pub mod handler;
 pub mod model;
 pub mod scaling;

@@ -1,5 +1,5 @@
 //! Fuzzing at scale with proptest: event normalisation and configuration parsing, fed with the
-//! corpus in `shared/fuzz/corpus` (real-format events, hostile inputs, configurations) and
+//! corpus in `shared/fixtures` (the real-format events every test reads, hostile inputs, configurations) and
 //! mutations of it — structural (values replaced by other types, control and bidi characters,
 //! huge numbers and strings, keys removed, nodes wrapped) and textual (bytes inserted, cut).
 //! The properties: no input panics, and every rejection is an error that says something.
@@ -22,7 +22,7 @@ fn cases() -> u32 {
 }
 
 fn corpus(dir: &str) -> Vec<(String, String)> {
-    let path = format!("{}/fuzz/corpus/{dir}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/fixtures/{dir}", env!("CARGO_MANIFEST_DIR"));
     let mut out: Vec<(String, String)> = std::fs::read_dir(&path)
         .unwrap()
         .map(|e| {
@@ -206,11 +206,12 @@ proptest! {
 #[test]
 fn the_corpus_holds_every_fixture_and_the_hostile_inputs() {
     let names: Vec<&str> = EVENTS.iter().map(|(n, _)| n.rsplit('/').next().unwrap()).collect();
-    let fixtures = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures")).unwrap();
+    let fixtures = std::fs::read_dir(resilience_core::fixtures::events_dir()).unwrap();
     for f in fixtures {
         let name = f.unwrap().file_name().into_string().unwrap();
         assert!(names.contains(&name.as_str()), "fixture {name} missing from the fuzz corpus");
     }
+    assert!(names.len() >= 18, "{names:?}");
     assert!(names.iter().filter(|n| n.starts_with("hostile-")).count() >= 6, "{names:?}");
     assert!(CONFIGS.len() >= 3);
 }

@@ -119,8 +119,5 @@ pub async fn drain_queue(region: &str, queue_url: &str) -> Vec<Value> {
     }
 }
 
-/// A fixture from `tests/fixtures`.
-pub fn fixture(name: &str) -> Value {
-    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
-}
+/// An event fixture (the one copy in `shared/fixtures/events`).
+pub use resilience_core::fixtures::event as fixture;

@@ -353,9 +353,7 @@ mod tests {
     }
 
     fn signal(path: &str, edit: impl FnOnce(&mut Value)) -> Signal {
-        let mut v: Value =
-            serde_json::from_str(&std::fs::read_to_string(format!("{}/../../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap())
-                .unwrap();
+        let mut v: Value = resilience_core::fixtures::event(path);
         edit(&mut v);
         normalise(&v, &config()).remove(0).signal.unwrap()
     }

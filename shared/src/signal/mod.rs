@@ -260,7 +260,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = crate::fixtures::events_dir().join(name);
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
     }
 
@@ -474,7 +474,7 @@ mod tests {
             "eventbridge-alarm-metric.json", "sns-alarm-notification.json", "alarm-action.json",
             "health-event.json", "operator-failover.json", "sqs-batch.json"]),
             cut in 0usize..4000, junk in "\\PC{0,8}") {
-            let text = std::fs::read_to_string(format!("{}/../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let text = crate::fixtures::event_text(path);
             let cut = text.char_indices().map(|(i, _)| i).take_while(|i| *i <= cut).last().unwrap_or(0);
             let mutated = format!("{}{}{}", &text[..cut], junk, &text[cut..]);
             if let Ok(v) = serde_json::from_str::<Value>(&mutated) {

@@ -334,7 +334,7 @@ async fn main() {
     let (mut cold, mut warm, mut direct_ms, mut rss, mut python) = (vec![], vec![], vec![], vec![], vec![]);
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let interpreter = root.join(".venv/bin/python");
-    let script = root.join("bench/python_failover.py");
+    let script = root.join("tools/python/python_failover.py");
     for _ in 0..runs {
         // The Python/boto3 alternative: cold start + first event, same calls.
         let p = timed_platform().await;
