@@ -26,6 +26,8 @@ struct Shared {
     ready: Notify,
     /// Signalled on every poll of /next (cold-start measurements wait for the first).
     polled: Notify,
+    /// What functions reported to /runtime/init/error: the error-type header and the body.
+    init_errors: Mutex<Vec<(String, Value)>>,
 }
 
 /// The Runtime API on a loopback port.
@@ -80,8 +82,14 @@ fn reply(s: &Shared, id: &str, r: Reply) -> StatusCode {
     StatusCode::ACCEPTED
 }
 
-async fn init_error(body: Bytes) -> StatusCode {
-    eprintln!("runtime api: init error {}", String::from_utf8_lossy(&body));
+async fn init_error(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let kind = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    s.init_errors.lock().unwrap().push((kind, body));
     StatusCode::ACCEPTED
 }
 
@@ -100,6 +108,11 @@ impl RuntimeApi {
             axum::serve(listener, app).await.unwrap();
         });
         RuntimeApi { addr, shared, server }
+    }
+
+    /// What the functions reported to `/runtime/init/error` so far: (error-type header, body).
+    pub fn init_errors(&self) -> Vec<(String, Value)> {
+        self.shared.init_errors.lock().unwrap().clone()
     }
 
     /// Waits until a function process polls for its first event (its init is over).
@@ -186,6 +199,34 @@ impl FunctionProcess {
         FunctionProcess {
             child: cmd.spawn().expect("start function binary"),
         }
+    }
+
+    /// Like [`FunctionProcess::spawn`], with stdout and stderr captured for [`FunctionProcess::exit_and_output`].
+    pub fn spawn_captured(name: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
+        let mut cmd = Command::new(binary(name));
+        cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        FunctionProcess {
+            child: cmd.spawn().expect("start function binary"),
+        }
+    }
+
+    /// Waits for a captured process to exit: its exit code and every line it wrote (stdout, then stderr).
+    pub async fn exit_and_output(self) -> (Option<i32>, Vec<String>) {
+        let out = tokio::time::timeout(Duration::from_secs(30), self.child.wait_with_output())
+            .await
+            .expect("the process exits within 30 s")
+            .expect("process output");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), text.lines().map(str::to_owned).collect())
     }
 
     /// The process id (for reading its peak memory from /proc).

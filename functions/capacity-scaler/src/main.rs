@@ -5,23 +5,23 @@ use capacity_scaler::CapacityScaler;
 use lambda_runtime::{LambdaEvent, service_fn};
 use resilience_core::act::capacity::CapacityActuator;
 use resilience_core::act::health::CloudWatchHealth;
-use resilience_core::aws::deployment::Deployment;
+use resilience_core::aws::deployment;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    resilience_core::evidence::telemetry::init_logging();
-    let d = Deployment::from_env()
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
-    let handler = CapacityScaler {
-        alarms: CloudWatchHealth::new(d.clients.clone()),
-        actuator: CapacityActuator::new(d.clients.clone()),
-        config: d.config,
-        region: d.region,
-        store: d.store,
-        notifier: d.notifier,
-    };
+    let handler = deployment::start(|d| {
+        let handler = CapacityScaler {
+            alarms: CloudWatchHealth::new(d.clients.clone()),
+            actuator: CapacityActuator::new(d.clients.clone()),
+            config: d.config,
+            region: d.region,
+            store: d.store,
+            notifier: d.notifier,
+        };
+        Ok(handler)
+    })
+    .await;
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event.payload).await

@@ -3,29 +3,30 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use resilience_core::act::throttle_table::ThrottleTable;
-use resilience_core::aws::deployment::Deployment;
+use resilience_core::aws::deployment::{self, InitError};
 use serde_json::Value;
 use user_throttle::UserThrottle;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    resilience_core::evidence::telemetry::init_logging();
-    let d = Deployment::from_env()
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "init failed"))?;
-    let throttle = d
-        .config
-        .throttle
-        .clone()
-        .ok_or("configuration has no `throttle` section: user-throttle cannot run without it")?;
-    let handler = UserThrottle {
-        table: ThrottleTable::new(d.clients.dynamodb(&d.region), throttle.table.clone()),
-        throttle,
-        config: d.config,
-        region: d.region,
-        store: d.store,
-        notifier: d.notifier,
-    };
+    let handler = deployment::start(|d| {
+        let throttle = d.config.throttle.clone().ok_or_else(|| {
+            InitError::Function(
+                "configuration has no `throttle` section: user-throttle cannot run without it (fix: add it, see docs/configuration.md)"
+                    .into(),
+            )
+        })?;
+        let handler = UserThrottle {
+            table: ThrottleTable::new(d.clients.dynamodb(&d.region), throttle.table.clone()),
+            throttle,
+            config: d.config,
+            region: d.region,
+            store: d.store,
+            notifier: d.notifier,
+        };
+        Ok(handler)
+    })
+    .await;
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event.payload).await

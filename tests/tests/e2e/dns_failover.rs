@@ -378,12 +378,27 @@ async fn hostile_events_get_named_errors_bounded_audit_and_the_process_keeps_ser
 }
 
 #[tokio::test]
-async fn invalid_configuration_fails_the_init() {
+async fn invalid_configuration_fails_the_init_reported_to_the_runtime_api_and_logged_as_json_only() {
     let mut p = Platform::provision(&["control-plane"]).await;
     p.config["policy"]["quorum"] = json!(0);
     let api = RuntimeApi::start().await;
-    let mut f = FunctionProcess::spawn(FUNCTION, &api, &p.env());
-    assert_ne!(f.exit_code().await, Some(0), "the process exits instead of serving");
+    let f = FunctionProcess::spawn_captured(FUNCTION, &api, &p.env());
+    let (code, lines) = f.exit_and_output().await;
+    assert_ne!(code, Some(0), "the process exits instead of serving");
+    // The caller sees the problem list (Lambda shows it instead of a bare Runtime.ExitError).
+    let reported = api.init_errors();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    let (kind, body) = &reported[0];
+    assert_eq!(kind, "InitError.Config");
+    assert_eq!(body["errorType"], "InitError.Config");
+    let message = body["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("policy.quorum"), "{message}");
+    // With AWS_LAMBDA_LOG_FORMAT=JSON every line is JSON: no plain-text `Error: ...` after it.
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not a JSON line: {line}");
+    }
+    assert!(lines.iter().any(|l| l.contains("init failed") && l.contains("policy.quorum")), "{lines:?}");
 }
 
 #[tokio::test]
