@@ -8,7 +8,8 @@ use lambda_runtime::Diagnostic;
 use resilience_core::act::backup::BackupInspector;
 use resilience_core::config::{Policy, SuiteConfig};
 use resilience_core::decide::backup::{BackupReport, Status};
-use resilience_core::evidence::audit::{AuditRecord, Outcome};
+use resilience_core::evidence;
+use resilience_core::evidence::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::evidence::notify::{Notification, Notifier, Severity};
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::handler::once::{GuardError, Once, exactly_once};
@@ -97,6 +98,7 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
         dispatch(
             &payload,
             &self.config,
+            (FUNCTION, self.region.as_str()),
             async |signal| self.react(signal).await,
             async |e| audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await,
         )
@@ -116,11 +118,16 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
         .await?
         {
             Once::Ran(v) => Ok(v),
-            Once::Duplicate { status } => Ok(json!({ "signal": signal.key, "duplicate": true, "status": status })),
+            Once::Duplicate { status } => {
+                let mut m = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
+                evidence::duplicate(&mut m, &signal.key, &status);
+                Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }))
+            }
         }
     }
 
     async fn verify(&self, signal: &Signal) -> Result<(String, Value), VerifierError> {
+        let started = std::time::Instant::now();
         let now = Utc::now();
         let run = run_for(&self.config, signal);
         let mut record = AuditRecord::new(
@@ -129,12 +136,17 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
             now,
             &signal.key,
             serde_json::to_value(signal).unwrap_or_default(),
-            "no-action",
+            DecisionName::NoAction,
             "",
         );
+        let mut m = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
         let report = match &run {
             Run::Nothing(why) | Run::Refused(why) => {
-                record.decision = if matches!(run, Run::Refused(_)) { "refused" } else { "no-action" }.into();
+                record.decision = if matches!(run, Run::Refused(_)) {
+                    DecisionName::Refused
+                } else {
+                    DecisionName::NoAction
+                };
                 record.reason = why.clone();
                 None
             }
@@ -142,14 +154,13 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
         };
         if let Some(report) = &report {
             let status = report.status();
-            record.decision = "verified".into();
+            record.decision = DecisionName::Verified;
             record.reason = summary(report);
             record.outcome = if status == Status::Fail {
                 Outcome::Failed
             } else {
                 Outcome::Succeeded
             };
-            let mut m = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
             m.metric("FailedChecks", report.count(Status::Fail) as f64, Unit::Count).metric(
                 "WarnedChecks",
                 report.count(Status::Warn) as f64,
@@ -161,7 +172,6 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
             if let Some(secs) = report.drill.as_ref().and_then(|d| d.restore_seconds) {
                 m.metric("RestoreSeconds", secs, Unit::Seconds);
             }
-            m.emit();
             if status >= Status::Warn {
                 let failing: Vec<String> = report
                     .checks
@@ -188,10 +198,11 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
                     summary: format!("{}\n\nAudit record {}.", failing.join("\n"), record.id),
                     body: json!({ "report": report, "audit_id": record.id }),
                 };
-                if let Err(e) = self.notifier.notify(&n).await {
-                    tracing::error!(error = %e, "backup report notification failed");
-                    record.reason.push_str(&format!(" (notification failed: {e})"));
+                let sent = evidence::notify(&self.notifier, &n).await;
+                if sent.outcome == Outcome::Failed {
+                    record.reason.push_str(&format!(" (notification failed: {})", sent.detail));
                 }
+                record.actions.push(sent);
             }
             // The last report, for the operator CLI; last writer wins.
             let version = self.store.get_state(LAST_REPORT).await?.map_or(0, |v| v.version);
@@ -199,11 +210,9 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
                 .put_state(LAST_REPORT, &serde_json::to_value(report).unwrap_or_default(), version)
                 .await?;
         }
-        let retain = self.config.policy.audit_kept_until(now);
-        self.store.put_audit(&record, retain).await?;
-        tracing::info!(decision = %record.decision, reason = %record.reason, signal = %signal.key, audit_id = %record.id, "decision");
+        evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
         Ok((
-            record.decision.clone(),
+            record.decision.to_string(),
             json!({ "signal": signal.key, "decision": record.decision, "why": record.reason, "status": report.as_ref().map(BackupReport::status), "report": report, "audit_id": record.id }),
         ))
     }

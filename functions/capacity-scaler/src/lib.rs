@@ -17,7 +17,8 @@ use resilience_core::act::capacity::CapacityActuator;
 use resilience_core::act::health::CloudWatchHealth;
 use resilience_core::config::{CapacityResource, SuiteConfig};
 use resilience_core::decide::capacity::{CapacityStep, Intent};
-use resilience_core::evidence::audit::{AuditRecord, Outcome};
+use resilience_core::evidence;
+use resilience_core::evidence::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::evidence::notify::{Notification, Notifier, Severity};
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::handler::once::{GuardError, Once, exactly_once};
@@ -145,6 +146,7 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
         dispatch(
             &payload,
             &self.config,
+            (FUNCTION, self.region.as_str()),
             async |signal| self.react(signal).await,
             async |e| audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await,
         )
@@ -163,19 +165,13 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
             FUNCTION,
             &signal.key,
             CAPACITY_LEASE,
-            async || self.react_leased(signal).await,
+            async || self.react_leased(signal, started).await,
         )
         .await?;
-        let mut m = self.metrics();
         match once {
-            Once::Ran(v) => {
-                m.metric("ReactionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds)
-                    .emit();
-                Ok(v)
-            }
+            Once::Ran(v) => Ok(v),
             Once::Duplicate { status } => {
-                tracing::info!(decision = "duplicate", signal = %signal.key, %status, "duplicate suppressed");
-                m.metric("DuplicatesSuppressed", 1.0, Unit::Count).emit();
+                evidence::duplicate(&mut self.metrics(), &signal.key, &status);
                 Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }))
             }
         }
@@ -198,7 +194,7 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
             .collect()
     }
 
-    async fn react_leased(&self, signal: &Signal) -> Result<(String, Value), ScalerError> {
+    async fn react_leased(&self, signal: &Signal, started: Instant) -> Result<(String, Value), ScalerError> {
         let now = Utc::now();
         let dry_run = self.config.dry_run;
         let decision = ask(&self.config, signal);
@@ -208,7 +204,7 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
             now,
             &signal.key,
             serde_json::to_value(signal).unwrap_or_default(),
-            "no-action",
+            DecisionName::NoAction,
             "",
         );
         record.dry_run = dry_run;
@@ -216,7 +212,7 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
         match &decision {
             Ask::Nothing(why) => record.reason = why.clone(),
             Ask::Refused(why) => {
-                record.decision = "refused".into();
+                record.decision = DecisionName::Refused;
                 record.reason = why.clone();
             }
             Ask::Scale(_) if self.config.kill_switch => {
@@ -239,11 +235,11 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
                 }
                 let steps: Vec<&CapacityStep> = reports.values().flat_map(|r| r.outcomes.iter().map(|o| &o.step)).collect();
                 record.decision = if steps.iter().any(|s| s.target().is_some()) {
-                    "scale".into()
+                    DecisionName::Scale
                 } else if steps.iter().any(|s| matches!(s, CapacityStep::Refused { .. })) {
-                    "refused".into()
+                    DecisionName::Refused
                 } else {
-                    "no-action".into()
+                    DecisionName::NoAction
                 };
                 record.reason = reports
                     .iter()
@@ -285,21 +281,13 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
                 summary: format!("{}.\nAudit record {}.", record.reason, record.id),
                 body: json!({ "reports": reports, "audit_id": record.id, "dry_run": dry_run }),
             };
-            match self.notifier.notify(&n).await {
-                Ok(id) => record
-                    .actions
-                    .push(action("sns:Publish", Outcome::Succeeded, format!("message {id}"))),
-                Err(e) => record.actions.push(action("sns:Publish", Outcome::Failed, e.to_string())),
-            }
+            record.actions.push(evidence::notify(&self.notifier, &n).await);
         }
-        let retain = self.config.policy.audit_kept_until(now);
-        self.store.put_audit(&record, retain).await?;
         let mut m = self.metrics();
         m.metric("CapacityChanges", changed as f64, Unit::Count)
             .metric("CapacityRefusals", refused as f64, Unit::Count)
             .metric("CapacityFailures", failed as f64, Unit::Count);
-        m.emit();
-        tracing::info!(decision = %record.decision, reason = %record.reason, signal = %signal.key, dry_run, audit_id = %record.id, "decision");
+        evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
         let result = json!({
             "signal": signal.key,
             "decision": record.decision,
@@ -316,16 +304,7 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
                 detail: record.reason,
             });
         }
-        Ok((record.decision.clone(), result))
-    }
-}
-
-fn action(name: &str, outcome: Outcome, detail: String) -> resilience_core::evidence::audit::ActionRecord {
-    resilience_core::evidence::audit::ActionRecord {
-        action: name.into(),
-        outcome,
-        detail,
-        millis: 0,
+        Ok((record.decision.to_string(), result))
     }
 }
 

@@ -13,7 +13,8 @@ use resilience_core::act::health::HealthReader;
 use resilience_core::act::traffic::TrafficSwitches;
 use resilience_core::config::SuiteConfig;
 use resilience_core::decide::failover::{self, Decision, DnsState};
-use resilience_core::evidence::audit::{ActionRecord, AuditRecord, Outcome};
+use resilience_core::evidence;
+use resilience_core::evidence::audit::{ActionRecord, AuditRecord, DecisionName, Outcome};
 use resilience_core::evidence::notify::{Notification, Notifier, Severity};
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::handler::once::{GuardError, Once, exactly_once};
@@ -90,6 +91,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         dispatch(
             &payload,
             &self.config,
+            (FUNCTION, self.region.as_str()),
             async |signal| self.react(signal).await,
             async |e| audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await,
         )
@@ -106,15 +108,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         })
         .await;
         match once {
-            Ok(Once::Ran(v)) => {
-                metrics
-                    .metric("ReactionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds)
-                    .emit();
-                Ok(v)
-            }
+            Ok(Once::Ran(v)) => Ok(v),
             Ok(Once::Duplicate { status }) => {
-                tracing::info!(decision = "duplicate", signal = %signal.key, %status, "duplicate suppressed");
-                metrics.metric("DuplicatesSuppressed", 1.0, Unit::Count).emit();
+                evidence::duplicate(&mut metrics, &signal.key, &status);
                 Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }))
             }
             Err(e) => {
@@ -234,7 +230,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
         record.actions = actions;
         record.outcome = outcome;
-        self.store.put_audit(&record, self.config.policy.audit_kept_until(now)).await?;
+        evidence::record(&self.store, &self.config.policy, &record, metrics, started).await?;
         next.outbox.extend(notification);
         let mut version = version;
         if next != stored {
@@ -258,16 +254,6 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 tracing::warn!(error = %e, "outbox not cleared; its notifications may be sent again");
             }
         }
-        tracing::info!(
-            decision = decision.name(),
-            reason = %decision.why(),
-            signal = %signal.key,
-            outcome = ?outcome,
-            dry_run,
-            actions = %serde_json::to_string(&record.actions).unwrap_or_default(),
-            audit_id = %record.id,
-            "decision"
-        );
         let result = json!({
             "signal": signal.key,
             "decision": decision,
@@ -290,14 +276,14 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
         if let Some(message) = pending {
             return Err(FailoverError::NotificationPending {
-                what: decision.name().to_owned(),
+                what: decision.name().to_string(),
                 message,
             });
         }
-        Ok((decision.name().to_owned(), result))
+        Ok((decision.name().to_string(), result))
     }
 
-    fn audit_record(&self, signal: &Signal, now: chrono::DateTime<Utc>, decision: &str, why: String) -> AuditRecord {
+    fn audit_record(&self, signal: &Signal, now: chrono::DateTime<Utc>, decision: DecisionName, why: String) -> AuditRecord {
         AuditRecord::new(
             FUNCTION,
             self.region.as_str(),
@@ -324,7 +310,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             "{}; the health of {regions} could not be read, so the event is retried",
             decision.why()
         );
-        let mut record = self.audit_record(signal, now, "inconclusive", why);
+        let mut record = self.audit_record(signal, now, DecisionName::Inconclusive, why);
         record.actions = actions;
         record.outcome = Outcome::Skipped;
         tracing::warn!(decision = "inconclusive", signal = %signal.key, %regions, "health unreadable; retry");

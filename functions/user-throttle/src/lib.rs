@@ -13,11 +13,12 @@ use lambda_runtime::Diagnostic;
 use resilience_core::act::throttle_table::{ThrottleTable, ThrottleTableError, WriteStats};
 use resilience_core::config::{SuiteConfig, ThrottleConfig};
 use resilience_core::decide::throttle::{Offence, ThrottleDecision, ThrottleRecord, on_offence};
-use resilience_core::evidence::audit::{ActionRecord, AuditRecord, Outcome};
+use resilience_core::evidence;
+use resilience_core::evidence::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::evidence::notify::{Notification, Notifier, Severity};
 use resilience_core::evidence::telemetry::{Metrics, Unit};
-use resilience_core::handler::once::{GuardError, scoped_key};
-use resilience_core::handler::{Retryable, diagnostic};
+use resilience_core::handler::once::{self, GuardError};
+use resilience_core::handler::{Retryable, answer, diagnostic, is_sqs_batch};
 use resilience_core::model::AlarmState;
 use resilience_core::model::Principal;
 use resilience_core::model::Region;
@@ -165,9 +166,10 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
     }
 
     pub async fn handle(&self, payload: Value) -> Result<Value, ThrottleError> {
+        let started = std::time::Instant::now();
         let now = Utc::now();
         let inbound = normalise(&payload, &self.config);
-        let is_sqs = payload.pointer("/Records/0/eventSource").and_then(Value::as_str) == Some("aws:sqs");
+        let is_sqs = is_sqs_batch(&payload);
         let mut items: Vec<Item> = Vec::new();
         let mut offences: Vec<(usize, Principal, Offence)> = Vec::new();
         let mut audit_lines: Vec<Value> = Vec::new();
@@ -201,16 +203,16 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
             }
             items.push(Item {
                 message_id: inb.message_id,
-                key: Some(scoped_key(FUNCTION, &signal.key)),
+                key: Some(signal.key.clone()),
                 result: Ok(Value::Null),
             });
             asks.push((idx, signal, a));
         }
-        // Claimed for a lease's lifetime, as every function does: a holder that dies without
-        // finishing or giving the claim up blocks redelivery at most this long.
-        let claim_for = Duration::seconds(i64::try_from(self.config.policy.lease_seconds).unwrap_or(60));
+        // The same claims as every function's (handler::once), written for the whole batch.
         let keys: Vec<String> = asks.iter().filter_map(|(idx, _, _)| items[*idx].key.clone()).collect();
-        let claims = self.store.claim_keys(&keys, claim_for, now).await?;
+        let claims = once::claim_batch(&self.store, &self.config.policy, FUNCTION, &keys)
+            .await
+            .map_err(|e| ThrottleError::NotHandled(e.to_string()))?;
 
         for ((idx, signal, a), claim) in asks.into_iter().zip(claims) {
             match claim {
@@ -267,7 +269,6 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
         // Finish the claims: done ones together, failed ones given up so a redelivery runs again.
         // A claim that cannot be closed makes its records retryable failures, not the whole
         // batch: the redelivery finds each offence in the history and writes nothing again.
-        let retain = self.config.policy.key_kept_until(now);
         let done: Vec<(String, String)> = items
             .iter()
             .filter_map(|i| match (&i.key, &i.result) {
@@ -275,35 +276,20 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 _ => None,
             })
             .collect();
-        if let Err(e) = self.store.complete_keys(&done, retain).await {
+        let failed: Vec<String> = items.iter().filter(|i| i.result.is_err()).filter_map(|i| i.key.clone()).collect();
+        if let Err(e) = once::finish_batch(&self.store, &self.config.policy, FUNCTION, &done, &failed).await {
             for item in items.iter_mut().filter(|i| i.key.is_some() && i.result.is_ok()) {
                 item.result = Err(ThrottleError::NotHandled(format!("recorded, but its claim was not closed ({e})")));
             }
         }
-        for item in items.iter().filter(|i| i.key.is_some() && i.result.is_err()) {
-            if let Some(key) = &item.key
-                && let Err(e) = self.store.abandon_key(key).await
-            {
-                tracing::warn!(error = %e, %key, "claim not given up; it lapses by itself");
-            }
-        }
 
-        self.record(&items, &audit_lines, stats, ceiling_tripped, now).await?;
+        self.record(&items, &audit_lines, stats, ceiling_tripped, now, started).await?;
 
-        let single = items.len() == 1 && !is_sqs;
-        if single {
-            return items.into_iter().next().map_or(Ok(Value::Null), |i| i.result);
+        let mut answered = answer(is_sqs, items.into_iter().map(|i| (i.message_id, i.result)).collect())?;
+        if is_sqs && let Some(o) = answered.as_object_mut() {
+            o.insert("writes".into(), json!({ "calls": stats.calls, "items": stats.items }));
         }
-        let failures: Vec<Value> = items
-            .iter()
-            .filter(|i| matches!(&i.result, Err(e) if e.is_retryable()))
-            .filter_map(|i| i.message_id.as_ref().map(|id| json!({ "itemIdentifier": id })))
-            .collect();
-        let results: Vec<Value> = items
-            .into_iter()
-            .map(|i| i.result.unwrap_or_else(|e| json!({ "error": e.to_string() })))
-            .collect();
-        Ok(json!({ "batchItemFailures": failures, "results": results, "writes": { "calls": stats.calls, "items": stats.items } }))
+        Ok(answered)
     }
 
     /// Decides every offence in arrival order, checks the ceiling, writes, re-decides losers once.
@@ -439,6 +425,7 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
         stats: WriteStats,
         tripped: bool,
         now: DateTime<Utc>,
+        started: std::time::Instant,
     ) -> Result<(), ThrottleError> {
         let throttled: Vec<&Value> = items
             .iter()
@@ -454,7 +441,6 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
             .metric("Blocked", blocked as f64, Unit::Count)
             .metric("ThrottleWriteCalls", stats.calls as f64, Unit::Count)
             .metric("CeilingTripped", f64::from(u8::from(tripped)), Unit::Count);
-        m.emit();
 
         let mut record = AuditRecord::new(
             FUNCTION,
@@ -463,11 +449,11 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
             &items.iter().filter_map(|i| i.key.clone()).collect::<Vec<_>>().join(","),
             json!({ "decisions": audit_lines }),
             if tripped {
-                "ceiling"
+                DecisionName::Ceiling
             } else if throttled.is_empty() {
-                "no-action"
+                DecisionName::NoAction
             } else {
-                "throttle"
+                DecisionName::Throttle
             },
             format!(
                 "{} throttled ({} blocked), {} signals; {} write calls for {} items{}",
@@ -504,24 +490,9 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 ),
                 body: json!({ "decisions": audit_lines, "audit_id": record.id }),
             };
-            match self.notifier.notify(&n).await {
-                Ok(id) => record.actions.push(ActionRecord {
-                    action: "sns:Publish".into(),
-                    outcome: Outcome::Succeeded,
-                    detail: format!("message {id}"),
-                    millis: 0,
-                }),
-                Err(e) => record.actions.push(ActionRecord {
-                    action: "sns:Publish".into(),
-                    outcome: Outcome::Failed,
-                    detail: e.to_string(),
-                    millis: 0,
-                }),
-            }
+            record.actions.push(evidence::notify(&self.notifier, &n).await);
         }
-        let retain = self.config.policy.audit_kept_until(now);
-        self.store.put_audit(&record, retain).await?;
-        tracing::info!(decision = %record.decision, reason = %record.reason, audit_id = %record.id, "decision");
+        evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
         Ok(())
     }
 }

@@ -18,14 +18,70 @@ pub struct AuditRecord {
     pub signal_key: String,
     /// The normalised signal, or what arrived when it could not be normalised.
     pub signal: Value,
-    /// Short machine name of the decision: `failover`, `no-action`, `refused`, ...
-    pub decision: String,
+    /// What was decided, by name (`failover`, `no-action`, `refused`, ...).
+    pub decision: DecisionName,
     /// Why, in the operator's language.
     pub reason: String,
     /// Every action attempted, in order, with its result.
     pub actions: Vec<ActionRecord>,
     pub outcome: Outcome,
     pub dry_run: bool,
+}
+
+/// The name of every decision any function records, one enum so the audit, the decision log
+/// line and the CLI agree (stored as the kebab-case string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionName {
+    Failover,
+    Failback,
+    Freeze,
+    Unfreeze,
+    /// A command or input that was deliberately not obeyed.
+    Refused,
+    NoAction,
+    /// The decision rests on health that could not be read: retried.
+    Inconclusive,
+    /// The input is not a signal.
+    Rejected,
+    Scale,
+    Verified,
+    Throttle,
+    Release,
+    /// user-throttle's ceiling of new throttles per minute was reached.
+    Ceiling,
+}
+
+impl DecisionName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionName::Failover => "failover",
+            DecisionName::Failback => "failback",
+            DecisionName::Freeze => "freeze",
+            DecisionName::Unfreeze => "unfreeze",
+            DecisionName::Refused => "refused",
+            DecisionName::NoAction => "no-action",
+            DecisionName::Inconclusive => "inconclusive",
+            DecisionName::Rejected => "rejected",
+            DecisionName::Scale => "scale",
+            DecisionName::Verified => "verified",
+            DecisionName::Throttle => "throttle",
+            DecisionName::Release => "release",
+            DecisionName::Ceiling => "ceiling",
+        }
+    }
+}
+
+impl std::fmt::Display for DecisionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for DecisionName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,7 +117,7 @@ impl AuditRecord {
         at: DateTime<Utc>,
         signal_key: &str,
         signal: Value,
-        decision: &str,
+        decision: DecisionName,
         reason: impl Into<String>,
     ) -> Self {
         AuditRecord {
@@ -71,7 +127,7 @@ impl AuditRecord {
             region: region.to_owned(),
             signal_key: signal_key.to_owned(),
             signal: bounded(signal),
-            decision: decision.to_owned(),
+            decision,
             reason: reason.into().chars().take(MAX_REASON_CHARS).collect(),
             actions: Vec::new(),
             outcome: Outcome::Skipped,
@@ -102,11 +158,29 @@ mod bounded_tests {
     #[test]
     fn an_oversized_signal_is_kept_as_an_excerpt_that_fits_an_item() {
         let huge = serde_json::json!({ "reason": "x".repeat(5 << 20) });
-        let r = AuditRecord::new("f", "eu-north-1", Utc::now(), "k", huge, "no-action", "y".repeat(1 << 20));
+        let r = AuditRecord::new(
+            "f",
+            "eu-north-1",
+            Utc::now(),
+            "k",
+            huge,
+            DecisionName::NoAction,
+            "y".repeat(1 << 20),
+        );
         assert!(r.signal.to_string().len() <= MAX_SIGNAL_BYTES);
         assert_eq!(r.signal["original_bytes"], (5 << 20) + r#"{"reason":""}"#.len());
         assert_eq!(r.reason.chars().count(), MAX_REASON_CHARS);
         let small = serde_json::json!({ "reason": "ok" });
-        assert_eq!(AuditRecord::new("f", "r", Utc::now(), "k", small.clone(), "d", "w").signal, small);
+        assert_eq!(
+            AuditRecord::new("f", "r", Utc::now(), "k", small.clone(), DecisionName::NoAction, "w").signal,
+            small
+        );
+    }
+
+    #[test]
+    fn decision_names_are_stored_as_the_strings_the_cli_and_queries_read() {
+        for d in [DecisionName::NoAction, DecisionName::Failover, DecisionName::Ceiling] {
+            assert_eq!(serde_json::to_value(d).unwrap(), serde_json::Value::String(d.as_str().to_owned()));
+        }
     }
 }

@@ -3,56 +3,91 @@
 //! the rest; a bad record is audited and reported handled (it never gets better).
 
 use crate::config::SuiteConfig;
-use crate::evidence::audit::AuditRecord;
+use crate::evidence::audit::{AuditRecord, DecisionName};
 use crate::handler::error::Retryable;
 use crate::signal::{Signal, SignalError, normalise};
 use crate::store::StateStore;
+use aws_lambda_events::sqs::BatchItemFailure;
 use chrono::Utc;
+use serde::Serialize;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
-/// Reacts to every signal in `payload`. A single event's error is returned as the invocation's
-/// error; batch records' errors become `batchItemFailures` (retryable ones only).
+/// The answer to an SQS batch: the records to re-drive (Lambda's partial batch response, the
+/// official event crate's type) and one result per record for the logs and tests.
+#[derive(Debug, Default, Serialize)]
+pub struct BatchResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<BatchItemFailure>,
+    pub results: Vec<Value>,
+}
+
+/// A tracing span for one signal: every line of its reaction carries the signal key, the
+/// function and the region, so the lines of one reaction are tied together.
+pub fn signal_span(function: &str, region: &str, signal_key: &str) -> tracing::Span {
+    tracing::info_span!("signal", signal = %signal_key, function = %function, region = %region)
+}
+
+/// Whether the payload is an SQS batch (answered with a [`BatchResponse`]).
+pub fn is_sqs_batch(payload: &Value) -> bool {
+    payload.pointer("/Records/0/eventSource").and_then(Value::as_str) == Some("aws:sqs")
+}
+
+/// The one way to answer: a single event's error is the invocation's error; an SQS batch
+/// answers with a [`BatchResponse`] where only retryable failures are re-driven (a bad record
+/// never gets better and must not hold the others back).
+pub fn answer<E: Retryable>(sqs: bool, items: Vec<(Option<String>, Result<Value, E>)>) -> Result<Value, E> {
+    if !sqs && items.len() == 1 {
+        return items.into_iter().next().map_or(Ok(Value::Null), |(_, r)| r);
+    }
+    let mut response = BatchResponse::default();
+    for (message_id, result) in items {
+        match result {
+            Ok(v) => response.results.push(v),
+            Err(e) => {
+                tracing::warn!(error = %e, message_id = ?message_id, "record not handled");
+                if e.is_retryable()
+                    && let Some(id) = message_id
+                {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    response.batch_item_failures.push(failure);
+                }
+                response.results.push(json!({ "error": e.to_string() }));
+            }
+        }
+    }
+    if sqs {
+        Ok(serde_json::to_value(&response).unwrap_or(Value::Null))
+    } else {
+        Ok(response.results.into_iter().next().unwrap_or(Value::Null))
+    }
+}
+
+/// Reacts to every signal in `payload`, one at a time, each inside its [`signal_span`]. Inputs
+/// that are not signals go to `rejected` (which audits them) and fail as bad input.
 pub async fn dispatch<E>(
     payload: &Value,
     config: &SuiteConfig,
+    (function, region): (&str, &str),
     mut react: impl AsyncFnMut(&Signal) -> Result<Value, E>,
     mut rejected: impl AsyncFnMut(&SignalError),
 ) -> Result<Value, E>
 where
     E: Retryable + From<SignalError>,
 {
-    let inbound = normalise(payload, config);
-    let is_sqs = payload.pointer("/Records/0/eventSource").and_then(Value::as_str) == Some("aws:sqs");
-    let single = inbound.len() == 1 && !is_sqs;
-    let mut results = Vec::new();
-    let mut failures = Vec::new();
-    for item in inbound {
+    let mut items = Vec::new();
+    for item in normalise(payload, config) {
         let outcome = match &item.signal {
-            Ok(signal) => react(signal).await,
+            Ok(signal) => react(signal).instrument(signal_span(function, region, &signal.key)).await,
             Err(e) => {
                 rejected(e).await;
                 Err(E::from(e.clone()))
             }
         };
-        match outcome {
-            Ok(v) => results.push(v),
-            Err(e) if single => return Err(e),
-            Err(e) => {
-                tracing::warn!(error = %e, message_id = ?item.message_id, "record not handled");
-                if e.is_retryable()
-                    && let Some(id) = item.message_id
-                {
-                    failures.push(json!({ "itemIdentifier": id }));
-                }
-                results.push(json!({ "error": e.to_string() }));
-            }
-        }
+        items.push((item.message_id, outcome));
     }
-    if is_sqs {
-        Ok(json!({ "batchItemFailures": failures, "results": results }))
-    } else {
-        Ok(results.into_iter().next().unwrap_or(Value::Null))
-    }
+    answer(is_sqs_batch(payload), items)
 }
 
 /// Audits an input that is not a signal, with an excerpt of what arrived.
@@ -66,7 +101,15 @@ pub async fn audit_rejected<S: StateStore>(
 ) {
     let excerpt: String = payload.to_string().chars().take(2000).collect();
     let now = Utc::now();
-    let record = AuditRecord::new(function, region, now, "", json!({ "rejected": excerpt }), "rejected", e.to_string());
+    let record = AuditRecord::new(
+        function,
+        region,
+        now,
+        "",
+        json!({ "rejected": excerpt }),
+        DecisionName::Rejected,
+        e.to_string(),
+    );
     tracing::warn!(decision = "rejected", reason = %e, "input is not a signal");
     if let Err(se) = store.put_audit(&record, config.policy.audit_kept_until(now)).await {
         tracing::error!(error = %se, "could not audit a rejected input");

@@ -5,5 +5,5 @@ pub mod dispatch;
 pub mod error;
 pub mod once;
 
-pub use dispatch::{audit_rejected, dispatch};
+pub use dispatch::{BatchResponse, answer, audit_rejected, dispatch, is_sqs_batch, signal_span};
 pub use error::{Retryable, diagnostic};

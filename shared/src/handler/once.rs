@@ -132,6 +132,33 @@ where
     }
 }
 
+/// Claims the keys of a batch for `function` at once (user-throttle's batch path: the same
+/// claims as [`exactly_once`], written up to 100 per call). One result per key, in order.
+pub async fn claim_batch<S: StateStore>(store: &S, policy: &Policy, function: &str, keys: &[String]) -> Result<Vec<Claim>, GuardError> {
+    let scoped: Vec<String> = keys.iter().map(|k| scoped_key(function, k)).collect();
+    Ok(store.claim_keys(&scoped, seconds(policy.lease_seconds), Utc::now()).await?)
+}
+
+/// Closes a batch's claims: `done` (key, outcome) are remembered as handled, `failed` are given
+/// up so a redelivery runs them again. A claim that cannot be given up lapses by itself.
+pub async fn finish_batch<S: StateStore>(
+    store: &S,
+    policy: &Policy,
+    function: &str,
+    done: &[(String, String)],
+    failed: &[String],
+) -> Result<(), GuardError> {
+    let done: Vec<(String, String)> = done.iter().map(|(k, o)| (scoped_key(function, k), o.clone())).collect();
+    let completed = store.complete_keys(&done, policy.key_kept_until(Utc::now())).await;
+    for key in failed {
+        let key = scoped_key(function, key);
+        if let Err(e) = store.abandon_key(&key).await {
+            tracing::warn!(error = %e, %key, "claim not given up; it lapses by itself");
+        }
+    }
+    Ok(completed?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -275,7 +275,7 @@ impl StateStore for DynamoStore {
                         record.id
                     )),
                 ),
-                ("decision", s(&record.decision)),
+                ("decision", s(record.decision.as_str())),
                 ("signal_key", s(&record.signal_key)),
                 ("record", s(json)),
                 ("expires_at", n(retain_until.timestamp())),

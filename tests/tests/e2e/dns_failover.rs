@@ -398,7 +398,10 @@ async fn invalid_configuration_fails_the_init_reported_to_the_runtime_api_and_lo
     for line in &lines {
         assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not a JSON line: {line}");
     }
-    assert!(lines.iter().any(|l| l.contains("init failed") && l.contains("policy.quorum")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("init failed") && l.contains("policy.quorum")),
+        "{lines:?}"
+    );
 }
 
 #[tokio::test]

@@ -107,7 +107,7 @@ async fn audit_records_read_back_newest_first<S: StateStore>(store: &S) {
             t0 + Duration::seconds(i),
             &format!("sig-{i}"),
             json!({"n": i}),
-            "no-action",
+            resilience_core::evidence::audit::DecisionName::NoAction,
             format!("because {i}"),
         );
         r.actions.push(resilience_core::evidence::audit::ActionRecord {

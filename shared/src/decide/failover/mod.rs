@@ -10,6 +10,7 @@
 //! - with the kill switch on, or frozen, no automatic action (the plan is still reported).
 
 use crate::config::SuiteConfig;
+use crate::evidence::audit::DecisionName;
 use crate::evidence::notify::Severity;
 use crate::model::Region;
 use crate::model::{AlarmState, HealthView, RegionHealth};
@@ -248,14 +249,14 @@ fn none(reason: NoActionReason, why: impl Into<String>) -> Decision {
 }
 
 impl Decision {
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> DecisionName {
         match self {
-            Decision::Failover(_) => "failover",
-            Decision::Failback(_) => "failback",
-            Decision::Freeze { .. } => "freeze",
-            Decision::Unfreeze { .. } => "unfreeze",
-            Decision::Refused { .. } => "refused",
-            Decision::NoAction(_) => "no-action",
+            Decision::Failover(_) => DecisionName::Failover,
+            Decision::Failback(_) => DecisionName::Failback,
+            Decision::Freeze { .. } => DecisionName::Freeze,
+            Decision::Unfreeze { .. } => DecisionName::Unfreeze,
+            Decision::Refused { .. } => DecisionName::Refused,
+            Decision::NoAction(_) => DecisionName::NoAction,
         }
     }
 
