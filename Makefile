@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv fmt-check clippy deny lint lint-infra test demo soak bench package deploy clean
+.PHONY: help venv fmt-check clippy deny no-test-util lint lint-infra test demo soak bench package deploy clean
 
 help:
 	@echo "make demo     - the regional-disaster demo on the local AWS emulator"
@@ -41,7 +41,13 @@ $(DENY):
 deny: $(DENY)
 	$(DENY) check licenses bans sources
 
-lint: fmt-check clippy deny
+# The test doubles (resilience-core's test-util feature) stay out of every Lambda binary.
+FUNCTIONS := dns-failover capacity-scaler backup-verifier user-throttle access-authorizer
+no-test-util:
+	@! $(CARGO) tree -e features --prefix none $(foreach f,$(FUNCTIONS),-p $(f)) | grep -q 'resilience-core feature "test-util"' \
+	  || { echo "a Lambda binary enables resilience-core's test-util feature"; exit 1; }
+
+lint: fmt-check clippy deny no-test-util
 
 # The SAM template: cfn-lint (no errors) and checkov (no failed check; skips justified inline).
 lint-infra: venv
@@ -93,7 +99,7 @@ $(PACKAGE_STAMP): requirements-package.txt $(STAMP)
 package: $(PACKAGE_STAMP)
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda lambda build --release --arm64 --output-format zip \
-	  --bin dns-failover --bin capacity-scaler --bin backup-verifier --bin user-throttle --bin access-authorizer
+	  $(foreach f,$(FUNCTIONS),-p $(f))
 	@for f in dns-failover capacity-scaler backup-verifier user-throttle access-authorizer; do \
 	  printf '%-18s %8s bytes\n' $$f $$(stat -c %s target/lambda/$$f/bootstrap.zip); done
 

@@ -44,7 +44,12 @@ static EVENTS: LazyLock<Vec<(String, Value)>> = LazyLock::new(|| {
         })
         .collect()
 });
-static CONFIGS: LazyLock<Vec<(String, String)>> = LazyLock::new(|| corpus("config"));
+// The documented example is the first configuration (one copy: `docs/example-config.json`).
+static CONFIGS: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
+    let mut all = vec![("example".to_owned(), resilience_core::config::EXAMPLE.to_owned())];
+    all.extend(corpus("config"));
+    all
+});
 static CONFIG: LazyLock<SuiteConfig> = LazyLock::new(|| SuiteConfig::from_json(resilience_core::config::EXAMPLE).unwrap());
 
 /// A replacement value: other types, awkward text, extremes.
