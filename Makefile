@@ -44,7 +44,7 @@ deny: $(DENY)
 # The test doubles (resilience-core's test-util feature) stay out of every Lambda binary.
 FUNCTIONS := dns-failover capacity-scaler backup-verifier user-throttle access-authorizer
 no-test-util:
-	@! $(CARGO) tree -e features --prefix none $(foreach f,$(FUNCTIONS),-p $(f)) | grep -q 'resilience-core feature "test-util"' \
+	@! $(CARGO) tree -e normal,build,features --prefix none $(foreach f,$(FUNCTIONS),-p $(f)) | grep -q 'resilience-core feature "test-util"' \
 	  || { echo "a Lambda binary enables resilience-core's test-util feature"; exit 1; }
 
 lint: fmt-check clippy deny no-test-util
