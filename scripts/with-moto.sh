@@ -4,13 +4,14 @@
 # ends, whether it passed, failed or was interrupted.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-moto="$root/.venv/bin/moto_server"
-[ -x "$moto" ] || { echo "with-moto: $moto missing; run 'make venv'" >&2; exit 2; }
+python="$root/.venv/bin/python"
+[ -x "$root/.venv/bin/moto_server" ] || { echo "with-moto: moto missing from .venv; run 'make venv'" >&2; exit 2; }
 
 port=$("$root/.venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log="$root/target/moto-$port.log"
 mkdir -p "$root/target"
-"$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# moto_server, with DynamoDB's conditional writes made atomic as on the real service (see the script).
+"$python" "$root/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT INT TERM
 
