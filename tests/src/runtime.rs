@@ -139,6 +139,8 @@ impl RuntimeApi {
 #[derive(Debug)]
 pub struct FunctionProcess {
     child: Child,
+    /// Everything a captured process writes, read while it runs (a full pipe would block it).
+    captured: Option<tokio::task::JoinHandle<String>>,
 }
 
 /// Path of a function binary built by `cargo build --workspace --bins`.
@@ -177,6 +179,7 @@ impl FunctionProcess {
         }
         FunctionProcess {
             child: cmd.spawn().expect("start binary"),
+            captured: None,
         }
     }
 
@@ -198,6 +201,7 @@ impl FunctionProcess {
         }
         FunctionProcess {
             child: cmd.spawn().expect("start function binary"),
+            captured: None,
         }
     }
 
@@ -206,6 +210,8 @@ impl FunctionProcess {
         let mut cmd = Command::new(binary(name));
         cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -214,19 +220,37 @@ impl FunctionProcess {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        let mut child = cmd.spawn().expect("start function binary");
+        let (mut out, mut err) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
+        let captured = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let (mut o, mut e) = (String::new(), String::new());
+            let _ = tokio::join!(out.read_to_string(&mut o), err.read_to_string(&mut e));
+            o + &e
+        });
         FunctionProcess {
-            child: cmd.spawn().expect("start function binary"),
+            child,
+            captured: Some(captured),
         }
     }
 
     /// Waits for a captured process to exit: its exit code and every line it wrote (stdout, then stderr).
-    pub async fn exit_and_output(self) -> (Option<i32>, Vec<String>) {
-        let out = tokio::time::timeout(Duration::from_secs(30), self.child.wait_with_output())
+    pub async fn exit_and_output(mut self) -> (Option<i32>, Vec<String>) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
             .expect("the process exits within 30 s")
-            .expect("process output");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        (out.status.code(), text.lines().map(str::to_owned).collect())
+            .expect("process status");
+        let text = match self.captured.take() {
+            Some(reader) => reader.await.unwrap_or_default(),
+            None => String::new(),
+        };
+        (status.code(), text.lines().map(str::to_owned).collect())
+    }
+
+    /// Stops a captured process and returns every line it wrote (stdout, then stderr).
+    pub async fn stop_and_output(mut self) -> Vec<String> {
+        let _ = self.child.start_kill();
+        self.exit_and_output().await.1
     }
 
     /// The process id (for reading its peak memory from /proc).

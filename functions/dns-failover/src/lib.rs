@@ -377,23 +377,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         let mut records = Vec::new();
         let mut still = Vec::new();
         for n in std::mem::take(&mut state.outbox) {
-            match self.notifier.notify(&n).await {
-                Ok(id) => records.push(ActionRecord {
-                    action: "sns:Publish (queued)".into(),
-                    outcome: Outcome::Succeeded,
-                    detail: format!("{}: message {id}", n.subject),
-                    millis: 0,
-                }),
-                Err(e) => {
-                    records.push(ActionRecord {
-                        action: "sns:Publish (queued)".into(),
-                        outcome: Outcome::Failed,
-                        detail: e.to_string(),
-                        millis: 0,
-                    });
-                    still.push(n);
-                }
+            let mut sent = evidence::notify(&self.notifier, &n).await;
+            sent.action = "sns:Publish (queued)".into();
+            if sent.outcome == Outcome::Failed {
+                still.push(n);
             }
+            records.push(sent);
         }
         state.outbox = still;
         records

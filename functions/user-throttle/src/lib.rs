@@ -49,6 +49,8 @@ pub enum ThrottleError {
     Store(#[from] StoreError),
     #[error("{0} (retry)")]
     Table(#[from] ThrottleTableError),
+    #[error(transparent)]
+    Guard(#[from] GuardError),
     #[error("bad input: {0}")]
     BadInput(String),
     #[error("not handled: {0}; retry")]
@@ -59,6 +61,7 @@ impl Retryable for ThrottleError {
     fn kind(&self) -> &'static str {
         match self {
             ThrottleError::Store(_) | ThrottleError::Table(_) => "StoreUnavailable",
+            ThrottleError::Guard(g) => g.kind(),
             ThrottleError::BadInput(_) => "BadInput",
             ThrottleError::NotHandled(_) => "NotHandled",
         }
@@ -210,9 +213,7 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
         }
         // The same claims as every function's (handler::once), written for the whole batch.
         let keys: Vec<String> = asks.iter().filter_map(|(idx, _, _)| items[*idx].key.clone()).collect();
-        let claims = once::claim_batch(&self.store, &self.config.policy, FUNCTION, &keys)
-            .await
-            .map_err(|e| ThrottleError::NotHandled(e.to_string()))?;
+        let claims = once::claim_batch(&self.store, &self.config.policy, FUNCTION, &keys).await?;
 
         for ((idx, signal, a), claim) in asks.into_iter().zip(claims) {
             match claim {

@@ -3,7 +3,9 @@
 //! the rest; a bad record is audited and reported handled (it never gets better).
 
 use crate::config::SuiteConfig;
+use crate::evidence;
 use crate::evidence::audit::{AuditRecord, DecisionName};
+use crate::evidence::telemetry::Metrics;
 use crate::handler::error::Retryable;
 use crate::signal::{Signal, SignalError, normalise};
 use crate::store::StateStore;
@@ -99,6 +101,7 @@ pub async fn audit_rejected<S: StateStore>(
     e: &SignalError,
     payload: &Value,
 ) {
+    let started = std::time::Instant::now();
     let excerpt: String = payload.to_string().chars().take(2000).collect();
     let now = Utc::now();
     let record = AuditRecord::new(
@@ -110,8 +113,9 @@ pub async fn audit_rejected<S: StateStore>(
         DecisionName::Rejected,
         e.to_string(),
     );
-    tracing::warn!(decision = "rejected", reason = %e, "input is not a signal");
-    if let Err(se) = store.put_audit(&record, config.policy.audit_kept_until(now)).await {
+    tracing::warn!(reason = %e, "input is not a signal");
+    let mut metrics = Metrics::for_function(&config.platform, function, region);
+    if let Err(se) = evidence::record(store, &config.policy, &record, &mut metrics, started).await {
         tracing::error!(error = %se, "could not audit a rejected input");
     }
 }

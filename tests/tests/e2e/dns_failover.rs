@@ -432,3 +432,28 @@ async fn health_metric_failback_publishes_zero_and_a_later_failover_one_again() 
     assert_eq!(again["decision"]["decision"], "failover", "{again}");
     assert_eq!(p.drain_metric(SOUTH).await, Some(1.0));
 }
+
+#[tokio::test]
+async fn every_log_line_of_a_reaction_carries_the_signal_span_with_key_function_and_region() {
+    let p = Platform::provision(&["control-plane"]).await;
+    let api = RuntimeApi::start().await;
+    let f = FunctionProcess::spawn_captured(FUNCTION, &api, &p.env());
+    let out = api
+        .invoke(&p.alarm_event("api-5xx", SOUTH, "OK", Utc::now()))
+        .await
+        .expect("handled");
+    let key = out["signal"].as_str().expect("the answer names the signal").to_owned();
+    let lines = f.stop_and_output().await;
+    let decision: serde_json::Value = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "decision")
+        .unwrap_or_else(|| panic!("no decision line in {lines:?}"));
+    let span = decision["spans"]
+        .as_array()
+        .and_then(|spans| spans.iter().find(|s| s["name"] == "signal"))
+        .unwrap_or_else(|| panic!("the decision line is not inside the signal span: {decision}"));
+    assert_eq!(span["signal"], key.as_str(), "{decision}");
+    assert_eq!(span["function"], FUNCTION, "{decision}");
+    assert_eq!(span["region"], resilience_tests::platform::HOME, "{decision}");
+}
