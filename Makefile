@@ -85,7 +85,9 @@ soak: venv
 bench: venv
 	$(CARGO) bench -p resilience-core --bench decisions -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench -p access-authorizer --bench warm_path -- --warm-up-time 1 --measurement-time 3
-	$(CARGO) build --release -p dns-failover -p capacity-scaler -p backup-verifier -p user-throttle -p access-authorizer -p resilience-tools --bins
+	# The functions on their own, so the tools' test-util feature is not unified into the measured binaries.
+	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p $(f))
+	$(CARGO) build --release -p resilience-tools --bins
 	target/release/coldstart 30
 	./scripts/with-moto.sh target/release/reaction 5
 	python3 scripts/bench-report.py

@@ -1,6 +1,6 @@
 """The alternative users would otherwise write: a Python/boto3 Lambda handler making the same
 AWS calls as the dns-failover reaction, in the same order, under the same Runtime API loop
-(the one the managed Python runtime runs). Used only by `make bench` (tests/src/bin/reaction.rs)
+(the one the managed Python runtime runs). Used only by `make bench` (tools/src/bin/reaction.rs)
 to compare cold start + first event. Configuration comes from RESILIENCE_CONFIG like the
 function's; boto3 honours AWS_ENDPOINT_URL as the Rust SDK does.
 """
