@@ -183,43 +183,39 @@ impl FunctionProcess {
         }
     }
 
-    /// Starts `name` with the Lambda environment, the emulator's AWS settings (inherited) and
-    /// `env` on top.
-    pub fn spawn(name: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
+    /// The command that starts function `name` with the Lambda environment, the emulator's AWS
+    /// settings (inherited), JSON logs at `log` level, and `env` on top.
+    fn command(name: &str, api: &RuntimeApi, log: String, env: &[(&str, String)]) -> Command {
         let mut cmd = Command::new(binary(name));
         cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("RUST_LOG", std::env::var("TEST_FUNCTION_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .env("RUST_LOG", log)
             .kill_on_drop(true);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// Starts `name` (see [`FunctionProcess::command`]); its warnings go to the test's stderr.
+    pub fn spawn(name: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
+        let log = std::env::var("TEST_FUNCTION_LOG").unwrap_or_else(|_| "warn".into());
+        let mut cmd = Self::command(name, api, log, env);
+        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
         FunctionProcess {
             child: cmd.spawn().expect("start function binary"),
             captured: None,
         }
     }
 
-    /// Like [`FunctionProcess::spawn`], with stdout and stderr captured for [`FunctionProcess::exit_and_output`].
+    /// Like [`FunctionProcess::spawn`] at `info` level, with stdout and stderr captured for
+    /// [`FunctionProcess::exit_and_output`].
     pub fn spawn_captured(name: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
-        let mut cmd = Command::new(binary(name));
-        cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let mut cmd = Self::command(name, api, "info".into(), env);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start function binary");
         let (mut out, mut err) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
         let captured = tokio::spawn(async move {
