@@ -8,57 +8,51 @@ per region through boto3 (standard credentials; AWS_ENDPOINT_URL points it at an
       --operator-role arn:aws:iam::123456789012:role/aworld-oncall --alert-email oncall@aworld.example \\
       --primary-endpoint 192.0.2.10 --backup-endpoint 192.0.2.20 --bucket-prefix aworld-artifacts
 """
-import argparse, copy, json, os, sys
+import argparse, json, os, subprocess, sys
 
 import boto3
-import yaml
-from samtranslator.translator.transform import transform
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-FUNCTIONS = ["dns-failover", "capacity-scaler", "backup-verifier", "user-throttle", "access-authorizer"]
+from stack import (FUNCTIONS, HERE, SSM_ADVANCED_MAX, SSM_STANDARD_MAX, load_template, minified, names_in,
+                   render_config, transformed)
 
 
-class CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short-form tags (!Ref, !Sub, !GetAtt, ...) as their long forms."""
+def deployed_config(config_file, template, params_by_region, account, partition):
+    """The configuration rendered for this deployment (names from the template), or exits with
+    every problem listed."""
+    with open(config_file) as f:
+        user = json.load(f)
+    names = {r: names_in(template, p, r, account, partition) for r, p in params_by_region.items()}
+    cfg, changes, problems = render_config(user, names)
+    for line in changes:
+        print(f"config: {line}")
+    if problems:
+        print(f"refused: the configuration names {len(problems)} thing(s) the template does not create or grant:", file=sys.stderr)
+        for line in problems:
+            print(f"  - {line}", file=sys.stderr)
+        sys.exit(2)
+    return cfg
 
 
-def _tag(loader, suffix, node):
-    key = suffix if suffix in ("Ref", "Condition") else "Fn::" + suffix
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {key: value}
+def validate(cfg, cli):
+    """The same validation as a function's init (`resilience config check`)."""
+    done = subprocess.run([cli, "config", "check", "-"], input=minified(cfg), text=True, capture_output=True)
+    if done.returncode != 0:
+        print(done.stdout + done.stderr, file=sys.stderr)
+        sys.exit(2)
 
 
-CfnLoader.add_multi_constructor("!", _tag)
-
-
-class NoManagedPolicies:
-    """The template uses inline policies only."""
-
-    def load(self):
-        return {}
-
-
-def load_template():
-    return yaml.load(open(os.path.join(HERE, "template.yaml")), Loader=CfnLoader)
-
-
-def transformed(template, params, bucket):
-    """The CloudFormation template, with each function's code in s3://bucket/<name>.zip."""
-    template = copy.deepcopy(template)
-    for res in template["Resources"].values():
-        if res["Type"] == "AWS::Serverless::Function":
-            res.pop("Metadata", None)
-            binary = res["Properties"]["FunctionName"]["Fn::Sub"].split("}-", 1)[1]
-            res["Properties"]["CodeUri"] = f"s3://{bucket}/{binary}.zip"
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return transform(template, params, NoManagedPolicies())
+def put_config(region, name, cfg):
+    """Writes the configuration parameter. Intelligent-Tiering: Standard up to 4 KB, Advanced
+    (8 KB) above ("Managing parameter tiers"); anything larger is refused here."""
+    text = minified(cfg)
+    size = len(text.encode())
+    if size > SSM_ADVANCED_MAX:
+        sys.exit(f"refused: the configuration is {size} bytes; an SSM parameter holds at most {SSM_ADVANCED_MAX}")
+    ssm = boto3.client("ssm", region_name=region)
+    version = ssm.put_parameter(Name=name, Value=text, Type="String", Overwrite=True,
+                                Tier="Intelligent-Tiering", Description="aworld-resilience configuration")["Version"]
+    print(f"{region}: {name} version {version}, {size} bytes ({'Standard' if size <= SSM_STANDARD_MAX else 'Advanced'} tier)")
+    return version
 
 
 def upload(region, bucket, zips_dir):
@@ -107,19 +101,35 @@ def main():
     a.add_argument("--backup-endpoint", required=True)
     a.add_argument("--bucket-prefix", required=True)
     a.add_argument("--platform", default="aworld")
+    a.add_argument("--config-parameter", default="/aworld/resilience/config")
+    a.add_argument("--config-only", action="store_true", help="render, validate and write the configuration parameter only (no code deploy)")
+    a.add_argument("--cli", default=os.path.join(HERE, "..", "target", "debug", "resilience"))
     a.add_argument("--zips", default=os.path.join(HERE, "..", "target", "lambda"))
     o = a.parse_args()
     template = load_template()
-    config = json.dumps(json.load(open(o.config)))
-    # Primary first: its stack owns the global tables the backup's functions use.
-    for region, role, peer, peer_endpoint in [(o.primary, "primary", o.backup, o.backup_endpoint), (o.backup, "backup", o.primary, o.primary_endpoint)]:
-        bucket = f"{o.bucket_prefix}-{region}"
-        upload(region, bucket, o.zips)
-        params = {
-            "Platform": o.platform, "RegionRole": role, "PeerRegion": peer, "ResilienceConfig": config,
+    # Account and partition come from the credentials that deploy, never from the example.
+    caller = boto3.client("sts", region_name=o.primary).get_caller_identity()
+    account, partition = caller["Account"], caller["Arn"].split(":")[1]
+    stacks = [(o.primary, "primary", o.backup, o.backup_endpoint), (o.backup, "backup", o.primary, o.primary_endpoint)]
+    params_by_region = {
+        region: {
+            "Platform": o.platform, "RegionRole": role, "PeerRegion": peer, "ConfigParameterName": o.config_parameter,
             "HostedZoneId": o.hosted_zone_id, "RecordName": o.record_name, "PeerEndpoint": peer_endpoint,
             "OperatorPrincipalArn": o.operator_role, "AlertEmail": o.alert_email,
         }
+        for region, role, peer, peer_endpoint in stacks
+    }
+    cfg = deployed_config(o.config, template, params_by_region, account, partition)
+    validate(cfg, o.cli)
+    for region, *_ in stacks:
+        put_config(region, o.config_parameter, cfg)
+    if o.config_only:
+        return 0
+    # Primary first: its stack owns the global tables the backup's functions use.
+    for region, *_ in stacks:
+        bucket = f"{o.bucket_prefix}-{region}"
+        upload(region, bucket, o.zips)
+        params = params_by_region[region]
         status = deploy_stack(region, transformed(template, params, bucket), params)
         print(f"{region}: {status}")
     return 0

@@ -23,6 +23,11 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The configuration document: check it before it is rolled out.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Which regions serve, frozen or not, open leases.
     Status,
     /// The newest audit records.
@@ -60,6 +65,43 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Validate a configuration document (a file, or - for stdin) exactly as a function's init
+    /// does: every problem listed, exit status 1 if there is any. Needs no AWS access.
+    Check { file: String },
+}
+
+/// `resilience config check`: the same parse, switches and validation as the functions' init.
+fn check_config(file: &str, json: bool) -> Result<(), String> {
+    use std::io::Read;
+    let (origin, text) = if file == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|e| format!("stdin: {e}"))?;
+        ("stdin".to_owned(), text)
+    } else {
+        (file.to_owned(), std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?)
+    };
+    let config = SuiteConfig::from_text(&origin, &text, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    let summary = serde_json::json!({
+        "valid": true,
+        "bytes": text.len(),
+        "regions": config.regions.keys().map(ToString::to_string).collect::<Vec<_>>(),
+        "kill_switch": config.kill_switch,
+        "dry_run": config.dry_run,
+    });
+    print(json, &summary, || {
+        format!(
+            "{origin}: valid ({} bytes; regions {}; kill switch {}; dry run {})",
+            text.len(),
+            config.regions.keys().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            if config.kill_switch { "ON" } else { "off" },
+            if config.dry_run { "on" } else { "off" }
+        )
+    });
+    Ok(())
+}
+
 fn print(json: bool, value: &Value, human: impl FnOnce() -> String) {
     if json {
         println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
@@ -69,6 +111,12 @@ fn print(json: bool, value: &Value, human: impl FnOnce() -> String) {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    if let Command::Config {
+        action: ConfigAction::Check { file },
+    } = &args.command
+    {
+        return check_config(file, args.json);
+    }
     let config = SuiteConfig::from_env().map_err(|e| e.to_string())?;
     let clients = AwsClients::load(TrustRoots::Platform).await;
     let region = clients
@@ -77,6 +125,7 @@ async fn run(args: Args) -> Result<(), String> {
     let ddb = clients.dynamodb(&region);
     let store = DynamoStore::new(ddb.clone(), config.state_table.clone());
     match args.command {
+        Command::Config { .. } => unreachable!("handled before any AWS client is built"),
         Command::Status => {
             let s = cli::status(&config, &store, &ddb).await.map_err(|e| e.to_string())?;
             let v = serde_json::to_value(&s).unwrap_or_default();

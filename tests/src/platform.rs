@@ -106,7 +106,7 @@ impl Platform {
         config["dns"]["hosted_zone_id"] = json!(zone_id);
         config["dns"]["record_name"] = json!(record_name);
         config["dns"]["strategies"] = json!(strategies);
-        config["dns"]["health_metric"]["namespace"] = json!(format!("AWorld/Failover/{id}"));
+        config["dns"]["health_metric"]["namespace"] = json!(format!("aworld/Failover/{id}"));
         config["dns"]["insync_wait_seconds"] = json!(10);
         let platform = Platform {
             id,
@@ -529,7 +529,7 @@ async fn data_plane_health_check(id: &str, region: &str, r53: &aws_sdk_route53::
     aws_sdk_cloudwatch::Client::new(&sdk(peer).await)
         .put_metric_alarm()
         .alarm_name(&alarm)
-        .namespace(format!("AWorld/Failover/{id}"))
+        .namespace(format!("aworld/Failover/{id}"))
         .metric_name("RegionDrained")
         .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Region").value(region).build())
         .statistic(Statistic::Maximum)

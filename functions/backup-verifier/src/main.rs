@@ -22,7 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await;
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handler.handle(event.payload).await
+        handler.get().await.handle(event.payload).await
     }))
     .await
 }

@@ -77,6 +77,10 @@ impl AwsClients {
             .build()
     }
 
+    pub fn ssm(&self, region: &Region) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.config_for(region))
+    }
+
     pub fn dynamodb(&self, region: &Region) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.config_for(region))
     }

@@ -1,12 +1,19 @@
 //! The one place a function reads its configuration and builds its AWS clients, state store and
-//! notifier at cold start. `main` calls [`Deployment::from_env`] once and hands the parts to its
-//! handler by reference.
+//! notifier. `main` calls [`start`] once; the [`Live`] handler it returns is rebuilt when the
+//! deployed configuration (an SSM parameter) changes, so the kill switch or a threshold changes
+//! without a code deploy.
 
 use crate::aws::clients::{AwsClients, TrustRoots};
-use crate::config::{ConfigError, SuiteConfig};
+use crate::config::{ConfigError, ENV_CONFIG_PARAMETER, SuiteConfig};
 use crate::evidence::notify::SnsNotifier;
 use crate::model::Region;
 use crate::store::dynamodb::DynamoStore;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// How often a warm function asks whether its configuration parameter changed.
+pub const ENV_CONFIG_REFRESH_SECONDS: &str = "RESILIENCE_CONFIG_REFRESH_SECONDS";
+const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct Deployment {
@@ -43,23 +50,162 @@ impl InitError {
     }
 }
 
+type Build<T> = Box<dyn Fn(Deployment) -> Result<T, InitError> + Send + Sync>;
+
+/// A function's handler, built from the configuration in force, and rebuilt (never half-applied)
+/// when a warm function finds a newer valid version of its configuration parameter.
+pub struct Live<T> {
+    current: RwLock<(Arc<T>, Option<i64>)>,
+    build: Build<T>,
+    clients: AwsClients,
+    parameter: Option<String>,
+    every: Duration,
+    next_check: Mutex<Instant>,
+}
+
+impl<T> std::fmt::Debug for Live<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("parameter", &self.parameter)
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Live<T> {
+    /// The handler to serve this event with. Every `every` (60 s by default) it first reads the
+    /// parameter's version: a new valid version replaces the handler; an invalid one is refused,
+    /// logged with every problem, and the version in force stays.
+    pub async fn get(&self) -> Arc<T> {
+        if let Some(name) = self.parameter.as_deref()
+            && self.due()
+        {
+            self.refresh(name).await;
+        }
+        self.current.read().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+
+    fn due(&self) -> bool {
+        let mut next = self.next_check.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if now < *next {
+            return false;
+        }
+        *next = now + self.every;
+        true
+    }
+
+    async fn refresh(&self, name: &str) {
+        let in_force = self.current.read().unwrap_or_else(|p| p.into_inner()).1;
+        let region = match self.clients.home_region() {
+            Some(r) => r,
+            None => return,
+        };
+        let (text, version) = match read_parameter(&self.clients, &region, name).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(error = %e, "configuration not re-read; the version in force stays");
+                return;
+            }
+        };
+        if version == in_force {
+            return;
+        }
+        let rebuilt = SuiteConfig::from_text(&origin(name, version), &text, |k| std::env::var(k).ok())
+            .map_err(InitError::from)
+            .and_then(|config| Deployment::new(config, self.clients.clone()))
+            .and_then(|d| (self.build)(d));
+        match rebuilt {
+            Ok(handler) => {
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(handler), version);
+                tracing::info!(parameter = name, version, previous = in_force, "configuration updated");
+            }
+            Err(e) => tracing::error!(
+                parameter = name,
+                version,
+                in_force,
+                error = %e,
+                error_type = e.kind(),
+                "configuration version refused; the version in force stays"
+            ),
+        }
+    }
+}
+
+fn origin(name: &str, version: Option<i64>) -> String {
+    format!("SSM parameter {name} (version {})", version.map_or("?".into(), |v| v.to_string()))
+}
+
+/// The parameter's value and version (GetParameter; a String parameter, no decryption).
+async fn read_parameter(clients: &AwsClients, region: &Region, name: &str) -> Result<(String, Option<i64>), ConfigError> {
+    let out = clients
+        .ssm(region)
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| ConfigError::Parameter {
+            name: name.to_owned(),
+            message: aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
+        })?;
+    let p = out.parameter.ok_or_else(|| ConfigError::Parameter {
+        name: name.to_owned(),
+        message: "GetParameter returned no parameter".into(),
+    })?;
+    let value = p.value.ok_or_else(|| ConfigError::Parameter {
+        name: name.to_owned(),
+        message: "the parameter has no value".into(),
+    })?;
+    Ok((value, Some(p.version)))
+}
+
 /// The one init path of every function: logging, then the deployment, then `build` (the
 /// function's own parts). On failure the problem is logged once, in the configured log format,
 /// reported to the Runtime API's `/runtime/init/error` (so the caller sees the problem list, not
 /// a bare `Runtime.ExitError`), and the process exits without a second, plain-text line.
-pub async fn start<T>(build: impl FnOnce(Deployment) -> Result<T, InitError>) -> T {
+pub async fn start<T>(build: impl Fn(Deployment) -> Result<T, InitError> + Send + Sync + 'static) -> Live<T> {
     crate::evidence::telemetry::init_logging();
-    let built = match Deployment::from_env().await {
-        Ok(d) => build(d),
-        Err(e) => Err(e),
+    let clients = AwsClients::load(TrustRoots::AmazonTrustServices).await;
+    let parameter = std::env::var(ENV_CONFIG_PARAMETER).ok().filter(|v| !v.trim().is_empty());
+    let built = async {
+        let (config, version) = load_config(&clients, parameter.as_deref()).await?;
+        let handler = build(Deployment::new(config, clients.clone())?)?;
+        Ok::<_, InitError>((handler, version))
     };
-    match built {
-        Ok(parts) => parts,
+    match built.await {
+        Ok((handler, version)) => Live {
+            current: RwLock::new((Arc::new(handler), version)),
+            build: Box::new(build),
+            clients,
+            parameter,
+            every: refresh_every(),
+            next_check: Mutex::new(Instant::now() + refresh_every()),
+        },
         Err(e) => {
             tracing::error!(error = %e, error_type = e.kind(), "init failed");
             report_init_error(&e).await;
             std::process::exit(1)
         }
+    }
+}
+
+fn refresh_every() -> Duration {
+    std::env::var(ENV_CONFIG_REFRESH_SECONDS)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(DEFAULT_REFRESH, Duration::from_secs)
+}
+
+/// The configuration and, when it came from the parameter, its version.
+async fn load_config(clients: &AwsClients, parameter: Option<&str>) -> Result<(SuiteConfig, Option<i64>), InitError> {
+    match parameter {
+        Some(name) => {
+            let region = clients.home_region().ok_or(InitError::NoRegion)?;
+            let (text, version) = read_parameter(clients, &region, name).await?;
+            let config = SuiteConfig::from_text(&origin(name, version), &text, |k| std::env::var(k).ok())?;
+            Ok((config, version))
+        }
+        None => Ok((SuiteConfig::from_env()?, None)),
     }
 }
 
@@ -87,13 +233,6 @@ async fn report_init_error(e: &InitError) {
 }
 
 impl Deployment {
-    /// Reads the configuration and builds everything; any problem fails the init.
-    pub async fn from_env() -> Result<Self, InitError> {
-        let config = SuiteConfig::from_env()?;
-        let clients = AwsClients::load(TrustRoots::AmazonTrustServices).await;
-        Self::new(config, clients)
-    }
-
     pub fn new(config: SuiteConfig, clients: AwsClients) -> Result<Self, InitError> {
         let region = clients.home_region().ok_or(InitError::NoRegion)?;
         let topic = config

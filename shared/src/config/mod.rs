@@ -1,9 +1,11 @@
 //! One typed configuration for the whole suite, read once at cold start.
 //!
-//! The document is JSON, given inline in `RESILIENCE_CONFIG` or as a file named by
-//! `RESILIENCE_CONFIG_FILE` (Lambda caps all environment variables at 4 KB, so large
-//! topologies ship the file inside the package). Two emergency switches can also be flipped on
-//! their own, without editing the document: `RESILIENCE_DRY_RUN` and `RESILIENCE_KILL_SWITCH`.
+//! The document is JSON. Deployed, it is the SSM parameter named by
+//! `RESILIENCE_CONFIG_PARAMETER` (Advanced tier: up to 8 KB; a function's environment holds
+//! 4 KB in all and a CloudFormation parameter 4,096 bytes), read at init and re-read while the
+//! function runs (`aws::deployment`). Locally it is given inline in `RESILIENCE_CONFIG` or as a
+//! file named by `RESILIENCE_CONFIG_FILE`. Two emergency switches can also be flipped on their
+//! own, without editing the document: `RESILIENCE_DRY_RUN` and `RESILIENCE_KILL_SWITCH`.
 //! Every setting is documented in `docs/configuration.md`; `docs/example-config.json` is the
 //! configuration the demo and the tests use.
 //!
@@ -34,6 +36,10 @@ use std::fmt;
 pub const ENV_CONFIG: &str = "RESILIENCE_CONFIG";
 
 pub const ENV_CONFIG_FILE: &str = "RESILIENCE_CONFIG_FILE";
+
+/// The deployed form: the name of the SSM parameter holding the document (read by
+/// `aws::deployment`, re-read while the function runs, so a change needs no code deploy).
+pub const ENV_CONFIG_PARAMETER: &str = "RESILIENCE_CONFIG_PARAMETER";
 
 pub const ENV_DRY_RUN: &str = "RESILIENCE_DRY_RUN";
 
@@ -128,8 +134,10 @@ impl fmt::Display for ConfigProblem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no configuration: set {ENV_CONFIG} to the JSON document or {ENV_CONFIG_FILE} to its path (see docs/configuration.md)")]
+    #[error("no configuration: set {ENV_CONFIG_PARAMETER} to the SSM parameter holding it, {ENV_CONFIG} to the JSON document or {ENV_CONFIG_FILE} to its path (see docs/configuration.md)")]
     Missing,
+    #[error("cannot read the configuration parameter {name}: {message}")]
+    Parameter { name: String, message: String },
     #[error("cannot read {ENV_CONFIG_FILE}={path}: {source}")]
     File { path: String, source: std::io::Error },
     #[error("{origin} is not a valid configuration document: {message} (see docs/configuration.md)")]
@@ -173,7 +181,13 @@ impl SuiteConfig {
             }
             _ => return Err(ConfigError::Missing),
         };
-        let mut config = Self::parse(&origin, &text)?;
+        Self::from_text(&origin, &text, lookup)
+    }
+
+    /// Parses `text` (read from `origin`), applies the emergency switches of `lookup` and
+    /// validates: the same steps whatever the document came from.
+    pub fn from_text(origin: &str, text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Self::parse(origin, text)?;
         if let Some(v) = switch(&lookup, ENV_DRY_RUN)? {
             config.dry_run = v;
         }
@@ -278,7 +292,7 @@ mod tests {
     fn the_documented_example_is_valid() {
         let c = SuiteConfig::from_json(EXAMPLE).unwrap();
         assert_eq!(c.regions.len(), 2);
-        assert_eq!(c.region_of_alarm("api-5xx-eu-south-1").map(Region::as_str), Some("eu-south-1"));
+        assert_eq!(c.region_of_alarm("aworld-health-api-5xx-eu-south-1").map(Region::as_str), Some("eu-south-1"));
         assert!(c.topic_for(&"eu-north-1".parse().unwrap()).is_some());
     }
 
@@ -358,7 +372,7 @@ mod tests {
     #[test]
     fn one_alarm_cannot_speak_for_two_regions() {
         let p = problems_of(&edit(|v| {
-            v["regions"]["eu-north-1"]["health_alarms"][0] = "api-5xx-eu-south-1".into();
+            v["regions"]["eu-north-1"]["health_alarms"][0] = "aworld-health-api-5xx-eu-south-1".into();
         }));
         assert!(p.iter().any(|p| p.problem.contains("more than one region")), "{p:?}");
     }

@@ -86,7 +86,7 @@ impl PartialEq<&str> for DecisionName {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
-    /// What was done, e.g. `cloudwatch:PutMetricData eu-north-1 AWorld/Failover RegionDrained=1`.
+    /// What was done, e.g. `cloudwatch:PutMetricData eu-north-1 aworld/Failover RegionDrained=1`.
     pub action: String,
     pub outcome: Outcome,
     /// Detail: an error message, a change id, the state found already in place.

@@ -281,7 +281,7 @@ mod tests {
     fn eventbridge_single_metric_alarm() {
         let s = one("eventbridge-alarm-metric.json");
         let a = alarm(&s);
-        assert_eq!((a.alarm_name.as_str(), a.region.as_str()), ("api-5xx-eu-south-1", "eu-south-1"));
+        assert_eq!((a.alarm_name.as_str(), a.region.as_str()), ("aworld-health-api-5xx-eu-south-1", "eu-south-1"));
         assert_eq!(
             (a.state, a.previous_state, a.alarm_type),
             (AlarmState::Alarm, Some(AlarmState::Ok), AlarmType::Metric)
@@ -326,7 +326,7 @@ mod tests {
     fn sns_alarm_notification_uses_the_arn_not_the_long_region_name() {
         let s = one("sns-alarm-notification.json");
         let a = alarm(&s);
-        assert_eq!((a.alarm_name.as_str(), a.region.as_str()), ("canary-eu-south-1", "eu-south-1"));
+        assert_eq!((a.alarm_name.as_str(), a.region.as_str()), ("aworld-health-canary-eu-south-1", "eu-south-1"));
         assert_eq!(s.channel, Channel::Sns);
         assert_eq!(a.alarm_type, AlarmType::Metric);
     }
@@ -364,7 +364,7 @@ mod tests {
     fn alarm_action_payload() {
         let s = one("alarm-action.json");
         assert_eq!(s.channel, Channel::AlarmAction);
-        assert_eq!(alarm(&s).alarm_name, "api-latency-eu-south-1");
+        assert_eq!(alarm(&s).alarm_name, "aworld-health-api-latency-eu-south-1");
     }
 
     #[test]
@@ -415,8 +415,8 @@ mod tests {
     fn sqs_batch_reports_each_record_alone() {
         let v = normalise(&fixture("sqs-batch.json"), &config());
         assert_eq!(v.len(), 3);
-        assert_eq!(alarm(v[0].signal.as_ref().unwrap()).alarm_name, "api-5xx-eu-south-1");
-        assert_eq!(alarm(v[1].signal.as_ref().unwrap()).alarm_name, "canary-eu-south-1");
+        assert_eq!(alarm(v[0].signal.as_ref().unwrap()).alarm_name, "aworld-health-api-5xx-eu-south-1");
+        assert_eq!(alarm(v[1].signal.as_ref().unwrap()).alarm_name, "aworld-health-canary-eu-south-1");
         assert_eq!(v[1].signal.as_ref().unwrap().channel, Channel::Sqs);
         assert!(matches!(v[2].signal, Err(SignalError::Unrecognised(_))));
         assert_eq!(v[2].message_id.as_deref(), Some("8c5fbd4b-6c0a-4a2b-9c55-6f5f4d0c1e22"));

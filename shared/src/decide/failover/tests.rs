@@ -87,7 +87,7 @@ fn quorum_of_alarms_fails_the_region_over_to_the_healthy_peer() {
     let d = decide(
         &c,
         &DnsState::default(),
-        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
         &view(&c, 2, 0),
         t0(),
     );
@@ -101,7 +101,7 @@ fn a_single_alarm_below_quorum_does_nothing() {
     let d = decide(
         &c,
         &DnsState::default(),
-        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
         &view(&c, 1, 0),
         t0(),
     );
@@ -115,11 +115,11 @@ fn composite_alarm_alone_fails_the_region() {
     h.get_mut(&r(SOUTH))
         .unwrap()
         .alarms
-        .insert("region-unhealthy-eu-south-1".into(), AlarmState::Alarm);
+        .insert("aworld-health-region-unhealthy-eu-south-1".into(), AlarmState::Alarm);
     let d = decide(
         &c,
         &DnsState::default(),
-        &alarm("region-unhealthy-eu-south-1", SOUTH, AlarmState::Alarm),
+        &alarm("aworld-health-region-unhealthy-eu-south-1", SOUTH, AlarmState::Alarm),
         &h,
         t0(),
     );
@@ -134,7 +134,7 @@ fn unreadable_region_counts_as_failing_but_never_as_a_target() {
     let d = decide(
         &c,
         &DnsState::default(),
-        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
         &h,
         t0(),
     );
@@ -144,7 +144,7 @@ fn unreadable_region_counts_as_failing_but_never_as_a_target() {
     let d = decide(
         &c,
         &DnsState::default(),
-        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
         &h,
         t0(),
     );
@@ -154,7 +154,7 @@ fn unreadable_region_counts_as_failing_but_never_as_a_target() {
 #[test]
 fn a_refusal_that_rests_on_the_target_being_unreadable_is_inconclusive() {
     let c = config();
-    let signal = alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm);
+    let signal = alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm);
     let state = DnsState::default();
     // The healthy region's alarms could not be read (a transient fault): no failover, but the
     // event must be retried, not consumed.
@@ -190,7 +190,7 @@ fn both_regions_failing_is_no_action_and_critical() {
     let d = decide(
         &c,
         &DnsState::default(),
-        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
         &view(&c, 3, 2),
         t0(),
     );
@@ -205,11 +205,11 @@ fn target_with_one_alarm_not_ok_is_never_a_target() {
     h.get_mut(&r(NORTH))
         .unwrap()
         .alarms
-        .insert("canary-eu-north-1".into(), AlarmState::InsufficientData);
+        .insert("aworld-health-canary-eu-north-1".into(), AlarmState::InsufficientData);
     let d = decide(
         &c,
         &DnsState::default(),
-        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
         &h,
         t0(),
     );
@@ -226,7 +226,7 @@ fn the_last_serving_region_is_never_drained() {
     let d = decide(
         &c,
         &state,
-        &alarm("api-5xx-eu-north-1", NORTH, AlarmState::Alarm),
+        &alarm("aworld-health-api-5xx-eu-north-1", NORTH, AlarmState::Alarm),
         &view(&c, 0, 3),
         t0(),
     );
@@ -243,7 +243,7 @@ fn an_already_drained_region_is_not_drained_again() {
     let d = decide(
         &c,
         &state,
-        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
         &view(&c, 3, 0),
         t0(),
     );
@@ -263,7 +263,7 @@ fn recovery_inside_hold_down_does_not_fail_back() {
     let d = decide(
         &c,
         &state,
-        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok),
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Ok),
         &view(&c, 0, 0),
         t0() + Duration::seconds(60),
     );
@@ -282,7 +282,7 @@ fn failback_is_manual_by_default() {
     let d = decide(
         &c,
         &state,
-        &alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok),
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Ok),
         &view(&c, 0, 0),
         later,
     );
@@ -300,7 +300,7 @@ fn automatic_failback_needs_an_uninterrupted_healthy_period() {
         healthy_since: [(r(SOUTH), later - Duration::seconds(60))].into(),
         ..Default::default()
     };
-    let signal = alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok);
+    let signal = alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Ok);
     assert_eq!(
         reason(&decide(&c, &state, &signal, &view(&c, 0, 0), later)),
         NoActionReason::NotHealthyLongEnough
@@ -315,7 +315,7 @@ fn automatic_failback_needs_an_uninterrupted_healthy_period() {
 #[test]
 fn observe_resets_the_healthy_period_on_any_interruption() {
     let c = config();
-    let s = alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Ok);
+    let s = alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Ok);
     let state = observe(&c, &DnsState::default(), &s, &view(&c, 0, 0), t0());
     assert_eq!(state.healthy_since.get(&r(SOUTH)), Some(&t0()));
     let state = observe(&c, &state, &s, &view(&c, 0, 0), t0() + Duration::seconds(10));
@@ -332,7 +332,7 @@ fn observe_resets_the_healthy_period_on_any_interruption() {
 fn kill_switch_and_freeze_withhold_the_plan_but_report_it() {
     let mut c = config();
     c.kill_switch = true;
-    let s = alarm("api-5xx-eu-south-1", SOUTH, AlarmState::Alarm);
+    let s = alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm);
     let d = decide(&c, &DnsState::default(), &s, &view(&c, 3, 0), t0());
     let Decision::NoAction(n) = &d else { panic!("{d:?}") };
     assert_eq!(n.reason, NoActionReason::KillSwitch);
@@ -440,7 +440,7 @@ fn alarms_that_are_not_health_alarms_or_of_unknown_regions_do_nothing() {
     let d = decide(
         &c,
         &DnsState::default(),
-        &alarm("api-5xx-eu-south-1", "us-east-1", AlarmState::Alarm),
+        &alarm("aworld-health-api-5xx-eu-south-1", "us-east-1", AlarmState::Alarm),
         &view(&c, 3, 0),
         t0(),
     );

@@ -1,0 +1,277 @@
+"""The SAM template as data: read it, transform it offline, resolve its intrinsic functions for
+one region, and derive from it the names the suite's configuration must use.
+
+One source of names: the deployed configuration takes every deployment-owned name (platform,
+topics, tables, drain namespace, schedules, event sources, operator principal, zone, record)
+from the template and the stack parameters, and a configuration that names an alarm, table or
+function the template does not create or grant is refused, each one listed. Used by deploy.py
+(the real deploy) and by the tests (the same template deployed to the emulator)."""
+import copy
+import json
+import os
+
+import yaml
+from samtranslator.translator.transform import transform
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FUNCTIONS = ["dns-failover", "capacity-scaler", "backup-verifier", "user-throttle", "access-authorizer"]
+
+# Documented size limits the deployment depends on.
+CFN_PARAMETER_MAX = 4096  # CloudFormation quotas: "Parameter value", 4,096 bytes
+LAMBDA_ENV_MAX = 4096  # Lambda quotas: "Function environment variables", 4 KB in aggregate
+SSM_STANDARD_MAX = 4096  # Parameter Store tiers: Standard 4 KB
+SSM_ADVANCED_MAX = 8192  # Parameter Store tiers: Advanced 8 KB
+
+
+class CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, !GetAtt, ...) as their long forms."""
+
+
+def _tag(loader, suffix, node):
+    key = suffix if suffix in ("Ref", "Condition") else "Fn::" + suffix
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {key: value}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+class NoManagedPolicies:
+    """The template uses inline policies only."""
+
+    def load(self):
+        return {}
+
+
+def load_template():
+    with open(os.path.join(HERE, "template.yaml")) as f:
+        return yaml.load(f, Loader=CfnLoader)
+
+
+def transformed(template, params, bucket):
+    """The CloudFormation template, with each function's code in s3://bucket/<name>.zip."""
+    template = copy.deepcopy(template)
+    for res in template["Resources"].values():
+        if res["Type"] == "AWS::Serverless::Function":
+            res.pop("Metadata", None)
+            binary = res["Properties"]["FunctionName"]["Fn::Sub"].split("}-", 1)[1]
+            res["Properties"]["CodeUri"] = f"s3://{bucket}/{binary}.zip"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(template, params, NoManagedPolicies())
+
+
+def parameters(template, given):
+    """The stack parameters with the template's defaults filled in."""
+    out = {k: v["Default"] for k, v in template.get("Parameters", {}).items() if "Default" in v}
+    out.update(given)
+    return out
+
+
+class Resolver:
+    """Resolves Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::If for one region, as CloudFormation
+    would: parameters, pseudo parameters, and `refs` (logical id -> Ref value) / `attrs`
+    ((logical id, attribute) -> value) for resources."""
+
+    def __init__(self, template, params, region, account, partition="aws", refs=None, attrs=None):
+        self.params = parameters(template, params)
+        self.conditions = template.get("Conditions", {})
+        self.pseudo = {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": partition,
+                       "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "aworld-resilience", "AWS::NoValue": None}
+        self.refs = refs or {}
+        self.attrs = attrs or {}
+
+    def ref(self, name):
+        for table in (self.pseudo, self.params, self.refs):
+            if name in table:
+                return table[name]
+        raise KeyError(f"cannot resolve Ref {name}")
+
+    def condition(self, name):
+        return bool(self(self.conditions[name]))
+
+    def __call__(self, node):
+        if isinstance(node, list):
+            return [self(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], {k: self(v) for k, v in arg[1].items()})
+                return self._sub(text, extra)
+            if key == "Fn::GetAtt":
+                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                if (logical, attribute) not in self.attrs:
+                    raise KeyError(f"cannot resolve GetAtt {logical}.{attribute}")
+                return self.attrs[(logical, attribute)]
+            if key == "Fn::Join":
+                return arg[0].join(str(self(v)) for v in arg[1])
+            if key == "Fn::Equals":
+                return self(arg[0]) == self(arg[1])
+            if key == "Fn::If":
+                return self(arg[1] if self.condition(arg[0]) else arg[2])
+            if key == "Condition":
+                return self.condition(arg)
+        return {k: self(v) for k, v in node.items()}
+
+    def _sub(self, text, extra):
+        out, i = [], 0
+        while True:
+            j = text.find("${", i)
+            if j < 0:
+                return "".join(out) + text[i:]
+            k = text.index("}", j)
+            out.append(text[i:j])
+            name = text[j + 2:k]
+            if name in extra:
+                value = extra[name]
+            elif "." in name:
+                value = self.attrs.get(tuple(name.split(".", 1)))
+                if value is None:
+                    raise KeyError(f"cannot resolve ${{{name}}}")
+            else:
+                value = self.ref(name)
+            out.append(str(value))
+            i = k + 1
+
+
+def names_in(template, params, region, account, partition="aws"):
+    """What the template creates (or grants) in `region`: the names a configuration must use.
+    `template` is the SAM template (before the transform)."""
+    resources = template["Resources"]
+    # Ref of a named resource, as CloudFormation returns it: alarms and tables give their name.
+    probe = Resolver(template, params, region, account, partition)
+    refs = {}
+    for logical, res in resources.items():
+        props = res.get("Properties", {})
+        for key in ("AlarmName", "TableName", "Name", "QueueName"):
+            if key in props:
+                try:
+                    refs[logical] = probe(props[key])
+                except KeyError:
+                    pass
+    topic_name = probe(resources["AlertsTopic"]["Properties"]["TopicName"])
+    refs["AlertsTopic"] = f"arn:{partition}:sns:{region}:{account}:{topic_name}"
+    r = Resolver(template, params, region, account, partition, refs=refs)
+    alarms = sorted(r(res["Properties"]["AlarmName"]) for res in resources.values()
+                    if res["Type"] in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"))
+    schedules = {}
+    sources = {}
+    for logical, res in resources.items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        for event_id, ev in res["Properties"].get("Events", {}).items():
+            if ev["Type"] == "ScheduleV2" and "Name" in ev["Properties"]:
+                schedules[event_id] = r(ev["Properties"]["Name"])
+            pattern = ev["Properties"].get("Pattern", {}) if ev["Type"] == "EventBridgeRule" else {}
+            for source in r(pattern.get("source", [])):
+                if isinstance(source, str) and not source.startswith("aws."):
+                    sources.setdefault(source.rsplit(".", 1)[-1], source)
+    p = r.params
+    # IAM grants that bound what a configuration may name (the template's policy resources).
+    return {
+        "platform": p["Platform"],
+        "alarms": alarms,
+        "topic": refs["AlertsTopic"],
+        "state_table": r(resources["StateTable"]["Properties"]["TableName"]),
+        "throttle_table": r(resources["ThrottleTable"]["Properties"]["TableName"]),
+        "drain_namespace": r(resources["PeerDrainAlarm"]["Properties"]["Namespace"]),
+        "drain_metric": r(resources["PeerDrainAlarm"]["Properties"]["MetricName"]),
+        "schedules": schedules,
+        "operator_source": sources.get("operator"),
+        "detector_source": sources.get("detector"),
+        "operator_principal": p.get("OperatorPrincipalArn"),
+        "hosted_zone_id": p.get("HostedZoneId"),
+        "record_name": p.get("RecordName"),
+        "protected_table": p["ProtectedTableName"],
+        "scaled_function_prefix": f"{p['Platform']}-api",
+    }
+
+
+def render_config(user, names_by_region):
+    """The configuration as deployed: `user` (a configuration document, dict) with every
+    deployment-owned name taken from the template (`names_by_region`: region -> names_in(...)).
+    Returns (config, changes, problems): what was set and why, and what the template cannot
+    satisfy (each one a line naming the field and the fix). Problems mean: do not deploy."""
+    cfg = copy.deepcopy(user)
+    changes, problems = [], []
+    regions = sorted(names_by_region)
+    any_names = names_by_region[regions[0]]
+
+    def own(path, value):
+        node = cfg
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        if node.get(path[-1]) != value:
+            changes.append(f"{'.'.join(path)}: {json.dumps(node.get(path[-1]))} -> {json.dumps(value)} (from the template)")
+            node[path[-1]] = value
+
+    own(["platform"], any_names["platform"])
+    own(["notifications", "topics"], {r: names_by_region[r]["topic"] for r in regions})
+    own(["state_table"], any_names["state_table"])
+    own(["dns", "hosted_zone_id"], any_names["hosted_zone_id"])
+    own(["dns", "record_name"], any_names["record_name"])
+    if "health-metric" in cfg.get("dns", {}).get("strategies", []) or "health_metric" in cfg.get("dns", {}):
+        own(["dns", "health_metric", "namespace"], any_names["drain_namespace"])
+        own(["dns", "health_metric", "metric_name"], any_names["drain_metric"])
+    own(["operators", "sources"], [any_names["operator_source"]])
+    own(["operators", "principals"], [any_names["operator_principal"]])
+    if cfg.get("throttle") is not None:
+        own(["throttle", "table"], any_names["throttle_table"])
+        own(["throttle", "detector_sources"], [any_names["detector_source"]])
+    drill = (cfg.get("backup") or {}).get("drill")
+    if drill:
+        drill_region = drill.get("region")
+        if drill_region not in names_by_region:
+            problems.append(f"backup.drill.region: {drill_region} is not a deployed region (fix: one of {regions})")
+        else:
+            own(["backup", "drill", "schedules"], [names_by_region[drill_region]["schedules"]["RestoreDrill"]])
+
+    configured = set(cfg.get("regions", {}))
+    if configured != set(regions):
+        problems.append(f"regions: {sorted(configured)} but the deployment is to {regions} (fix: configure exactly the deployed regions)")
+    for region, rc in sorted(cfg.get("regions", {}).items()):
+        created = set(names_by_region.get(region, {}).get("alarms", []))
+        for name in list(rc.get("health_alarms", [])) + ([rc["composite_alarm"]] if rc.get("composite_alarm") else []):
+            if name not in created:
+                problems.append(f"regions.{region}: alarm {name} is not created by the template in {region} "
+                                f"(fix: use one of {sorted(a for a in created if '-health-' in a)})")
+    for i, res in enumerate((cfg.get("capacity") or {}).get("resources", [])):
+        region = res.get("region")
+        created = set(names_by_region.get(region, {}).get("alarms", []))
+        for name in res.get("saturation_alarms", []):
+            if name not in created:
+                problems.append(f"capacity.resources[{i}]: saturation alarm {name} is not created by the template in {region} "
+                                f"(fix: use one of {sorted(a for a in created if '-saturation-' in a)})")
+        target = res.get("target", {})
+        prefix = any_names["scaled_function_prefix"]
+        function = target.get("function_name") or (target.get("resource_id", "").split(":")[1] if target.get("service_namespace") == "lambda" else None)
+        if function is not None and not function.startswith(prefix):
+            problems.append(f"capacity.resources[{i}]: function {function} is outside the template's grant {prefix}* "
+                            f"(fix: name functions {prefix}*, or widen the capacity policy in infra/template.yaml)")
+        if target.get("service_namespace") == "dynamodb":
+            table = target.get("resource_id", "").split("/")[1] if "/" in target.get("resource_id", "") else ""
+            if table != any_names["protected_table"]:
+                problems.append(f"capacity.resources[{i}]: table {table} is not the template's ProtectedTableName {any_names['protected_table']}")
+    allowed_tables = {any_names["protected_table"]}
+    prefix = any_names["platform"] + "-"
+    for table in cfg.get("protected_tables", []):
+        if table not in allowed_tables and not table.startswith(prefix):
+            problems.append(f"protected_tables: {table} is outside backup-verifier's grant ({any_names['protected_table']} or {prefix}*)")
+    if drill and drill.get("table") not in allowed_tables:
+        problems.append(f"backup.drill.table: {drill.get('table')} is not the template's ProtectedTableName {any_names['protected_table']} "
+                        "(the drill's scratch-table grant is <ProtectedTableName>-drill-*)")
+    return cfg, changes, problems
+
+
+def minified(cfg):
+    return json.dumps(cfg, separators=(",", ":"), sort_keys=False)
