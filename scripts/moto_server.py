@@ -8,6 +8,9 @@ idempotency claims) would then fail on the emulator, not on the real service. He
 DynamoDB request is served one at a time; every other service stays concurrent.
 
 Same arguments as `moto_server` (-H host, -p port). Used by scripts/with-moto.sh.
+
+With `--strict-iam LOG --no-auth-actions N`, IAM is enforced after the first N requests, as
+AWS evaluates it for the suite's APIs (scripts/strict_iam.py), every decision logged to LOG.
 """
 
 import argparse
@@ -19,6 +22,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import run_simple
+
+import strict_iam
 
 
 class SerialDynamoDB:
@@ -40,9 +45,18 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("--strict-iam", metavar="LOG")
+    parser.add_argument("--no-auth-actions", type=int, default=0)
     args = parser.parse_args()
-    app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, SerialDynamoDB(app), threaded=True, request_handler=MotoRequestHandler)
+    if args.strict_iam:
+        from moto import settings
+
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = args.no_auth_actions
+        strict_iam.install(args.strict_iam)
+    app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
+    if args.strict_iam:
+        app = strict_iam.KeepRawBody(app)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

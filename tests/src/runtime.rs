@@ -184,7 +184,8 @@ impl FunctionProcess {
     }
 
     /// The command that starts function `name` with the Lambda environment, the emulator's AWS
-    /// settings (inherited), JSON logs at `log` level, and `env` on top.
+    /// settings (inherited), JSON logs at `log` level, and `env` on top (an empty value unsets an
+    /// inherited variable).
     fn command(name: &str, api: &RuntimeApi, log: String, env: &[(&str, String)]) -> Command {
         let mut cmd = Command::new(binary(name));
         cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
@@ -195,7 +196,11 @@ impl FunctionProcess {
             .env("RUST_LOG", log)
             .kill_on_drop(true);
         for (k, v) in env {
-            cmd.env(k, v);
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         cmd
     }

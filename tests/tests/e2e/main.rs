@@ -8,6 +8,7 @@ mod backup_verifier;
 mod capacity_scaler;
 mod cli;
 mod dns_failover;
+mod deployed;
 mod dns_failover_faults;
 mod faults;
 mod notifier;

@@ -1,0 +1,196 @@
+//! The suite as the template deploys it, on a private emulator that enforces IAM.
+//!
+//! [`Stack::deploy`] starts its own `moto_server` with strict IAM (`scripts/strict_iam.py`:
+//! resources and conditions evaluated as AWS does, every decision logged), and runs
+//! `infra/emulator_stack.py`, which deploys both regions' stacks from the transformed template,
+//! creates what the emulator's CloudFormation skips from the template's own definitions, writes
+//! the rendered configuration to the SSM parameter, and gives each function credentials whose
+//! only policies are its role's policies in the template. Functions then run with those
+//! credentials and read their configuration from the parameter, as on Lambda.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct Stack {
+    pub manifest: Value,
+    pub endpoint: String,
+    pub iam_log: PathBuf,
+    server: Child,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn python() -> PathBuf {
+    let p = root().join(".venv/bin/python");
+    assert!(p.exists(), "{} is missing: run `make venv` (make test does)", p.display());
+    p
+}
+
+/// One IAM decision of the strict emulator.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Decision {
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    pub allowed: bool,
+}
+
+impl Stack {
+    /// Deploys both regions' stacks to a fresh strict-IAM emulator (about 5 s).
+    pub async fn deploy() -> Stack {
+        let dir = root().join("target").join(crate::unique("deployed"));
+        std::fs::create_dir_all(&dir).expect("test directory");
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("addr").port()
+        };
+        let iam_log = dir.join("iam.jsonl");
+        let server = Command::new(python())
+            .current_dir(root().join("scripts"))
+            .args(["moto_server.py", "-H", "127.0.0.1", "-p", &port.to_string(), "--no-auth-actions", "3", "--strict-iam"])
+            .arg(&iam_log)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("moto.log")).expect("log"))
+            .spawn()
+            .expect("start moto_server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let mut stack = Stack {
+            manifest: Value::Null,
+            endpoint: endpoint.clone(),
+            iam_log,
+            server,
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let manifest = dir.join("manifest.json");
+        let out = tokio::process::Command::new(python())
+            .arg(root().join("infra/emulator_stack.py"))
+            .arg(&endpoint)
+            .arg(&manifest)
+            .output()
+            .await
+            .expect("run infra/emulator_stack.py");
+        assert!(
+            out.status.success(),
+            "emulator_stack.py failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stack.manifest = serde_json::from_slice(&std::fs::read(&manifest).expect("manifest")).expect("manifest JSON");
+        stack
+    }
+
+    /// The environment of `function` deployed in `region`: its own credentials, its region and
+    /// the configuration parameter (no configuration in the environment).
+    pub fn env(&self, function: &str, region: &str) -> Vec<(&'static str, String)> {
+        let creds = &self.manifest["functions"][function][region];
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", creds["access_key_id"].as_str().expect("key").to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", creds["secret_access_key"].as_str().expect("secret").to_owned()),
+            // User keys, no session (the emulator's dummy token would not match them).
+            ("AWS_SESSION_TOKEN", String::new()),
+            ("AWS_REGION", region.to_owned()),
+            (
+                "RESILIENCE_CONFIG_PARAMETER",
+                self.manifest["config_parameter"].as_str().expect("parameter").to_owned(),
+            ),
+        ]
+    }
+
+    /// SDK configuration of the administrator (setting the scene, reading results).
+    pub async fn admin(&self, region: &str) -> SdkConfig {
+        let admin = &self.manifest["admin"];
+        let creds = aws_sdk_dynamodb::config::Credentials::new(
+            admin["access_key_id"].as_str().expect("key"),
+            admin["secret_access_key"].as_str().expect("secret"),
+            None,
+            None,
+            "stack-admin",
+        );
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(creds)
+            .load()
+            .await
+    }
+
+    /// The deployed configuration (as rendered from the template).
+    pub fn config(&self) -> Value {
+        self.manifest["config"].clone()
+    }
+
+    /// Writes a new version of the configuration parameter in every region (no code deploy).
+    pub async fn put_config(&self, config: &Value) {
+        for region in [&self.manifest["primary"], &self.manifest["backup"]] {
+            let region = region.as_str().expect("region");
+            aws_sdk_ssm::Client::new(&self.admin(region).await)
+                .put_parameter()
+                .name(self.manifest["config_parameter"].as_str().expect("parameter"))
+                .value(config.to_string())
+                .r#type(aws_sdk_ssm::types::ParameterType::String)
+                .tier(aws_sdk_ssm::types::ParameterTier::IntelligentTiering)
+                .overwrite(true)
+                .send()
+                .await
+                .expect("put the configuration parameter");
+        }
+    }
+
+    /// Every IAM decision so far.
+    pub fn decisions(&self) -> Vec<Decision> {
+        std::fs::read_to_string(&self.iam_log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The function whose credentials made a decision (`<function>-<region>` users).
+    pub fn function_of(&self, principal: &str) -> Option<String> {
+        let user = principal.rsplit('/').next()?;
+        self.manifest["functions"]
+            .as_object()?
+            .keys()
+            .find(|f| user.starts_with(&format!("{f}-")))
+            .cloned()
+    }
+
+    /// Actions each function was granted by the template, and those it was allowed to use.
+    pub fn granted_and_exercised(&self) -> (BTreeMap<String, BTreeSet<String>>, BTreeMap<String, BTreeSet<String>>) {
+        let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (function, regions) in self.manifest["functions"].as_object().expect("functions") {
+            for creds in regions.as_object().expect("regions").values() {
+                for a in creds["granted"].as_array().expect("granted") {
+                    granted.entry(function.clone()).or_default().insert(a.as_str().expect("action").to_owned());
+                }
+            }
+        }
+        let mut exercised: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for d in self.decisions().into_iter().filter(|d| d.allowed) {
+            if let Some(f) = self.function_of(&d.principal) {
+                exercised.entry(f).or_default().insert(d.action);
+            }
+        }
+        (granted, exercised)
+    }
+}

@@ -1,0 +1,267 @@
+//! The suite as its template deploys it, under the permissions the template grants.
+//!
+//! Both regions' stacks are deployed from the transformed SAM template to a private emulator that
+//! enforces IAM ([`resilience_tests::deployed::Stack`]); each function binary runs with
+//! credentials holding only its role's policies, and reads the configuration the deployment
+//! rendered from the template out of the SSM parameter. A denied call fails the scenario. At
+//! the end, every action the template grants is either exercised here or justified in
+//! `infra/permissions-unexercised.json`.
+
+// Test code: an unexpected error is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_cloudwatch::types::StateValue;
+use chrono::Utc;
+use jsonwebtoken::Algorithm;
+use resilience_tests::deployed::Stack;
+use resilience_tests::jwt::{self, AUDIENCE, ISSUER};
+use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const SOUTH: &str = "eu-south-1";
+const NORTH: &str = "eu-north-1";
+
+async fn set_alarm(stack: &Stack, region: &str, name: &str, state: StateValue) {
+    aws_sdk_cloudwatch::Client::new(&stack.admin(region).await)
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(state)
+        .state_reason("set by the deployed-stack test")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("set {name}: {e:?}"));
+}
+
+/// Every alarm the configuration names, in every region, set OK (the emulator creates them
+/// INSUFFICIENT_DATA).
+async fn all_health_ok(stack: &Stack) {
+    let config = stack.config();
+    for (region, rc) in config["regions"].as_object().unwrap() {
+        let names = rc["health_alarms"].as_array().unwrap().iter().chain(std::iter::once(&rc["composite_alarm"]));
+        for name in names {
+            set_alarm(stack, region, name.as_str().unwrap(), StateValue::Ok).await;
+        }
+    }
+}
+
+fn alarm_event(name: &str, region: &str, state: &str) -> Value {
+    let mut e = resilience_core::fixtures::event("eventbridge-alarm-metric.json");
+    let now = Utc::now();
+    e["id"] = json!(uuid::Uuid::new_v4().to_string());
+    e["region"] = json!(region);
+    e["time"] = json!(now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    e["resources"] = json!([format!("arn:aws:cloudwatch:{region}:123456789012:alarm:{name}")]);
+    e["detail"]["alarmName"] = json!(name);
+    e["detail"]["state"]["value"] = json!(state);
+    e["detail"]["state"]["timestamp"] = json!(now.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string());
+    e
+}
+
+fn denied(stack: &Stack) -> Vec<String> {
+    stack
+        .decisions()
+        .into_iter()
+        .filter(|d| !d.allowed && stack.function_of(&d.principal).is_some())
+        .map(|d| format!("{} {} on {}", d.principal, d.action, d.resource))
+        .collect()
+}
+
+async fn spawn(stack: &Stack, function: &str, region: &str, extra: &[(&'static str, String)]) -> (RuntimeApi, FunctionProcess) {
+    let api = RuntimeApi::start().await;
+    let mut env = stack.env(function, region);
+    env.extend(extra.iter().cloned());
+    let f = FunctionProcess::spawn(function, &api, &env);
+    (api, f)
+}
+
+/// dns-failover in the healthy region: the kill switch, flipped in the parameter, holds it back
+/// without a restart; turned off, the next alarm fails the region over by the data plane.
+async fn failover(stack: &Stack) {
+    all_health_ok(stack).await;
+    let (api, _f) = spawn(stack, "dns-failover", NORTH, &[("RESILIENCE_CONFIG_REFRESH_SECONDS", "0".into())]).await;
+    let mut config = stack.config();
+    config["kill_switch"] = json!(true);
+    stack.put_config(&config).await;
+    for name in ["aworld-health-api-5xx-eu-south-1", "aworld-health-api-latency-eu-south-1"] {
+        set_alarm(stack, SOUTH, name, StateValue::Alarm).await;
+    }
+    let held = api.invoke(&alarm_event("aworld-health-api-5xx-eu-south-1", SOUTH, "ALARM")).await.expect("handled");
+    assert_ne!(held["decision"]["decision"], "failover", "kill switch from the parameter: {held}");
+    assert!(held.to_string().contains("kill switch"), "{held}");
+
+    config["kill_switch"] = json!(false);
+    config["dns"]["strategies"] = json!(["control-plane"]);
+    stack.put_config(&config).await;
+    let out = api
+        .invoke(&alarm_event("aworld-health-api-latency-eu-south-1", SOUTH, "ALARM"))
+        .await
+        .expect("handled");
+    assert_eq!(out["decision"]["decision"], "failover", "{out}");
+    assert_eq!(out["decision"]["drain"], SOUTH, "{out}");
+
+    // The operator puts the region back (the data plane first).
+    for name in ["aworld-health-api-5xx-eu-south-1", "aworld-health-api-latency-eu-south-1"] {
+        set_alarm(stack, SOUTH, name, StateValue::Ok).await;
+    }
+    config["dns"]["strategies"] = json!(["health-metric", "control-plane"]);
+    stack.put_config(&config).await;
+    let mut back = command("Resilience Failback Command");
+    back["detail"]["region"] = json!(SOUTH);
+    let out = api.invoke(&back).await.expect("handled");
+    assert_eq!(out["decision"]["decision"], "failback", "{out}");
+    assert_eq!(denied(stack), Vec::<String>::new(), "dns-failover under its template permissions");
+}
+
+fn command(detail_type: &str) -> Value {
+    let mut e = resilience_core::fixtures::event("operator-failover.json");
+    e["id"] = json!(uuid::Uuid::new_v4().to_string());
+    e["detail-type"] = json!(detail_type);
+    e
+}
+
+/// capacity-scaler: a saturation alarm of the template raises the table's write capacity (in
+/// the primary region: the failover above already raised the backup's, inside its cooldown).
+async fn capacity(stack: &Stack) {
+    let name = "aworld-saturation-orders-throttles-eu-south-1";
+    set_alarm(stack, SOUTH, name, StateValue::Alarm).await;
+    let (api, _f) = spawn(stack, "capacity-scaler", SOUTH, &[]).await;
+    let out = api.invoke(&alarm_event(name, SOUTH, "ALARM")).await.expect("handled");
+    assert_eq!(out["decision"], "scale", "{out}");
+
+    // An operator's failover intent raises the backup region's capacity (its reserved
+    // concurrency too, from the peer region), and the failback restores the baselines.
+    let (api, _f) = spawn(stack, "capacity-scaler", SOUTH, &[]).await;
+    let mut intent = command("Resilience Failover Command");
+    intent["detail"]["region"] = json!(NORTH);
+    let out = api.invoke(&intent).await.expect("handled");
+    assert!(out["decision"] == "scale" || out["decision"] == "refused", "{out}");
+    let mut back = command("Resilience Failback Command");
+    back["detail"]["region"] = json!(SOUTH);
+    let out = api.invoke(&back).await.expect("handled");
+    assert!(out["decision"] == "scale" || out["decision"] == "refused", "{out}");
+    assert_eq!(denied(stack), Vec::<String>::new(), "capacity-scaler under its template permissions");
+}
+
+/// user-throttle: detector batches from the queue; every record throttled and its claim closed
+/// (BatchWriteItem on the state table), no record failed; the third offence blocks (and
+/// notifies); an operator releases a user.
+async fn throttle(stack: &Stack) {
+    let mut config = stack.config();
+    config["throttle"]["coalesce_seconds"] = json!(0);
+    stack.put_config(&config).await;
+    let (api, _f) = spawn(stack, "user-throttle", NORTH, &[]).await;
+    let first = detector_batch(&["user#u-1", "user#u-2", "user#u-3"]);
+    for batch in [first.clone(), detector_batch(&["user#u-1"]), detector_batch(&["user#u-1"]), first] {
+        let out = api.invoke(&batch).await.expect("handled");
+        assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+    }
+    let mut release = command("Resilience Release Command");
+    release["detail"]["principal"] = json!("user#u-3");
+    release["detail"].as_object_mut().unwrap().remove("region");
+    let out = api.invoke(&release).await.expect("handled");
+    assert_eq!(out["decision"], "release", "{out}");
+    assert_eq!(denied(stack), Vec::<String>::new(), "user-throttle under its template permissions");
+}
+
+fn detector_batch(principals: &[&str]) -> Value {
+    let bodies: Vec<Value> = principals
+        .iter()
+        .map(|p| {
+            let mut e = resilience_core::fixtures::event("suspicious-activity.json");
+            e["id"] = json!(uuid::Uuid::new_v4().to_string());
+            e["detail"]["principal"] = json!(p);
+            e
+        })
+        .collect();
+    let records: Vec<Value> = bodies
+        .iter()
+        .map(|b| {
+            let mut r = resilience_core::fixtures::event("sqs-batch.json")["Records"][0].clone();
+            r["messageId"] = json!(uuid::Uuid::new_v4().to_string());
+            r["body"] = json!(b.to_string());
+            r
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// access-authorizer: a key rotation through the parameter; then an unthrottled user is allowed,
+/// the rate-limited user is allowed with its level, the blocked user is denied.
+async fn authorizer(stack: &Stack) {
+    let keys = jwt::generate();
+    let mut config = stack.config();
+    config["auth"] = json!({ "issuer": ISSUER, "audience": AUDIENCE, "jwks": keys.jwks, "leeway_seconds": 5, "cache_seconds": 0 });
+    stack.put_config(&config).await;
+    let (api, _f) = spawn(stack, "access-authorizer", NORTH, &[]).await;
+    let method = "arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/GET/orders";
+    for (user, effect, throttled) in [("u-9", "Allow", false), ("u-2", "Allow", true), ("u-1", "Deny", true)] {
+        let token = jwt::sign(&keys.rsa, Algorithm::RS256, "rsa-1", &jwt::claims(user, 300));
+        let out = api
+            .invoke(&json!({ "type": "TOKEN", "authorizationToken": format!("Bearer {token}"), "methodArn": method }))
+            .await
+            .expect("handled");
+        assert_eq!(out["policyDocument"]["Statement"][0]["Effect"], effect, "{user}: {out}");
+        assert_eq!(out["context"]["throttled"], throttled, "{user}: {out}");
+        assert_eq!(out["context"]["lookup"], "table", "read from the throttle table: {out}");
+    }
+    assert_eq!(denied(stack), Vec::<String>::new(), "access-authorizer under its template permissions");
+}
+
+/// backup-verifier: the template's own check schedule and restore-drill schedule, as Scheduler
+/// sends them (the template's Input).
+async fn backup(stack: &Stack) {
+    let mut config = stack.config();
+    config["backup"]["max_backup_age_hours"] = json!(24);
+    stack.put_config(&config).await;
+    let (api, _f) = spawn(stack, "backup-verifier", NORTH, &[]).await;
+    for schedule in ["aworld-backup-checks-eu-north-1", "aworld-restore-drill-eu-north-1"] {
+        let mut e = resilience_core::fixtures::event("scheduler-schedule.json");
+        let arn = format!("arn:aws:scheduler:eu-north-1:123456789012:schedule/default/{schedule}");
+        e["id"] = json!(format!("{arn}@{}", Utc::now().to_rfc3339()));
+        e["resources"] = json!([arn]);
+        let out = api.invoke(&e).await.expect("handled");
+        assert_eq!(out["decision"], "verified", "{out}");
+        // The emulator has no replicas, so the report FAILs its replica checks; what matters
+        // here is that every check could run under the template's permissions.
+        let drill = &out["report"]["drill"];
+        if schedule.contains("drill") {
+            assert!(drill["detail"].as_str().is_some_and(|d| d.starts_with("restored")), "the drill schedule runs the drill: {drill}");
+        } else {
+            assert!(drill.is_null(), "the check schedule runs no drill: {drill}");
+        }
+    }
+    assert_eq!(denied(stack), Vec::<String>::new(), "backup-verifier under its template permissions");
+}
+
+#[tokio::test]
+async fn every_function_works_on_the_deployed_stack_under_only_the_permissions_its_template_grants() {
+    let stack = Stack::deploy().await;
+    failover(&stack).await;
+    capacity(&stack).await;
+    throttle(&stack).await;
+    authorizer(&stack).await;
+    backup(&stack).await;
+
+    let (granted, exercised) = stack.granted_and_exercised();
+    let justified: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/permissions-unexercised.json")).unwrap())
+            .unwrap();
+    let mut unexplained = vec![];
+    let mut stale = vec![];
+    for (function, actions) in &granted {
+        for action in actions {
+            let key = format!("{function} {action}");
+            let used = exercised.get(function).is_some_and(|e| e.contains(action));
+            match (used, justified.contains_key(&key)) {
+                (false, false) => unexplained.push(key),
+                (true, true) => stale.push(key),
+                _ => {}
+            }
+        }
+    }
+    let total: usize = exercised.values().map(|s| s.len()).sum();
+    eprintln!("deployed stack: {total} (function, action) pairs exercised under enforcement: {exercised:?}");
+    assert_eq!(unexplained, Vec::<String>::new(), "granted, never exercised, not justified in infra/permissions-unexercised.json");
+    assert_eq!(stale, Vec::<String>::new(), "exercised now: remove from infra/permissions-unexercised.json");
+}
