@@ -1,90 +1,105 @@
 #!/usr/bin/env python3
-"""The SAM template, transformed offline (aws-sam-translator) and deployed to the local
-emulator's CloudFormation (AWS_ENDPOINT_URL, set by scripts/with-moto.sh), then checked
-resource by resource through boto3. What the emulator skips (GlobalTable, CloudWatch alarms,
-Scheduler schedules, anomaly detectors) is covered by cfn-lint and checkov, not here."""
-import io, os, sys, zipfile
+"""The deployment's own checks, offline: the SAM template transforms, every documented size
+limit the deployment depends on holds with room for growth, the configuration is rendered from
+the template's names and validated exactly as a function's init validates it, and a
+configuration naming what the template does not create is refused with every name listed.
 
-import boto3
+The stacks themselves are deployed to the emulator, under IAM enforcement, by the end-to-end
+test `deployed` (tests/tests/e2e/deployed.rs, through infra/emulator_stack.py)."""
+import copy
+import json
+import os
+import subprocess
+import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from deploy import deploy_stack, load_template, transformed  # noqa: E402
+from stack import (CFN_PARAMETER_MAX, LAMBDA_ENV_MAX, SSM_ADVANCED_MAX, load_template, minified,  # noqa: E402
+                   names_in, render_config, transformed)
 
-REGION = "eu-north-1"
-os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
 HERE = os.path.dirname(os.path.abspath(__file__))
-FUNCTIONS = ["dns-failover", "capacity-scaler", "backup-verifier", "user-throttle", "access-authorizer"]
+CLI = os.path.join(HERE, "..", "target", "debug", "resilience")
+ACCOUNT = "111122223333"
 results = []
 
 
 def check(name, ok, detail=""):
     results.append(ok)
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{(': ' + detail) if detail and not ok else ''}")
+    print(f"{'ok  ' if ok else 'FAIL'} {name}{(': ' + str(detail)) if detail and not ok else ''}")
+
+
+def params(region, role, peer):
+    return {"Platform": "aworld", "RegionRole": role, "PeerRegion": peer, "ConfigParameterName": "/aworld/resilience/config",
+            "HostedZoneId": "Z0AWORLDEXAMPLE", "RecordName": "api.aworld.example.", "PeerEndpoint": "192.0.2.10",
+            "OperatorPrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/aworld-oncall", "AlertEmail": "oncall@aworld.example"}
+
+
+def cli_check(cfg):
+    done = subprocess.run([CLI, "config", "check", "-"], input=minified(cfg), text=True, capture_output=True)
+    return done.returncode, done.stdout + done.stderr
 
 
 def main():
     template = load_template()
-    s3 = boto3.client("s3", region_name=REGION)
-    bucket = "resilience-artifacts"
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("bootstrap", "")
-    for name in FUNCTIONS:
-        s3.put_object(Bucket=bucket, Key=f"{name}.zip", Body=buf.getvalue())
-    params = {
-        "Platform": "aworld", "RegionRole": "backup", "PeerRegion": "eu-south-1",
-        "ResilienceConfig": open(os.path.join(HERE, "..", "docs", "example-config.json")).read(),
-        "HostedZoneId": "", "RecordName": "api.aworld.example.", "PeerEndpoint": "192.0.2.10",
-        "OperatorPrincipalArn": "arn:aws:iam::123456789012:role/aworld-oncall",
-        "AlertEmail": "oncall@aworld.example", "ApiName": "aworld-api", "ProtectedTableName": "aworld-orders",
-    }
-    r53 = boto3.client("route53", region_name="us-east-1")
-    zone = r53.create_hosted_zone(Name="aworld.example.", CallerReference="infra-test")["HostedZone"]["Id"].split("/")[-1]
-    params["HostedZoneId"] = zone
-
-    cfn_template = transformed(template, params, bucket)
-    check("SAM template transforms offline", "Transform" not in cfn_template and len(cfn_template["Resources"]) > len(template["Resources"]))
-    lambdas = [k for k, v in cfn_template["Resources"].items() if v["Type"] == "AWS::Lambda::Function"]
-    check("five Lambda functions after the transform", len(lambdas) == 5, str(lambdas))
-    arm = all(cfn_template["Resources"][k]["Properties"].get("Architectures") == ["arm64"] for k in lambdas)
-    check("every function is arm64 / provided.al2023 / 128 MB", arm and all(
-        cfn_template["Resources"][k]["Properties"]["Runtime"] == "provided.al2023" and cfn_template["Resources"][k]["Properties"]["MemorySize"] == 128
-        for k in lambdas))
-    roles = [k for k, v in cfn_template["Resources"].items() if v["Type"] == "AWS::IAM::Role"]
+    by_region = {"eu-south-1": params("eu-south-1", "primary", "eu-north-1"), "eu-north-1": params("eu-north-1", "backup", "eu-south-1")}
+    cfn = transformed(template, by_region["eu-north-1"], "artifacts")
+    check("SAM template transforms offline", "Transform" not in cfn and len(cfn["Resources"]) > len(template["Resources"]))
+    lambdas = {k: v["Properties"] for k, v in cfn["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
+    check("five Lambda functions, arm64 / provided.al2023 / 128 MB", len(lambdas) == 5 and all(
+        p["Architectures"] == ["arm64"] and p["Runtime"] == "provided.al2023" and p["MemorySize"] == 128 for p in lambdas.values()), list(lambdas))
     wide = []
-    for k in roles:
-        for pol in cfn_template["Resources"][k]["Properties"].get("Policies", []):
+    for k, v in cfn["Resources"].items():
+        if v["Type"] != "AWS::IAM::Role":
+            continue
+        for pol in v["Properties"].get("Policies", []):
             for st in pol["PolicyDocument"]["Statement"]:
                 actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
                 mutating = [a for a in actions if not a.split(":")[1].startswith(("Describe", "Get", "List", "Query", "Scan", "BatchGet"))]
                 if st.get("Resource") == "*" and mutating and "Condition" not in st:
                     wide.append((k, mutating))
-    check("no mutating action on Resource '*' without a condition", not wide, str(wide))
+    check("no mutating action on Resource '*' without a condition", not wide, wide)
+    own = [f"{k}Role" for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
+    check("the functions' own policies say Version 2012-10-17 (SAM's scheduler policies are SAM's)", all(
+        pol["PolicyDocument"].get("Version") == "2012-10-17" for k in own for pol in cfn["Resources"][k]["Properties"].get("Policies", [])))
 
-    # Emulator gap: moto resolves {"Ref": <AWS::Events::EventBus>} inside a rule to an object,
-    # not the bus name; give it the name the real service would resolve the Ref to.
-    for res in cfn_template["Resources"].values():
-        if res["Type"] == "AWS::Events::Rule" and res["Properties"].get("EventBusName") == {"Ref": "OperatorBus"}:
-            res["Properties"]["EventBusName"] = "aworld-operator"
-    status = deploy_stack(REGION, cfn_template, params)
-    check("stack created in the emulator", status == "CREATE_COMPLETE", status)
+    # Limits: the environment carries only the parameter's name; the document is in SSM.
+    env_sizes = {k: sum(len(n) + len(json.dumps(val)) for n, val in p.get("Environment", {}).get("Variables", {}).items()) for k, p in lambdas.items()}
+    check(f"each function's environment is far below Lambda's {LAMBDA_ENV_MAX} bytes", max(env_sizes.values()) < 512, env_sizes)
+    check(f"every stack parameter value is below CloudFormation's {CFN_PARAMETER_MAX} bytes",
+          all(len(str(v).encode()) < CFN_PARAMETER_MAX for v in by_region["eu-north-1"].values()))
 
-    names = {f["FunctionName"] for f in boto3.client("lambda", region_name=REGION).list_functions()["Functions"]}
-    check("functions deployed", all(f"aworld-{n}" in names for n in FUNCTIONS), str(names))
-    topics = [t["TopicArn"] for t in boto3.client("sns", region_name=REGION).list_topics()["Topics"]]
-    check("notification topic deployed", any(t.endswith(":aworld-resilience") for t in topics), str(topics))
-    queues = boto3.client("sqs", region_name=REGION).list_queues().get("QueueUrls", [])
-    check("dead-letter and detector queues deployed", any("dead-letters" in q for q in queues) and any("suspicious-activity" in q for q in queues), str(queues))
-    events = boto3.client("events", region_name=REGION)
-    rules = events.list_rules()["Rules"]
-    check("EventBridge rules deployed (alarms, health, forwarding)", len(rules) >= 5, str([r["Name"] for r in rules]))
-    buses = [b["Name"] for b in events.list_event_buses()["EventBuses"]]
-    check("operator event bus deployed", "aworld-operator" in buses, str(buses))
-    hcs = r53.list_health_checks()["HealthChecks"]
-    check("CLOUDWATCH_METRIC health check deployed", any(h["HealthCheckConfig"]["Type"] == "CLOUDWATCH_METRIC" for h in hcs), str(hcs))
-    records = r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
-    check("peer region's weighted record with its health check", any(r.get("SetIdentifier") == "eu-south-1" and r.get("HealthCheckId") for r in records), str(records))
+    names = {r: names_in(template, p, r, ACCOUNT) for r, p in by_region.items()}
+    with open(os.path.join(HERE, "..", "docs", "example-config.json")) as f:
+        example = json.load(f)
+    cfg, changes, problems = render_config(example, names)
+    check("the example configuration names only what the template creates", not problems, problems)
+    check("account, topics and principals come from the deployment, not the example",
+          all(ACCOUNT in t for t in cfg["notifications"]["topics"].values()) and cfg["operators"]["principals"] == [f"arn:aws:iam::{ACCOUNT}:role/aworld-oncall"]
+          and "123456789012" not in minified(cfg), changes)
+    rc, out = cli_check(cfg)
+    check("the rendered configuration passes `resilience config check`", rc == 0, out)
+    size = len(minified(cfg).encode())
+    check(f"the rendered example ({size} bytes) needs the parameter: above the old 4,096-byte parameter limit, within SSM Advanced's {SSM_ADVANCED_MAX}",
+          CFN_PARAMETER_MAX < size <= SSM_ADVANCED_MAX, size)
+    rotation = copy.deepcopy(cfg)
+    second = dict(rotation["auth"]["jwks"]["keys"][0], kid="aworld-2027-05")
+    rotation["auth"]["jwks"]["keys"].append(second)
+    rsize = len(minified(rotation).encode())
+    check(f"during a key rotation (two JWKS keys, {rsize} bytes) it still fits", rsize <= SSM_ADVANCED_MAX and cli_check(rotation)[0] == 0, rsize)
+    print(f"     rendered example {size} bytes; with a second signing key {rsize} bytes; SSM Advanced holds {SSM_ADVANCED_MAX}")
+
+    wrong = copy.deepcopy(example)
+    wrong["regions"]["eu-south-1"]["health_alarms"] = ["api-5xx-eu-south-1", "aworld-health-api-latency-eu-south-1"]
+    wrong["capacity"]["resources"][0]["saturation_alarms"] = ["orders-write-throttles-eu-north-1"]
+    wrong["capacity"]["resources"][2]["target"]["function_name"] = "checkout"
+    _, _, refused = render_config(wrong, names)
+    named = " ".join(refused)
+    check("a configuration naming alarms and functions the template lacks is refused, each one listed",
+          len(refused) == 3 and "api-5xx-eu-south-1" in named and "orders-write-throttles-eu-north-1" in named and "checkout" in named, refused)
+
+    bad = copy.deepcopy(cfg)
+    bad["policy"]["quorum"] = 9
+    rc, out = cli_check(bad)
+    check("`resilience config check` refuses what a function's init refuses, naming the field", rc != 0 and "quorum" in out, out)
 
     failed = results.count(False)
     print(f"{results.count(True)} passed, {failed} failed")

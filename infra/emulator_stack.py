@@ -181,6 +181,9 @@ def platform_resources(client, account):
         aws_lambda = client("lambda", region)
         aws_lambda.create_function(FunctionName="aworld-api", Runtime="provided.al2023", Handler="bootstrap",
                                    Role=f"arn:aws:iam::{account}:role/aworld-api-role", Code={"ZipFile": buf.getvalue()})
+        if region == BACKUP:
+            # The example's reserved-concurrency target: a function with a reservation to raise.
+            aws_lambda.put_function_concurrency(FunctionName="aworld-api", ReservedConcurrentExecutions=100)
         version = aws_lambda.publish_version(FunctionName="aworld-api")["Version"]
         aws_lambda.create_alias(FunctionName="aworld-api", Name="live", FunctionVersion=version)
         client("application-autoscaling", region).register_scalable_target(

@@ -61,7 +61,16 @@ impl Stack {
         let iam_log = dir.join("iam.jsonl");
         let server = Command::new(python())
             .current_dir(root().join("scripts"))
-            .args(["moto_server.py", "-H", "127.0.0.1", "-p", &port.to_string(), "--no-auth-actions", "3", "--strict-iam"])
+            .args([
+                "moto_server.py",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "--no-auth-actions",
+                "3",
+                "--strict-iam",
+            ])
             .arg(&iam_log)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("moto.log")).expect("log"))
@@ -105,7 +114,10 @@ impl Stack {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", creds["access_key_id"].as_str().expect("key").to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", creds["secret_access_key"].as_str().expect("secret").to_owned()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                creds["secret_access_key"].as_str().expect("secret").to_owned(),
+            ),
             // User keys, no session (the emulator's dummy token would not match them).
             ("AWS_SESSION_TOKEN", String::new()),
             ("AWS_REGION", region.to_owned()),
@@ -118,13 +130,21 @@ impl Stack {
 
     /// SDK configuration of the administrator (setting the scene, reading results).
     pub async fn admin(&self, region: &str) -> SdkConfig {
-        let admin = &self.manifest["admin"];
+        self.sdk(&self.manifest["admin"], region).await
+    }
+
+    /// SDK configuration with `function`'s own credentials (to prove what it may not do).
+    pub async fn as_function(&self, function: &str, region: &str) -> SdkConfig {
+        self.sdk(&self.manifest["functions"][function][region], region).await
+    }
+
+    async fn sdk(&self, keys: &Value, region: &str) -> SdkConfig {
         let creds = aws_sdk_dynamodb::config::Credentials::new(
-            admin["access_key_id"].as_str().expect("key"),
-            admin["secret_access_key"].as_str().expect("secret"),
+            keys["access_key_id"].as_str().expect("key"),
+            keys["secret_access_key"].as_str().expect("secret"),
             None,
             None,
-            "stack-admin",
+            "deployed-stack",
         );
         aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
@@ -181,7 +201,10 @@ impl Stack {
         for (function, regions) in self.manifest["functions"].as_object().expect("functions") {
             for creds in regions.as_object().expect("regions").values() {
                 for a in creds["granted"].as_array().expect("granted") {
-                    granted.entry(function.clone()).or_default().insert(a.as_str().expect("action").to_owned());
+                    granted
+                        .entry(function.clone())
+                        .or_default()
+                        .insert(a.as_str().expect("action").to_owned());
                 }
             }
         }

@@ -240,10 +240,13 @@ impl Platform {
 /// Baselines of the capacity resources the platform registers.
 pub const TABLE_WRITE_BASELINE: (i32, i32) = (5, 40);
 pub const PROVISIONED_BASELINE: (i32, i32) = (2, 20);
+/// The platform function's reserved concurrency before any emergency.
+pub const RESERVED_BASELINE: i32 = 100;
 
 /// Registers the capacity resources of the example configuration under unique names: a
 /// provisioned table's write capacity in both regions, and in the backup region a function's
-/// provisioned concurrency (alias `live`) and reserved concurrency (none reserved at first).
+/// provisioned concurrency (alias `live`) and reserved concurrency ([`RESERVED_BASELINE`] at
+/// first: a function without a reservation is never reserved by a raise).
 async fn provision_capacity(id: &str, config: &mut Value) {
     use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
     for region in [SOUTH, NORTH] {
@@ -270,12 +273,19 @@ async fn provision_capacity(id: &str, config: &mut Value) {
         .await
         .unwrap();
     create_function(&north, &format!("{id}-api")).await;
+    aws_sdk_lambda::Client::new(&north)
+        .put_function_concurrency()
+        .function_name(format!("{id}-api"))
+        .reserved_concurrent_executions(RESERVED_BASELINE)
+        .send()
+        .await
+        .unwrap();
     let text = config["capacity"]
         .to_string()
         .replace("aworld-orders", &format!("{id}-orders"))
         .replace("aworld-api", &format!("{id}-api"))
-        .replace("\"orders-write-throttles", &format!("\"{id}-orders-write-throttles"))
-        .replace("\"api-concurrency", &format!("\"{id}-api-concurrency"));
+        .replace("\"aworld-saturation-orders-throttles", &format!("\"{id}-orders-write-throttles"))
+        .replace("\"aworld-saturation-api-concurrency", &format!("\"{id}-api-concurrency"));
     config["capacity"] = serde_json::from_str(&text).unwrap();
     // The saturation alarms, OK to start with.
     for (region, names) in [

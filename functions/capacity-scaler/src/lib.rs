@@ -366,7 +366,8 @@ mod tests {
     fn saturation_alarm_asks_one_step_of_its_resources_only() {
         let s = signal("eventbridge-alarm-metric.json", |v| {
             v["detail"]["alarmName"] = "aworld-saturation-api-concurrency-eu-north-1".into();
-            v["resources"] = serde_json::json!(["arn:aws:cloudwatch:eu-north-1:123456789012:alarm:aworld-saturation-api-concurrency-eu-north-1"]);
+            v["resources"] =
+                serde_json::json!(["arn:aws:cloudwatch:eu-north-1:123456789012:alarm:aworld-saturation-api-concurrency-eu-north-1"]);
         });
         let Ask::Scale(plan) = ask(&config(), &s) else { panic!() };
         assert_eq!(plan[&north()].len(), 2, "provisioned and reserved concurrency of the API");

@@ -47,10 +47,7 @@ impl CapacityActuator {
                         r.region
                     )
                 })?;
-                Ok(Level {
-                    min: i64::from(t.min_capacity()),
-                    max: Some(i64::from(t.max_capacity())),
-                })
+                Ok(Level::new(i64::from(t.min_capacity()), Some(i64::from(t.max_capacity()))))
             }
             CapacityTarget::ReservedConcurrency { function_name } => {
                 let out = self
@@ -66,10 +63,9 @@ impl CapacityActuator {
                             aws_sdk_lambda::error::DisplayErrorContext(e)
                         )
                     })?;
-                Ok(Level {
-                    min: i64::from(out.reserved_concurrent_executions().unwrap_or(0)),
-                    max: None,
-                })
+                Ok(out
+                    .reserved_concurrent_executions()
+                    .map_or_else(Level::unreserved, |r| Level::new(i64::from(r), None)))
             }
         }
     }
@@ -101,7 +97,9 @@ impl CapacityActuator {
             }
             CapacityTarget::ReservedConcurrency { function_name } => {
                 let lambda = self.clients.lambda(&r.region);
-                if to.min <= 0 {
+                // Back to no reservation. A level of 0 saved before `unreserved` existed meant
+                // the same (the reading of a function without a reservation).
+                if to.unreserved || to.min <= 0 {
                     lambda
                         .delete_function_concurrency()
                         .function_name(function_name)

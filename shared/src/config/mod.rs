@@ -134,7 +134,9 @@ impl fmt::Display for ConfigProblem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no configuration: set {ENV_CONFIG_PARAMETER} to the SSM parameter holding it, {ENV_CONFIG} to the JSON document or {ENV_CONFIG_FILE} to its path (see docs/configuration.md)")]
+    #[error(
+        "no configuration: set {ENV_CONFIG_PARAMETER} to the SSM parameter holding it, {ENV_CONFIG} to the JSON document or {ENV_CONFIG_FILE} to its path (see docs/configuration.md)"
+    )]
     Missing,
     #[error("cannot read the configuration parameter {name}: {message}")]
     Parameter { name: String, message: String },
@@ -236,10 +238,23 @@ impl SuiteConfig {
         self.regions.keys().filter(move |r| *r != region)
     }
 
-    /// The region an alarm speaks for, by configuration.
+    /// The region an alarm speaks for, by configuration: a health or composite alarm of a
+    /// region, or a saturation alarm of capacity resources in one region. Every signal path
+    /// (EventBridge, an SNS notification without `AlarmArn`, an alarm action) resolves it so.
     pub fn region_of_alarm(&self, alarm_name: &str) -> Option<&Region> {
-        self.regions.iter().find_map(|(region, rc)| {
+        let health = self.regions.iter().find_map(|(region, rc)| {
             (rc.health_alarms.iter().any(|a| a == alarm_name) || rc.composite_alarm.as_deref() == Some(alarm_name)).then_some(region)
+        });
+        health.or_else(|| {
+            let mut regions = self
+                .capacity
+                .resources
+                .iter()
+                .filter(|r| r.saturation_alarms.iter().any(|a| a == alarm_name))
+                .map(|r| &r.region);
+            let first = regions.next()?;
+            // An alarm named by resources in two regions speaks for neither.
+            regions.all(|r| r == first).then_some(first)
         })
     }
 
@@ -292,7 +307,17 @@ mod tests {
     fn the_documented_example_is_valid() {
         let c = SuiteConfig::from_json(EXAMPLE).unwrap();
         assert_eq!(c.regions.len(), 2);
-        assert_eq!(c.region_of_alarm("aworld-health-api-5xx-eu-south-1").map(Region::as_str), Some("eu-south-1"));
+        assert_eq!(
+            c.region_of_alarm("aworld-health-api-5xx-eu-south-1").map(Region::as_str),
+            Some("eu-south-1")
+        );
+        assert_eq!(
+            c.region_of_alarm("aworld-saturation-orders-throttles-eu-north-1")
+                .map(Region::as_str),
+            Some("eu-north-1"),
+            "a saturation alarm resolves through its capacity resources"
+        );
+        assert_eq!(c.region_of_alarm("aworld-anomaly-requests-eu-north-1"), None);
         assert!(c.topic_for(&"eu-north-1".parse().unwrap()).is_some());
     }
 

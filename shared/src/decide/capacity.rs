@@ -15,12 +15,35 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A resource's capacity: MinCapacity / MaxCapacity of a scalable target, or reserved
-/// concurrency (`max` unused).
+/// concurrency (`max` unused; `unreserved` when the function has no reservation at all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Level {
     pub min: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<i64>,
+    /// A function without reserved concurrency: it can use the whole unreserved pool of the
+    /// account, which no reservation of `min` describes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreserved: bool,
+}
+
+impl Level {
+    pub fn new(min: i64, max: Option<i64>) -> Level {
+        Level {
+            min,
+            max,
+            unreserved: false,
+        }
+    }
+
+    /// A function with no reservation.
+    pub fn unreserved() -> Level {
+        Level {
+            min: 0,
+            max: None,
+            unreserved: true,
+        }
+    }
 }
 
 /// Why capacity should change.
@@ -121,6 +144,17 @@ pub fn plan(
 }
 
 fn raise(resource: &CapacityResource, current: Level, inputs: &Inputs, anchor: i64, steps: i64) -> CapacityStep {
+    // Reserved concurrency is also a maximum ("Lambda function scaling", reserved concurrency):
+    // reserving `steps` for a function that draws on the whole unreserved pool would cap it.
+    // A raise never lowers what a resource can use, so an unreserved function stays unreserved.
+    if current.unreserved {
+        return CapacityStep::Unchanged {
+            why: format!(
+                "{} has no reserved concurrency: it can already use the account's unreserved pool, and a reservation would cap it",
+                resource.id()
+            ),
+        };
+    }
     let wanted = anchor.saturating_add(resource.step.saturating_mul(steps.max(0)));
     if anchor < current.min && wanted <= current.min {
         return CapacityStep::Unchanged {
@@ -149,10 +183,8 @@ fn raise(resource: &CapacityResource, current: Level, inputs: &Inputs, anchor: i
             ),
         };
     }
-    let to = Level {
-        min: to_min,
-        max: current.max.map(|m| m.max(to_min)),
-    };
+    // Never below the current maximum: a raise only adds.
+    let to = Level::new(to_min, current.max.map(|m| m.max(to_min)));
     CapacityStep::Raise {
         from: current,
         to,
@@ -200,7 +232,7 @@ mod tests {
     }
 
     fn lvl(min: i64, max: Option<i64>) -> Level {
-        Level { min, max }
+        Level::new(min, max)
     }
 
     const COOL: Duration = Duration::seconds(300);
@@ -248,6 +280,61 @@ mod tests {
             RESTORE,
         );
         assert_eq!(missed.target(), Some(lvl(300, Some(300))));
+    }
+
+    #[test]
+    fn a_function_without_reserved_concurrency_is_never_capped_by_a_raise() {
+        for intent in [Intent::Failover { steps: 2 }, Intent::Saturation] {
+            let s = plan(
+                &resource(100, 800),
+                Level::unreserved(),
+                &Inputs::default(),
+                intent,
+                t0(),
+                COOL,
+                RESTORE,
+            );
+            assert!(
+                matches!(&s, CapacityStep::Unchanged { why } if why.contains("unreserved pool")),
+                "{intent:?}: {s:?}"
+            );
+            assert_eq!(s.target(), None, "nothing applied");
+        }
+        // With a reservation, the same resource is raised from it.
+        let s = plan(
+            &resource(100, 800),
+            lvl(50, None),
+            &Inputs::default(),
+            Intent::Failover { steps: 2 },
+            t0(),
+            COOL,
+            RESTORE,
+        );
+        assert_eq!(s.target(), Some(lvl(250, None)));
+    }
+
+    #[test]
+    fn restoring_an_unreserved_baseline_restores_no_reservation() {
+        let inputs = Inputs {
+            baseline: Some(Level::unreserved()),
+            ..Inputs::default()
+        };
+        let s = plan(&resource(100, 800), lvl(300, None), &inputs, Intent::Failback, t0(), COOL, RESTORE);
+        assert!(s.target().is_some_and(|l| l.unreserved), "{s:?}");
+    }
+
+    proptest! {
+        /// Whatever the level, ceilings and intent, a raise never lowers the maximum a scalable
+        /// target allows, nor its minimum.
+        #[test]
+        fn a_raise_never_lowers_what_a_resource_can_use(min in 0i64..2000, extra in 0i64..2000, step in 1i64..500, ceiling in 1i64..5000, steps in 0u32..5) {
+            let current = lvl(min, Some(min + extra));
+            let s = plan(&resource(step, ceiling), current, &Inputs::default(), Intent::Failover { steps }, t0(), COOL, RESTORE);
+            if let CapacityStep::Raise { to, .. } = s {
+                prop_assert!(to.min >= current.min);
+                prop_assert!(to.max >= current.max);
+            }
+        }
     }
 
     #[test]

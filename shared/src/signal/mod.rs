@@ -281,7 +281,10 @@ mod tests {
     fn eventbridge_single_metric_alarm() {
         let s = one("eventbridge-alarm-metric.json");
         let a = alarm(&s);
-        assert_eq!((a.alarm_name.as_str(), a.region.as_str()), ("aworld-health-api-5xx-eu-south-1", "eu-south-1"));
+        assert_eq!(
+            (a.alarm_name.as_str(), a.region.as_str()),
+            ("aworld-health-api-5xx-eu-south-1", "eu-south-1")
+        );
         assert_eq!(
             (a.state, a.previous_state, a.alarm_type),
             (AlarmState::Alarm, Some(AlarmState::Ok), AlarmType::Metric)
@@ -326,9 +329,25 @@ mod tests {
     fn sns_alarm_notification_uses_the_arn_not_the_long_region_name() {
         let s = one("sns-alarm-notification.json");
         let a = alarm(&s);
-        assert_eq!((a.alarm_name.as_str(), a.region.as_str()), ("aworld-health-canary-eu-south-1", "eu-south-1"));
+        assert_eq!(
+            (a.alarm_name.as_str(), a.region.as_str()),
+            ("aworld-health-canary-eu-south-1", "eu-south-1")
+        );
         assert_eq!(s.channel, Channel::Sns);
         assert_eq!(a.alarm_type, AlarmType::Metric);
+    }
+
+    #[test]
+    fn sns_saturation_alarm_without_alarm_arn_resolves_its_region_from_the_configuration() {
+        let mut v = fixture("sns-alarm-notification.json");
+        let mut message: Value = serde_json::from_str(v["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+        message.as_object_mut().unwrap().remove("AlarmArn");
+        message["AlarmName"] = serde_json::json!("aworld-saturation-orders-throttles-eu-north-1");
+        v["Records"][0]["Sns"]["Message"] = Value::String(message.to_string());
+        let s = normalise(&v, &config()).remove(0).signal.unwrap();
+        let a = alarm(&s);
+        assert_eq!(a.region.as_str(), "eu-north-1");
+        assert_eq!(a.region_source, RegionSource::Configuration);
     }
 
     #[test]

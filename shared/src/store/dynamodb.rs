@@ -30,6 +30,41 @@ pub struct DynamoStore {
 type Item = HashMap<String, AttributeValue>;
 
 impl DynamoStore {
+    /// Claims distinct keys.
+    async fn claim_unique(&self, keys: &[String], in_progress_ttl: Duration, now: DateTime<Utc>) -> StoreResult<Vec<Claim>> {
+        let puts = keys
+            .iter()
+            .map(|key| {
+                let (item, condition, values) = claim_put(key, in_progress_ttl, now);
+                let mut put = aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(condition)
+                    .expression_attribute_names("#status", "status")
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                for (k, v) in values {
+                    put = put.expression_attribute_values(k, v);
+                }
+                put.build().map_err(unavailable)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let (outcomes, _) = super::transact::put_all(&self.client, puts)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let mut claims = Vec::with_capacity(keys.len());
+        for (key, outcome) in keys.iter().zip(outcomes) {
+            claims.push(match outcome {
+                PutOutcome::Written => Claim::New,
+                PutOutcome::Lost(Some(old)) => claim_of(key, &old, now + in_progress_ttl)?,
+                PutOutcome::Lost(None) => {
+                    let old = self.get(keys::idempotency(key), KEY).await?.unwrap_or_default();
+                    claim_of(key, &old, now + in_progress_ttl)?
+                }
+            });
+        }
+        Ok(claims)
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
             client,
@@ -159,37 +194,31 @@ impl StateStore for DynamoStore {
     /// Up to 100 claims per TransactWriteItems ([`super::transact`]); a key already claimed
     /// reports what holds it.
     async fn claim_keys(&self, keys: &[String], in_progress_ttl: Duration, now: DateTime<Utc>) -> StoreResult<Vec<Claim>> {
-        let puts = keys
-            .iter()
-            .map(|key| {
-                let (item, condition, values) = claim_put(key, in_progress_ttl, now);
-                let mut put = aws_sdk_dynamodb::types::Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression(condition)
-                    .expression_attribute_names("#status", "status")
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-                for (k, v) in values {
-                    put = put.expression_attribute_values(k, v);
-                }
-                put.build().map_err(unavailable)
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        let (outcomes, _) = super::transact::put_all(&self.client, puts)
-            .await
-            .map_err(StoreError::Unavailable)?;
-        let mut claims = Vec::with_capacity(keys.len());
-        for (key, outcome) in keys.iter().zip(outcomes) {
-            claims.push(match outcome {
-                PutOutcome::Written => Claim::New,
-                PutOutcome::Lost(Some(old)) => claim_of(key, &old, now + in_progress_ttl)?,
-                PutOutcome::Lost(None) => {
-                    let old = self.get(keys::idempotency(key), KEY).await?.unwrap_or_default();
-                    claim_of(key, &old, now + in_progress_ttl)?
-                }
-            });
+        // One transaction may not hold two operations on one item ("Amazon DynamoDB
+        // Transactions": the whole TransactWriteItems would be rejected). A key repeated in the
+        // batch is claimed once; its repeats are in progress: held by this very invocation.
+        let mut unique: Vec<String> = Vec::new();
+        let mut position: Vec<Option<usize>> = Vec::with_capacity(keys.len());
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for k in keys {
+            if index.contains_key(k.as_str()) {
+                position.push(None);
+            } else {
+                index.insert(k, unique.len());
+                position.push(Some(unique.len()));
+                unique.push(k.clone());
+            }
         }
-        Ok(claims)
+        let claims = self.claim_unique(&unique, in_progress_ttl, now).await?;
+        Ok(position
+            .into_iter()
+            .map(|p| match p {
+                Some(i) => claims[i].clone(),
+                None => Claim::InProgress {
+                    until: now + in_progress_ttl,
+                },
+            })
+            .collect())
     }
 
     /// 25 per BatchWriteItem; unprocessed items are retried with a short backoff.

@@ -155,9 +155,21 @@ pub(crate) mod keys {
     pub fn lease(name: &str) -> String {
         format!("LEASE#{name}")
     }
+    /// The item key of a signal key. Signal keys come from senders (an event id can be any
+    /// length); a partition key holds at most 2,048 bytes (DynamoDB "Service, account, and
+    /// table quotas"), so a longer key is replaced by its SHA-256, which is as unique.
     pub fn idempotency(key: &str) -> String {
-        format!("KEY#{key}")
+        if key.len() <= MAX_PLAIN_KEY {
+            format!("KEY#{key}")
+        } else {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+            let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            format!("KEY#sha256:{hex}")
+        }
     }
+
+    /// Keys up to this many bytes are stored as they are (well inside the 2,048-byte limit).
+    pub const MAX_PLAIN_KEY: usize = 1024;
     pub fn audit(function: &str) -> String {
         format!("AUDIT#{function}")
     }

@@ -38,7 +38,17 @@ pub async fn put_all(client: &Client, puts: Vec<Put>) -> Result<(Vec<PutOutcome>
                 .map(|&i| TransactWriteItem::builder().put(puts[i].clone()).build())
                 .collect();
             calls += 1;
-            match client.transact_write_items().set_transact_items(Some(items)).send().await {
+            // A fresh token per transaction, the same on the SDK's retries of it: a retry of a
+            // transaction that committed but timed out succeeds without writing again
+            // (TransactWriteItems, ClientRequestToken: idempotent for 10 minutes).
+            let token = uuid::Uuid::new_v4().to_string();
+            match client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .client_request_token(token)
+                .send()
+                .await
+            {
                 Ok(_) => pending.drain(..).for_each(|i| out[i] = Some(PutOutcome::Written)),
                 Err(e) => {
                     let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else {
@@ -71,4 +81,33 @@ pub async fn put_all(client: &Client, puts: Vec<Put>) -> Result<(Vec<PutOutcome>
         }
     }
     Ok((out.into_iter().map(|o| o.unwrap_or(PutOutcome::Lost(None))).collect(), calls))
+}
+
+#[cfg(test)]
+mod tests {
+    //! What the emulator cannot show (it ignores ClientRequestToken): aws-smithy-mocks rules
+    //! that match only a request carrying a valid token.
+    use super::*;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    #[tokio::test]
+    async fn every_transaction_carries_a_client_request_token_for_idempotent_retries() {
+        let with_token = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+            .match_requests(|r| r.client_request_token().is_some_and(|t| !t.is_empty() && t.len() <= 36))
+            .then_output(|| TransactWriteItemsOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&with_token]);
+        let puts: Vec<Put> = (0..150)
+            .map(|i| {
+                Put::builder()
+                    .table_name("t")
+                    .item("pk", AttributeValue::S(format!("k{i}")))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let (outcomes, calls) = put_all(&client, puts).await.unwrap();
+        assert_eq!(outcomes.len(), 150);
+        assert_eq!((calls, with_token.num_calls()), (2, 2), "two transactions, each with a token");
+    }
 }

@@ -37,7 +37,7 @@ async fn failover_intent_raises_targets_and_reserved_concurrency_once_and_failba
     assert_eq!(out["decision"], "scale", "{out}");
     assert_eq!(p.scalable_target(NORTH, &p.table_target()).await, (205, 205));
     assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (102, 102));
-    assert_eq!(p.reserved_concurrency().await, Some(200));
+    assert_eq!(p.reserved_concurrency().await, Some(300), "100 reserved + 2 steps of 100");
     assert_eq!(p.scalable_target(SOUTH, &p.table_target()).await, (5, 40));
 
     let again = api.invoke(&intent).await.expect("handled");
@@ -60,7 +60,35 @@ async fn failover_intent_raises_targets_and_reserved_concurrency_once_and_failba
         "baseline restored exactly"
     );
     assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (2, 20));
-    assert_eq!(p.reserved_concurrency().await, None, "no reservation, as before");
+    assert_eq!(p.reserved_concurrency().await, Some(100), "the reservation, as before");
+}
+
+#[tokio::test]
+async fn a_function_without_reserved_concurrency_is_left_unreserved_by_a_failover_raise() {
+    let p = Platform::provision(&["control-plane"]).await;
+    aws_sdk_lambda::Client::new(&resilience_tests::sdk(NORTH).await)
+        .delete_function_concurrency()
+        .function_name(format!("{}-api", p.id))
+        .send()
+        .await
+        .unwrap();
+    let (api, _f) = running(&p, &[]).await;
+    let out = api
+        .invoke(&p.command("Resilience Failover Command", Some(NORTH)))
+        .await
+        .expect("handled");
+    assert_eq!(out["decision"], "scale", "{out}");
+    assert_eq!(
+        p.scalable_target(NORTH, &p.table_target()).await,
+        (205, 205),
+        "the others are raised"
+    );
+    assert_eq!(
+        p.reserved_concurrency().await,
+        None,
+        "a reservation would cap what it can use from the unreserved pool: {out}"
+    );
+    assert!(out.to_string().contains("unreserved pool"), "the reason is recorded: {out}");
 }
 
 #[tokio::test]
@@ -70,7 +98,7 @@ async fn saturation_adds_one_step_and_a_second_inside_cooldown_is_refused_audite
     let out = api.invoke(&saturation(&p, "ALARM")).await.expect("handled");
     assert_eq!(out["decision"], "scale", "{out}");
     assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (52, 52));
-    assert_eq!(p.reserved_concurrency().await, Some(100));
+    assert_eq!(p.reserved_concurrency().await, Some(200));
     assert_eq!(
         p.scalable_target(NORTH, &p.table_target()).await,
         (5, 40),
@@ -113,7 +141,7 @@ async fn ceilings_hold_under_repeated_failover_intents_which_do_not_stack() {
         table <= 1000 && provisioned <= 400 && reserved <= 800,
         "{table} {provisioned} {reserved}"
     );
-    let added = (table - 5) + (provisioned - 2) + reserved;
+    let added = (table - 5) + (provisioned - 2) + (reserved - 100);
     assert!(added <= 1500, "region cost guard: {added} units added");
 }
 
@@ -132,7 +160,7 @@ async fn recovery_after_sustained_ok_restores_the_baseline() {
         .await
         .unwrap();
     api.invoke(&saturation(&p, "ALARM")).await.expect("handled");
-    assert_eq!(p.reserved_concurrency().await, Some(100));
+    assert_eq!(p.reserved_concurrency().await, Some(200));
     cw.set_alarm_state()
         .alarm_name(&alarm)
         .state_value(StateValue::Ok)
@@ -142,7 +170,7 @@ async fn recovery_after_sustained_ok_restores_the_baseline() {
         .unwrap();
     let out = api.invoke(&saturation(&p, "OK")).await.expect("handled");
     assert_eq!(out["decision"], "scale", "{out}");
-    assert_eq!(p.reserved_concurrency().await, None);
+    assert_eq!(p.reserved_concurrency().await, Some(100));
     assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (2, 20));
 }
 

@@ -38,7 +38,11 @@ async fn set_alarm(stack: &Stack, region: &str, name: &str, state: StateValue) {
 async fn all_health_ok(stack: &Stack) {
     let config = stack.config();
     for (region, rc) in config["regions"].as_object().unwrap() {
-        let names = rc["health_alarms"].as_array().unwrap().iter().chain(std::iter::once(&rc["composite_alarm"]));
+        let names = rc["health_alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(std::iter::once(&rc["composite_alarm"]));
         for name in names {
             set_alarm(stack, region, name.as_str().unwrap(), StateValue::Ok).await;
         }
@@ -86,7 +90,10 @@ async fn failover(stack: &Stack) {
     for name in ["aworld-health-api-5xx-eu-south-1", "aworld-health-api-latency-eu-south-1"] {
         set_alarm(stack, SOUTH, name, StateValue::Alarm).await;
     }
-    let held = api.invoke(&alarm_event("aworld-health-api-5xx-eu-south-1", SOUTH, "ALARM")).await.expect("handled");
+    let held = api
+        .invoke(&alarm_event("aworld-health-api-5xx-eu-south-1", SOUTH, "ALARM"))
+        .await
+        .expect("handled");
     assert_ne!(held["decision"]["decision"], "failover", "kill switch from the parameter: {held}");
     assert!(held.to_string().contains("kill switch"), "{held}");
 
@@ -136,11 +143,25 @@ async fn capacity(stack: &Stack) {
     intent["detail"]["region"] = json!(NORTH);
     let out = api.invoke(&intent).await.expect("handled");
     assert!(out["decision"] == "scale" || out["decision"] == "refused", "{out}");
+    let reserved = aws_sdk_lambda::Client::new(&stack.admin(NORTH).await)
+        .get_function_concurrency()
+        .function_name("aworld-api")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        reserved.reserved_concurrent_executions() > Some(100),
+        "raised from its reservation: {out}"
+    );
     let mut back = command("Resilience Failback Command");
     back["detail"]["region"] = json!(SOUTH);
     let out = api.invoke(&back).await.expect("handled");
     assert!(out["decision"] == "scale" || out["decision"] == "refused", "{out}");
-    assert_eq!(denied(stack), Vec::<String>::new(), "capacity-scaler under its template permissions");
+    assert_eq!(
+        denied(stack),
+        Vec::<String>::new(),
+        "capacity-scaler under its template permissions"
+    );
 }
 
 /// user-throttle: detector batches from the queue; every record throttled and its claim closed
@@ -205,7 +226,11 @@ async fn authorizer(stack: &Stack) {
         assert_eq!(out["context"]["throttled"], throttled, "{user}: {out}");
         assert_eq!(out["context"]["lookup"], "table", "read from the throttle table: {out}");
     }
-    assert_eq!(denied(stack), Vec::<String>::new(), "access-authorizer under its template permissions");
+    assert_eq!(
+        denied(stack),
+        Vec::<String>::new(),
+        "access-authorizer under its template permissions"
+    );
 }
 
 /// backup-verifier: the template's own check schedule and restore-drill schedule, as Scheduler
@@ -226,12 +251,52 @@ async fn backup(stack: &Stack) {
         // here is that every check could run under the template's permissions.
         let drill = &out["report"]["drill"];
         if schedule.contains("drill") {
-            assert!(drill["detail"].as_str().is_some_and(|d| d.starts_with("restored")), "the drill schedule runs the drill: {drill}");
+            assert!(
+                drill["detail"].as_str().is_some_and(|d| d.starts_with("restored")),
+                "the drill schedule runs the drill: {drill}"
+            );
         } else {
             assert!(drill.is_null(), "the check schedule runs no drill: {drill}");
         }
     }
-    assert_eq!(denied(stack), Vec::<String>::new(), "backup-verifier under its template permissions");
+    assert_eq!(
+        denied(stack),
+        Vec::<String>::new(),
+        "backup-verifier under its template permissions"
+    );
+}
+
+/// The enforcement is real: what the template does not grant is refused (HTTP 403), including
+/// a condition (the drain metric's namespace) and a resource (the throttle table's writes).
+async fn ungranted_calls_are_denied(stack: &Stack) {
+    let cw = aws_sdk_cloudwatch::Client::new(&stack.as_function("dns-failover", NORTH).await);
+    let datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
+        .metric_name("RegionDrained")
+        .value(1.0)
+        .build();
+    let err = cw
+        .put_metric_data()
+        .namespace("Other/Namespace")
+        .metric_data(datum)
+        .send()
+        .await
+        .expect_err("outside the namespace condition");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403), "{err:?}");
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.as_function("access-authorizer", NORTH).await);
+    let err = ddb
+        .put_item()
+        .table_name("aworld-throttle")
+        .item("pk", aws_sdk_dynamodb::types::AttributeValue::S("user#forged".into()))
+        .send()
+        .await
+        .expect_err("the authorizer only reads the throttle table");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403), "{err:?}");
+    assert_eq!(
+        denied(stack).len(),
+        2,
+        "exactly the two calls above were denied: {:?}",
+        denied(stack)
+    );
 }
 
 #[tokio::test]
@@ -242,11 +307,13 @@ async fn every_function_works_on_the_deployed_stack_under_only_the_permissions_i
     throttle(&stack).await;
     authorizer(&stack).await;
     backup(&stack).await;
+    ungranted_calls_are_denied(&stack).await;
 
     let (granted, exercised) = stack.granted_and_exercised();
-    let justified: BTreeMap<String, String> =
-        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/permissions-unexercised.json")).unwrap())
-            .unwrap();
+    let justified: BTreeMap<String, String> = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/permissions-unexercised.json")).unwrap(),
+    )
+    .unwrap();
     let mut unexplained = vec![];
     let mut stale = vec![];
     for (function, actions) in &granted {
@@ -262,6 +329,14 @@ async fn every_function_works_on_the_deployed_stack_under_only_the_permissions_i
     }
     let total: usize = exercised.values().map(|s| s.len()).sum();
     eprintln!("deployed stack: {total} (function, action) pairs exercised under enforcement: {exercised:?}");
-    assert_eq!(unexplained, Vec::<String>::new(), "granted, never exercised, not justified in infra/permissions-unexercised.json");
-    assert_eq!(stale, Vec::<String>::new(), "exercised now: remove from infra/permissions-unexercised.json");
+    assert_eq!(
+        unexplained,
+        Vec::<String>::new(),
+        "granted, never exercised, not justified in infra/permissions-unexercised.json"
+    );
+    assert_eq!(
+        stale,
+        Vec::<String>::new(),
+        "exercised now: remove from infra/permissions-unexercised.json"
+    );
 }

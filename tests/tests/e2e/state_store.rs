@@ -247,3 +247,43 @@ async fn dynamodb_claims_a_batch_in_transactions_of_100_and_reports_each_key() {
 async fn memory_store_claims_a_batch_like_the_dynamodb_store() {
     batch_claims_match_single_claims(MemoryStore::new()).await;
 }
+
+/// A key repeated in one batch (two deliveries of one event in one SQS batch) and a key longer
+/// than DynamoDB's 2,048-byte partition key: the batch is claimed, not rejected as a whole.
+async fn repeated_and_oversized_keys_in_one_batch<S: StateStore>(store: S) {
+    let now = Utc::now();
+    let ttl = Duration::seconds(60);
+    let long = format!("event/{}", "x".repeat(5000));
+    let dup = resilience_tests::unique("dup");
+    let keys = vec![dup.clone(), long.clone(), dup, resilience_tests::unique("other")];
+    let claims = store.claim_keys(&keys, ttl, now).await.unwrap();
+    assert_eq!(claims[0], Claim::New);
+    assert_eq!(claims[1], Claim::New, "an over-long key is claimable");
+    assert!(
+        matches!(claims[2], Claim::InProgress { .. }),
+        "the repeat is held by this batch: {:?}",
+        claims[2]
+    );
+    assert_eq!(claims[3], Claim::New);
+    store
+        .complete_keys(&[(long.clone(), "throttle".to_owned())], now + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_keys(&[long], ttl, now).await.unwrap(),
+        [Claim::Done {
+            outcome: "throttle".into()
+        }],
+        "and remembered under its digest"
+    );
+}
+
+#[tokio::test]
+async fn dynamodb_claims_repeated_and_oversized_keys_without_failing_the_batch() {
+    repeated_and_oversized_keys_in_one_batch(dynamo().await).await;
+}
+
+#[tokio::test]
+async fn memory_store_claims_repeated_and_oversized_keys_like_the_dynamodb_store() {
+    repeated_and_oversized_keys_in_one_batch(MemoryStore::new()).await;
+}

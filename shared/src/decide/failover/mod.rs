@@ -78,12 +78,20 @@ pub fn verdict(config: &SuiteConfig, region: &Region, health: Option<&RegionHeal
         .filter(|a| state_of(a) == Some(AlarmState::Alarm))
         .cloned()
         .collect();
+    // Each alarm that is not OK, with why: a configured alarm that DescribeAlarms does not find
+    // is a configuration error, named as such in the decision's audit record and notification.
     let mut not_ok: Vec<String> = rc
         .health_alarms
         .iter()
         .chain(rc.composite_alarm.iter())
-        .filter(|a| state_of(a) != Some(AlarmState::Ok))
-        .cloned()
+        .filter_map(|a| match state_of(a) {
+            Some(AlarmState::Ok) => None,
+            Some(s) => Some(format!("{a} {s}")),
+            None if unreachable => Some(format!("{a} unread")),
+            None => Some(format!(
+                "{a} DOES NOT EXIST in {region} (configuration error: fix regions.{region} or create the alarm)"
+            )),
+        })
         .collect();
     if open_issues > 0 {
         not_ok.push(format!("{open_issues} open AWS Health issue(s)"));

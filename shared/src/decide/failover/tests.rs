@@ -217,6 +217,26 @@ fn target_with_one_alarm_not_ok_is_never_a_target() {
 }
 
 #[test]
+fn a_configured_alarm_that_does_not_exist_is_named_as_a_configuration_error() {
+    let c = config();
+    let mut h = view(&c, 3, 0);
+    h.get_mut(&r(NORTH)).unwrap().alarms.remove("aworld-health-canary-eu-north-1");
+    let d = decide(
+        &c,
+        &DnsState::default(),
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &h,
+        t0(),
+    );
+    assert_eq!(reason(&d), NoActionReason::TargetNotHealthy);
+    let why = d.why();
+    assert!(
+        why.contains("aworld-health-canary-eu-north-1 DOES NOT EXIST in eu-north-1") && why.contains("configuration error"),
+        "{why}"
+    );
+}
+
+#[test]
 fn the_last_serving_region_is_never_drained() {
     let c = config();
     let state = DnsState {
