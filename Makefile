@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv fmt-check clippy deny no-test-util lint lint-infra test demo soak bench package deploy clean
+.PHONY: help venv fmt-check clippy deny no-test-util lint lint-infra test demo soak bench package deploy deploy-config clean
 
 help:
 	@echo "make demo     - the regional-disaster demo on the local AWS emulator"
@@ -17,7 +17,8 @@ help:
 	@echo "make soak     - long reliability runs (10,000 sequences, 1M fuzz inputs, 1,000 copies, fault seeds)"
 	@echo "make bench    - benchmarks (criterion, cold start, reaction vs SDK and Python), writes BENCHMARKS.md"
 	@echo "make package  - arm64 zips of every function (cargo-lambda), sizes printed"
-	@echo "make deploy   - both regions (DEPLOY_ARGS, see infra/deploy.py --help)"
+	@echo "make deploy   - both regions with the SAM CLI (infra/samconfig.toml, CONFIG=your configuration)"
+	@echo "make deploy-config - validate and roll out a configuration change only (no code deploy)"
 	@echo "make lint-infra - cfn-lint and checkov on infra/template.yaml"
 
 $(STAMP): requirements-dev.txt
@@ -65,7 +66,7 @@ test:
 	$(CARGO) build --workspace --bins
 	./scripts/with-moto.sh $(CARGO) test --workspace --no-fail-fast
 	@echo "== infra: SAM transform, limits, the configuration rendered from the template and checked"
-	$(VENV)/bin/python infra/deploy_test.py
+	./scripts/with-moto.sh $(VENV)/bin/python infra/deploy_test.py
 	@echo "== demo (fast form, so it cannot rot)"
 	./scripts/with-moto.sh $(CARGO) run --quiet -p resilience-tools --bin demo > target/demo.log || { cat target/demo.log; exit 1; }
 	@tail -4 target/demo.log
@@ -110,11 +111,27 @@ package: $(PACKAGE_STAMP)
 	@for f in dns-failover capacity-scaler backup-verifier user-throttle access-authorizer; do \
 	  printf '%-18s %8s bytes\n' $$f $$(stat -c %s target/lambda/$$f/bootstrap.zip); done
 
-# Both regions; see infra/deploy.py --help for the parameters (DEPLOY_ARGS).
-deploy: package
+# Both regions with the SAM CLI (infra/samconfig.toml: one environment per region): the
+# configuration parameter first (infra/deploy.py, what SAM cannot do), then `sam build`
+# (rust-cargolambda, arm64) and `sam deploy` primary, then backup. CONFIG=<your configuration>.
+CONFIG ?= docs/example-config.json
+SAM := .venv-sam/bin/sam
+$(SAM): requirements-sam.txt
+	$(PYTHON) -m venv .venv-sam
+	.venv-sam/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $(SAM)
+
+deploy: $(PACKAGE_STAMP) $(SAM)
 	$(CARGO) build -p resilience-cli
-	$(VENV)/bin/python infra/deploy.py $(DEPLOY_ARGS)
+	cd infra && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(SAM) build --config-file samconfig.toml
+	$(VENV)/bin/python infra/deploy.py --config $(CONFIG) --sam $(CURDIR)/$(SAM)
+
+# A configuration change (the kill switch, a threshold): validated and written to the parameter
+# in both regions; warm functions pick it up within a minute. No code deploy.
+deploy-config:
+	$(CARGO) build -p resilience-cli
+	$(VENV)/bin/python infra/deploy.py --config $(CONFIG) --config-only
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) .tools
+	rm -rf $(VENV) .venv-sam .tools

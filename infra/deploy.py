@@ -1,19 +1,44 @@
 #!/usr/bin/env python3
-"""Deploys the suite to both regions: uploads the arm64 zips built by `make package`, transforms
-the SAM template offline (aws-sam-translator) and creates or updates one CloudFormation stack
-per region through boto3 (standard credentials; AWS_ENDPOINT_URL points it at an emulator).
+"""Deploys the suite to both regions with the SAM CLI, doing first what SAM cannot.
 
-  .venv/bin/python infra/deploy.py --primary eu-south-1 --backup eu-north-1 \\
-      --hosted-zone-id Z123 --record-name api.aworld.example. --config docs/example-config.json \\
-      --operator-role arn:aws:iam::123456789012:role/aworld-oncall --alert-email oncall@aworld.example \\
-      --primary-endpoint 192.0.2.10 --backup-endpoint 192.0.2.20 --bucket-prefix aworld-artifacts
+The inputs are infra/samconfig.toml (one environment per region: `primary`, `backup`) and the
+suite configuration document. In order:
+1. the configuration is rendered from the template's names for this deployment (account and
+   partition from the deploying credentials, `ACCOUNT` in samconfig.toml replaced by it), and a
+   configuration naming an alarm, table or function the template does not create or grant is
+   refused with each one listed (infra/stack.py);
+2. it is validated exactly as a function's init validates it (`resilience config check`);
+3. it is written to the SSM parameter in both regions (Intelligent-Tiering: Advanced above
+   4 KB) — SAM cannot: the document does not fit a CloudFormation parameter (4,096 bytes) nor a
+   function's environment (4 KB in all);
+4. `sam deploy --config-env primary`, then `--config-env backup` (the primary stack owns the
+   global tables the backup's functions use; SAM deploys one stack per command).
+
+  .venv/bin/python infra/deploy.py --config docs/example-config.json            # everything
+  .venv/bin/python infra/deploy.py --config my-config.json --config-only        # a configuration change, no code deploy
 """
-import argparse, json, os, subprocess, sys
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tomllib
 
 import boto3
 
-from stack import (FUNCTIONS, HERE, SSM_ADVANCED_MAX, SSM_STANDARD_MAX, load_template, minified, names_in,
-                   render_config, transformed)
+from stack import HERE, SSM_ADVANCED_MAX, SSM_STANDARD_MAX, load_template, minified, names_in, render_config
+
+ENVIRONMENTS = ("primary", "backup")
+
+
+def sam_parameters(samconfig, env, account):
+    """The stack parameters of one samconfig.toml environment, ACCOUNT replaced."""
+    section = samconfig[env]["deploy"]["parameters"]
+    overrides = section["parameter_overrides"]
+    if isinstance(overrides, str):
+        overrides = overrides.split()
+    params = dict(item.split("=", 1) for item in overrides)
+    return section["region"], {k: v.replace("ACCOUNT", account) for k, v in params.items()}
 
 
 def deployed_config(config_file, template, params_by_region, account, partition):
@@ -36,8 +61,9 @@ def deployed_config(config_file, template, params_by_region, account, partition)
 def validate(cfg, cli):
     """The same validation as a function's init (`resilience config check`)."""
     done = subprocess.run([cli, "config", "check", "-"], input=minified(cfg), text=True, capture_output=True)
+    print(done.stdout.strip())
     if done.returncode != 0:
-        print(done.stdout + done.stderr, file=sys.stderr)
+        print(done.stderr, file=sys.stderr)
         sys.exit(2)
 
 
@@ -55,83 +81,38 @@ def put_config(region, name, cfg):
     return version
 
 
-def upload(region, bucket, zips_dir):
-    s3 = boto3.client("s3", region_name=region)
-    try:
-        kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-        s3.create_bucket(Bucket=bucket, **kwargs)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    for name in FUNCTIONS:
-        path = os.path.join(zips_dir, name, "bootstrap.zip")
-        s3.upload_file(path, bucket, f"{name}.zip")
-
-
-def deploy_stack(region, template, params, stack="aworld-resilience"):
-    cfn = boto3.client("cloudformation", region_name=region)
-    args = dict(
-        StackName=stack,
-        TemplateBody=json.dumps(template),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-    )
-    try:
-        cfn.describe_stacks(StackName=stack)
-        cfn.update_stack(**args)
-        waiter = "stack_update_complete"
-    except cfn.exceptions.ClientError as e:
-        if "does not exist" not in str(e):
-            raise
-        cfn.create_stack(**args)
-        waiter = "stack_create_complete"
-    cfn.get_waiter(waiter).wait(StackName=stack)
-    return cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-
-
 def main():
     a = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    a.add_argument("--primary", required=True)
-    a.add_argument("--backup", required=True)
-    a.add_argument("--hosted-zone-id", required=True)
-    a.add_argument("--record-name", required=True)
     a.add_argument("--config", required=True, help="the suite configuration document (JSON file)")
-    a.add_argument("--operator-role", required=True)
-    a.add_argument("--alert-email", required=True)
-    a.add_argument("--primary-endpoint", required=True)
-    a.add_argument("--backup-endpoint", required=True)
-    a.add_argument("--bucket-prefix", required=True)
-    a.add_argument("--platform", default="aworld")
-    a.add_argument("--config-parameter", default="/aworld/resilience/config")
+    a.add_argument("--samconfig", default=os.path.join(HERE, "samconfig.toml"))
     a.add_argument("--config-only", action="store_true", help="render, validate and write the configuration parameter only (no code deploy)")
     a.add_argument("--cli", default=os.path.join(HERE, "..", "target", "debug", "resilience"))
-    a.add_argument("--zips", default=os.path.join(HERE, "..", "target", "lambda"))
+    a.add_argument("--sam", default="sam")
     o = a.parse_args()
-    template = load_template()
+    with open(o.samconfig, "rb") as f:
+        samconfig = tomllib.load(f)
     # Account and partition come from the credentials that deploy, never from the example.
-    caller = boto3.client("sts", region_name=o.primary).get_caller_identity()
+    caller = boto3.client("sts").get_caller_identity()
     account, partition = caller["Account"], caller["Arn"].split(":")[1]
-    stacks = [(o.primary, "primary", o.backup, o.backup_endpoint), (o.backup, "backup", o.primary, o.primary_endpoint)]
-    params_by_region = {
-        region: {
-            "Platform": o.platform, "RegionRole": role, "PeerRegion": peer, "ConfigParameterName": o.config_parameter,
-            "HostedZoneId": o.hosted_zone_id, "RecordName": o.record_name, "PeerEndpoint": peer_endpoint,
-            "OperatorPrincipalArn": o.operator_role, "AlertEmail": o.alert_email,
-        }
-        for region, role, peer, peer_endpoint in stacks
-    }
+    stacks = {env: sam_parameters(samconfig, env, account) for env in ENVIRONMENTS}
+    params_by_region = dict(stacks.values())
+    names = {p["ConfigParameterName"] for p in params_by_region.values()}
+    if len(names) != 1 or len(params_by_region) != 2:
+        sys.exit(f"refused: {o.samconfig} must deploy two regions with one ConfigParameterName (found {sorted(params_by_region)}, {sorted(names)})")
+    parameter = names.pop()
+    template = load_template()
     cfg = deployed_config(o.config, template, params_by_region, account, partition)
     validate(cfg, o.cli)
-    for region, *_ in stacks:
-        put_config(region, o.config_parameter, cfg)
+    for region in params_by_region:
+        put_config(region, parameter, cfg)
     if o.config_only:
         return 0
-    # Primary first: its stack owns the global tables the backup's functions use.
-    for region, *_ in stacks:
-        bucket = f"{o.bucket_prefix}-{region}"
-        upload(region, bucket, o.zips)
-        params = params_by_region[region]
-        status = deploy_stack(region, transformed(template, params, bucket), params)
-        print(f"{region}: {status}")
+    for env in ENVIRONMENTS:
+        region, params = stacks[env]
+        overrides = [f"{k}={v}" for k, v in params.items()]
+        cmd = [o.sam, "deploy", "--config-file", o.samconfig, "--config-env", env, "--parameter-overrides", *overrides]
+        print("+ " + " ".join(cmd), flush=True)
+        subprocess.run(cmd, cwd=HERE, check=True)
     return 0
 
 

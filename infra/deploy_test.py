@@ -101,6 +101,21 @@ def main():
     rc, out = cli_check(bad)
     check("`resilience config check` refuses what a function's init refuses, naming the field", rc != 0 and "quorum" in out, out)
 
+    # The deploy script's own path, against the emulator: samconfig.toml read, ACCOUNT replaced by
+    # the deploying account, the configuration rendered, validated and written in both regions.
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        import boto3
+        done = subprocess.run([sys.executable, os.path.join(HERE, "deploy.py"), "--config", os.path.join(HERE, "..", "docs", "example-config.json"),
+                               "--config-only", "--cli", CLI], capture_output=True, text=True)
+        check("deploy.py --config-only renders, validates and writes the parameter", done.returncode == 0, done.stdout + done.stderr)
+        stored = [json.loads(boto3.client("ssm", region_name=r).get_parameter(Name="/aworld/resilience/config")["Parameter"]["Value"])
+                  for r in ("eu-south-1", "eu-north-1")] if done.returncode == 0 else [None, None]
+        account = boto3.client("sts", region_name="eu-north-1").get_caller_identity()["Account"]
+        check("both regions hold the same document, with the deploying account's principal",
+              stored[0] == stored[1] and stored[0] is not None and stored[0]["operators"]["principals"] == [f"arn:aws:iam::{account}:role/aworld-oncall"], stored[0])
+    else:
+        check("deploy.py runs against the emulator (run under scripts/with-moto.sh)", False)
+
     failed = results.count(False)
     print(f"{results.count(True)} passed, {failed} failed")
     return 1 if failed else 0

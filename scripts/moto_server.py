@@ -7,6 +7,12 @@ so under load two concurrent conditional PutItems can both pass. The exactly-onc
 idempotency claims) would then fail on the emulator, not on the real service. Here every
 DynamoDB request is served one at a time; every other service stays concurrent.
 
+It also answers Lambda's GetAccountSettings, which moto lacks (404), from moto's own functions:
+the account limit minus their reservations. With --strict-iam (a private server per test) the
+limit is Lambda's default 1,000 (MOTO_LAMBDA_CONCURRENCY_QUOTA, so moto also enforces "at least
+100 unreserved" on PutFunctionConcurrency); the shared server, where every test's functions
+live in one region, enforces no quota and reports a limit of 1,000,000.
+
 Same arguments as `moto_server` (-H host, -p port). Used by scripts/with-moto.sh.
 
 With `--strict-iam LOG --no-auth-actions N`, IAM is enforced after the first N requests, as
@@ -14,6 +20,7 @@ AWS evaluates it for the suite's APIs (scripts/strict_iam.py), every decision lo
 """
 
 import argparse
+import os
 import threading
 
 from moto.moto_server.werkzeug_app import (
@@ -41,6 +48,41 @@ class SerialDynamoDB:
             return list(self.app(environ, start_response))
 
 
+class LambdaAccountSettings:
+    """WSGI middleware: GET /2016-08-19/account-settings (Lambda GetAccountSettings)."""
+
+    def __init__(self, app, strict):
+        self.app = app
+        self.strict = strict
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "GET" or not environ.get("PATH_INFO", "").rstrip("/").endswith("/account-settings"):
+            return self.app(environ, start_response)
+        import json
+        import os
+
+        from moto.awslambda.models import lambda_backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        region = auth.split("Credential=", 1)[1].split("/")[2] if "Credential=" in auth else "us-east-1"
+        if self.strict:
+            denied = strict_iam.authorize_raw(environ, DEFAULT_ACCOUNT_ID, "GetAccountSettings")
+            if denied is not None:
+                start_response("403 Forbidden", [("Content-Type", "application/json")])
+                return [json.dumps({"Message": denied}).encode()]
+        limit = int(os.environ.get("MOTO_LAMBDA_CONCURRENCY_QUOTA", "1000000"))
+        functions = list(lambda_backends[DEFAULT_ACCOUNT_ID][region].list_functions())
+        reserved = sum(int(f.reserved_concurrency or 0) for f in functions)
+        body = {
+            "AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000, "CodeSizeZipped": 52428800,
+                             "ConcurrentExecutions": limit, "UnreservedConcurrentExecutions": limit - reserved},
+            "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": len(functions)},
+        }
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -53,7 +95,9 @@ def main():
 
         settings.INITIAL_NO_AUTH_ACTION_COUNT = args.no_auth_actions
         strict_iam.install(args.strict_iam)
-    app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
+    if args.strict_iam:
+        os.environ.setdefault("MOTO_LAMBDA_CONCURRENCY_QUOTA", "1000")
+    app = LambdaAccountSettings(SerialDynamoDB(DomainDispatcherApplication(create_backend_app)), bool(args.strict_iam))
     if args.strict_iam:
         app = strict_iam.KeepRawBody(app)
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -4,8 +4,8 @@
 //! capacity-scaler, and by dns-failover to scale before it shifts traffic.
 
 use crate::act::capacity::CapacityActuator;
-use crate::config::{CapacityResource, SuiteConfig};
-use crate::decide::capacity::{self, CapacityStep, Inputs, Intent, Level};
+use crate::config::{CapacityResource, CapacityTarget, SuiteConfig};
+use crate::decide::capacity::{self, CapacityStep, Inputs, Intent, Level, UnreservedPool};
 use crate::evidence::audit::{ActionRecord, Outcome};
 use crate::handler::once as guard;
 use crate::handler::once::GuardError;
@@ -136,6 +136,28 @@ pub async fn scale_region<S: StateStore>(
             );
         }
     }
+    // Reserved concurrency comes out of the account's unreserved pool: read it once, and count
+    // down each raise applied below. Unreadable: no check here, Lambda's own refusal stands.
+    let mut pool = None;
+    if resources
+        .iter()
+        .any(|r| matches!(r.target, CapacityTarget::ReservedConcurrency { .. }))
+    {
+        match actuator.unreserved_pool(region).await {
+            Ok(now) => {
+                pool = Some(UnreservedPool {
+                    now,
+                    keep: config.capacity.min_unreserved_concurrency,
+                });
+            }
+            Err(e) => report.actions.push(ActionRecord {
+                action: format!("read the unreserved concurrency of {region}"),
+                outcome: Outcome::Failed,
+                detail: e,
+                millis: 0,
+            }),
+        }
+    }
     let cooldown = Duration::seconds(i64::try_from(config.policy.cooldown_seconds).unwrap_or(300));
     let restore_after = Duration::seconds(i64::try_from(config.capacity.restore_after_seconds).unwrap_or(900));
 
@@ -161,8 +183,12 @@ pub async fn scale_region<S: StateStore>(
             region_added_elsewhere: added_above_baseline(&levels, &baselines, &id),
             region_ceiling: config.capacity.region_ceilings.get(region).copied(),
             last_change: memory.last_change.get(&id).copied(),
+            unreserved_pool: pool.filter(|_| matches!(r.target, CapacityTarget::ReservedConcurrency { .. })),
         };
         let step = capacity::plan(r, current, &inputs, intent, now, cooldown, restore_after);
+        if let (Some(p), Some(to), CapacityTarget::ReservedConcurrency { .. }) = (pool.as_mut(), step.target(), &r.target) {
+            p.now -= to.min - current.min;
+        }
         let mut outcome = ResourceOutcome {
             resource: id.clone(),
             step: step.clone(),

@@ -70,6 +70,21 @@ impl CapacityActuator {
         }
     }
 
+    /// The account's unreserved concurrency in `region` (GetAccountSettings).
+    pub async fn unreserved_pool(&self, region: &crate::model::Region) -> Result<i64, String> {
+        let out = self
+            .clients
+            .lambda(region)
+            .get_account_settings()
+            .send()
+            .await
+            .map_err(|e| format!("lambda:GetAccountSettings: {}", aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+        out.account_limit()
+            .and_then(|l| l.unreserved_concurrent_executions())
+            .map(i64::from)
+            .ok_or_else(|| "lambda:GetAccountSettings returned no UnreservedConcurrentExecutions".to_owned())
+    }
+
     pub async fn apply(&self, r: &CapacityResource, to: Level) -> Result<String, String> {
         let int = |v: i64| i32::try_from(v).map_err(|_| format!("{v} is out of range"));
         match &r.target {

@@ -16,6 +16,10 @@ pub struct CapacityConfig {
     pub failover_steps: u32,
     /// How long a resource's saturation alarms must stay OK before its baseline is restored.
     pub restore_after_seconds: u64,
+    /// Unreserved concurrency a reserved-concurrency raise must leave in the account: Lambda
+    /// keeps at least 100 (lower on some new accounts) and refuses PutFunctionConcurrency
+    /// below it ("PutFunctionConcurrency"); the suite refuses, audited and notified, first.
+    pub min_unreserved_concurrency: i64,
 }
 
 impl Default for CapacityConfig {
@@ -25,6 +29,7 @@ impl Default for CapacityConfig {
             region_ceilings: BTreeMap::new(),
             failover_steps: 2,
             restore_after_seconds: 900,
+            min_unreserved_concurrency: 100,
         }
     }
 }

@@ -10,7 +10,7 @@
 //! - restore goes back to the saved baseline exactly, and only after the resource's saturation
 //!   alarms have stayed OK for `restore_after_seconds` (or on an operator's failback).
 
-use crate::config::CapacityResource;
+use crate::config::{CapacityResource, CapacityTarget};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +97,15 @@ pub struct Inputs {
     pub region_added_elsewhere: i64,
     pub region_ceiling: Option<i64>,
     pub last_change: Option<DateTime<Utc>>,
+    /// For reserved concurrency: the account's unreserved concurrency now
+    /// (GetAccountSettings), and how much of it must stay unreserved.
+    pub unreserved_pool: Option<UnreservedPool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreservedPool {
+    pub now: i64,
+    pub keep: i64,
 }
 
 /// The step for one resource.
@@ -183,6 +192,18 @@ fn raise(resource: &CapacityResource, current: Level, inputs: &Inputs, anchor: i
             ),
         };
     }
+    if let (CapacityTarget::ReservedConcurrency { .. }, Some(pool)) = (&resource.target, inputs.unreserved_pool) {
+        let left = pool.now - (to_min - current.min);
+        if left < pool.keep {
+            return CapacityStep::Refused {
+                why: format!(
+                    "{} at {to_min} would leave {left} unreserved concurrent executions in the account; at least {} must stay unreserved (Lambda refuses PutFunctionConcurrency below its minimum)",
+                    resource.id(),
+                    pool.keep
+                ),
+            };
+        }
+    }
     // Never below the current maximum: a raise only adds.
     let to = Level::new(to_min, current.max.map(|m| m.max(to_min)));
     CapacityStep::Raise {
@@ -212,7 +233,6 @@ fn restore(current: Level, inputs: &Inputs) -> CapacityStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CapacityTarget;
     use proptest::prelude::*;
 
     fn resource(step: i64, ceiling: i64) -> CapacityResource {
@@ -314,6 +334,39 @@ mod tests {
     }
 
     #[test]
+    fn a_reserved_concurrency_raise_that_would_leave_too_little_unreserved_is_refused() {
+        let pool = |now| Inputs {
+            unreserved_pool: Some(UnreservedPool { now, keep: 100 }),
+            ..Inputs::default()
+        };
+        // 262 reserved elsewhere, this function at 100: 638 unreserved; +200 leaves 438.
+        let ok = plan(
+            &resource(100, 800),
+            lvl(100, None),
+            &pool(638),
+            Intent::Failover { steps: 2 },
+            t0(),
+            COOL,
+            RESTORE,
+        );
+        assert_eq!(ok.target(), Some(lvl(300, None)));
+        // 250 unreserved: +200 would leave 50.
+        let refused = plan(
+            &resource(100, 800),
+            lvl(100, None),
+            &pool(250),
+            Intent::Failover { steps: 2 },
+            t0(),
+            COOL,
+            RESTORE,
+        );
+        assert!(
+            matches!(&refused, CapacityStep::Refused { why } if why.contains("leave 50 unreserved")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
     fn restoring_an_unreserved_baseline_restores_no_reservation() {
         let inputs = Inputs {
             baseline: Some(Level::unreserved()),
@@ -371,6 +424,7 @@ mod tests {
             region_added_elsewhere: 450,
             region_ceiling: Some(500),
             last_change: None,
+            unreserved_pool: None,
         };
         let s = plan(
             &resource(100, 1000),
@@ -476,7 +530,7 @@ mod tests {
             elsewhere in 0i64..3000, region_ceiling in proptest::option::of(0i64..4000), base in proptest::option::of(0i64..3000),
             steps in 0u32..5, saturation in any::<bool>(),
         ) {
-            let inputs = Inputs { baseline: base.map(|b| lvl(b, None)), region_added_elsewhere: elsewhere, region_ceiling, last_change: None };
+            let inputs = Inputs { baseline: base.map(|b| lvl(b, None)), region_added_elsewhere: elsewhere, region_ceiling, last_change: None, unreserved_pool: None };
             let intent = if saturation { Intent::Saturation } else { Intent::Failover { steps } };
             let s = plan(&resource(step, ceiling), lvl(current, max), &inputs, intent, t0(), COOL, RESTORE);
             if let CapacityStep::Raise { from, to, .. } = s {

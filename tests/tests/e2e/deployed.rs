@@ -157,6 +157,28 @@ async fn capacity(stack: &Stack) {
     back["detail"]["region"] = json!(SOUTH);
     let out = api.invoke(&back).await.expect("handled");
     assert!(out["decision"] == "scale" || out["decision"] == "refused", "{out}");
+
+    // The account's unreserved pool is nearly spent (Lambda's default limit of 1,000 on this
+    // emulator; the stack reserves 262 per region): a raise that would leave fewer than 100
+    // unreserved is refused with its reason, not attempted.
+    aws_sdk_lambda::Client::new(&stack.admin(NORTH).await)
+        .put_function_concurrency()
+        .function_name("aworld-api")
+        .reserved_concurrent_executions(600)
+        .send()
+        .await
+        .unwrap();
+    let mut again = command("Resilience Failover Command");
+    again["detail"]["region"] = json!(NORTH);
+    let out = api.invoke(&again).await.expect("handled");
+    assert!(out.to_string().contains("must stay unreserved"), "{out}");
+    let reserved = aws_sdk_lambda::Client::new(&stack.admin(NORTH).await)
+        .get_function_concurrency()
+        .function_name("aworld-api")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reserved.reserved_concurrent_executions(), Some(600), "not raised: {out}");
     assert_eq!(
         denied(stack),
         Vec::<String>::new(),
