@@ -73,7 +73,9 @@ if reaction.exists():
               f"| overhead of the function over the direct calls (warm) | {x['overhead_pct']:+.1f} % |",
               f"| Python 3 + boto3 handler, same calls, cold (start → answer) | {x.get('python_cold_ms', 0):.1f} ms |",
               f"| Rust function faster, cold start + first event | {x.get('python_ratio', 0):.1f}x |",
-              f"| peak RSS of the dns-failover process after a cold failover (VmHWM) | {x['peak_rss_mib']:.1f} MiB |"]
+              f"| peak RSS of the dns-failover process after a cold failover (VmHWM) | {x['peak_rss_mib']:.1f} MiB |",
+              f"| cold, the configuration read from its SSM parameter at init (as deployed) | {x.get('cold_parameter_ms', 0):.1f} ms |",
+              f"| init cost of reading the parameter (cold with it − cold with the document inline) | {x.get('parameter_init_ms', 0):+.1f} ms |"]
     b = r["burst"]
     lines += ["", "## AWS API calls per reaction (emulator, counted by the proxy of tests/src/faults.rs)", "",
               "| reaction | calls | by operation |", "|---|---|---|"]

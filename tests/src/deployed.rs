@@ -163,16 +163,12 @@ impl Stack {
     pub async fn put_config(&self, config: &Value) {
         for region in [&self.manifest["primary"], &self.manifest["backup"]] {
             let region = region.as_str().expect("region");
-            aws_sdk_ssm::Client::new(&self.admin(region).await)
-                .put_parameter()
-                .name(self.manifest["config_parameter"].as_str().expect("parameter"))
-                .value(config.to_string())
-                .r#type(aws_sdk_ssm::types::ParameterType::String)
-                .tier(aws_sdk_ssm::types::ParameterTier::IntelligentTiering)
-                .overwrite(true)
-                .send()
-                .await
-                .expect("put the configuration parameter");
+            crate::put_config_parameter(
+                &self.admin(region).await,
+                self.manifest["config_parameter"].as_str().expect("parameter"),
+                config,
+            )
+            .await;
         }
     }
 

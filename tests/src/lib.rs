@@ -122,3 +122,31 @@ pub async fn drain_queue(region: &str, queue_url: &str) -> Vec<Value> {
 
 /// An event fixture (the one copy in `shared/fixtures/events`).
 pub use resilience_core::fixtures::event as fixture;
+
+/// A real-format EventBridge alarm state change of `name` in `region`, entering `state` at `at`.
+pub fn alarm_event(name: &str, region: &str, state: &str, at: chrono::DateTime<chrono::Utc>) -> Value {
+    let mut e = fixture("eventbridge-alarm-metric.json");
+    e["id"] = serde_json::json!(uuid::Uuid::new_v4().to_string());
+    e["region"] = serde_json::json!(region);
+    e["time"] = serde_json::json!(at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    e["resources"] = serde_json::json!([format!("arn:aws:cloudwatch:{region}:123456789012:alarm:{name}")]);
+    e["detail"]["alarmName"] = serde_json::json!(name);
+    e["detail"]["state"]["value"] = serde_json::json!(state);
+    e["detail"]["state"]["timestamp"] = serde_json::json!(at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string());
+    e["detail"]["previousState"]["value"] = serde_json::json!(if state == "ALARM" { "OK" } else { "ALARM" });
+    e
+}
+
+/// Writes the configuration document to the SSM parameter `name` (as `make deploy` does).
+pub async fn put_config_parameter(sdk: &SdkConfig, name: &str, config: &Value) {
+    aws_sdk_ssm::Client::new(sdk)
+        .put_parameter()
+        .name(name)
+        .value(config.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .tier(aws_sdk_ssm::types::ParameterTier::IntelligentTiering)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("put the configuration parameter");
+}

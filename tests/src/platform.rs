@@ -146,18 +146,7 @@ impl Platform {
 
     /// A real-format EventBridge alarm state change for one of this platform's alarms.
     pub fn alarm_event(&self, base: &str, region: &str, state: &str, at: DateTime<Utc>) -> Value {
-        let mut e = crate::fixture("eventbridge-alarm-metric.json");
-        let name = self.alarm_name(base, region);
-        let ts = at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
-        e["id"] = json!(uuid::Uuid::new_v4().to_string());
-        e["region"] = json!(region);
-        e["time"] = json!(at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-        e["resources"] = json!([format!("arn:aws:cloudwatch:{region}:123456789012:alarm:{name}")]);
-        e["detail"]["alarmName"] = json!(name);
-        e["detail"]["state"]["value"] = json!(state);
-        e["detail"]["state"]["timestamp"] = json!(ts);
-        e["detail"]["previousState"]["value"] = json!(if state == "ALARM" { "OK" } else { "ALARM" });
-        e
+        crate::alarm_event(&self.alarm_name(base, region), region, state, at)
     }
 
     /// An operator command event (documented format) from the configured operator.

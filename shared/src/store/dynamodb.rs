@@ -191,7 +191,7 @@ impl StateStore for DynamoStore {
         }
     }
 
-    /// Up to 100 claims per TransactWriteItems ([`super::transact`]); a key already claimed
+    /// Claims in TransactWriteItems of [`super::transact::TRANSACTION_ITEMS`] puts; a key already claimed
     /// reports what holds it.
     async fn claim_keys(&self, keys: &[String], in_progress_ttl: Duration, now: DateTime<Utc>) -> StoreResult<Vec<Claim>> {
         // One transaction may not hold two operations on one item ("Amazon DynamoDB

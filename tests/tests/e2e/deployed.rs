@@ -50,16 +50,7 @@ async fn all_health_ok(stack: &Stack) {
 }
 
 fn alarm_event(name: &str, region: &str, state: &str) -> Value {
-    let mut e = resilience_core::fixtures::event("eventbridge-alarm-metric.json");
-    let now = Utc::now();
-    e["id"] = json!(uuid::Uuid::new_v4().to_string());
-    e["region"] = json!(region);
-    e["time"] = json!(now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-    e["resources"] = json!([format!("arn:aws:cloudwatch:{region}:123456789012:alarm:{name}")]);
-    e["detail"]["alarmName"] = json!(name);
-    e["detail"]["state"]["value"] = json!(state);
-    e["detail"]["state"]["timestamp"] = json!(now.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string());
-    e
+    resilience_tests::alarm_event(name, region, state, Utc::now())
 }
 
 fn denied(stack: &Stack) -> Vec<String> {
@@ -143,16 +134,7 @@ async fn capacity(stack: &Stack) {
     intent["detail"]["region"] = json!(NORTH);
     let out = api.invoke(&intent).await.expect("handled");
     assert!(out["decision"] == "scale" || out["decision"] == "refused", "{out}");
-    let reserved = aws_sdk_lambda::Client::new(&stack.admin(NORTH).await)
-        .get_function_concurrency()
-        .function_name("aworld-api")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        reserved.reserved_concurrent_executions() > Some(100),
-        "raised from its reservation: {out}"
-    );
+    assert!(reserved(stack).await > Some(100), "raised from its reservation: {out}");
     let mut back = command("Resilience Failback Command");
     back["detail"]["region"] = json!(SOUTH);
     let out = api.invoke(&back).await.expect("handled");
@@ -172,18 +154,23 @@ async fn capacity(stack: &Stack) {
     again["detail"]["region"] = json!(NORTH);
     let out = api.invoke(&again).await.expect("handled");
     assert!(out.to_string().contains("must stay unreserved"), "{out}");
-    let reserved = aws_sdk_lambda::Client::new(&stack.admin(NORTH).await)
-        .get_function_concurrency()
-        .function_name("aworld-api")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reserved.reserved_concurrent_executions(), Some(600), "not raised: {out}");
+    assert_eq!(reserved(stack).await, Some(600), "not raised: {out}");
     assert_eq!(
         denied(stack),
         Vec::<String>::new(),
         "capacity-scaler under its template permissions"
     );
+}
+
+/// The platform function's reserved concurrency in the backup region.
+async fn reserved(stack: &Stack) -> Option<i32> {
+    aws_sdk_lambda::Client::new(&stack.admin(NORTH).await)
+        .get_function_concurrency()
+        .function_name("aworld-api")
+        .send()
+        .await
+        .unwrap()
+        .reserved_concurrent_executions()
 }
 
 /// user-throttle: detector batches from the queue; every record throttled and its claim closed

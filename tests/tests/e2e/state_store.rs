@@ -239,7 +239,7 @@ async fn batch_claims_match_single_claims<S: StateStore>(store: S) {
 }
 
 #[tokio::test]
-async fn dynamodb_claims_a_batch_in_transactions_of_100_and_reports_each_key() {
+async fn dynamodb_claims_a_batch_in_transactions_and_reports_each_key() {
     batch_claims_match_single_claims(dynamo().await).await;
 }
 
