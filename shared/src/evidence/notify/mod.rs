@@ -77,14 +77,40 @@ pub fn sns_subject(subject: &str) -> String {
 
 /// The `Message` of an SNS publish with `MessageStructure=json`: human text for e-mail and the
 /// default, the JSON body for programs (SQS, Lambda, HTTPS).
+/// SNS Publish takes at most 256 KiB ("Publish": Message, the default MaximumMessageSize), the
+/// JSON structure with every protocol's form included. A larger notification keeps its
+/// subject and summary and carries an excerpt of its body, marked as such (the audit record,
+/// named in the body, has the rest).
+pub const SNS_MAX_BYTES: usize = 256 * 1024;
+const BODY_EXCERPT_BYTES: usize = 16 * 1024;
+
 pub fn sns_message(n: &Notification) -> String {
+    let full = sns_structure(n, &n.body);
+    if full.len() <= SNS_MAX_BYTES {
+        return full;
+    }
+    let text = n.body.to_string();
+    let mut cut = BODY_EXCERPT_BYTES.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let excerpt = json!({
+        "truncated": true,
+        "original_bytes": text.len(),
+        "why": "the notification exceeded SNS's 256 KiB message limit; the audit record has everything",
+        "excerpt": &text[..cut],
+    });
+    sns_structure(n, &excerpt)
+}
+
+fn sns_structure(n: &Notification, body: &Value) -> String {
     let machine = json!({
         "severity": n.severity,
         "function": n.function,
         "region": n.region,
         "subject": n.subject,
         "summary": n.summary,
-        "body": n.body,
+        "body": body,
     })
     .to_string();
     let human = format!("{}\n\n{}\n\n-- machine-readable --\n{}", n.subject, n.summary, machine);
@@ -102,6 +128,21 @@ pub fn sns_message(n: &Notification) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notification_too_big_for_sns_keeps_its_summary_and_an_excerpt_of_its_body() {
+        let mut n = sample();
+        n.body = json!({ "results": vec!["x".repeat(1000); 1000] });
+        let m = sns_message(&n);
+        assert!(m.len() <= SNS_MAX_BYTES, "{} bytes", m.len());
+        let parsed: Value = serde_json::from_str(&m).unwrap();
+        let machine: Value = serde_json::from_str(parsed["sqs"].as_str().unwrap()).unwrap();
+        assert_eq!(machine["body"]["truncated"], true);
+        assert_eq!(machine["summary"], n.summary);
+        assert!(machine["body"]["original_bytes"].as_u64().unwrap() > 1_000_000);
+        // A normal one is sent whole.
+        assert!(!sns_message(&sample()).contains("truncated"));
+    }
 
     fn sample() -> Notification {
         Notification {
