@@ -88,6 +88,20 @@ async fn failover(stack: &Stack) {
     assert_ne!(held["decision"]["decision"], "failover", "kill switch from the parameter: {held}");
     assert!(held.to_string().contains("kill switch"), "{held}");
 
+    // An invalid version is refused while warm: the version in force (kill switch on) stays.
+    let mut invalid = config.clone();
+    invalid["kill_switch"] = json!(false);
+    invalid["policy"]["quorum"] = json!(9);
+    stack.put_config(&invalid).await;
+    let still = api
+        .invoke(&alarm_event("aworld-health-api-5xx-eu-south-1", SOUTH, "ALARM"))
+        .await
+        .expect("handled");
+    assert!(
+        still.to_string().contains("kill switch"),
+        "the refused version did not apply: {still}"
+    );
+
     config["kill_switch"] = json!(false);
     config["dns"]["strategies"] = json!(["control-plane"]);
     stack.put_config(&config).await;
