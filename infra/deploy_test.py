@@ -101,6 +101,11 @@ def main():
     rc, out = cli_check(bad)
     check("`resilience config check` refuses what a function's init refuses, naming the field", rc != 0 and "quorum" in out, out)
 
+    no_auth = copy.deepcopy(cfg)
+    no_auth.pop("auth")
+    rc, out = cli_check(no_auth)
+    check("`resilience config check` refuses a document a deployed function cannot start with (no `auth`)", rc != 0 and "access-authorizer" in out, out)
+
     # The deploy script's own path, against the emulator: samconfig.toml read, ACCOUNT replaced by
     # the deploying account, the configuration rendered, validated and written in both regions.
     if os.environ.get("AWS_ENDPOINT_URL"):

@@ -72,7 +72,10 @@ enum ConfigAction {
     Check { file: String },
 }
 
-/// `resilience config check`: the same parse, switches and validation as the functions' init.
+/// `resilience config check`: the functions' own parse and validation, plus what each of the
+/// five functions the template deploys needs to start (`throttle`, `auth` and its keys), and
+/// the size an SSM parameter holds. The emergency switches of this shell are not applied: the
+/// document is judged as the functions will read it.
 fn check_config(file: &str, json: bool) -> Result<(), String> {
     use std::io::Read;
     let (origin, text) = if file == "-" {
@@ -82,7 +85,30 @@ fn check_config(file: &str, json: bool) -> Result<(), String> {
     } else {
         (file.to_owned(), std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?)
     };
-    let config = SuiteConfig::from_text(&origin, &text, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    let config = SuiteConfig::from_text(&origin, &text, |_| None).map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    // SSM parameter tiers: Standard 4 KB, Advanced 8 KB ("Managing parameter tiers").
+    let compact = serde_json::to_string(&config).map_err(|e| e.to_string())?;
+    if compact.len() > 8192 {
+        problems.push(format!(
+            "{} bytes (compact): an SSM parameter holds at most 8,192 (fix: shorten it)",
+            compact.len()
+        ));
+    }
+    if config.throttle.is_none() {
+        problems.push("no `throttle` section: user-throttle and access-authorizer cannot start".to_owned());
+    }
+    match &config.auth {
+        None => problems.push("no `auth` section: access-authorizer cannot start".to_owned()),
+        Some(auth) => {
+            if let Err(e) = resilience_core::signal::token::TokenValidator::new(auth) {
+                problems.push(format!("auth: access-authorizer cannot start: {e}"));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(format!("{origin}: {} problem(s): {}", problems.len(), problems.join("; ")));
+    }
     let summary = serde_json::json!({
         "valid": true,
         "bytes": text.len(),

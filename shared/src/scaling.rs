@@ -186,9 +186,13 @@ pub async fn scale_region<S: StateStore>(
             unreserved_pool: pool.filter(|_| matches!(r.target, CapacityTarget::ReservedConcurrency { .. })),
         };
         let step = capacity::plan(r, current, &inputs, intent, now, cooldown, restore_after);
-        if let (Some(p), Some(to), CapacityTarget::ReservedConcurrency { .. }) = (pool.as_mut(), step.target(), &r.target) {
-            p.now -= to.min - current.min;
-        }
+        // What a reservation change takes from (or gives back to) the pool, once it is applied
+        // (or planned, in a dry run): the next resource of the region is judged against it.
+        let account = |pool: &mut Option<UnreservedPool>, to: Level| {
+            if let (Some(p), CapacityTarget::ReservedConcurrency { .. }) = (pool.as_mut(), &r.target) {
+                p.now -= to.min - current.min;
+            }
+        };
         let mut outcome = ResourceOutcome {
             resource: id.clone(),
             step: step.clone(),
@@ -197,6 +201,7 @@ pub async fn scale_region<S: StateStore>(
         };
         if let Some(to) = step.target() {
             if dry_run {
+                account(&mut pool, to);
                 report.actions.push(ActionRecord {
                     action: format!("plan {id} {} {} -> {}", step.name(), current.min, to.min),
                     outcome: Outcome::Planned,
@@ -215,6 +220,7 @@ pub async fn scale_region<S: StateStore>(
                 let started = Instant::now();
                 match actuator.apply(r, to).await {
                     Ok(action) => {
+                        account(&mut pool, to);
                         let read_back = actuator.read(r).await;
                         outcome.confirmed = read_back.as_ref().is_ok_and(|l| l.min == to.min);
                         report.actions.push(ActionRecord {

@@ -112,9 +112,8 @@ impl CapacityActuator {
             }
             CapacityTarget::ReservedConcurrency { function_name } => {
                 let lambda = self.clients.lambda(&r.region);
-                // Back to no reservation. A level of 0 saved before `unreserved` existed meant
-                // the same (the reading of a function without a reservation).
-                if to.unreserved || to.min <= 0 {
+                // Back to no reservation. A reservation of 0 is a throttled function, kept so.
+                if to.unreserved {
                     lambda
                         .delete_function_concurrency()
                         .function_name(function_name)

@@ -71,10 +71,18 @@ pub async fn take_lease<S: StateStore>(store: &S, policy: &Policy, name: &str) -
     }
 }
 
-/// Releases a lease; a failure only delays the next holder until the lease expires.
+/// Releases a lease. A release that fails delays the next holder until the lease expires (for
+/// backup-verifier, the drill's wait plus two minutes), so a transient failure, after the SDK's
+/// own attempts, is retried twice more before the lease is left to expire.
 pub async fn release_lease<S: StateStore>(store: &S, lease: &Lease) {
-    if let Err(e) = store.release_lease(lease).await {
-        tracing::warn!(error = %e, lease = %lease.name, "lease not released; it expires by itself");
+    for attempt in 1..=3u64 {
+        match store.release_lease(lease).await {
+            Ok(()) => return,
+            Err(e) if attempt == 3 => {
+                tracing::warn!(error = %e, lease = %lease.name, "lease not released; it expires by itself");
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await,
+        }
     }
 }
 

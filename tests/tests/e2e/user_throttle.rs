@@ -127,8 +127,8 @@ async fn sqs_batches_report_only_retryable_failures_and_write_many_items_per_cal
     );
     assert_eq!(
         out["writes"],
-        json!({ "calls": 2, "items": 150 }),
-        "two transactions for 150 principals"
+        json!({ "calls": 6, "items": 150 }),
+        "six transactions of 25 for 150 principals"
     );
 
     // A table that cannot be written: every record is reported for redelivery.

@@ -85,35 +85,56 @@ pub const SNS_MAX_BYTES: usize = 256 * 1024;
 const BODY_EXCERPT_BYTES: usize = 16 * 1024;
 
 pub fn sns_message(n: &Notification) -> String {
-    let full = sns_structure(n, &n.body);
-    if full.len() <= SNS_MAX_BYTES {
+    let full = sns_structure(n, &n.summary, &n.body);
+    if full.len() <= SNS_BUDGET {
         return full;
     }
+    // Escaped twice and repeated per protocol, an excerpt can grow several times over: shrink
+    // it (then the summary) until the whole structure fits.
     let text = n.body.to_string();
-    let mut cut = BODY_EXCERPT_BYTES.min(text.len());
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
+    let mut excerpt_bytes = BODY_EXCERPT_BYTES;
+    let mut summary = n.summary.clone();
+    loop {
+        let excerpt = json!({
+            "truncated": true,
+            "original_bytes": text.len(),
+            "why": "the notification exceeded SNS's 256 KiB message limit; the audit record has everything",
+            "excerpt": prefix(&text, excerpt_bytes),
+        });
+        let message = sns_structure(n, &summary, &excerpt);
+        if message.len() <= SNS_BUDGET || (excerpt_bytes == 0 && summary.len() <= 64) {
+            return message;
+        }
+        if excerpt_bytes > 0 {
+            excerpt_bytes /= 2;
+        } else {
+            summary = prefix(&summary, summary.len() / 2).to_owned();
+        }
     }
-    let excerpt = json!({
-        "truncated": true,
-        "original_bytes": text.len(),
-        "why": "the notification exceeded SNS's 256 KiB message limit; the audit record has everything",
-        "excerpt": &text[..cut],
-    });
-    sns_structure(n, &excerpt)
 }
 
-fn sns_structure(n: &Notification, body: &Value) -> String {
+/// Room left for the message attributes, which count towards the same limit.
+const SNS_BUDGET: usize = SNS_MAX_BYTES - 1024;
+
+fn prefix(s: &str, bytes: usize) -> &str {
+    let mut cut = bytes.min(s.len());
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}
+
+fn sns_structure(n: &Notification, summary: &str, body: &Value) -> String {
     let machine = json!({
         "severity": n.severity,
         "function": n.function,
         "region": n.region,
         "subject": n.subject,
-        "summary": n.summary,
+        "summary": summary,
         "body": body,
     })
     .to_string();
-    let human = format!("{}\n\n{}\n\n-- machine-readable --\n{}", n.subject, n.summary, machine);
+    let human = format!("{}\n\n{}\n\n-- machine-readable --\n{}", n.subject, summary, machine);
     json!({
         "default": human,
         "email": human,
@@ -132,14 +153,18 @@ mod tests {
     #[test]
     fn a_notification_too_big_for_sns_keeps_its_summary_and_an_excerpt_of_its_body() {
         let mut n = sample();
-        n.body = json!({ "results": vec!["x".repeat(1000); 1000] });
+        // Quotes and backslashes: escaped twice, four bytes each in the structure.
+        n.body = json!({ "results": vec!["\"\\".repeat(500); 1000] });
         let m = sns_message(&n);
-        assert!(m.len() <= SNS_MAX_BYTES, "{} bytes", m.len());
+        assert!(m.len() <= SNS_MAX_BYTES - 1024, "{} bytes", m.len());
         let parsed: Value = serde_json::from_str(&m).unwrap();
         let machine: Value = serde_json::from_str(parsed["sqs"].as_str().unwrap()).unwrap();
         assert_eq!(machine["body"]["truncated"], true);
         assert_eq!(machine["summary"], n.summary);
         assert!(machine["body"]["original_bytes"].as_u64().unwrap() > 1_000_000);
+        // Even a summary far too big for SNS is cut to fit.
+        n.summary = "\\".repeat(200_000);
+        assert!(sns_message(&n).len() <= SNS_MAX_BYTES - 1024);
         // A normal one is sent whole.
         assert!(!sns_message(&sample()).contains("truncated"));
     }
