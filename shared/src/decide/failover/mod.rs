@@ -149,9 +149,13 @@ pub fn observe(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: 
     {
         let issues = next.open_health_issues.entry(h.region.clone()).or_default();
         match h.status {
-            HealthStatus::Open => {
+            // Only an `issue` is evidence of failure: an open `scheduledChange` or
+            // `accountNotification` (a planned lifecycle notice, open for months) is not
+            // (AWS Health event types, eventTypeCategory).
+            HealthStatus::Open if h.category == "issue" => {
                 issues.insert(h.event_arn.clone());
             }
+            HealthStatus::Open => {}
             HealthStatus::Closed => {
                 issues.remove(&h.event_arn);
             }

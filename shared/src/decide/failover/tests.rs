@@ -494,6 +494,43 @@ fn open_health_issue_is_one_vote_towards_quorum() {
     );
 }
 
+#[test]
+fn an_open_scheduled_change_is_not_evidence_of_failure_and_does_not_block_a_target() {
+    let c = config();
+    let notice = |region: &str| Signal {
+        key: "health:notice".into(),
+        at: t0(),
+        channel: Channel::EventBridge,
+        kind: SignalKind::Health(HealthEvent {
+            event_arn: format!("arn:aws:health:{region}::event/LAMBDA/AWS_LAMBDA_PLANNED_LIFECYCLE_EVENT/1"),
+            service: "LAMBDA".into(),
+            event_type_code: "AWS_LAMBDA_PLANNED_LIFECYCLE_EVENT".into(),
+            category: "scheduledChange".into(),
+            status: HealthStatus::Open,
+            region: r(region),
+            description: None,
+        }),
+    };
+    // One alarm in ALARM plus an open notice for the failing region: no quorum.
+    let h = view(&c, 1, 0);
+    let state = observe(&c, &DnsState::default(), &notice(SOUTH), &h, t0());
+    assert!(state.open_health_issues.is_empty(), "{:?}", state.open_health_issues);
+    assert_eq!(
+        reason(&decide(&c, &state, &notice(SOUTH), &h, t0())),
+        NoActionReason::RegionNotFailing
+    );
+    // A notice open for the backup region does not make it an unhealthy target.
+    let state = observe(&c, &DnsState::default(), &notice(NORTH), &view(&c, 3, 0), t0());
+    let d = decide(
+        &c,
+        &state,
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        &view(&c, 3, 0),
+        t0(),
+    );
+    assert!(matches!(d, Decision::Failover(_)), "{d:?}");
+}
+
 // ---- invariants over random sequences ----
 
 #[derive(Debug, Clone)]
