@@ -74,6 +74,17 @@ fn command(kind: OperatorCommandKind, region: Option<&str>) -> Signal {
     }
 }
 
+/// The decision on `aworld-health-api-5xx-eu-south-1` entering ALARM now.
+fn on_south_5xx(c: &SuiteConfig, state: &DnsState, health: &HealthView) -> Decision {
+    decide(
+        c,
+        state,
+        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
+        health,
+        t0(),
+    )
+}
+
 fn reason(d: &Decision) -> NoActionReason {
     match d {
         Decision::NoAction(n) => n.reason,
@@ -84,13 +95,7 @@ fn reason(d: &Decision) -> NoActionReason {
 #[test]
 fn quorum_of_alarms_fails_the_region_over_to_the_healthy_peer() {
     let c = config();
-    let d = decide(
-        &c,
-        &DnsState::default(),
-        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
-        &view(&c, 2, 0),
-        t0(),
-    );
+    let d = on_south_5xx(&c, &DnsState::default(), &view(&c, 2, 0));
     let Decision::Failover(p) = d else { panic!("{d:?}") };
     assert_eq!((p.drain, p.target, p.manual), (r(SOUTH), r(NORTH), false));
 }
@@ -98,13 +103,7 @@ fn quorum_of_alarms_fails_the_region_over_to_the_healthy_peer() {
 #[test]
 fn a_single_alarm_below_quorum_does_nothing() {
     let c = config();
-    let d = decide(
-        &c,
-        &DnsState::default(),
-        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
-        &view(&c, 1, 0),
-        t0(),
-    );
+    let d = on_south_5xx(&c, &DnsState::default(), &view(&c, 1, 0));
     assert_eq!(reason(&d), NoActionReason::RegionNotFailing);
 }
 
@@ -131,23 +130,11 @@ fn unreadable_region_counts_as_failing_but_never_as_a_target() {
     let c = config();
     let mut h = view(&c, 1, 0);
     h.get_mut(&r(SOUTH)).unwrap().reachable = false;
-    let d = decide(
-        &c,
-        &DnsState::default(),
-        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
-        &h,
-        t0(),
-    );
+    let d = on_south_5xx(&c, &DnsState::default(), &h);
     assert!(matches!(d, Decision::Failover(_)), "{d:?}");
     let mut h = view(&c, 3, 0);
     h.get_mut(&r(NORTH)).unwrap().reachable = false;
-    let d = decide(
-        &c,
-        &DnsState::default(),
-        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
-        &h,
-        t0(),
-    );
+    let d = on_south_5xx(&c, &DnsState::default(), &h);
     assert_eq!(reason(&d), NoActionReason::BothRegionsFailing);
 }
 
@@ -187,13 +174,7 @@ fn a_refusal_that_rests_on_the_target_being_unreadable_is_inconclusive() {
 #[test]
 fn both_regions_failing_is_no_action_and_critical() {
     let c = config();
-    let d = decide(
-        &c,
-        &DnsState::default(),
-        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
-        &view(&c, 3, 2),
-        t0(),
-    );
+    let d = on_south_5xx(&c, &DnsState::default(), &view(&c, 3, 2));
     assert_eq!(reason(&d), NoActionReason::BothRegionsFailing);
     assert_eq!(reason(&d).severity(), Some(Severity::Critical));
 }
@@ -206,13 +187,7 @@ fn target_with_one_alarm_not_ok_is_never_a_target() {
         .unwrap()
         .alarms
         .insert("aworld-health-canary-eu-north-1".into(), AlarmState::InsufficientData);
-    let d = decide(
-        &c,
-        &DnsState::default(),
-        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
-        &h,
-        t0(),
-    );
+    let d = on_south_5xx(&c, &DnsState::default(), &h);
     assert_eq!(reason(&d), NoActionReason::TargetNotHealthy);
 }
 
@@ -221,13 +196,7 @@ fn a_configured_alarm_that_does_not_exist_is_named_as_a_configuration_error() {
     let c = config();
     let mut h = view(&c, 3, 0);
     h.get_mut(&r(NORTH)).unwrap().alarms.remove("aworld-health-canary-eu-north-1");
-    let d = decide(
-        &c,
-        &DnsState::default(),
-        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
-        &h,
-        t0(),
-    );
+    let d = on_south_5xx(&c, &DnsState::default(), &h);
     assert_eq!(reason(&d), NoActionReason::TargetNotHealthy);
     let why = d.why();
     assert!(
@@ -260,13 +229,7 @@ fn an_already_drained_region_is_not_drained_again() {
         drained: [r(SOUTH)].into(),
         ..Default::default()
     };
-    let d = decide(
-        &c,
-        &state,
-        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
-        &view(&c, 3, 0),
-        t0(),
-    );
+    let d = on_south_5xx(&c, &state, &view(&c, 3, 0));
     assert_eq!(reason(&d), NoActionReason::AlreadyDrained);
 }
 
@@ -521,13 +484,7 @@ fn an_open_scheduled_change_is_not_evidence_of_failure_and_does_not_block_a_targ
     );
     // A notice open for the backup region does not make it an unhealthy target.
     let state = observe(&c, &DnsState::default(), &notice(NORTH), &view(&c, 3, 0), t0());
-    let d = decide(
-        &c,
-        &state,
-        &alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm),
-        &view(&c, 3, 0),
-        t0(),
-    );
+    let d = on_south_5xx(&c, &state, &view(&c, 3, 0));
     assert!(matches!(d, Decision::Failover(_)), "{d:?}");
 }
 
