@@ -128,7 +128,7 @@ deploy: $(PACKAGE_STAMP) $(SAM)
 
 # A configuration change (the kill switch, a threshold): validated and written to the parameter
 # in both regions; warm functions pick it up within a minute. No code deploy.
-deploy-config:
+deploy-config: venv
 	$(CARGO) build -p resilience-cli
 	$(VENV)/bin/python infra/deploy.py --config $(CONFIG) --config-only
 
