@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import (CFN_PARAMETER_MAX, LAMBDA_ENV_MAX, SSM_ADVANCED_MAX, load_template, minified,  # noqa: E402
+from stack import (CFN_PARAMETER_MAX, LAMBDA_ENV_MAX, SSM_ADVANCED_MAX, Resolver, load_template, minified,  # noqa: E402
                    names_in, render_config, transformed)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -60,6 +60,35 @@ def main():
     own = [f"{k}Role" for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
     check("the functions' own policies say Version 2012-10-17 (SAM's scheduler policies are SAM's)", all(
         pol["PolicyDocument"].get("Version") == "2012-10-17" for k in own for pol in cfn["Resources"][k]["Properties"].get("Policies", [])))
+
+    # What the emulator does not evaluate (key and resource policies, SNS filters, Scheduler
+    # input), checked on the resolved template against the documented forms.
+    r = Resolver(template, by_region["eu-north-1"], "eu-north-1", ACCOUNT,
+                 refs={"AlertsTopic": "topic", "DetectorEvents": "queue", "DeadLetters": "dlq"},
+                 attrs={("DetectorEvents", "Arn"): "queue-arn", ("DeadLetters", "Arn"): "dlq-arn"})
+    res = template["Resources"]
+    key = r(res["SuiteKey"]["Properties"]["KeyPolicy"])["Statement"]
+    logs = [s for s in key if s.get("Principal", {}).get("Service") == "logs.eu-north-1.amazonaws.com"]
+    check("the KMS key lets CloudWatch Logs use it, bound to the suite's log groups (encryption context)",
+          len(logs) == 1 and logs[0]["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+          == f"arn:aws:logs:eu-north-1:{ACCOUNT}:log-group:/aws/lambda/aworld-*", logs)
+    groups = [r(v["Properties"]["LogGroupName"]) for v in res.values() if v["Type"] == "AWS::Logs::LogGroup"]
+    check("every encrypted log group is covered by that condition", len(groups) == 5 and all(g.startswith("/aws/lambda/aworld-") for g in groups), groups)
+    mail = [v["Properties"] for v in res.values() if v["Type"] == "AWS::SNS::Subscription"]
+    check("the alarm e-mail subscription has no attribute filter (alarm notifications carry no attributes)",
+          mail and all("FilterPolicy" not in m for m in mail), mail)
+    topic = r(res["AlertsTopicPolicy"]["Properties"]["PolicyDocument"])["Statement"]
+    check("the topic takes alarm actions from this account's alarms only, over TLS only",
+          any(s["Effect"] == "Allow" and s["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT for s in topic)
+          and any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in topic), topic)
+    queues = r(res["QueuePolicies"]["Properties"])
+    check("both queues refuse other accounts and plain HTTP",
+          sorted(queues["Queues"]) == ["dlq", "queue"] and {s["Sid"] for s in queues["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"} == {"ThisAccountOnly", "TlsOnly"}, queues)
+    schedules = [e["Properties"] for v in res.values() if v["Type"] == "AWS::Serverless::Function"
+                 for e in v["Properties"].get("Events", {}).values() if e["Type"] == "ScheduleV2"]
+    inputs = [json.loads(r(s["Input"]).replace("<aws.scheduler.scheduled-time>", "T").replace("<aws.scheduler.schedule-arn>", "ARN")) for s in schedules]
+    check("every schedule sends a Scheduled Event naming itself (Scheduler sends only its Input)",
+          len(schedules) == 4 and all(i["detail-type"] == "Scheduled Event" and i["resources"] == ["ARN"] and i["id"] == "ARN@T" for i in inputs), inputs)
 
     # Limits: the environment carries only the parameter's name; the document is in SSM.
     env_sizes = {k: sum(len(n) + len(json.dumps(val)) for n, val in p.get("Environment", {}).get("Variables", {}).items()) for k, p in lambdas.items()}

@@ -137,6 +137,11 @@ fn origin(name: &str, version: Option<i64>) -> String {
 }
 
 /// The parameter's value and version (GetParameter; a String parameter, no decryption).
+/// Parameter Store's default throughput is 40 transactions per second, shared by GetParameter,
+/// GetParameters and PutParameter in the account and region ("Changing Parameter Store
+/// throughput"): a burst of cold starts (the authorizer may scale to 200) can be throttled
+/// beyond the SDK's retries and fail its init. The README's deploy steps enable higher
+/// throughput; warm functions read only once a minute each.
 async fn read_parameter(clients: &AwsClients, region: &Region, name: &str) -> Result<(String, Option<i64>), ConfigError> {
     let out = clients
         .ssm(region)
