@@ -86,25 +86,14 @@ fn check_config(file: &str, json: bool) -> Result<(), String> {
         (file.to_owned(), std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?)
     };
     let config = SuiteConfig::from_text(&origin, &text, |_| None).map_err(|e| e.to_string())?;
-    let mut problems = Vec::new();
-    // SSM parameter tiers: Standard 4 KB, Advanced 8 KB ("Managing parameter tiers").
+    let mut problems = resilience_core::aws::deployment::deployable(&config);
     let compact = serde_json::to_string(&config).map_err(|e| e.to_string())?;
-    if compact.len() > 8192 {
+    if compact.len() > resilience_core::aws::deployment::MAX_PARAMETER_BYTES {
         problems.push(format!(
-            "{} bytes (compact): an SSM parameter holds at most 8,192 (fix: shorten it)",
-            compact.len()
+            "{} bytes (compact): an SSM parameter holds at most {} (fix: shorten it)",
+            compact.len(),
+            resilience_core::aws::deployment::MAX_PARAMETER_BYTES
         ));
-    }
-    if config.throttle.is_none() {
-        problems.push("no `throttle` section: user-throttle and access-authorizer cannot start".to_owned());
-    }
-    match &config.auth {
-        None => problems.push("no `auth` section: access-authorizer cannot start".to_owned()),
-        Some(auth) => {
-            if let Err(e) = resilience_core::signal::token::TokenValidator::new(auth) {
-                problems.push(format!("auth: access-authorizer cannot start: {e}"));
-            }
-        }
     }
     if !problems.is_empty() {
         return Err(format!("{origin}: {} problem(s): {}", problems.len(), problems.join("; ")));

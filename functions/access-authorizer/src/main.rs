@@ -1,27 +1,15 @@
 use access_authorizer::Authorizer;
 use lambda_runtime::{LambdaEvent, service_fn};
 use resilience_core::act::throttle_table::ThrottleTable;
-use resilience_core::aws::deployment::{self, InitError};
-use resilience_core::signal::token::TokenValidator;
+use resilience_core::aws::deployment;
 use serde_json::Value;
 use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = deployment::start(|d| {
-        let auth = d.config.auth.clone().ok_or_else(|| {
-            InitError::Function(
-                "configuration has no `auth` section: access-authorizer cannot run without it (fix: add it, see docs/configuration.md)"
-                    .into(),
-            )
-        })?;
-        let throttle = d.config.throttle.clone().ok_or_else(|| {
-            InitError::Function(
-                "configuration has no `throttle` section: access-authorizer cannot run without it (fix: add it, see docs/configuration.md)"
-                    .into(),
-            )
-        })?;
-        let validator = TokenValidator::new(&auth).map_err(|e| InitError::Function(e.to_string()))?;
+        let (auth, validator) = deployment::required_auth(&d.config, "access-authorizer")?;
+        let throttle = deployment::required_throttle(&d.config, "access-authorizer")?;
         // The local replica of the global throttle table.
         let table = ThrottleTable::new(d.clients.dynamodb(&d.region), throttle.table);
         Ok(Authorizer::new(

@@ -3,19 +3,14 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use resilience_core::act::throttle_table::ThrottleTable;
-use resilience_core::aws::deployment::{self, InitError};
+use resilience_core::aws::deployment;
 use serde_json::Value;
 use user_throttle::UserThrottle;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = deployment::start(|d| {
-        let throttle = d.config.throttle.clone().ok_or_else(|| {
-            InitError::Function(
-                "configuration has no `throttle` section: user-throttle cannot run without it (fix: add it, see docs/configuration.md)"
-                    .into(),
-            )
-        })?;
+        let throttle = deployment::required_throttle(&d.config, "user-throttle")?;
         let handler = UserThrottle {
             table: ThrottleTable::new(d.clients.dynamodb(&d.region), throttle.table.clone()),
             throttle,

@@ -7,6 +7,7 @@ use crate::aws::clients::{AwsClients, TrustRoots};
 use crate::config::{ConfigError, ENV_CONFIG_PARAMETER, SuiteConfig};
 use crate::evidence::notify::SnsNotifier;
 use crate::model::Region;
+use crate::signal::token::TokenValidator;
 use crate::store::dynamodb::DynamoStore;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -237,6 +238,43 @@ async fn report_init_error(e: &InitError) {
     }
 }
 
+/// The largest configuration document a deployment can carry: an Advanced-tier SSM parameter
+/// ("Managing parameter tiers": Standard 4 KB, Advanced 8 KB).
+pub const MAX_PARAMETER_BYTES: usize = 8192;
+
+/// The `throttle` section, which user-throttle and access-authorizer cannot start without.
+pub fn required_throttle(config: &SuiteConfig, function: &str) -> Result<crate::config::ThrottleConfig, InitError> {
+    config.throttle.clone().ok_or_else(|| {
+        InitError::Function(format!(
+            "configuration has no `throttle` section: {function} cannot run without it (fix: add it, see docs/configuration.md)"
+        ))
+    })
+}
+
+/// The `auth` section and the key set it builds, which access-authorizer cannot start without.
+pub fn required_auth(config: &SuiteConfig, function: &str) -> Result<(crate::config::AuthConfig, TokenValidator), InitError> {
+    let auth = config.auth.clone().ok_or_else(|| {
+        InitError::Function(format!(
+            "configuration has no `auth` section: {function} cannot run without it (fix: add it, see docs/configuration.md)"
+        ))
+    })?;
+    let validator = TokenValidator::new(&auth).map_err(|e| InitError::Function(format!("auth: {function} cannot start: {e}")))?;
+    Ok((auth, validator))
+}
+
+/// What would stop one of the five functions the template deploys from starting, beyond the
+/// configuration's own validation (`resilience config check` reports these too).
+pub fn deployable(config: &SuiteConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = required_throttle(config, "user-throttle and access-authorizer") {
+        problems.push(e.to_string());
+    }
+    if let Err(e) = required_auth(config, "access-authorizer") {
+        problems.push(e.to_string());
+    }
+    problems
+}
+
 impl Deployment {
     pub fn new(config: SuiteConfig, clients: AwsClients) -> Result<Self, InitError> {
         let region = clients.home_region().ok_or(InitError::NoRegion)?;
@@ -254,5 +292,33 @@ impl Deployment {
             store,
             notifier,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_can_start_every_deployed_function_and_a_missing_or_broken_section_is_named() {
+        let example = SuiteConfig::from_json(crate::config::EXAMPLE).unwrap();
+        assert_eq!(deployable(&example), Vec::<String>::new());
+        let mut no_auth = example.clone();
+        no_auth.auth = None;
+        let problems = deployable(&no_auth);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("no `auth` section: access-authorizer"), "{problems:?}");
+        let mut broken = example.clone();
+        if let Some(auth) = broken.auth.as_mut() {
+            auth.jwks = serde_json::json!({ "keys": "not a list" });
+        }
+        let problems = deployable(&broken);
+        assert!(
+            problems.len() == 1 && problems[0].starts_with("auth: access-authorizer cannot start"),
+            "{problems:?}"
+        );
+        let mut neither = no_auth;
+        neither.throttle = None;
+        assert_eq!(deployable(&neither).len(), 2);
     }
 }
