@@ -28,8 +28,19 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
 pub const FUNCTION: &str = "user-throttle";
-/// Read-decide-write rounds for records that lost a race before giving the event back.
-const ROUNDS: usize = 6;
+/// Read-decide-write rounds for records that lost a race before giving the event back. Each
+/// round at least one of the contenders for a record wins, so this covers ten concurrent
+/// deliveries for one principal (a burst from several detectors) before the event is retried.
+const ROUNDS: usize = 10;
+/// Pause after a lost race: exponential backoff with full jitter ("Exponential Backoff And
+/// Jitter", AWS Architecture Blog), so contenders spread out instead of colliding again.
+fn backoff(round: usize) -> std::time::Duration {
+    let cap = 10u64 << round.min(5); // 10 ms doubling to 320 ms
+    let draw = u64::from(u16::from_le_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap_or([0, 0]),
+    ));
+    std::time::Duration::from_millis(5 + draw % cap)
+}
 /// Source accepted for detector events when `throttle.detector_sources` is empty.
 pub const DEFAULT_DETECTOR_SOURCE: &str = "aworld.detector";
 
@@ -392,7 +403,8 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 .filter(|(_, w)| !**w)
                 .map(|(r, _)| r.principal.clone())
                 .collect();
-            for (idx, _, _) in &pending {
+            // A record that lost the race is audited in the round that writes it, not twice.
+            for (idx, _, _) in pending.iter().filter(|(_, p, _)| !lost.contains(p)) {
                 if let Ok(v) = &items[*idx].result
                     && v["decision"] != "refused"
                     && v["decision"] != "allow-listed"
@@ -405,16 +417,14 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
             }
             current.clear();
             pending.retain(|(_, p, _)| lost.contains(p));
-            // Another invocation won the race: re-read and re-decide after a short, jittered pause.
-            tokio::time::sleep(std::time::Duration::from_millis(
-                10 + u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 40,
-            ))
-            .await;
             if round == ROUNDS - 1 {
                 for (idx, p, _) in &pending {
                     items[*idx].result = Err(ThrottleError::NotHandled(format!("{p} kept changing concurrently")));
                 }
+                break;
             }
+            // Another invocation won the race: re-read and re-decide after a jittered pause.
+            tokio::time::sleep(backoff(round)).await;
         }
         Ok((stats, tripped))
     }
