@@ -186,6 +186,9 @@ def names_in(template, params, region, account, partition="aws"):
         "throttle_table": r(resources["ThrottleTable"]["Properties"]["TableName"]),
         "drain_namespace": r(resources["PeerDrainAlarm"]["Properties"]["Namespace"]),
         "drain_metric": r(resources["PeerDrainAlarm"]["Properties"]["MetricName"]),
+        # The alarm for the peer region, with the region as the configuration's placeholder.
+        "drain_alarm": r(resources["PeerDrainAlarm"]["Properties"]["AlarmName"]).replace(p["PeerRegion"], "{region}"),
+        "dns_failover_timeout": int(resources["DnsFailover"]["Properties"]["Timeout"]),
         "schedules": schedules,
         "operator_source": sources.get("operator"),
         "detector_source": sources.get("detector"),
@@ -223,6 +226,8 @@ def render_config(user, names_by_region):
     if "health-metric" in cfg.get("dns", {}).get("strategies", []) or "health_metric" in cfg.get("dns", {}):
         own(["dns", "health_metric", "namespace"], any_names["drain_namespace"])
         own(["dns", "health_metric", "metric_name"], any_names["drain_metric"])
+        own(["dns", "health_metric", "alarm_name"], any_names["drain_alarm"])
+    own(["dns", "function_timeout_seconds"], any_names["dns_failover_timeout"])
     own(["operators", "sources"], [any_names["operator_source"]])
     own(["operators", "principals"], [any_names["operator_principal"]])
     if cfg.get("throttle") is not None:

@@ -57,6 +57,10 @@ struct Shared {
     calls: Mutex<Vec<Call>>,
     hold: Duration,
     client: Client<HttpConnector, Full<Bytes>>,
+    /// Latency model: how long a Route 53 change stays PENDING after it is submitted.
+    change_pending: Mutex<Duration>,
+    /// When each change id was submitted.
+    changes: Mutex<BTreeMap<String, std::time::Instant>>,
 }
 
 /// The proxy on a loopback port; stops when dropped.
@@ -85,6 +89,8 @@ impl FaultProxy {
             calls: Mutex::new(Vec::new()),
             hold,
             client: Client::builder(TokioExecutor::new()).build_http(),
+            change_pending: Mutex::new(Duration::ZERO),
+            changes: Mutex::new(BTreeMap::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
@@ -108,6 +114,14 @@ impl FaultProxy {
     /// The URL to give the functions as `AWS_ENDPOINT_URL`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Latency model: Route 53 answers GetChange with PENDING for `pending` after a change is
+    /// submitted, as a real change does for up to about a minute ("Changes generally propagate
+    /// to all Route 53 name servers within 60 seconds", `ChangeResourceRecordSets`), where the
+    /// emulator answers INSYNC at once.
+    pub fn set_change_pending(&self, pending: Duration) {
+        *self.shared.change_pending.lock().expect("latency") = pending;
     }
 
     /// Changes the fault rate (0 turns faults off).
@@ -346,5 +360,41 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         .lock()
         .expect("calls")
         .push(record(started.elapsed().as_secs_f64() * 1000.0));
+    let body = shared.model_latency(&id.operation, body);
+    let mut parts = parts;
+    parts.headers.insert(hyper::header::CONTENT_LENGTH, body.len().into());
     Ok(Response::from_parts(parts, Full::new(body)))
+}
+
+impl Shared {
+    /// Rewrites an answer as a real service would give it at this moment (see
+    /// [`FaultProxy::set_change_pending`]).
+    fn model_latency(&self, operation: &str, body: Bytes) -> Bytes {
+        let text = String::from_utf8_lossy(&body);
+        let change_id = || {
+            let start = text.find("<Id>")? + 4;
+            let end = text[start..].find("</Id>")? + start;
+            Some(text[start..end].rsplit('/').next()?.to_owned())
+        };
+        match operation {
+            "ChangeResourceRecordSets" => {
+                if let Some(id) = change_id() {
+                    self.changes.lock().expect("changes").insert(id, std::time::Instant::now());
+                }
+                body
+            }
+            "GetChange" => {
+                let pending = *self.change_pending.lock().expect("latency");
+                let young = change_id()
+                    .and_then(|id| self.changes.lock().expect("changes").get(&id).copied())
+                    .is_some_and(|at| at.elapsed() < pending);
+                if young {
+                    Bytes::from(text.replace("<Status>INSYNC</Status>", "<Status>PENDING</Status>"))
+                } else {
+                    body
+                }
+            }
+            _ => body,
+        }
+    }
 }

@@ -10,6 +10,7 @@
 pub mod deployed;
 pub mod faults;
 pub mod jwt;
+pub mod latency;
 pub mod platform;
 pub mod runtime;
 

@@ -27,6 +27,8 @@ pub struct Platform {
     pub queue_url: String,
     pub zone_id: String,
     pub record_name: String,
+    /// The functions talk to the emulator through this model of AWS's delays.
+    pub latency: crate::latency::LatencyModel,
 }
 
 impl Platform {
@@ -107,7 +109,19 @@ impl Platform {
         config["dns"]["record_name"] = json!(record_name);
         config["dns"]["strategies"] = json!(strategies);
         config["dns"]["health_metric"]["namespace"] = json!(format!("aworld/Failover/{id}"));
+        // A metric name of its own too: moto's GetMetricData ignores the namespace when the
+        // query has dimensions, so tests running at once would read each other's drains.
+        config["dns"]["health_metric"]["metric_name"] = json!(format!("RegionDrained-{id}"));
+        config["dns"]["health_metric"]["alarm_name"] = json!(format!("{id}-drained-{{region}}"));
+        config["dns"]["health_metric"]["confirm_seconds"] = json!(10);
         config["dns"]["insync_wait_seconds"] = json!(10);
+        let wiring = crate::latency::DrainWiring {
+            namespace: format!("aworld/Failover/{id}"),
+            metric: format!("RegionDrained-{id}"),
+            alarm_name: format!("{id}-drained-{{region}}"),
+            pairs: vec![(SOUTH.into(), NORTH.into()), (NORTH.into(), SOUTH.into())],
+        };
+        let latency = crate::latency::LatencyModel::start(&crate::endpoint(), wiring, crate::latency::Delays::default()).await;
         let platform = Platform {
             id,
             config,
@@ -115,6 +129,7 @@ impl Platform {
             queue_url,
             zone_id,
             record_name,
+            latency,
         };
         for region in [SOUTH, NORTH] {
             for base in HEALTH_ALARMS {
@@ -141,7 +156,11 @@ impl Platform {
 
     /// The environment of a function deployed in [`HOME`] against this platform.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![("RESILIENCE_CONFIG", self.config.to_string()), ("AWS_REGION", HOME.to_owned())]
+        vec![
+            ("RESILIENCE_CONFIG", self.config.to_string()),
+            ("AWS_REGION", HOME.to_owned()),
+            ("AWS_ENDPOINT_URL", self.latency.proxy.url()),
+        ]
     }
 
     /// A real-format EventBridge alarm state change for one of this platform's alarms.
@@ -178,7 +197,8 @@ impl Platform {
         use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
         let peer = if region == SOUTH { NORTH } else { SOUTH };
         let cw = aws_sdk_cloudwatch::Client::new(&sdk(peer).await);
-        let now = std::time::SystemTime::now();
+        let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now()).secs();
+        let minute = now - now.rem_euclid(60);
         let q = MetricDataQuery::builder()
             .id("m")
             .metric_stat(
@@ -186,11 +206,11 @@ impl Platform {
                     .metric(
                         Metric::builder()
                             .namespace(self.config["dns"]["health_metric"]["namespace"].as_str().unwrap())
-                            .metric_name("RegionDrained")
+                            .metric_name(self.config["dns"]["health_metric"]["metric_name"].as_str().unwrap())
                             .dimensions(Dimension::builder().name("Region").value(region).build())
                             .build(),
                     )
-                    .period(1)
+                    .period(60)
                     .stat("Maximum")
                     .build(),
             )
@@ -198,8 +218,8 @@ impl Platform {
         let out = cw
             .get_metric_data()
             .metric_data_queries(q)
-            .start_time((now - std::time::Duration::from_secs(900)).into())
-            .end_time((now + std::time::Duration::from_secs(60)).into())
+            .start_time(aws_smithy_types::DateTime::from_secs(minute - 900))
+            .end_time(aws_smithy_types::DateTime::from_secs(minute + 180))
             .scan_by(ScanBy::TimestampDescending)
             .send()
             .await
@@ -529,10 +549,11 @@ async fn data_plane_health_check(id: &str, region: &str, r53: &aws_sdk_route53::
         .put_metric_alarm()
         .alarm_name(&alarm)
         .namespace(format!("aworld/Failover/{id}"))
-        .metric_name("RegionDrained")
+        .metric_name(format!("RegionDrained-{id}"))
         .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Region").value(region).build())
         .statistic(Statistic::Maximum)
-        .period(10)
+        // Standard resolution: Route 53 health checks do not support high-resolution alarms.
+        .period(60)
         .evaluation_periods(1)
         .threshold(1.0)
         .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)

@@ -164,29 +164,43 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 (Outcome::Planned, observed.clone())
             }
             Decision::Failover(plan) => {
-                let (records, ok) = self.switches.set_drained(&self.config.dns.strategies, &plan.drain, true).await;
-                let outcome = summarise(&records, ok);
-                actions.extend(records);
-                (
-                    outcome,
-                    if ok {
-                        failover::apply(&observed, &decision, now)
-                    } else {
-                        observed.clone()
-                    },
-                )
+                let switched = self.switches.drain(&self.config.dns.strategies, &plan.drain).await;
+                let outcome = switched.outcome();
+                actions.extend(switched.records);
+                let mut next = observed.clone();
+                // Applied, even unconfirmed, counts as drained: it may take effect at any moment,
+                // so the last-region rule must hold and a failback must undo it.
+                if !switched.applied.is_empty() {
+                    next = failover::apply(&observed, &decision, now);
+                    failover::record_switches(&mut next, &plan.drain, switched.applied);
+                }
+                (outcome, next)
             }
             Decision::Failback(plan) => {
-                let (records, ok) = self.switches.set_drained(&self.config.dns.strategies, &plan.region, false).await;
-                let outcome = summarise(&records, ok);
-                actions.extend(records);
-                (
-                    outcome,
-                    if ok {
-                        failover::apply(&observed, &decision, now)
+                let holding = failover::holding(&self.config, &observed, &plan.region);
+                let switched = self.switches.restore(&holding, &plan.region).await;
+                let outcome = switched.outcome();
+                actions.extend(switched.records);
+                let mut next = observed.clone();
+                if switched.confirmed {
+                    next = failover::apply(&observed, &decision, now);
+                }
+                failover::record_switches(
+                    &mut next,
+                    &plan.region,
+                    if switched.confirmed {
+                        Default::default()
                     } else {
-                        observed.clone()
+                        switched.still_drained
                     },
+                );
+                (
+                    if outcome == Outcome::Unconfirmed {
+                        Outcome::Failed
+                    } else {
+                        outcome
+                    },
+                    next,
                 )
             }
             Decision::Freeze { .. } | Decision::Unfreeze { .. } => (Outcome::Succeeded, failover::apply(&observed, &decision, now)),
@@ -202,10 +216,10 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 metrics.metric("InsyncMillis", a.millis as f64, Unit::Milliseconds);
             }
             metrics.metric(
-                if outcome == Outcome::Failed {
-                    "ActionsFailed"
-                } else {
-                    "TrafficMoves"
+                match outcome {
+                    Outcome::Failed => "ActionsFailed",
+                    Outcome::Unconfirmed => "ActionsUnconfirmed",
+                    _ => "TrafficMoves",
                 },
                 1.0,
                 Unit::Count,
@@ -407,6 +421,14 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                     p.drain, p.why, p.target
                 ),
             ),
+            Decision::Failover(p) if outcome == Outcome::Unconfirmed => (
+                Severity::Critical,
+                format!("FAILOVER NOT CONFIRMED: {} drained from {record_name}, effect not seen", p.drain),
+                format!(
+                    "{} is failing ({}). The drain was applied, but no strategy's effect was seen in time (drain alarm state, INSYNC, routing-control read-back): traffic may still reach {}.\nCheck now: the Route 53 health check and record weights of {record_name}; the audit record {audit_id}.\nThe state records {} as drained by what was applied, so a failback undoes it.",
+                    p.drain, p.why, p.drain, p.drain
+                ),
+            ),
             Decision::Failover(p) => (
                 Severity::Critical,
                 format!("{prefix}Failover: {} drained from {record_name}, traffic to {}", p.drain, p.target),
@@ -476,15 +498,5 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             summary,
             body: json!({ "decision": decision, "outcome": outcome, "dry_run": dry_run, "audit_id": audit_id, "health": health }),
         })
-    }
-}
-
-fn summarise(records: &[ActionRecord], ok: bool) -> Outcome {
-    if !ok {
-        Outcome::Failed
-    } else if records.last().is_some_and(|r| r.outcome == Outcome::AlreadyInPlace) {
-        Outcome::AlreadyInPlace
-    } else {
-        Outcome::Succeeded
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Ways of moving traffic, tried in the configured order until one succeeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// Publish the metric a Route 53 CLOUDWATCH_METRIC health check follows (data plane).
@@ -33,6 +33,25 @@ pub struct DnsConfig {
     /// Longest wait for a control-plane change to reach INSYNC.
     #[serde(default = "defaults::insync_wait_seconds")]
     pub insync_wait_seconds: u64,
+    /// The dns-failover function's timeout: the template's, written here by the deploy. A
+    /// drain that may try every strategy must fit in it, or Lambda could stop it mid-change.
+    #[serde(default = "defaults::dns_function_timeout_seconds")]
+    pub function_timeout_seconds: u64,
+}
+
+impl DnsConfig {
+    /// The longest one drain (or restore) can take when every configured strategy is tried
+    /// and each waits its full bound: health-metric's confirmation, ARC's endpoints in turn
+    /// (about 10 s each with the SDK's attempts), Route 53's busy retries (15.5 s) and INSYNC
+    /// wait; plus 30 s for the reads, scale-before-shift and the records around them.
+    pub fn worst_case_seconds(&self) -> u64 {
+        let per = |s: &Strategy| match s {
+            Strategy::HealthMetric => self.health_metric.as_ref().map_or(0, |h| h.confirm_seconds + 10),
+            Strategy::RoutingControl => self.routing_control.as_ref().map_or(0, |r| 10 * r.cluster_endpoints.len() as u64),
+            Strategy::ControlPlane => 16 + self.insync_wait_seconds + 10,
+        };
+        30 + self.strategies.iter().map(per).sum::<u64>()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +72,22 @@ pub struct HealthMetricConfig {
     /// Dimension name whose value is the drained region (`Region` by default).
     #[serde(default = "defaults::region_dimension")]
     pub region_dimension: String,
+    /// The alarm on that metric that the region's CLOUDWATCH_METRIC health check follows, with
+    /// `{region}` for the drained region (the template's `<platform>-drained-{region}`). It lives
+    /// in the other regions; its state is how a drain or restore is confirmed.
+    pub alarm_name: String,
+    /// Longest wait for the drain alarm to reach ALARM (drain) or OK (restore). A standard
+    /// 60-second alarm is evaluated once a minute ("Using Amazon CloudWatch alarms"), so this
+    /// covers the datapoint's minute, the next evaluation and a margin.
+    #[serde(default = "defaults::confirm_seconds")]
+    pub confirm_seconds: u64,
+}
+
+impl HealthMetricConfig {
+    /// The drain alarm of `region`.
+    pub fn alarm_of(&self, region: &Region) -> String {
+        self.alarm_name.replace("{region}", region.as_str())
+    }
 }
 
 /// Route 53 Application Recovery Controller: one routing control per region, set through any
@@ -128,13 +163,38 @@ impl SuiteConfig {
                     }
                 }
             }
-            if *s == Strategy::HealthMetric && self.dns.health_metric.is_none() {
-                out.bad(
-                    "dns.health_metric".into(),
-                    "strategy health-metric is listed but not configured",
-                    "add dns.health_metric with namespace and metric_name",
-                );
+            if *s == Strategy::HealthMetric {
+                match &self.dns.health_metric {
+                    None => out.bad(
+                        "dns.health_metric".into(),
+                        "strategy health-metric is listed but not configured",
+                        "add dns.health_metric with namespace, metric_name and alarm_name",
+                    ),
+                    Some(hm) if !hm.alarm_name.contains("{region}") => out.bad(
+                        "dns.health_metric.alarm_name".into(),
+                        "has no {region} placeholder, so every region would share one drain alarm",
+                        "use the template's name, e.g. \"aworld-drained-{region}\"",
+                    ),
+                    Some(_) => {}
+                }
             }
+        }
+        let worst = self.dns.worst_case_seconds();
+        if self.dns.function_timeout_seconds > 900 {
+            out.bad(
+                "dns.function_timeout_seconds".into(),
+                "is over 900, the longest a Lambda function runs",
+                "use the template's DnsFailover Timeout",
+            );
+        } else if worst > self.dns.function_timeout_seconds {
+            out.bad(
+                "dns.function_timeout_seconds".into(),
+                &format!(
+                    "is {}s, but one drain trying every strategy can take {worst}s (confirm_seconds, insync_wait_seconds and the strategies' bounds): Lambda could stop it mid-change",
+                    self.dns.function_timeout_seconds
+                ),
+                "shorten dns.health_metric.confirm_seconds or dns.insync_wait_seconds, or raise DnsFailover's Timeout in infra/template.yaml",
+            );
         }
         for (region, rec) in &self.dns.records {
             if rec.set_identifier.trim().is_empty() {

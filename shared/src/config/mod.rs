@@ -107,6 +107,13 @@ pub(crate) mod defaults {
     pub fn drill_wait_seconds() -> u64 {
         600
     }
+    /// infra/template.yaml, DnsFailover `Timeout`.
+    pub fn dns_function_timeout_seconds() -> u64 {
+        420
+    }
+    pub fn confirm_seconds() -> u64 {
+        150
+    }
     pub fn insync_wait_seconds() -> u64 {
         120
     }
@@ -356,6 +363,20 @@ mod tests {
             "{p:?}"
         );
         assert!(p.iter().all(|p| !p.fix.is_empty()));
+    }
+
+    #[test]
+    fn a_function_timeout_shorter_than_the_longest_drain_is_refused() {
+        // Example: health-metric (150 + 10) then control-plane (16 + 120 + 10), plus 30.
+        assert_eq!(SuiteConfig::from_json(EXAMPLE).unwrap().dns.worst_case_seconds(), 336);
+        let p = problems_of(&edit(|v| v["dns"]["function_timeout_seconds"] = 300.into()));
+        assert!(
+            p.iter()
+                .any(|p| p.field == "dns.function_timeout_seconds" && p.problem.contains("336s")),
+            "{p:?}"
+        );
+        let p = problems_of(&edit(|v| v["dns"]["health_metric"]["alarm_name"] = "aworld-drained".into()));
+        assert!(p.iter().any(|p| p.field == "dns.health_metric.alarm_name"), "{p:?}");
     }
 
     #[test]

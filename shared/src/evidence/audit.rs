@@ -107,6 +107,9 @@ pub enum Outcome {
     Skipped,
     /// Tried and failed; safe to re-drive.
     Failed,
+    /// Applied, but its effect was not seen within the bounded wait (a drain alarm still not in
+    /// ALARM, a change still PENDING): it may yet take effect, so it is undone on failback.
+    Unconfirmed,
 }
 
 impl AuditRecord {

@@ -71,6 +71,28 @@ pub async fn take_lease<S: StateStore>(store: &S, policy: &Policy, name: &str) -
     }
 }
 
+/// Renews `lease` every third of `lease_seconds` for as long as it is polled (never returns).
+/// A renewal that finds the lease taken (it lapsed during a stall longer than the lease) is
+/// logged as an error: another holder may be acting at the same time.
+async fn keep_lease<S: StateStore>(store: &S, policy: &Policy, lease: &Lease) {
+    let every = std::time::Duration::from_millis((policy.lease_seconds * 1000 / 3).max(500));
+    loop {
+        tokio::time::sleep(every).await;
+        match store
+            .take_lease(&lease.name, &lease.owner, seconds(policy.lease_seconds), Utc::now())
+            .await
+        {
+            Ok(LeaseOutcome::Acquired(_)) => {}
+            Ok(LeaseOutcome::Busy { owner, until }) => {
+                tracing::error!(lease = %lease.name, %owner, %until, "lease lost while working: it lapsed and was taken over");
+                std::future::pending::<()>().await;
+            }
+            // Tried again at the next tick; the lease is still valid for two more.
+            Err(e) => tracing::warn!(error = %e, lease = %lease.name, "lease not renewed"),
+        }
+    }
+}
+
 /// Releases a lease. A release that fails delays the next holder until the lease expires (for
 /// backup-verifier, the drill's wait plus two minutes), so a transient failure, after the SDK's
 /// own attempts, is retried twice more before the lease is left to expire.
@@ -125,7 +147,13 @@ where
             return Err(e.into());
         }
     };
-    let result = work().await;
+    // The lease is renewed while the work runs (a drain waits for its effect for minutes), so
+    // it cannot lapse under a live holder; if the holder dies, it lapses `lease_seconds` later.
+    let result = tokio::select! {
+        biased;
+        result = work() => result,
+        () = keep_lease(store, policy, &lease) => unreachable!("keep_lease never returns"),
+    };
     release_lease(store, &lease).await;
     match result {
         Ok((outcome, value)) => {
@@ -272,5 +300,26 @@ mod tests {
                 .unwrap(),
             Claim::New
         );
+    }
+
+    #[tokio::test]
+    async fn a_lease_is_renewed_while_the_work_outlasts_it() {
+        let store = Arc::new(MemoryStore::new());
+        let policy = Policy {
+            lease_seconds: 1,
+            ..Policy::default()
+        };
+        let work = exactly_once(&*store, &policy, "f", "long", "lease", async || {
+            // Three lease lifetimes: without renewal another holder could take it after one.
+            tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+            Ok::<_, E>(("done".to_owned(), ()))
+        });
+        let rival = async {
+            tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+            store.take_lease("lease", "rival", seconds(1), Utc::now()).await.unwrap()
+        };
+        let (done, rival) = tokio::join!(work, rival);
+        assert!(matches!(done, Ok(Once::Ran(()))));
+        assert!(matches!(rival, LeaseOutcome::Busy { .. }), "{rival:?}");
     }
 }

@@ -102,8 +102,12 @@ async fn failover(stack: &Stack) {
         "the refused version did not apply: {still}"
     );
 
+    // The data plane first. CloudWatch does not evaluate the drain alarm yet (the latency
+    // model is off), so health-metric's drain is applied but unconfirmed and the control plane
+    // drains too: the state records both.
     config["kill_switch"] = json!(false);
-    config["dns"]["strategies"] = json!(["control-plane"]);
+    config["dns"]["strategies"] = json!(["health-metric", "control-plane"]);
+    config["dns"]["health_metric"]["confirm_seconds"] = json!(2);
     stack.put_config(&config).await;
     let out = api
         .invoke(&alarm_event("aworld-health-api-latency-eu-south-1", SOUTH, "ALARM"))
@@ -111,17 +115,54 @@ async fn failover(stack: &Stack) {
         .expect("handled");
     assert_eq!(out["decision"]["decision"], "failover", "{out}");
     assert_eq!(out["decision"]["drain"], SOUTH, "{out}");
+    let outcomes: Vec<&str> = out["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["action"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("health-metric") || s.starts_with("route53:Change"))
+        })
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["unconfirmed", "succeeded"], "{out}");
 
-    // The operator puts the region back (the data plane first).
+    // The operator puts the region back: the failback undoes both, each confirmed (now with
+    // CloudWatch's evaluation modelled: the drain alarm follows the metric).
+    let wiring = resilience_tests::latency::DrainWiring {
+        namespace: "aworld/Failover".into(),
+        metric: "RegionDrained".into(),
+        alarm_name: "aworld-drained-{region}".into(),
+        pairs: vec![(SOUTH.into(), NORTH.into()), (NORTH.into(), SOUTH.into())],
+    };
+    let mut clients = BTreeMap::new();
+    for region in [SOUTH, NORTH] {
+        clients.insert(region.to_owned(), aws_sdk_cloudwatch::Client::new(&stack.admin(region).await));
+    }
+    let _evaluated = resilience_tests::latency::DrainAlarms::start(wiring, std::time::Duration::from_millis(500), clients);
+    config["dns"]["health_metric"]["confirm_seconds"] = json!(10);
+    stack.put_config(&config).await;
     for name in ["aworld-health-api-5xx-eu-south-1", "aworld-health-api-latency-eu-south-1"] {
         set_alarm(stack, SOUTH, name, StateValue::Ok).await;
     }
-    config["dns"]["strategies"] = json!(["health-metric", "control-plane"]);
-    stack.put_config(&config).await;
     let mut back = command("Resilience Failback Command");
     back["detail"]["region"] = json!(SOUTH);
     let out = api.invoke(&back).await.expect("handled");
     assert_eq!(out["decision"]["decision"], "failback", "{out}");
+    let undone: Vec<(&str, &str)> = out["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["action"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("health-metric") || s.starts_with("route53:Change"))
+        })
+        .map(|a| (a["action"].as_str().unwrap(), a["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(undone.len(), 2, "both strategies undone: {out}");
+    assert!(undone.iter().all(|(_, o)| *o == "succeeded"), "{undone:?}");
     assert_eq!(denied(stack), Vec::<String>::new(), "dns-failover under its template permissions");
 }
 

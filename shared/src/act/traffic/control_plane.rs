@@ -46,19 +46,13 @@ impl ControlPlaneSwitch {
             .start_record_name(&self.dns.record_name)
             .send()
             .await
-            .map_err(|e| SwitchError {
-                action: action.clone(),
-                message: DisplayErrorContext(e).to_string(),
-            })?;
+            .map_err(|e| SwitchError::next(&action, DisplayErrorContext(e).to_string()))?;
         let wanted = self.dns.record_name.trim_end_matches('.');
         out.resource_record_sets()
             .iter()
             .find(|r| r.name().trim_end_matches('.') == wanted && r.set_identifier() == Some(set_id.as_str()))
             .cloned()
-            .ok_or_else(|| SwitchError {
-                action,
-                message: format!("no record {} with SetIdentifier {set_id}", self.dns.record_name),
-            })
+            .ok_or_else(|| SwitchError::next(&action, format!("no record {} with SetIdentifier {set_id}", self.dns.record_name)))
     }
 
     pub(crate) async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
@@ -76,10 +70,7 @@ impl ControlPlaneSwitch {
                 millis: 0,
             });
         }
-        let fail = |message: String| SwitchError {
-            action: action.clone(),
-            message,
-        };
+        let fail = |message: String| SwitchError::next(&action, message);
         let mut updated = record.clone();
         updated.weight = Some(weight);
         let batch = ChangeBatch::builder()
@@ -135,10 +126,11 @@ impl ControlPlaneSwitch {
                 });
             }
             if started.elapsed() >= deadline {
-                // Submitted changes are applied by Route 53 even if we stop watching.
+                // Submitted changes are applied by Route 53 even if we stop watching, but until
+                // INSYNC not every name server answers with it (`GetChange`).
                 return Ok(ActionRecord {
                     action,
-                    outcome: Outcome::Succeeded,
+                    outcome: Outcome::Unconfirmed,
                     detail: format!("change {change_id} submitted, still PENDING after {}s", deadline.as_secs()),
                     millis: 0,
                 });

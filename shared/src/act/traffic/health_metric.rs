@@ -1,17 +1,23 @@
-//! The data-plane switch: a CloudWatch metric that a Route 53 health check follows.
+//! The data-plane switch: a CloudWatch metric whose alarm a Route 53 health check follows.
 
 use crate::act::traffic::SwitchError;
 use crate::aws::clients::AwsClients;
 use crate::config::HealthMetricConfig;
 use crate::evidence::audit::{ActionRecord, Outcome};
 use crate::model::Region;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit, StateValue};
 use aws_sdk_route53::error::DisplayErrorContext;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Data plane: publishes the "region drained" metric that a CloudWatch alarm watches; a Route 53
-/// health check of type CLOUDWATCH_METRIC follows that alarm. The metric for region R is
-/// published in every other region (never in R, which may be down), where R's drain alarm lives.
+/// health check of type CLOUDWATCH_METRIC follows that alarm (OK = healthy, ALARM = unhealthy,
+/// Route 53 `HealthCheckConfig`). The metric for region R is published in every other region
+/// (never in R, which may be down), where R's drain alarm lives.
+///
+/// Route 53 supports alarms on standard-resolution metrics only ("High-resolution metrics aren't
+/// supported", Route 53 API `AlarmIdentifier`), so the metric is stored at 60-second resolution
+/// and the alarm's period is 60 s. The alarm keeps its state while no datapoint arrives
+/// (`TreatMissingData: ignore`), so one datapoint per change is enough, without re-publication.
 #[derive(Debug, Clone)]
 pub struct HealthMetricSwitch {
     pub(crate) metric: HealthMetricConfig,
@@ -19,76 +25,153 @@ pub struct HealthMetricSwitch {
     pub(crate) regions: Vec<Region>,
 }
 
+/// Seconds since the epoch, as CloudWatch buckets a 60-second metric.
+fn minute_of(secs: i64) -> i64 {
+    secs - secs.rem_euclid(60)
+}
+
 impl HealthMetricSwitch {
+    /// Publishes the drain value in every other region, then waits (bounded by
+    /// `confirm_seconds`) until the drain alarm there shows the effect: ALARM when drained, OK
+    /// when restored. Not seen in time: `Unconfirmed`, and the caller tries the next strategy.
     pub(crate) async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
         let value = if drained { 1.0 } else { 0.0 };
         let dimension = Dimension::builder()
             .name(&self.metric.region_dimension)
             .value(region.as_str())
             .build();
+        let alarm = self.metric.alarm_of(region);
         let mut details = Vec::new();
         let mut changed = false;
-        for peer in self.regions.iter().filter(|r| *r != region) {
+        let peers: Vec<&Region> = self.regions.iter().filter(|r| *r != region).collect();
+        for peer in &peers {
             let action = format!(
                 "cloudwatch:PutMetricData {peer} {}/{}{{{}={region}}}={value}",
                 self.metric.namespace, self.metric.metric_name, self.metric.region_dimension
             );
-            let fail = |message: String| SwitchError {
-                action: action.clone(),
-                message,
-            };
+            let fail = |message: String| SwitchError::next(&action, message);
             let client = self.clients.cloudwatch(peer);
             let latest = self.current(&client, &dimension).await.map_err(fail)?;
             if latest.map(|(v, _)| v) == Some(value) {
                 details.push(format!("{peer}: already {value}"));
                 continue;
             }
-            // The opposite value was published this very second: wait for the next 1-second
-            // bucket, or both would merge and the alarm's Maximum would hide a restore.
-            if let Some((_, at)) = latest {
-                let age = aws_smithy_types::DateTime::from(std::time::SystemTime::now()).secs() - at.secs();
-                if age < 1 {
-                    tokio::time::sleep(Duration::from_millis(1000 - u64::from(at.subsec_nanos() / 1_000_000).min(999) + 50)).await;
-                }
+            // Two values in one minute are aggregated into one datapoint, and the alarm's
+            // Maximum would hide a restore (PutMetricData, `StorageResolution`). If the opposite
+            // value is in the current minute, this one is stamped at the start of the next
+            // (a timestamp up to two hours ahead is accepted, `MetricDatum`): the alarm sees it
+            // one evaluation later instead of never.
+            let now = aws_smithy_types::DateTime::from(SystemTime::now()).secs();
+            let mut datum = MetricDatum::builder()
+                .metric_name(&self.metric.metric_name)
+                .dimensions(dimension.clone())
+                .value(value)
+                .unit(StandardUnit::Count)
+                .storage_resolution(60);
+            if let Some((_, at)) = latest
+                && minute_of(at.secs()) >= minute_of(now)
+            {
+                datum = datum.timestamp(aws_smithy_types::DateTime::from_secs(minute_of(at.secs()) + 60));
             }
             client
                 .put_metric_data()
                 .namespace(&self.metric.namespace)
-                .metric_data(
-                    MetricDatum::builder()
-                        .metric_name(&self.metric.metric_name)
-                        .dimensions(dimension.clone())
-                        .value(value)
-                        .unit(StandardUnit::Count)
-                        // High resolution: a drain and a restore in the same minute must stay
-                        // two datapoints, or the alarm (and our read-back) would see only the max.
-                        .storage_resolution(1)
-                        .build(),
-                )
+                .metric_data(datum.build())
                 .send()
                 .await
                 .map_err(|e| fail(DisplayErrorContext(e).to_string()))?;
             changed = true;
             details.push(format!("{peer}: published {value}"));
         }
+        let action = format!(
+            "health-metric {}/{} {region}={value}",
+            self.metric.namespace, self.metric.metric_name
+        );
+        let started = Instant::now();
+        let confirmed = self
+            .confirm(&peers, &alarm, drained)
+            .await
+            .map_err(|m| SwitchError::next(&action, m))?;
+        let waited = started.elapsed().as_millis();
+        let outcome = match (confirmed, changed) {
+            (Ok(()), true) => {
+                details.push(format!(
+                    "confirmed: {alarm} {} after {waited} ms",
+                    if drained { "ALARM" } else { "OK" }
+                ));
+                Outcome::Succeeded
+            }
+            (Ok(()), false) => Outcome::AlreadyInPlace,
+            (Err(still), _) => {
+                details.push(format!(
+                    "NOT confirmed within {}s: {still}; Route 53 may still follow it",
+                    self.metric.confirm_seconds
+                ));
+                Outcome::Unconfirmed
+            }
+        };
         Ok(ActionRecord {
-            action: format!(
-                "health-metric {}/{} {region}={value}",
-                self.metric.namespace, self.metric.metric_name
-            ),
-            outcome: if changed { Outcome::Succeeded } else { Outcome::AlreadyInPlace },
+            action,
+            outcome,
             detail: details.join("; "),
             millis: 0,
         })
     }
 
-    /// The latest published value in the last 15 minutes and its 1-second bucket, if any.
+    /// Polls the drain alarm in each peer region where it exists until it shows the wanted
+    /// state. Outer error: no peer has the alarm (a configuration error). Inner error: what was
+    /// still not in the wanted state when the wait ran out.
+    async fn confirm(&self, peers: &[&Region], alarm: &str, drained: bool) -> Result<Result<(), String>, String> {
+        let wanted = if drained { StateValue::Alarm } else { StateValue::Ok };
+        let deadline = Instant::now() + Duration::from_secs(self.metric.confirm_seconds);
+        // A 60-second alarm changes at most once a minute: every 5 s is plenty on AWS, and a
+        // short configured wait (the emulator's latency model) polls proportionally faster.
+        let pause = Duration::from_millis((self.metric.confirm_seconds * 1000 / 20).clamp(100, 5000));
+        loop {
+            let mut seen = 0;
+            let mut behind = Vec::new();
+            for peer in peers {
+                let out = self
+                    .clients
+                    .cloudwatch(peer)
+                    .describe_alarms()
+                    .alarm_names(alarm)
+                    .send()
+                    .await
+                    .map_err(|e| format!("cloudwatch:DescribeAlarms {peer} {alarm}: {}", DisplayErrorContext(e)))?;
+                if let Some(a) = out.metric_alarms().first() {
+                    seen += 1;
+                    if a.state_value() != Some(&wanted) {
+                        behind.push(format!(
+                            "{alarm} in {peer} is {}",
+                            a.state_value().map_or("unknown", StateValue::as_str)
+                        ));
+                    }
+                }
+            }
+            if seen == 0 {
+                return Err(format!(
+                    "drain alarm {alarm} DOES NOT EXIST in {} (configuration error: dns.health_metric.alarm_name or the template)",
+                    peers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            if behind.is_empty() {
+                return Ok(Ok(()));
+            }
+            if Instant::now() + pause > deadline {
+                return Ok(Err(behind.join(", ")));
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// The latest published value in the last 15 minutes (or stamped ahead) and its minute.
     async fn current(
         &self,
         client: &aws_sdk_cloudwatch::Client,
         dimension: &Dimension,
     ) -> Result<Option<(f64, aws_smithy_types::DateTime)>, String> {
-        let now = std::time::SystemTime::now();
+        let now = SystemTime::now();
         let query = MetricDataQuery::builder()
             .id("drained")
             .metric_stat(
@@ -100,16 +183,20 @@ impl HealthMetricSwitch {
                             .dimensions(dimension.clone())
                             .build(),
                     )
-                    .period(1)
+                    .period(60)
                     .stat("Maximum")
                     .build(),
             )
             .build();
+        // Start and end on minute boundaries, so each returned value is one 60-second datapoint
+        // ("specify StartTime and EndTime values that align with the value of the metric's
+        // Period", GetMetricData).
+        let secs = aws_smithy_types::DateTime::from(now).secs();
         let out = client
             .get_metric_data()
             .metric_data_queries(query)
-            .start_time((now - Duration::from_secs(900)).into())
-            .end_time((now + Duration::from_secs(60)).into())
+            .start_time(aws_smithy_types::DateTime::from_secs(minute_of(secs) - 900))
+            .end_time(aws_smithy_types::DateTime::from_secs(minute_of(secs) + 180))
             .scan_by(aws_sdk_cloudwatch::types::ScanBy::TimestampDescending)
             .send()
             .await

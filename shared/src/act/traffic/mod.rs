@@ -14,14 +14,73 @@ use crate::model::Region;
 pub use control_plane::ControlPlaneSwitch;
 pub use health_metric::HealthMetricSwitch;
 pub use routing_control::RoutingControlSwitch;
+use std::collections::BTreeSet;
 use std::time::Instant;
 
-/// Why a switch could not act: the next strategy is tried.
+/// Why a switch could not act. Usually the next strategy is tried; a `stop` error is a refusal
+/// that must hold (an ARC safety rule, a request ARC rejects as invalid): recorded, notified,
+/// and no other strategy moves the traffic instead.
 #[derive(Debug, thiserror::Error)]
 #[error("{action}: {message}")]
 pub struct SwitchError {
     pub action: String,
     pub message: String,
+    pub stop: bool,
+}
+
+impl SwitchError {
+    /// A failure the next strategy may work around.
+    pub fn next(action: &str, message: impl Into<String>) -> Self {
+        SwitchError {
+            action: action.to_owned(),
+            message: message.into(),
+            stop: false,
+        }
+    }
+
+    /// A refusal no other strategy may override.
+    pub fn stop(action: &str, message: impl Into<String>) -> Self {
+        SwitchError {
+            action: action.to_owned(),
+            message: message.into(),
+            stop: true,
+        }
+    }
+}
+
+/// What the switches did for one drain or restore.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Switched {
+    /// Every attempt, in order.
+    pub records: Vec<ActionRecord>,
+    /// Strategies that are now in the wanted position (confirmed or not).
+    pub applied: BTreeSet<Strategy>,
+    /// At least one of them was confirmed (drain), or every one was (restore).
+    pub confirmed: bool,
+    /// Strategies still holding the region drained after a restore (failed or unconfirmed).
+    pub still_drained: BTreeSet<Strategy>,
+}
+
+impl Switched {
+    /// The decision's outcome: done and seen; applied but not seen; or not done.
+    pub fn outcome(&self) -> Outcome {
+        if self.confirmed {
+            if self
+                .records
+                .iter()
+                .all(|r| r.outcome == Outcome::AlreadyInPlace || r.outcome == Outcome::Failed)
+                && self.records.iter().any(|r| r.outcome == Outcome::AlreadyInPlace)
+            {
+                Outcome::AlreadyInPlace
+            } else {
+                Outcome::Succeeded
+            }
+        } else if self.applied.is_empty() {
+            Outcome::Failed
+        } else {
+            Outcome::Unconfirmed
+        }
+    }
 }
 
 /// The switches configured, tried in `dns.strategies` order.
@@ -45,45 +104,81 @@ impl TrafficSwitches {
         }
     }
 
-    /// Drains (or restores) `region` with the first strategy that works; every attempt is
-    /// recorded. Returns the records and whether one strategy succeeded.
-    pub async fn set_drained(&self, strategies: &[Strategy], region: &Region, drained: bool) -> (Vec<ActionRecord>, bool) {
-        let mut records = Vec::new();
-        for strategy in strategies {
-            let started = Instant::now();
-            let result = match strategy {
-                Strategy::HealthMetric => match &self.health_metric {
-                    Some(s) => s.set_drained(region, drained).await,
-                    None => Err(SwitchError {
-                        action: "health-metric".into(),
-                        message: "not configured".into(),
-                    }),
-                },
-                Strategy::RoutingControl => match &self.routing_control {
-                    Some(s) => s.set_drained(region, drained).await,
-                    None => Err(SwitchError {
-                        action: "routing-control".into(),
-                        message: "not configured".into(),
-                    }),
-                },
-                Strategy::ControlPlane => self.control_plane.set_drained(region, drained).await,
-            };
-            let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            match result {
-                Ok(mut record) => {
-                    record.millis = millis;
-                    records.push(record);
-                    return (records, true);
-                }
-                Err(e) => records.push(ActionRecord {
+    async fn attempt(&self, strategy: Strategy, region: &Region, drained: bool) -> (ActionRecord, Result<(), bool>) {
+        let started = Instant::now();
+        let result = match strategy {
+            Strategy::HealthMetric => match &self.health_metric {
+                Some(s) => s.set_drained(region, drained).await,
+                None => Err(SwitchError::next("health-metric", "not configured")),
+            },
+            Strategy::RoutingControl => match &self.routing_control {
+                Some(s) => s.set_drained(region, drained).await,
+                None => Err(SwitchError::next("routing-control", "not configured")),
+            },
+            Strategy::ControlPlane => self.control_plane.set_drained(region, drained).await,
+        };
+        let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match result {
+            Ok(mut record) => {
+                record.millis = millis;
+                (record, Ok(()))
+            }
+            Err(e) => (
+                ActionRecord {
                     action: e.action,
                     outcome: Outcome::Failed,
-                    detail: e.message,
+                    detail: if e.stop {
+                        format!("{} (final: no other strategy is tried)", e.message)
+                    } else {
+                        e.message
+                    },
                     millis,
-                }),
+                },
+                Err(e.stop),
+            ),
+        }
+    }
+
+    /// Drains `region` with the strategies in order until one is confirmed. One applied but
+    /// not confirmed in time is kept (it may still take effect) and the next is tried as well;
+    /// a final refusal (an ARC safety rule) stops there.
+    pub async fn drain(&self, strategies: &[Strategy], region: &Region) -> Switched {
+        let mut out = Switched::default();
+        for strategy in strategies {
+            let (record, result) = self.attempt(*strategy, region, true).await;
+            let outcome = record.outcome;
+            out.records.push(record);
+            match result {
+                Ok(()) => {
+                    out.applied.insert(*strategy);
+                    if outcome != Outcome::Unconfirmed {
+                        out.confirmed = true;
+                        return out;
+                    }
+                }
+                Err(true) => return out,
+                Err(false) => {}
             }
         }
-        (records, false)
+        out
+    }
+
+    /// Restores `region` by undoing every strategy in `holding` (those the state says drained
+    /// it); each must be confirmed, or the region stays recorded as drained by what is left.
+    pub async fn restore(&self, holding: &BTreeSet<Strategy>, region: &Region) -> Switched {
+        let mut out = Switched::default();
+        for strategy in holding {
+            let (record, result) = self.attempt(*strategy, region, false).await;
+            let done = result.is_ok() && record.outcome != Outcome::Unconfirmed;
+            out.records.push(record);
+            if done {
+                out.applied.insert(*strategy);
+            } else {
+                out.still_drained.insert(*strategy);
+            }
+        }
+        out.confirmed = out.still_drained.is_empty();
+        out
     }
 }
 
@@ -92,7 +187,7 @@ mod tests {
     //! Route 53 faults the emulator cannot make, with aws-smithy-mocks rules returning
     //! real-shaped responses.
     use super::*;
-    use crate::config::DnsConfig;
+    use crate::config::{DnsConfig, Strategy};
     use aws_sdk_route53::Client;
     use aws_sdk_route53::operation::change_resource_record_sets::{ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput};
     use aws_sdk_route53::operation::get_change::GetChangeOutput;
@@ -245,6 +340,121 @@ mod tests {
             })
         }
 
+        /// Reads `before`, then (after the update) `after`.
+        fn flips(before: RoutingControlState, after: RoutingControlState) -> Rule {
+            let read = |s: RoutingControlState| {
+                move || {
+                    GetRoutingControlStateOutput::builder()
+                        .routing_control_arn(SOUTH_CONTROL)
+                        .routing_control_state(s.clone())
+                        .build()
+                        .unwrap()
+                }
+            };
+            mock!(Arc::get_routing_control_state)
+                .sequence()
+                .output(read(before))
+                .output(read(after))
+                .build()
+        }
+
+        const REFUSED: &str = r#"{"message":"Cannot change routing control state: safety rule at-least-one-on would be violated"}"#;
+
+        fn refusal(status: u16, kind: &'static str) -> Rule {
+            mock!(Arc::update_routing_control_state)
+                .sequence()
+                .http_response(move || {
+                    aws_smithy_runtime_api::http::Response::new(
+                        aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+                        aws_smithy_types::body::SdkBody::from(REFUSED),
+                    )
+                    .tap_header("x-amzn-errortype", kind)
+                })
+                .repeatedly()
+                .build()
+        }
+
+        trait TapHeader {
+            fn tap_header(self, k: &'static str, v: &'static str) -> Self;
+        }
+        impl TapHeader for aws_smithy_runtime_api::http::Response {
+            fn tap_header(mut self, k: &'static str, v: &'static str) -> Self {
+                self.headers_mut().insert(k, v);
+                self
+            }
+        }
+
+        #[tokio::test]
+        async fn a_safety_rule_refusal_is_final_and_no_other_endpoint_or_strategy_is_tried() {
+            for (status, kind) in [
+                (409, "ConflictException"),
+                (400, "ValidationException"),
+                (403, "AccessDeniedException"),
+            ] {
+                let read = state(RoutingControlState::On);
+                let refused = refusal(status, kind);
+                let first = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&read, &refused]);
+                let read2 = state(RoutingControlState::On);
+                let update2 = mock!(Arc::update_routing_control_state).then_output(|| UpdateRoutingControlStateOutput::builder().build());
+                let second = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&read2, &update2]);
+                let switch =
+                    RoutingControlSwitch::with_clients(vec![("https://one".into(), first), ("https://two".into(), second)], controls());
+                let e = switch.set_drained(&south(), true).await.unwrap_err();
+                assert!(e.stop, "{kind} must be final: {e}");
+                assert!(e.message.contains("https://one"), "{e}");
+                assert_eq!(update2.num_calls(), 0, "{kind}: the next endpoint is not tried");
+
+                // Through the switches: the control plane is not tried after a final refusal.
+                let list = listing(100);
+                let change = mock!(Client::change_resource_record_sets).then_output(|| {
+                    ChangeResourceRecordSetsOutput::builder()
+                        .change_info(change_info(ChangeStatus::Insync))
+                        .build()
+                });
+                let r53 = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change]);
+                let switches = TrafficSwitches {
+                    health_metric: None,
+                    routing_control: Some(switch),
+                    control_plane: ControlPlaneSwitch::new(r53, dns()),
+                };
+                let out = switches.drain(&[Strategy::RoutingControl, Strategy::ControlPlane], &south()).await;
+                assert_eq!(out.outcome(), Outcome::Failed, "{kind}");
+                assert!(out.applied.is_empty());
+                assert_eq!(change.num_calls(), 0, "{kind}: no fall-through to the control plane");
+                assert!(out.records[0].detail.contains("final"), "{:?}", out.records);
+            }
+        }
+
+        #[tokio::test]
+        async fn a_control_that_does_not_read_back_off_is_unconfirmed_and_the_next_strategy_runs() {
+            let read = state(RoutingControlState::On);
+            let update = mock!(Arc::update_routing_control_state).then_output(|| UpdateRoutingControlStateOutput::builder().build());
+            let client = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&read, &update]);
+            let switch = RoutingControlSwitch::with_clients(vec![("https://one".into(), client)], controls());
+            let list = listing(100);
+            let change = mock!(Client::change_resource_record_sets).then_output(|| {
+                ChangeResourceRecordSetsOutput::builder()
+                    .change_info(change_info(ChangeStatus::Insync))
+                    .build()
+            });
+            let poll =
+                mock!(Client::get_change).then_output(|| GetChangeOutput::builder().change_info(change_info(ChangeStatus::Insync)).build());
+            let r53 = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change, &poll]);
+            let switches = TrafficSwitches {
+                health_metric: None,
+                routing_control: Some(switch),
+                control_plane: ControlPlaneSwitch::new(r53, dns()),
+            };
+            let out = switches.drain(&[Strategy::RoutingControl, Strategy::ControlPlane], &south()).await;
+            assert_eq!(out.records[0].outcome, Outcome::Unconfirmed, "{:?}", out.records);
+            assert_eq!(out.outcome(), Outcome::Succeeded);
+            assert_eq!(
+                out.applied,
+                [Strategy::RoutingControl, Strategy::ControlPlane].into(),
+                "both hold the region drained: a failback must undo both"
+            );
+        }
+
         #[tokio::test]
         async fn unreachable_endpoints_are_skipped_until_one_answers() {
             let down = mock!(Arc::get_routing_control_state)
@@ -253,7 +463,7 @@ mod tests {
                 .repeatedly()
                 .build();
             let first = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&down]);
-            let read = state(RoutingControlState::On);
+            let read = flips(RoutingControlState::On, RoutingControlState::Off);
             let update = mock!(Arc::update_routing_control_state)
                 .match_requests(|r| {
                     r.routing_control_state() == Some(&RoutingControlState::Off) && r.routing_control_arn() == Some(SOUTH_CONTROL)

@@ -4,6 +4,8 @@ use crate::act::traffic::SwitchError;
 use crate::aws::clients::AwsClients;
 use crate::evidence::audit::{ActionRecord, Outcome};
 use crate::model::Region;
+use aws_sdk_route53recoverycluster::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use std::collections::BTreeMap;
 
 /// Data plane: Route 53 ARC routing controls. The region's control is set Off (drained) or On
@@ -47,22 +49,34 @@ impl RoutingControlSwitch {
         };
         let action = format!("route53-recovery-cluster:UpdateRoutingControlState {region}={wanted}");
         let Some(arn) = self.controls.get(region) else {
-            return Err(SwitchError {
-                action,
-                message: format!("no routing control configured for {region}"),
-            });
+            return Err(SwitchError::next(&action, format!("no routing control configured for {region}")));
         };
         let mut failures = Vec::new();
+        let after = |failures: &[String]| {
+            if failures.is_empty() {
+                String::new()
+            } else {
+                format!(" after {} endpoint(s) failed", failures.len())
+            }
+        };
         for (endpoint, client) in &self.endpoints {
+            // An endpoint that cannot answer is skipped; a refusal is the cluster's answer and
+            // final: it would be the same at every endpoint, and no other strategy may override
+            // what ARC refuses (its safety rules).
+            let mut refused_or_next = |e: String, rotate: bool| {
+                if rotate {
+                    failures.push(format!("{endpoint}: {e}"));
+                    None
+                } else {
+                    Some(SwitchError::stop(&action, format!("refused at {endpoint}: {e}")))
+                }
+            };
             let state = match client.get_routing_control_state().routing_control_arn(arn).send().await {
                 Ok(out) => out.routing_control_state().clone(),
-                Err(e) => {
-                    failures.push(format!(
-                        "{endpoint}: {}",
-                        aws_sdk_route53recoverycluster::error::DisplayErrorContext(e)
-                    ));
-                    continue;
-                }
+                Err(e) => match refused_or_next(DisplayErrorContext(&e).to_string(), rotates(&e)) {
+                    Some(stop) => return Err(stop),
+                    None => continue,
+                },
             };
             if state == wanted {
                 return Ok(ActionRecord {
@@ -72,37 +86,58 @@ impl RoutingControlSwitch {
                     millis: 0,
                 });
             }
-            match client
+            if let Err(e) = client
                 .update_routing_control_state()
                 .routing_control_arn(arn)
                 .routing_control_state(wanted.clone())
                 .send()
                 .await
             {
-                Ok(_) => {
-                    return Ok(ActionRecord {
-                        action,
-                        outcome: Outcome::Succeeded,
-                        detail: format!(
-                            "set at {endpoint}{}",
-                            if failures.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" after {} endpoint(s) failed", failures.len())
-                            }
-                        ),
-                        millis: 0,
-                    });
+                match refused_or_next(DisplayErrorContext(&e).to_string(), rotates(&e)) {
+                    Some(stop) => return Err(stop),
+                    None => continue,
                 }
-                Err(e) => failures.push(format!(
-                    "{endpoint}: {}",
-                    aws_sdk_route53recoverycluster::error::DisplayErrorContext(e)
-                )),
             }
+            // Success means effect: the state read back from the cluster.
+            let seen = client
+                .get_routing_control_state()
+                .routing_control_arn(arn)
+                .send()
+                .await
+                .map(|o| o.routing_control_state().clone());
+            let (outcome, seen) = match seen {
+                Ok(s) if s == wanted => (Outcome::Succeeded, format!("read back {s}")),
+                Ok(s) => (Outcome::Unconfirmed, format!("read back {s}, not {wanted}")),
+                Err(e) => (Outcome::Unconfirmed, format!("read-back failed: {}", DisplayErrorContext(e))),
+            };
+            return Ok(ActionRecord {
+                action,
+                outcome,
+                detail: format!("set at {endpoint}{}; {seen}", after(&failures)),
+                millis: 0,
+            });
         }
-        Err(SwitchError {
-            action,
-            message: format!("no cluster endpoint answered: {}", failures.join("; ")),
-        })
+        Err(SwitchError::next(
+            &action,
+            format!("no cluster endpoint answered: {}", failures.join("; ")),
+        ))
+    }
+}
+
+/// Whether another cluster endpoint may answer: no connection, a timeout, a 5xx
+/// (EndpointTemporarilyUnavailable: "Try another cluster endpoint"; InternalServer) or
+/// throttling by this endpoint. Anything else (Validation, Conflict, AccessDenied,
+/// ResourceNotFound) is the cluster refusing the request.
+fn rotates<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(se) => {
+            se.raw().status().as_u16() >= 500
+                || matches!(
+                    se.err().code(),
+                    Some("ThrottlingException" | "EndpointTemporarilyUnavailableException" | "InternalServerException")
+                )
+        }
+        _ => false,
     }
 }

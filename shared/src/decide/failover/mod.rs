@@ -25,6 +25,11 @@ pub struct DnsState {
     /// Regions currently drained from DNS.
     #[serde(default)]
     pub drained: BTreeSet<Region>,
+    /// Which strategies hold each drained region out of DNS (applied, confirmed or not): a
+    /// failback undoes each of them. A drained region missing here (state written before this
+    /// was recorded) is restored through every configured strategy.
+    #[serde(default)]
+    pub drained_by: BTreeMap<Region, BTreeSet<crate::config::Strategy>>,
     /// Frozen by an operator: no automatic action until unfrozen.
     #[serde(default)]
     pub frozen: bool,
@@ -586,6 +591,26 @@ fn automatic_failback(config: &SuiteConfig, state: &DnsState, health: &HealthVie
 
 fn secs(s: u64) -> Duration {
     Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+}
+
+/// What the switches hold after a drain or restore of `region`: the strategies still keeping
+/// it out of DNS. Empty after a confirmed restore.
+pub fn record_switches(state: &mut DnsState, region: &Region, holding: BTreeSet<crate::config::Strategy>) {
+    if holding.is_empty() {
+        state.drained_by.remove(region);
+    } else {
+        state.drained_by.insert(region.clone(), holding);
+    }
+}
+
+/// The strategies a failback of `region` must undo: those recorded, or (not recorded) every
+/// configured one, each of which reads its state first and leaves a serving region alone.
+pub fn holding(config: &SuiteConfig, state: &DnsState, region: &Region) -> BTreeSet<crate::config::Strategy> {
+    state
+        .drained_by
+        .get(region)
+        .cloned()
+        .unwrap_or_else(|| config.dns.strategies.iter().copied().collect())
 }
 
 /// The state after a decision has been carried out.

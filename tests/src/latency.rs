@@ -1,0 +1,155 @@
+//! The latency model: what real AWS takes time to do, where the emulator answers at once or
+//! never. Scaled down (seconds instead of minutes) so tests stay quick, but never zero, so no
+//! test depends on an instant answer.
+//!
+//! - Route 53: a submitted change stays PENDING (the proxy, [`FaultProxy::set_change_pending`]).
+//! - CloudWatch: the emulator does not evaluate alarms. Here the drain alarm of each region
+//!   follows its metric after an evaluation delay, as CloudWatch evaluates a 60-second alarm
+//!   once a minute ("Using Amazon CloudWatch alarms"); a Route 53 CLOUDWATCH_METRIC health
+//!   check follows the alarm's state.
+
+use crate::faults::FaultProxy;
+use crate::sdk;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Delays of the model, scaled for tests.
+#[derive(Debug, Clone, Copy)]
+pub struct Delays {
+    pub change_pending: Duration,
+    pub alarm_evaluation: Duration,
+}
+
+impl Default for Delays {
+    fn default() -> Self {
+        Delays {
+            change_pending: Duration::from_millis(1500),
+            alarm_evaluation: Duration::from_millis(1000),
+        }
+    }
+}
+
+/// The drain metric and its alarms, as the platform names them.
+#[derive(Debug, Clone)]
+pub struct DrainWiring {
+    pub namespace: String,
+    pub metric: String,
+    /// `{region}` stands for the drained region.
+    pub alarm_name: String,
+    /// (drained region, region where its metric and alarm live).
+    pub pairs: Vec<(String, String)>,
+}
+
+/// The model running for one platform: a proxy (no faults) the functions talk through, and the
+/// drain-alarm evaluator. Both stop when dropped.
+#[derive(Debug)]
+pub struct LatencyModel {
+    pub proxy: FaultProxy,
+    _drain_alarms: DrainAlarms,
+}
+
+impl LatencyModel {
+    pub async fn start(upstream: &str, wiring: DrainWiring, delays: Delays) -> Self {
+        let proxy = FaultProxy::start(upstream, 0.0, 0, Duration::from_secs(5)).await;
+        proxy.set_change_pending(delays.change_pending);
+        let mut clients = BTreeMap::new();
+        for (_, home) in &wiring.pairs {
+            clients.insert(home.clone(), aws_sdk_cloudwatch::Client::new(&sdk(home).await));
+        }
+        LatencyModel {
+            proxy,
+            _drain_alarms: DrainAlarms::start(wiring, delays.alarm_evaluation, clients),
+        }
+    }
+}
+
+/// CloudWatch's evaluation of the drain alarms, as a background task; stops when dropped.
+#[derive(Debug)]
+pub struct DrainAlarms(tokio::task::JoinHandle<()>);
+
+impl Drop for DrainAlarms {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl DrainAlarms {
+    /// `clients`: a CloudWatch client for each region where drain alarms live.
+    pub fn start(wiring: DrainWiring, delay: Duration, clients: BTreeMap<String, aws_sdk_cloudwatch::Client>) -> Self {
+        DrainAlarms(tokio::spawn(evaluate(wiring, delay, clients)))
+    }
+}
+
+/// Sets each drain alarm to ALARM (latest datapoint >= 1) or OK (< 1) once the value has been
+/// seen for the evaluation delay.
+async fn evaluate(wiring: DrainWiring, delay: Duration, clients: BTreeMap<String, aws_sdk_cloudwatch::Client>) {
+    // Per drained region: the state set, and the state seen in the metric since when.
+    let mut set: BTreeMap<String, StateValue> = BTreeMap::new();
+    let mut seen: BTreeMap<String, (StateValue, Instant)> = BTreeMap::new();
+    loop {
+        for (region, home) in &wiring.pairs {
+            let cw = &clients[home];
+            let Some(value) = latest(cw, &wiring, region).await else { continue };
+            let wanted = if value >= 1.0 { StateValue::Alarm } else { StateValue::Ok };
+            if set.get(region) == Some(&wanted) {
+                seen.remove(region);
+                continue;
+            }
+            let since = match seen.get(region) {
+                Some((s, at)) if *s == wanted => *at,
+                _ => {
+                    seen.insert(region.clone(), (wanted.clone(), Instant::now()));
+                    continue;
+                }
+            };
+            if since.elapsed() >= delay {
+                let name = wiring.alarm_name.replace("{region}", region);
+                let ok = cw
+                    .set_alarm_state()
+                    .alarm_name(&name)
+                    .state_value(wanted.clone())
+                    .state_reason("latency model: the drain metric evaluated")
+                    .send()
+                    .await
+                    .is_ok();
+                if ok {
+                    set.insert(region.clone(), wanted);
+                    seen.remove(region);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn latest(cw: &aws_sdk_cloudwatch::Client, wiring: &DrainWiring, region: &str) -> Option<f64> {
+    let now = aws_smithy_types::DateTime::from(SystemTime::now()).secs();
+    let minute = now - now.rem_euclid(60);
+    let q = MetricDataQuery::builder()
+        .id("m")
+        .metric_stat(
+            MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .namespace(&wiring.namespace)
+                        .metric_name(&wiring.metric)
+                        .dimensions(Dimension::builder().name("Region").value(region).build())
+                        .build(),
+                )
+                .period(60)
+                .stat("Maximum")
+                .build(),
+        )
+        .build();
+    let out = cw
+        .get_metric_data()
+        .metric_data_queries(q)
+        .start_time(aws_smithy_types::DateTime::from_secs(minute - 900))
+        .end_time(aws_smithy_types::DateTime::from_secs(minute + 180))
+        .scan_by(ScanBy::TimestampDescending)
+        .send()
+        .await
+        .ok()?;
+    out.metric_data_results().first().and_then(|r| r.values().first().copied())
+}
