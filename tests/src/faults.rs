@@ -33,6 +33,8 @@ pub enum Fault {
     Timeout,
     /// The connection is closed without an answer.
     Reset,
+    /// 403 AccessDenied in the service's format: the caller's permissions, not the service.
+    Denied,
 }
 
 /// One request seen by the proxy.
@@ -61,6 +63,8 @@ struct Shared {
     change_pending: Mutex<Duration>,
     /// When each change id was submitted.
     changes: Mutex<BTreeMap<String, std::time::Instant>>,
+    /// Deterministic faults: every call of (operation, region) gets this one.
+    rules: Mutex<BTreeMap<(String, String), Fault>>,
 }
 
 /// The proxy on a loopback port; stops when dropped.
@@ -91,6 +95,7 @@ impl FaultProxy {
             client: Client::builder(TokioExecutor::new()).build_http(),
             change_pending: Mutex::new(Duration::ZERO),
             changes: Mutex::new(BTreeMap::new()),
+            rules: Mutex::new(BTreeMap::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
@@ -122,6 +127,16 @@ impl FaultProxy {
     /// emulator answers INSYNC at once.
     pub fn set_change_pending(&self, pending: Duration) {
         *self.shared.change_pending.lock().expect("latency") = pending;
+    }
+
+    /// Every later call of `operation` in `region` gets `fault` (None: clears the rule).
+    pub fn always(&self, operation: &str, region: &str, fault: Option<Fault>) {
+        let mut rules = self.shared.rules.lock().expect("rules");
+        let key = (operation.to_owned(), region.to_owned());
+        match fault {
+            Some(f) => rules.insert(key, f),
+            None => rules.remove(&key),
+        };
     }
 
     /// Changes the fault rate (0 turns faults off).
@@ -292,6 +307,8 @@ fn xml_error(status: StatusCode, code: &str) -> Response<Full<Bytes>> {
 
 fn injected(fault: Fault, id: &Identified, coin: u64) -> Response<Full<Bytes>> {
     let (status, code) = match (fault, id.protocol) {
+        (Fault::Denied, Protocol::AwsJson | Protocol::RestJson) => (StatusCode::FORBIDDEN, "AccessDeniedException"),
+        (Fault::Denied, _) => (StatusCode::FORBIDDEN, "AccessDenied"),
         (Fault::Throttle, Protocol::RestJson) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException"),
         (Fault::Throttle, Protocol::AwsJson) => (StatusCode::BAD_REQUEST, "ThrottlingException"),
         (Fault::Throttle, _) => (StatusCode::BAD_REQUEST, "Throttling"),
@@ -325,7 +342,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(|e| Closed::Upstream(e.to_string()))?.to_bytes();
     let id = identify(&parts, &body);
-    let fault = shared.choose();
+    let rule = shared
+        .rules
+        .lock()
+        .expect("rules")
+        .get(&(id.operation.clone(), id.region.clone()))
+        .copied();
+    let fault = rule.or_else(|| shared.choose());
     let record = |upstream_ms: f64| Call {
         service: id.service.clone(),
         operation: id.operation.clone(),

@@ -5,9 +5,11 @@ use crate::aws::clients::AwsClients;
 use crate::config::SuiteConfig;
 use crate::model::AlarmState;
 use crate::model::Region;
-use crate::model::{HealthView, RegionHealth};
+use crate::model::{HealthView, RegionHealth, Unread};
+use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use aws_sdk_route53::error::DisplayErrorContext;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -28,50 +30,96 @@ impl CloudWatchHealth {
         CloudWatchHealth { clients }
     }
 
-    /// Reads the named alarms (metric and composite) in `region`.
+    /// Reads the named alarms (metric and composite) in `region`. A region that cannot be
+    /// reached (no connection, a timeout, a 5xx) is read a second time before it counts as
+    /// unreachable; a refusal or throttling is reported as such, never as unreachable.
     pub async fn read_alarms(&self, region: Region, names: Vec<String>) -> (Region, RegionHealth) {
         let client = self.clients.cloudwatch(&region);
-        let res = client
-            .describe_alarms()
-            .set_alarm_names(Some(names))
-            // Without AlarmTypes, DescribeAlarms returns metric alarms only.
-            .alarm_types(AlarmType::MetricAlarm)
-            .alarm_types(AlarmType::CompositeAlarm)
-            .send()
-            .await;
-        let health = match res {
-            Err(e) => {
-                tracing::warn!(%region, error = %DisplayErrorContext(&e), "cannot read health alarms");
-                RegionHealth {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let res = client
+                .describe_alarms()
+                .set_alarm_names(Some(names.clone()))
+                // Without AlarmTypes, DescribeAlarms returns metric alarms only.
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .send()
+                .await;
+            let e = match res {
+                Ok(out) => return (region, RegionHealth::read(states(&out))),
+                Err(e) => e,
+            };
+            tracing::warn!(%region, attempt, error = %DisplayErrorContext(&e), "cannot read health alarms");
+            // What a person reads in the notification: the service's code and message.
+            let message = match (e.code(), e.message()) {
+                (Some(code), Some(m)) => format!("cloudwatch:DescribeAlarms in {region}: {code}: {m}"),
+                (Some(code), None) => format!("cloudwatch:DescribeAlarms in {region}: {code}"),
+                _ => format!("cloudwatch:DescribeAlarms in {region}: {e}"),
+            };
+            let health = match classify(&e) {
+                Failure::Unreachable if attempt < 2 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
+                Failure::Unreachable => RegionHealth {
                     reachable: false,
                     alarms: BTreeMap::new(),
-                }
-            }
-            Ok(out) => {
-                let metric = out
-                    .metric_alarms()
-                    .iter()
-                    .filter_map(|a| Some((a.alarm_name()?.to_owned(), a.state_value()?.clone())));
-                let composite = out
-                    .composite_alarms()
-                    .iter()
-                    .filter_map(|a| Some((a.alarm_name()?.to_owned(), a.state_value()?.clone())));
-                let alarms = metric
-                    .chain(composite)
-                    .map(|(name, state)| {
-                        let state = match state {
-                            StateValue::Ok => AlarmState::Ok,
-                            StateValue::Alarm => AlarmState::Alarm,
-                            _ => AlarmState::InsufficientData,
-                        };
-                        (name, state)
-                    })
-                    .collect();
-                RegionHealth { reachable: true, alarms }
-            }
-        };
-        (region, health)
+                    unread: None,
+                },
+                Failure::Throttled => RegionHealth {
+                    unread: Some(Unread::Throttled(message)),
+                    ..RegionHealth::read(BTreeMap::new())
+                },
+                Failure::Refused => RegionHealth {
+                    unread: Some(Unread::Refused(message)),
+                    ..RegionHealth::read(BTreeMap::new())
+                },
+            };
+            return (region, health);
+        }
     }
+}
+
+enum Failure {
+    Unreachable,
+    Throttled,
+    Refused,
+}
+
+/// What an error says about the region: only no connection, a timeout or a 5xx say anything
+/// about it; throttling and refusals (AccessDenied, validation) say the API is up.
+fn classify<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failure {
+    match e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Failure::Unreachable,
+        SdkError::ServiceError(se) if se.raw().status().is_server_error() => Failure::Unreachable,
+        SdkError::ServiceError(se) if matches!(se.err().code(), Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded")) => {
+            Failure::Throttled
+        }
+        _ => Failure::Refused,
+    }
+}
+
+fn states(out: &aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput) -> BTreeMap<String, AlarmState> {
+    let metric = out
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| Some((a.alarm_name()?.to_owned(), a.state_value()?.clone())));
+    let composite = out
+        .composite_alarms()
+        .iter()
+        .filter_map(|a| Some((a.alarm_name()?.to_owned(), a.state_value()?.clone())));
+    metric
+        .chain(composite)
+        .map(|(name, state)| {
+            let state = match state {
+                StateValue::Ok => AlarmState::Ok,
+                StateValue::Alarm => AlarmState::Alarm,
+                _ => AlarmState::InsufficientData,
+            };
+            (name, state)
+        })
+        .collect()
 }
 
 impl HealthReader for CloudWatchHealth {

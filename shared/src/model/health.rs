@@ -39,10 +39,36 @@ impl fmt::Display for AlarmState {
 /// The health of one region as read just now (DescribeAlarms in that region).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegionHealth {
-    /// False when the region's alarms could not be read (its CloudWatch API is unreachable).
+    /// False when the region's CloudWatch API could not be reached: no connection, a timeout
+    /// or a 5xx, twice in a row. Only that is evidence about the region itself.
     pub reachable: bool,
     /// State of each configured health alarm (and the composite); missing = not found.
     pub alarms: BTreeMap<String, AlarmState>,
+    /// The API answered but the alarms were not read: evidence of nothing about the region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<Unread>,
+}
+
+impl RegionHealth {
+    /// Read, with these alarm states.
+    pub fn read(alarms: BTreeMap<String, AlarmState>) -> Self {
+        RegionHealth {
+            reachable: true,
+            alarms,
+            unread: None,
+        }
+    }
+}
+
+/// Why a region that answered could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
+pub enum Unread {
+    /// Still throttled after the SDK's attempts: try again later.
+    Throttled(String),
+    /// Refused (AccessDenied, a validation error): a configuration problem a person must fix;
+    /// no automatic action rests on it.
+    Refused(String),
 }
 
 pub type HealthView = BTreeMap<Region, RegionHealth>;

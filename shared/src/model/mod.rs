@@ -5,6 +5,6 @@ pub mod health;
 pub mod principal;
 pub mod region;
 
-pub use health::{AlarmState, HealthView, RegionHealth};
+pub use health::{AlarmState, HealthView, RegionHealth, Unread};
 pub use principal::{InvalidPrincipal, Principal};
 pub use region::{Region, region_of_arn};

@@ -457,3 +457,73 @@ async fn every_log_line_of_a_reaction_carries_the_signal_span_with_key_function_
     assert_eq!(span["function"], FUNCTION, "{decision}");
     assert_eq!(span["region"], resilience_tests::platform::HOME, "{decision}");
 }
+
+/// Region-unreadable evidence, through the platform's proxy answering DescribeAlarms in one
+/// region with a deterministic fault (the emulator cannot refuse or fail on demand).
+mod unreadable_health {
+    use super::*;
+    use resilience_tests::faults::Fault;
+
+    #[tokio::test]
+    async fn a_refused_alarm_read_is_a_configuration_error_no_failover_and_a_critical_notification() {
+        let p = Platform::provision(&["control-plane"]).await;
+        let (api, _procs) = running(&p, 1, &[]).await;
+        fail_south(&p).await;
+        // The target's alarms are refused to the function: whatever the primary shows, nothing moves.
+        p.latency.proxy.always("DescribeAlarms", NORTH, Some(Fault::Denied));
+        let out = api
+            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+            .await
+            .expect("handled: a configuration error is not retried");
+        assert_eq!(out["decision"]["reason"], "health-read-refused", "{out:#}");
+        assert!(out["why"].as_str().unwrap().contains("configuration error"), "{out}");
+        assert_eq!(p.weights().await[SOUTH], 100, "nothing moved");
+        let notes = p.notifications().await;
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(notes[0]["severity"], "critical", "{notes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_region_that_answers_5xx_twice_is_unreachable_evidence_and_is_drained() {
+        let p = Platform::provision(&["control-plane"]).await;
+        let (api, _procs) = running(&p, 1, &[]).await;
+        // Two of three alarms in ALARM would be quorum; here the primary's API cannot even answer.
+        p.latency.proxy.always("DescribeAlarms", SOUTH, Some(Fault::ServerError));
+        let out = api
+            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+            .await
+            .expect("handled");
+        assert_eq!(out["decision"]["decision"], "failover", "{out}");
+        assert!(out["why"].as_str().unwrap().contains("could not be read from outside"), "{out}");
+        let reads = p
+            .latency
+            .proxy
+            .calls()
+            .iter()
+            .filter(|c| c.operation == "DescribeAlarms" && c.region == SOUTH && c.fault.is_some())
+            .count();
+        assert!(reads >= 2, "confirmed by a second read: {reads} faulted reads");
+        assert_eq!(p.weights().await[SOUTH], 0);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_target_is_inconclusive_and_retried_not_evidence() {
+        let p = Platform::provision(&["control-plane"]).await;
+        let (api, _procs) = running(&p, 1, &[]).await;
+        fail_south(&p).await;
+        p.latency.proxy.always("DescribeAlarms", NORTH, Some(Fault::Throttle));
+        let e = api
+            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+            .await
+            .expect_err("retried");
+        assert_eq!(e["errorType"], "Retryable.HealthUnreadable", "{e}");
+        assert_eq!(p.weights().await[SOUTH], 100);
+        // Once the target can be read, the re-drive drains the primary.
+        p.latency.proxy.always("DescribeAlarms", NORTH, None);
+        let out = api
+            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+            .await
+            .expect("handled");
+        assert_eq!(out["decision"]["decision"], "failover", "{out}");
+    }
+}

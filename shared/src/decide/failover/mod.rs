@@ -13,7 +13,7 @@ use crate::config::SuiteConfig;
 use crate::evidence::audit::DecisionName;
 use crate::evidence::notify::Severity;
 use crate::model::Region;
-use crate::model::{AlarmState, HealthView, RegionHealth};
+use crate::model::{AlarmState, HealthView, RegionHealth, Unread};
 use crate::signal::{HealthStatus, OperatorCommandKind, Signal, SignalKind};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -110,6 +110,18 @@ pub fn verdict(config: &SuiteConfig, region: &Region, health: Option<&RegionHeal
     let lone = policy.single_alarm_fails_region && rc.health_alarms.len() == 1 && in_alarm.len() == 1;
     let decisive_health = config.health_events.decisive && open_issues > 0;
 
+    if let Some(unread) = health.and_then(|h| h.unread.as_ref()) {
+        let (Unread::Throttled(m) | Unread::Refused(m)) = unread;
+        return Verdict {
+            failing: false,
+            healthy: false,
+            in_alarm,
+            not_ok: vec![format!("{region}'s alarms could not be read ({m})")],
+            votes: 0,
+            quorum,
+            why: format!("{region}'s alarms could not be read, which says nothing about the region: {m}"),
+        };
+    }
     let (failing, why) = if unreachable {
         (true, format!("{region}'s CloudWatch could not be read from outside the region"))
     } else if composite {
@@ -242,15 +254,18 @@ pub enum NoActionReason {
     NotHealthyLongEnough,
     KillSwitch,
     Frozen,
+    /// A region's alarms were refused to us (AccessDenied, validation): a configuration error.
+    HealthReadRefused,
 }
 
 impl NoActionReason {
     /// Some refusals need a person now.
     pub fn severity(self) -> Option<Severity> {
         match self {
-            NoActionReason::LastServingRegion | NoActionReason::BothRegionsFailing | NoActionReason::TargetNotHealthy => {
-                Some(Severity::Critical)
-            }
+            NoActionReason::LastServingRegion
+            | NoActionReason::BothRegionsFailing
+            | NoActionReason::TargetNotHealthy
+            | NoActionReason::HealthReadRefused => Some(Severity::Critical),
             NoActionReason::KillSwitch | NoActionReason::Frozen => Some(Severity::Warning),
             _ => None,
         }
@@ -307,7 +322,11 @@ pub fn inconclusive(
     now: DateTime<Utc>,
     decision: &Decision,
 ) -> Vec<Region> {
-    let unreadable: Vec<Region> = health.iter().filter(|(_, h)| !h.reachable).map(|(r, _)| r.clone()).collect();
+    let unreadable: Vec<Region> = health
+        .iter()
+        .filter(|(_, h)| !h.reachable || matches!(h.unread, Some(Unread::Throttled(_))))
+        .map(|(r, _)| r.clone())
+        .collect();
     if unreadable.is_empty() || decision.moves_traffic() {
         return vec![];
     }
@@ -320,7 +339,7 @@ pub fn inconclusive(
             .chain(rc.composite_alarm.iter())
             .map(|a| (a.clone(), AlarmState::Ok))
             .collect();
-        assumed.insert(region.clone(), RegionHealth { reachable: true, alarms });
+        assumed.insert(region.clone(), RegionHealth::read(alarms));
     }
     if decide(config, state, signal, &assumed, now).moves_traffic() {
         unreadable
@@ -331,6 +350,30 @@ pub fn inconclusive(
 
 /// The decision for one signal.
 pub fn decide(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &HealthView, now: DateTime<Utc>) -> Decision {
+    // Alarms we are refused are a configuration problem: nothing automatic or manual moves
+    // traffic on a reading we could not make (an operator command is refused too, since its
+    // target's health is unknown), and a person is told what to fix.
+    let refused: Vec<String> = health
+        .iter()
+        .filter_map(|(r, h)| match &h.unread {
+            Some(Unread::Refused(m)) => Some(format!("{r}: {m}")),
+            _ => None,
+        })
+        .collect();
+    let moves = match &signal.kind {
+        SignalKind::Operator(cmd) => matches!(cmd.command, OperatorCommandKind::Failover | OperatorCommandKind::Failback),
+        SignalKind::Suspicious(_) => false,
+        _ => true,
+    };
+    if !refused.is_empty() && moves {
+        return none(
+            NoActionReason::HealthReadRefused,
+            format!(
+                "the health alarms could not be read, the request was refused ({}): a configuration error (the role's cloudwatch:DescribeAlarms, the alarm names); no action until it is fixed",
+                refused.join("; ")
+            ),
+        );
+    }
     match &signal.kind {
         SignalKind::Operator(cmd) => {
             if let Err(refusal) = cmd.authorize(config) {
