@@ -70,10 +70,7 @@ fn failover_decisions(c: &mut Criterion) {
         .map(|(r, rc)| {
             (
                 r.clone(),
-                RegionHealth {
-                    reachable: true,
-                    alarms: rc.health_alarms.iter().map(|a| (a.clone(), AlarmState::Alarm)).collect(),
-                },
+                RegionHealth::read(rc.health_alarms.iter().map(|a| (a.clone(), AlarmState::Alarm)).collect()),
             )
         })
         .collect();
