@@ -25,7 +25,7 @@ fn region(config: &SuiteConfig, region: &str, failing: usize) -> RegionHealth {
         alarms.insert(a.clone(), if i < failing { AlarmState::Alarm } else { AlarmState::Ok });
     }
     alarms.insert(rc.composite_alarm.clone().unwrap(), AlarmState::Ok);
-    RegionHealth { reachable: true, alarms }
+    RegionHealth::read(alarms)
 }
 
 fn view(c: &SuiteConfig, south_failing: usize, north_failing: usize) -> HealthView {
@@ -169,6 +169,40 @@ fn a_refusal_that_rests_on_the_target_being_unreadable_is_inconclusive() {
     h.get_mut(&r(SOUTH)).unwrap().reachable = false;
     let d = decide(&c, &drained, &signal, &h, t0());
     assert!(inconclusive(&c, &drained, &signal, &h, t0(), &d).is_empty(), "{d:?}");
+}
+
+#[test]
+fn a_throttled_or_refused_read_is_never_evidence_of_failure() {
+    let c = config();
+    let state = DnsState::default();
+    let signal = alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm);
+    // One alarm in ALARM (below quorum) and the rest unread because of throttling: not failing,
+    // and the event is retried rather than consumed only if reading could change the decision.
+    let mut h = view(&c, 1, 0);
+    h.get_mut(&r(SOUTH)).unwrap().unread = Some(Unread::Throttled("Throttling: Rate exceeded".into()));
+    let v = verdict(&c, &r(SOUTH), h.get(&r(SOUTH)), &state);
+    assert!(!v.failing && !v.healthy, "{v:?}");
+    let d = decide(&c, &state, &signal, &h, t0());
+    assert_eq!(reason(&d), NoActionReason::RegionNotFailing, "{d:?}");
+    // A throttled target: inconclusive, retried.
+    let mut h = view(&c, 2, 0);
+    h.get_mut(&r(NORTH)).unwrap().unread = Some(Unread::Throttled("Throttling".into()));
+    let d = decide(&c, &state, &signal, &h, t0());
+    assert!(!d.moves_traffic());
+    assert_eq!(inconclusive(&c, &state, &signal, &h, t0(), &d), vec![r(NORTH)]);
+    // A refusal anywhere: a configuration error, critical, no action even with quorum.
+    let mut h = view(&c, 3, 0);
+    h.get_mut(&r(NORTH)).unwrap().unread = Some(Unread::Refused("AccessDenied".into()));
+    let d = decide(&c, &state, &signal, &h, t0());
+    assert_eq!(reason(&d), NoActionReason::HealthReadRefused, "{d:?}");
+    assert_eq!(NoActionReason::HealthReadRefused.severity(), Some(Severity::Critical));
+    assert!(
+        inconclusive(&c, &state, &signal, &h, t0(), &d).is_empty(),
+        "not retried: a person must fix it"
+    );
+    // A freeze still works while the alarms are refused.
+    let freeze = command(OperatorCommandKind::Freeze, None);
+    assert!(matches!(decide(&c, &state, &freeze, &h, t0()), Decision::Freeze { .. }));
 }
 
 #[test]
