@@ -6,7 +6,6 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use resilience_core::config::SuiteConfig;
-use resilience_core::decide::failover::DnsState;
 use resilience_core::evidence::audit::AuditRecord;
 use resilience_core::model::Region;
 use resilience_core::signal::{OperatorCommandDetail, OperatorCommandKind};
@@ -39,12 +38,16 @@ pub struct Status {
     pub pending_notifications: usize,
 }
 
-pub async fn status(config: &SuiteConfig, store: &DynamoStore, ddb: &aws_sdk_dynamodb::Client) -> Result<Status, CliError> {
-    let state: DnsState = store
-        .get_state(&format!("dns#{}", config.dns.record_name))
-        .await?
-        .map(|v| serde_json::from_value(v.value).unwrap_or_default())
-        .unwrap_or_default();
+/// `store` is the state table in `home`; `peers` the same table in every configured region
+/// (each region's copy of the DNS state is read where it is written).
+pub async fn status(
+    config: &SuiteConfig,
+    home: &Region,
+    store: &DynamoStore,
+    peers: &[(Region, DynamoStore)],
+    ddb: &aws_sdk_dynamodb::Client,
+) -> Result<Status, CliError> {
+    let (_, _, state) = resilience_core::handler::dns_state::read(config, home, store, peers).await?;
     let now = Utc::now().timestamp_millis();
     let leases = ddb
         .scan()

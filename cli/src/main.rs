@@ -142,7 +142,14 @@ async fn run(args: Args) -> Result<(), String> {
     match args.command {
         Command::Config { .. } => unreachable!("handled before any AWS client is built"),
         Command::Status => {
-            let s = cli::status(&config, &store, &ddb).await.map_err(|e| e.to_string())?;
+            let peers: Vec<_> = config
+                .regions
+                .keys()
+                .map(|r| (r.clone(), DynamoStore::new(clients.dynamodb(r), config.state_table.clone())))
+                .collect();
+            let s = cli::status(&config, &region, &store, &peers, &ddb)
+                .await
+                .map_err(|e| e.to_string())?;
             let v = serde_json::to_value(&s).unwrap_or_default();
             print(args.json, &v, || {
                 format!(

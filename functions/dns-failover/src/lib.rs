@@ -35,6 +35,9 @@ pub struct Failover<S, N, H> {
     pub config: SuiteConfig,
     pub region: Region,
     pub store: S,
+    /// The state table in each other region (the same global table, read there: each region's
+    /// copy of the DNS state is freshest in its home region).
+    pub peers: Vec<(Region, S)>,
     pub notifier: N,
     pub health: H,
     pub switches: TrafficSwitches,
@@ -82,8 +85,9 @@ impl From<FailoverError> for Diagnostic {
 }
 
 impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
+    /// This region's copy of the DNS state; every region's function writes only its own.
     fn state_name(&self) -> String {
-        format!("dns#{}", self.config.dns.record_name)
+        resilience_core::handler::dns_state::copy_name(&self.config, &self.region)
     }
 
     /// Handles one Lambda payload (one event, or an SNS / SQS batch).
@@ -102,8 +106,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     pub async fn react(&self, signal: &Signal) -> Result<Value, FailoverError> {
         let started = Instant::now();
         let mut metrics = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
-        let lease = format!("dns#{}", self.config.dns.record_name);
-        let once = exactly_once(&self.store, &self.config.policy, FUNCTION, &signal.key, &lease, async || {
+        // Claims and the lease are this region's: the table is a global table, and a claim or
+        // lease replicated from the other region must not stop this one deciding (whether it
+        // acts is settled by `failover::for_this_region`).
+        let lease = self.state_name();
+        let claimant = format!("{FUNCTION}@{}", self.region);
+        let once = exactly_once(&self.store, &self.config.policy, &claimant, &signal.key, &lease, async || {
             self.react_leased(signal, &mut metrics, started).await
         })
         .await;
@@ -122,18 +130,10 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 
     async fn react_leased(&self, signal: &Signal, metrics: &mut Metrics, started: Instant) -> Result<(String, Value), FailoverError> {
         let state_name = self.state_name();
-        let (stored, version) = match self.store.get_state(&state_name).await? {
-            Some(v) => (
-                serde_json::from_value::<DnsState>(v.value).map_err(|e| StoreError::Corrupt {
-                    key: state_name.clone(),
-                    problem: e.to_string(),
-                })?,
-                v.version,
-            ),
-            None => (DnsState::default(), 0),
-        };
+        let (stored, version, view) =
+            resilience_core::handler::dns_state::read(&self.config, &self.region, &self.store, &self.peers).await?;
         // Notifications a faulted invocation left queued go out first.
-        let mut state = stored.clone();
+        let mut state = view;
         let mut actions = self.flush_outbox(&mut state).await;
 
         let health: HealthView = self.health.read(&self.config).await;
@@ -147,6 +147,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 .inconclusive(signal, &decision, &unreadable, actions, (&stored, &state, version), now)
                 .await);
         }
+        let decision = failover::for_this_region(&self.config, &observed, &health, &self.region, decision);
 
         let dry_run = self.config.dry_run;
         let acted = Instant::now();

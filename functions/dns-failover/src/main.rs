@@ -7,12 +7,21 @@ use resilience_core::act::capacity::CapacityActuator;
 use resilience_core::act::health::CloudWatchHealth;
 use resilience_core::act::traffic::TrafficSwitches;
 use resilience_core::aws::deployment;
+use resilience_core::store::dynamodb::DynamoStore;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = deployment::start(|d| {
+        let peers = d
+            .config
+            .regions
+            .keys()
+            .filter(|r| **r != d.region)
+            .map(|r| (r.clone(), DynamoStore::new(d.clients.dynamodb(r), d.config.state_table.clone())))
+            .collect();
         let handler = Failover {
+            peers,
             switches: TrafficSwitches::new(&d.config, &d.clients),
             health: CloudWatchHealth::new(d.clients.clone()),
             capacity: CapacityActuator::new(d.clients.clone()),

@@ -22,6 +22,29 @@ pub struct RegionConfig {
     /// A composite "region unhealthy" alarm: in ALARM it fails the region on its own.
     #[serde(default)]
     pub composite_alarm: Option<String>,
+    /// Order of preference, lowest first: where a drained region's traffic goes, and which
+    /// region's dns-failover acts on another's failure. Default: the primary 0, backups 100;
+    /// ties go by region code.
+    #[serde(default)]
+    pub priority: Option<u32>,
+}
+
+impl RegionConfig {
+    pub fn effective_priority(&self) -> u32 {
+        self.priority.unwrap_or(match self.role {
+            RegionRole::Primary => 0,
+            RegionRole::Backup => 100,
+        })
+    }
+}
+
+impl SuiteConfig {
+    /// The configured regions in order of preference.
+    pub fn regions_by_priority(&self) -> Vec<&Region> {
+        let mut regions: Vec<(&Region, u32)> = self.regions.iter().map(|(r, rc)| (r, rc.effective_priority())).collect();
+        regions.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+        regions.into_iter().map(|(r, _)| r).collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

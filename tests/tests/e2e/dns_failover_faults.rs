@@ -29,6 +29,7 @@ async fn handler<S: StateStore>(p: &Platform, store: S) -> Failover<S, Recording
         region: HOME.parse().unwrap(),
         config,
         store,
+        peers: vec![],
         notifier: RecordingNotifier::default(),
     }
 }

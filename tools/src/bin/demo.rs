@@ -331,7 +331,8 @@ async fn main() -> ExitCode {
     let audit = p.audit("dns-failover").await;
     let ddb = aws_sdk_dynamodb::Client::new(&resilience_tests::sdk(HOME).await);
     let store = resilience_core::store::dynamodb::DynamoStore::new(ddb.clone(), p.state_table.clone());
-    if let Ok(s) = resilience_cli::status(&config, &store, &ddb).await {
+    let home: resilience_core::Region = HOME.parse().expect("a region code");
+    if let Ok(s) = resilience_cli::status(&config, &home, &store, &[], &ddb).await {
         t.line(
             "resilience",
             "status",

@@ -30,6 +30,14 @@ pub struct DnsState {
     /// was recorded) is restored through every configured strategy.
     #[serde(default)]
     pub drained_by: BTreeMap<Region, BTreeSet<crate::config::Strategy>>,
+    /// When each region was last drained or restored: the timestamp of its register. Each
+    /// region's dns-failover writes its own copy of this document; [`merge`] keeps, per
+    /// region, the latest change from any copy.
+    #[serde(default)]
+    pub changed_at: BTreeMap<Region, DateTime<Utc>>,
+    /// When `frozen` was last set or cleared (the same kind of register).
+    #[serde(default)]
+    pub frozen_at: Option<DateTime<Utc>>,
     /// Frozen by an operator: no automatic action until unfrozen.
     #[serde(default)]
     pub frozen: bool,
@@ -256,6 +264,8 @@ pub enum NoActionReason {
     Frozen,
     /// A region's alarms were refused to us (AccessDenied, validation): a configuration error.
     HealthReadRefused,
+    /// Another region's function carries this drain or restore out.
+    OtherRegionActs,
 }
 
 impl NoActionReason {
@@ -481,8 +491,8 @@ fn gate(config: &SuiteConfig, state: &DnsState, plan: Decision) -> Decision {
 /// Where traffic from `drain` can go: a serving, healthy region. Errors say why none can.
 fn pick_target(config: &SuiteConfig, state: &DnsState, health: &HealthView, drain: &Region) -> Result<Region, Decision> {
     let serving: Vec<&Region> = config
-        .regions
-        .keys()
+        .regions_by_priority()
+        .into_iter()
         .filter(|r| !state.drained.contains(*r) && *r != drain)
         .collect();
     if serving.is_empty() {
@@ -548,8 +558,14 @@ fn manual_failover(config: &SuiteConfig, state: &DnsState, health: &HealthView, 
             format!("{target} is drained itself: fail it back first"),
         );
     }
-    // Drain every other serving region (with two regions: the other one).
-    let Some(drain) = config.regions.keys().find(|r| *r != target && !state.drained.contains(*r)) else {
+    // Drain the other serving regions one at a time, least preferred first (with two regions:
+    // the other one); a repeated command drains the next.
+    let Some(drain) = config
+        .regions_by_priority()
+        .into_iter()
+        .rev()
+        .find(|r| *r != target && !state.drained.contains(*r))
+    else {
         return none(NoActionReason::AlreadyDrained, format!("{target} already takes all traffic"));
     };
     let v = verdict(config, target, health.get(target), state);
@@ -636,6 +652,82 @@ fn secs(s: u64) -> Duration {
     Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
 }
 
+/// The view of the DNS state from this region's copy (`own`) and the copies written by the
+/// other regions' dns-failover (`others`, each read from its home region when it answers).
+/// Per region, the latest drain or restore wins; so does the latest freeze or unfreeze. What
+/// only this region observes (its health readings, its Health events, its outbox) stays its
+/// own. Copies are never written by two regions, so replication's last-writer-wins at the
+/// item level never loses a change.
+pub fn merge(own: &DnsState, others: &[DnsState]) -> DnsState {
+    let mut view = own.clone();
+    for other in others {
+        for (region, at) in &other.changed_at {
+            if view.changed_at.get(region).is_none_or(|mine| at > mine) {
+                view.changed_at.insert(region.clone(), *at);
+                if other.drained.contains(region) {
+                    view.drained.insert(region.clone());
+                } else {
+                    view.drained.remove(region);
+                }
+                match other.drained_by.get(region) {
+                    Some(holding) => view.drained_by.insert(region.clone(), holding.clone()),
+                    None => view.drained_by.remove(region),
+                };
+            }
+        }
+        // A copy written before registers were kept: its drains count unless a register says otherwise.
+        for region in other.drained.iter().filter(|r| !other.changed_at.contains_key(*r)) {
+            if !view.changed_at.contains_key(region) {
+                view.drained.insert(region.clone());
+            }
+        }
+        if other.frozen_at > view.frozen_at {
+            view.frozen = other.frozen;
+            view.frozen_at = other.frozen_at;
+        }
+        view.last_failover_at = view.last_failover_at.max(other.last_failover_at);
+    }
+    view
+}
+
+/// Which region's dns-failover carries out a drain or restore of `region`: never `region`
+/// itself (act from outside the failure), but the most preferred other region that serves
+/// and is not failing in this reading. With two regions it is always the other one, whatever
+/// the reading, so the same alarm delivered to both regions is acted on once.
+pub fn actor(config: &SuiteConfig, state: &DnsState, health: &HealthView, region: &Region) -> Option<Region> {
+    let others: Vec<&Region> = config.regions_by_priority().into_iter().filter(|r| *r != region).collect();
+    others
+        .iter()
+        .find(|r| !state.drained.contains(**r) && !verdict(config, r, health.get(**r), state).failing)
+        .or_else(|| others.first())
+        .map(|r| (*r).clone())
+}
+
+/// The decision as this region's function carries it out: an automatic drain or restore that
+/// another region's function acts on is deferred to it (audited, not notified). Operator
+/// commands are acted on where they are received.
+pub fn for_this_region(config: &SuiteConfig, state: &DnsState, health: &HealthView, home: &Region, decision: Decision) -> Decision {
+    let (region, manual) = match &decision {
+        Decision::Failover(p) => (&p.drain, p.manual),
+        Decision::Failback(p) => (&p.region, p.manual),
+        _ => return decision,
+    };
+    if manual {
+        return decision;
+    }
+    match actor(config, state, health, region) {
+        Some(acting) if acting != *home => Decision::NoAction(NoAction {
+            reason: NoActionReason::OtherRegionActs,
+            why: format!(
+                "{acting} acts on {region} (from outside the failure, by configured priority); this region's function defers: {}",
+                decision.why()
+            ),
+            withheld: Some(Box::new(decision)),
+        }),
+        _ => decision,
+    }
+}
+
 /// What the switches hold after a drain or restore of `region`: the strategies still keeping
 /// it out of DNS. Empty after a confirmed restore.
 pub fn record_switches(state: &mut DnsState, region: &Region, holding: BTreeSet<crate::config::Strategy>) {
@@ -662,13 +754,21 @@ pub fn apply(state: &DnsState, decision: &Decision, now: DateTime<Utc>) -> DnsSt
     match decision {
         Decision::Failover(p) => {
             next.drained.insert(p.drain.clone());
+            next.changed_at.insert(p.drain.clone(), now);
             next.last_failover_at = Some(now);
         }
         Decision::Failback(p) => {
             next.drained.remove(&p.region);
+            next.changed_at.insert(p.region.clone(), now);
         }
-        Decision::Freeze { .. } => next.frozen = true,
-        Decision::Unfreeze { .. } => next.frozen = false,
+        Decision::Freeze { .. } => {
+            next.frozen = true;
+            next.frozen_at = Some(now);
+        }
+        Decision::Unfreeze { .. } => {
+            next.frozen = false;
+            next.frozen_at = Some(now);
+        }
         Decision::Refused { .. } | Decision::NoAction(_) => {}
     }
     next

@@ -1,0 +1,58 @@
+//! The DNS state's copies: each region's dns-failover writes its own copy of the state of the
+//! protected name (`dns#<name>@<region>`) and reads the others', so the global table's
+//! last-writer-wins replication never overwrites one region's change with another's
+//! (`decide::failover::merge` keeps the latest change per region).
+
+use crate::config::SuiteConfig;
+use crate::decide::failover::{self, DnsState};
+use crate::model::Region;
+use crate::store::{StateStore, StoreError};
+
+/// The name of `region`'s copy.
+pub fn copy_name(config: &SuiteConfig, region: &Region) -> String {
+    format!("dns#{}@{region}", config.dns.record_name)
+}
+
+fn parse(name: &str, value: serde_json::Value) -> Result<DnsState, StoreError> {
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
+        key: name.to_owned(),
+        problem: e.to_string(),
+    })
+}
+
+/// This region's copy (with its version, to write back) and the view merged with every other
+/// region's copy. Another region's copy is read in its home region (`peers`), where it is
+/// written and strongly consistent; if that region does not answer, the replica in `local`.
+pub async fn read<S: StateStore>(
+    config: &SuiteConfig,
+    home: &Region,
+    local: &S,
+    peers: &[(Region, S)],
+) -> Result<(DnsState, u64, DnsState), StoreError> {
+    let own_name = copy_name(config, home);
+    let (own, version) = match local.get_state(&own_name).await? {
+        Some(v) => (parse(&own_name, v.value)?, v.version),
+        None => (DnsState::default(), 0),
+    };
+    let mut others = Vec::new();
+    for (region, store) in peers.iter().filter(|(r, _)| r != home) {
+        let name = copy_name(config, region);
+        let copy = match store.get_state(&name).await {
+            Ok(copy) => copy,
+            Err(e) => {
+                tracing::warn!(%region, error = %e, "the region's copy of the DNS state is unreadable there; using the replica here");
+                local.get_state(&name).await?
+            }
+        };
+        if let Some(v) = copy {
+            others.push(parse(&name, v.value)?);
+        }
+    }
+    // The single document written before each region kept its own copy.
+    let legacy = format!("dns#{}", config.dns.record_name);
+    if let Some(v) = local.get_state(&legacy).await? {
+        others.push(parse(&legacy, v.value)?);
+    }
+    let view = failover::merge(&own, &others);
+    Ok((own, version, view))
+}
