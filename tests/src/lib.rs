@@ -12,6 +12,7 @@ pub mod faults;
 pub mod jwt;
 pub mod latency;
 pub mod platform;
+pub mod replicator;
 pub mod runtime;
 
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -147,7 +147,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 .inconclusive(signal, &decision, &unreadable, actions, (&stored, &state, version), now)
                 .await);
         }
-        let decision = failover::for_this_region(&self.config, &observed, &health, &self.region, decision);
+        let decision = failover::for_this_region(&self.config, &observed, signal, &health, &self.region, decision);
 
         let dry_run = self.config.dry_run;
         let acted = Instant::now();

@@ -7,6 +7,7 @@ mod access_authorizer;
 mod backup_verifier;
 mod capacity_scaler;
 mod cli;
+mod cross_region;
 mod deployed;
 mod dns_failover;
 mod dns_failover_faults;

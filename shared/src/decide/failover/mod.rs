@@ -703,26 +703,39 @@ pub fn actor(config: &SuiteConfig, state: &DnsState, health: &HealthView, region
         .map(|r| (*r).clone())
 }
 
-/// The decision as this region's function carries it out: an automatic drain or restore that
-/// another region's function acts on is deferred to it (audited, not notified). Operator
-/// commands are acted on where they are received.
-pub fn for_this_region(config: &SuiteConfig, state: &DnsState, health: &HealthView, home: &Region, decision: Decision) -> Decision {
-    let (region, manual) = match &decision {
-        Decision::Failover(p) => (&p.drain, p.manual),
-        Decision::Failback(p) => (&p.region, p.manual),
+/// The decision as this region's function carries it out. An alarm or AWS Health event about
+/// region R is delivered to every region's function; only [`actor`]`(R)` acts on it and
+/// announces the outcome (a drain, a restore, or a refusal a person must hear of). The others
+/// defer: audited, not notified, nothing changed. An operator command is acted on where it is
+/// received; a schedule re-evaluates in every region, and the same rule applies to the drain
+/// or restore it plans.
+pub fn for_this_region(
+    config: &SuiteConfig,
+    state: &DnsState,
+    signal: &Signal,
+    health: &HealthView,
+    home: &Region,
+    decision: Decision,
+) -> Decision {
+    let subject = match (&signal.kind, &decision) {
+        (SignalKind::Operator(_), _) => return decision,
+        (_, Decision::Failover(p)) => &p.drain,
+        (_, Decision::Failback(p)) => &p.region,
+        (SignalKind::Alarm(a), _) => &a.region,
+        (SignalKind::Health(h), _) => &h.region,
         _ => return decision,
     };
-    if manual {
+    if !config.regions.contains_key(subject) {
         return decision;
     }
-    match actor(config, state, health, region) {
+    match actor(config, state, health, subject) {
         Some(acting) if acting != *home => Decision::NoAction(NoAction {
             reason: NoActionReason::OtherRegionActs,
             why: format!(
-                "{acting} acts on {region} (from outside the failure, by configured priority); this region's function defers: {}",
+                "{acting} acts on {subject} (from outside the failure, by configured priority); this region defers: {}",
                 decision.why()
             ),
-            withheld: Some(Box::new(decision)),
+            withheld: decision.moves_traffic().then(|| Box::new(decision)),
         }),
         _ => decision,
     }

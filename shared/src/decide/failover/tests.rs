@@ -612,3 +612,162 @@ proptest! {
         }
     }
 }
+
+// ---- several regions, each deciding on its own copy of the state ----
+
+const CENTRAL: &str = "eu-central-1";
+
+/// The example with a third region, eu-central-1, preferred after the primary (priority 50).
+fn three_regions() -> SuiteConfig {
+    let mut v: serde_json::Value = serde_json::from_str(crate::config::EXAMPLE).unwrap();
+    v["regions"][CENTRAL] = serde_json::json!({
+        "role": "backup",
+        "priority": 50,
+        "health_alarms": ["aworld-health-api-5xx-eu-central-1", "aworld-health-api-latency-eu-central-1", "aworld-health-canary-eu-central-1"],
+        "composite_alarm": "aworld-health-region-unhealthy-eu-central-1"
+    });
+    v["dns"]["records"][CENTRAL] = serde_json::json!({ "set_identifier": CENTRAL, "weight": 100 });
+    v["notifications"]["topics"][CENTRAL] = serde_json::json!("arn:aws:sns:eu-central-1:123456789012:aworld-alerts");
+    SuiteConfig::from_json(&v.to_string()).unwrap()
+}
+
+fn view3(c: &SuiteConfig, failing: [usize; 3]) -> HealthView {
+    [SOUTH, CENTRAL, NORTH]
+        .iter()
+        .zip(failing)
+        .map(|(name, n)| (r(name), region(c, name, n)))
+        .collect()
+}
+
+#[test]
+fn with_three_regions_the_failing_one_drains_to_the_preferred_healthy_one_and_only_that_region_acts() {
+    let c = three_regions();
+    let h = view3(&c, [3, 0, 0]);
+    let signal = alarm("aworld-health-api-5xx-eu-south-1", SOUTH, AlarmState::Alarm);
+    let state = DnsState::default();
+    let d = decide(&c, &state, &signal, &h, t0());
+    let Decision::Failover(plan) = &d else { panic!("{d:?}") };
+    assert_eq!(plan.target, r(CENTRAL), "priority 50 before the backup's default 100");
+    assert_eq!(actor(&c, &state, &h, &r(SOUTH)), Some(r(CENTRAL)));
+    let acting: Vec<&str> = [SOUTH, CENTRAL, NORTH]
+        .into_iter()
+        .filter(|home| for_this_region(&c, &state, &signal, &h, &r(home), d.clone()).moves_traffic())
+        .collect();
+    assert_eq!(acting, [CENTRAL]);
+    // Central failing as well: the north acts, and takes the traffic.
+    let h = view3(&c, [3, 3, 0]);
+    let d = decide(&c, &state, &signal, &h, t0());
+    let Decision::Failover(plan) = &d else { panic!("{d:?}") };
+    assert_eq!(plan.target, r(NORTH));
+    assert_eq!(actor(&c, &state, &h, &r(SOUTH)), Some(r(NORTH)));
+    // Two drained: the last serving region is never drained, and the refusal is announced once.
+    let drained = DnsState {
+        drained: [r(SOUTH), r(CENTRAL)].into(),
+        ..DnsState::default()
+    };
+    let north_down = alarm("aworld-health-api-5xx-eu-north-1", NORTH, AlarmState::Alarm);
+    let h = view3(&c, [0, 0, 3]);
+    let d = decide(&c, &drained, &north_down, &h, t0());
+    assert_eq!(reason(&d), NoActionReason::LastServingRegion);
+    let announcing: Vec<&str> = [SOUTH, CENTRAL, NORTH]
+        .into_iter()
+        .filter(|home| {
+            !matches!(
+                for_this_region(&c, &drained, &north_down, &h, &r(home), d.clone()),
+                Decision::NoAction(NoAction {
+                    reason: NoActionReason::OtherRegionActs,
+                    ..
+                })
+            )
+        })
+        .collect();
+    assert_eq!(announcing.len(), 1, "{announcing:?}");
+}
+
+#[test]
+fn merging_copies_keeps_the_latest_change_of_each_region_whoever_wrote_it() {
+    let at = |s: i64| t0() + Duration::seconds(s);
+    // North drained the south at t+10; the south's own copy (stale) says serving since t+0.
+    let north = DnsState {
+        drained: [r(SOUTH)].into(),
+        drained_by: [(r(SOUTH), [crate::config::Strategy::HealthMetric].into())].into(),
+        changed_at: [(r(SOUTH), at(10))].into(),
+        last_failover_at: Some(at(10)),
+        ..DnsState::default()
+    };
+    let south = DnsState {
+        changed_at: [(r(SOUTH), at(0))].into(),
+        frozen: true,
+        frozen_at: Some(at(5)),
+        ..DnsState::default()
+    };
+    for (own, other) in [(&south, &north), (&north, &south)] {
+        let v = merge(own, std::slice::from_ref(other));
+        assert_eq!(v.drained, [r(SOUTH)].into(), "whichever copy is own");
+        assert_eq!(v.drained_by[&r(SOUTH)], [crate::config::Strategy::HealthMetric].into());
+        assert!(v.frozen, "the freeze at t+5 is the latest freeze register");
+        assert_eq!(v.last_failover_at, Some(at(10)));
+    }
+    // A later restore, written by another region, wins over the drain.
+    let central = DnsState {
+        changed_at: [(r(SOUTH), at(20))].into(),
+        ..DnsState::default()
+    };
+    assert!(merge(&north, &[central]).drained.is_empty());
+    // A copy from before registers were kept still counts its drains.
+    let legacy = DnsState {
+        drained: [r(SOUTH)].into(),
+        ..DnsState::default()
+    };
+    assert_eq!(merge(&DnsState::default(), &[legacy]).drained, [r(SOUTH)].into());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(500), ..ProptestConfig::default() })]
+
+    /// Every signal is delivered to every region's function, each with its own copy of the
+    /// state (merged with the others'): at most one region moves traffic per signal, the last
+    /// serving region is never drained, and traffic only goes to a healthy region.
+    #[test]
+    fn three_regions_each_on_its_own_copy_act_at_most_once_per_signal(
+        steps in prop::collection::vec((0usize..3, 0usize..4, prop_oneof![Just(AlarmState::Alarm), Just(AlarmState::Ok)], 0i64..4000), 1..50),
+        auto in any::<bool>(),
+    ) {
+        let mut c = three_regions();
+        c.policy.auto_failback = auto;
+        c.policy.hold_down_seconds = 600;
+        c.policy.failback_healthy_seconds = 300;
+        let regions = [r(SOUTH), r(CENTRAL), r(NORTH)];
+        let mut copies: BTreeMap<Region, DnsState> = regions.iter().map(|r| (r.clone(), DnsState::default())).collect();
+        let mut health = view3(&c, [0, 0, 0]);
+        let mut now = t0();
+        for (i, (which, index, st, wait)) in steps.into_iter().enumerate() {
+            now += Duration::seconds(wait);
+            let region = &regions[which];
+            let rc = &c.regions[region];
+            let names: Vec<String> = rc.health_alarms.iter().chain(rc.composite_alarm.iter()).cloned().collect();
+            let name = names[index % names.len()].clone();
+            health.get_mut(region).unwrap().alarms.insert(name.clone(), st);
+            let mut signal = alarm(&name, region.as_str(), st);
+            signal.key = format!("k{i}");
+            let mut moved = Vec::new();
+            for home in &regions {
+                let others: Vec<DnsState> = copies.iter().filter(|(r, _)| *r != home).map(|(_, s)| s.clone()).collect();
+                let state = observe(&c, &merge(&copies[home], &others), &signal, &health, now);
+                let d = for_this_region(&c, &state, &signal, &health, home, decide(&c, &state, &signal, &health, now));
+                if let Decision::Failover(p) = &d {
+                    prop_assert!(regions.iter().any(|r| !state.drained.contains(r) && *r != p.drain), "drained the last region: {d:?}");
+                    prop_assert!(verdict(&c, &p.target, health.get(&p.target), &state).healthy, "target unhealthy: {d:?}");
+                }
+                if d.moves_traffic() {
+                    moved.push(home.clone());
+                }
+                copies.insert(home.clone(), apply(&state, &d, now));
+            }
+            prop_assert!(moved.len() <= 1, "signal {i} moved traffic from {moved:?}");
+            let all: Vec<DnsState> = copies.values().cloned().collect();
+            let view = merge(&DnsState::default(), &all);
+            prop_assert!(view.drained.len() < regions.len(), "every region drained: {view:?}");
+        }
+    }
+}

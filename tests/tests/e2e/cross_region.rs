@@ -1,0 +1,167 @@
+//! Exactly once across regions: both regions' dns-failover binaries, each with its own replica
+//! of the state table, the replicas joined by the test bed's replicator (last writer wins, with
+//! a lag shorter and longer than a reaction), the same alarm delivered to both at once.
+
+// Test code: an unexpected error is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_cloudwatch::types::StateValue;
+use chrono::Utc;
+use resilience_tests::platform::{NORTH, Platform, SOUTH};
+use resilience_tests::replicator::Replicator;
+use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
+use resilience_tests::{create_state_table, drain_queue, sdk};
+use serde_json::Value;
+use std::time::Duration;
+
+const FUNCTION: &str = "dns-failover";
+
+/// The platform with the state table replicated to the primary region, a queue on the
+/// primary's topic too, and one dns-failover in each region.
+struct TwoRegions {
+    p: Platform,
+    south_queue: String,
+    north: (RuntimeApi, FunctionProcess),
+    south: (RuntimeApi, FunctionProcess),
+    replicator: Replicator,
+}
+
+async fn queue_on(topic: &str, region: &str, name: &str) -> String {
+    let cfg = sdk(region).await;
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    aws_sdk_sns::Client::new(&cfg)
+        .subscribe()
+        .topic_arn(topic)
+        .protocol("sqs")
+        .endpoint(arn)
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+/// dns-failover deployed in `region`.
+async fn spawn(p: &Platform, region: &str) -> (RuntimeApi, FunctionProcess) {
+    let api = RuntimeApi::start().await;
+    let mut env = p.env();
+    env.push(("AWS_REGION", region.to_owned()));
+    let f = FunctionProcess::spawn(FUNCTION, &api, &env);
+    (api, f)
+}
+
+async fn two_regions(lag: Duration) -> TwoRegions {
+    let p = Platform::provision(&["health-metric", "control-plane"]).await;
+    create_state_table(&aws_sdk_dynamodb::Client::new(&sdk(SOUTH).await), &p.state_table).await;
+    let south_topic = p.config["notifications"]["topics"][SOUTH].as_str().unwrap().to_owned();
+    let south_queue = queue_on(&south_topic, SOUTH, &format!("{}-south", p.id)).await;
+    let replicator = Replicator::start(&p.state_table, &[SOUTH, NORTH], lag).await;
+    let north = spawn(&p, NORTH).await;
+    let south = spawn(&p, SOUTH).await;
+    TwoRegions {
+        p,
+        south_queue,
+        north,
+        south,
+        replicator,
+    }
+}
+
+impl TwoRegions {
+    /// The same event to both regions' functions at once.
+    async fn both(&self, event: &Value) -> (Value, Value) {
+        let (n, s) = tokio::join!(self.north.0.invoke(event), self.south.0.invoke(event));
+        (n.unwrap_or_else(|e| e), s.unwrap_or_else(|e| e))
+    }
+
+    async fn notifications(&self) -> Vec<Value> {
+        let mut all = self.p.notifications().await;
+        all.extend(
+            drain_queue(SOUTH, &self.south_queue)
+                .await
+                .into_iter()
+                .map(|e| serde_json::from_str(e["Message"].as_str().unwrap_or("null")).unwrap_or(Value::Null)),
+        );
+        all
+    }
+
+    async fn fail(&self, region: &str) {
+        for base in ["api-5xx", "api-latency"] {
+            self.p.set_alarm(region, base, StateValue::Alarm).await;
+        }
+    }
+}
+
+async fn one_alarm_to_both_regions_makes_one_change_and_one_notification(lag: Duration) {
+    let t = two_regions(lag).await;
+    t.fail(SOUTH).await;
+    let (north, south) = t.both(&t.p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await;
+    assert_eq!(north["decision"]["decision"], "failover", "the peer acts: {north}");
+    assert_eq!(
+        south["decision"]["reason"], "other-region-acts",
+        "the failing region defers: {south}"
+    );
+    assert_eq!(t.p.drain_metric(SOUTH).await, Some(1.0));
+    let notes = t.notifications().await;
+    assert_eq!(notes.len(), 1, "one notification from both regions: {notes:?}");
+    assert_eq!(notes[0]["region"], NORTH);
+
+    // A second delivery to both (an EventBridge retry): duplicates in each region.
+    let (n2, s2) = t
+        .both(&t.p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now() - chrono::Duration::seconds(1)))
+        .await;
+    assert_ne!(n2["decision"]["decision"], "failover", "{n2}");
+    assert_ne!(s2["decision"]["decision"], "failover", "{s2}");
+    assert!(t.notifications().await.is_empty());
+
+    // Now the backup fails too, while the replica in the primary may not yet have the drain
+    // (lag): the primary's function acts on the backup, reads the backup's copy of the state
+    // where it is written, and never drains the last serving region.
+    t.fail(NORTH).await;
+    let (north, south) = t.both(&t.p.alarm_event("api-5xx", NORTH, "ALARM", Utc::now())).await;
+    assert_eq!(north["decision"]["reason"], "other-region-acts", "{north}");
+    assert_ne!(south["decision"]["decision"], "failover", "{south}");
+    assert_eq!(t.p.drain_metric(NORTH).await, None, "the last serving region is never drained");
+    assert_eq!(t.p.weights().await[NORTH], 100);
+    let notes = t.notifications().await;
+    assert_eq!(notes.len(), 1, "one refusal, announced once: {notes:?}");
+    assert_eq!(notes[0]["region"], SOUTH);
+    assert_eq!(notes[0]["severity"], "critical");
+
+    // Each region wrote only its own copy; with the replicas converged, both views agree.
+    tokio::time::sleep(lag + Duration::from_millis(800)).await;
+    assert!(t.replicator.copied() > 0, "the replicas were joined");
+    for region in [SOUTH, NORTH] {
+        let store = t.p.store(aws_sdk_dynamodb::Client::new(&sdk(region).await));
+        let config = resilience_core::config::SuiteConfig::from_json(&t.p.config.to_string()).unwrap();
+        let home: resilience_core::Region = region.parse().unwrap();
+        let (_, _, view) = resilience_core::handler::dns_state::read(&config, &home, &store, &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            view.drained.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [SOUTH],
+            "the view from {region}'s replica"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_alarm_to_both_regions_with_replication_faster_than_a_reaction() {
+    one_alarm_to_both_regions_makes_one_change_and_one_notification(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn one_alarm_to_both_regions_with_replication_slower_than_a_reaction() {
+    one_alarm_to_both_regions_makes_one_change_and_one_notification(Duration::from_secs(6)).await;
+}
