@@ -90,6 +90,21 @@ def main():
     check("every schedule sends a Scheduled Event naming itself (Scheduler sends only its Input)",
           len(schedules) == 4 and all(i["detail-type"] == "Scheduled Event" and i["resources"] == ["ARN"] and i["id"] == "ARN@T" for i in inputs), inputs)
 
+    # What dns-failover acts on reaches the peer that acts on it, and only once.
+    fn = res["DnsFailover"]["Properties"]["Events"]
+    local = {k: r(e["Properties"]["Pattern"]) for k, e in fn.items() if e["Type"] == "EventBridgeRule" and "EventBusName" not in e["Properties"]}
+    forwards = {k: r(v["Properties"]["EventPattern"]) for k, v in res.items() if v["Type"] == "AWS::Events::Rule" and k.startswith("Forward")}
+    def forwarded(pattern):
+        return any({k: f[k] for k in f if k != "region"} == pattern for f in forwards.values())
+    check("every alarm and AWS Health pattern dns-failover reacts to is also forwarded to the peer region",
+          local and all(forwarded(p) for p in local.values()), (local, forwards))
+    check("only events that arose in this region are forwarded (no ping-pong between the regions)",
+          forwards and all(f.get("region") == ["eu-north-1"] for f in forwards.values()), forwards)
+    drain = res["PeerDrainAlarm"]["Properties"]
+    check("the drain alarm Route 53 follows is standard resolution: period a multiple of 60, a supported statistic",
+          drain["Period"] % 60 == 0 and drain["Statistic"] in ("Average", "Minimum", "Maximum", "Sum", "SampleCount")
+          and drain["TreatMissingData"] == "ignore", drain)
+
     # Limits: the environment carries only the parameter's name; the document is in SSM.
     env_sizes = {k: sum(len(n) + len(json.dumps(val)) for n, val in p.get("Environment", {}).get("Variables", {}).items()) for k, p in lambdas.items()}
     check(f"each function's environment is far below Lambda's {LAMBDA_ENV_MAX} bytes", max(env_sizes.values()) < 512, env_sizes)

@@ -77,6 +77,10 @@ pub struct HealthEventConfig {
     /// An open issue for one of them fails the region on its own (otherwise it counts as one
     /// vote towards the quorum).
     pub decisive: bool,
+    /// An open issue is forgotten after this long without its closing event: AWS Health
+    /// delivery is best effort, and an event that never closes must not block failover to, or
+    /// failback from, its region for ever.
+    pub expire_hours: u64,
 }
 
 impl Default for HealthEventConfig {
@@ -84,6 +88,7 @@ impl Default for HealthEventConfig {
         HealthEventConfig {
             services: ["LAMBDA", "APIGATEWAY", "DYNAMODB", "ROUTE53"].map(String::from).to_vec(),
             decisive: false,
+            expire_hours: 24,
         }
     }
 }

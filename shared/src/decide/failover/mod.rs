@@ -49,6 +49,10 @@ pub struct DnsState {
     /// Open AWS Health issues per region (event ARNs).
     #[serde(default)]
     pub open_health_issues: BTreeMap<Region, BTreeSet<String>>,
+    /// When each open issue (event ARN) was first seen: it expires after
+    /// `health_events.expire_hours` without its closing event.
+    #[serde(default)]
+    pub health_issue_seen: BTreeMap<String, DateTime<Utc>>,
     /// Notifications that could not be sent yet; the next invocation sends them first.
     #[serde(default)]
     pub outbox: Vec<crate::evidence::notify::Notification>,
@@ -179,17 +183,28 @@ pub fn observe(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: 
             // (AWS Health event types, eventTypeCategory).
             HealthStatus::Open if h.category == "issue" => {
                 issues.insert(h.event_arn.clone());
+                next.health_issue_seen.entry(h.event_arn.clone()).or_insert(now);
             }
             HealthStatus::Open => {}
             HealthStatus::Closed => {
                 issues.remove(&h.event_arn);
+                next.health_issue_seen.remove(&h.event_arn);
             }
             HealthStatus::Upcoming => {}
         }
-        if issues.is_empty() {
-            next.open_health_issues.remove(&h.region);
-        }
     }
+    // Issues whose closing event never came expire (one recorded before times were kept is
+    // timed from now).
+    let ttl = secs(config.health_events.expire_hours.saturating_mul(3600));
+    for issues in next.open_health_issues.values_mut() {
+        for arn in issues.iter() {
+            next.health_issue_seen.entry(arn.clone()).or_insert(now);
+        }
+        issues.retain(|arn| next.health_issue_seen.get(arn).is_some_and(|seen| now - *seen < ttl));
+    }
+    next.open_health_issues.retain(|_, issues| !issues.is_empty());
+    let open: BTreeSet<&String> = next.open_health_issues.values().flatten().collect();
+    next.health_issue_seen.retain(|arn, _| open.contains(arn));
     for region in config.regions.keys() {
         if verdict(config, region, health.get(region), &next).healthy {
             next.healthy_since.entry(region.clone()).or_insert(now);

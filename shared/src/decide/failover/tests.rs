@@ -492,6 +492,43 @@ fn open_health_issue_is_one_vote_towards_quorum() {
 }
 
 #[test]
+fn an_open_health_issue_closes_on_its_closing_event_or_expires_without_it() {
+    let c = config();
+    let event = |status: HealthStatus, arn: &str| Signal {
+        key: format!("health:{arn}:{status:?}"),
+        at: t0(),
+        channel: Channel::EventBridge,
+        kind: SignalKind::Health(HealthEvent {
+            event_arn: arn.into(),
+            service: "LAMBDA".into(),
+            event_type_code: "AWS_LAMBDA_OPERATIONAL_ISSUE".into(),
+            category: "issue".into(),
+            status,
+            region: r(SOUTH),
+            description: None,
+        }),
+    };
+    let h = view(&c, 0, 0);
+    let tick = Signal {
+        key: "tick".into(),
+        at: t0(),
+        channel: Channel::EventBridge,
+        kind: SignalKind::Schedule(ScheduleTick { schedule: "s".into() }),
+    };
+    let open = observe(&c, &DnsState::default(), &event(HealthStatus::Open, "arn:1"), &h, t0());
+    assert_eq!(open.open_health_issues[&r(SOUTH)].len(), 1);
+    // Closed by its closing event.
+    let closed = observe(&c, &open, &event(HealthStatus::Closed, "arn:1"), &h, t0() + Duration::hours(1));
+    assert!(closed.open_health_issues.is_empty() && closed.health_issue_seen.is_empty());
+    // Never closed: still open after 23 h, forgotten after the configured 24 h.
+    let later = observe(&c, &open, &tick, &h, t0() + Duration::hours(23));
+    assert_eq!(later.open_health_issues[&r(SOUTH)].len(), 1);
+    let expired = observe(&c, &open, &tick, &h, t0() + Duration::hours(24));
+    assert!(expired.open_health_issues.is_empty(), "{expired:?}");
+    assert!(verdict(&c, &r(SOUTH), h.get(&r(SOUTH)), &expired).healthy);
+}
+
+#[test]
 fn an_open_scheduled_change_is_not_evidence_of_failure_and_does_not_block_a_target() {
     let c = config();
     let notice = |region: &str| Signal {
