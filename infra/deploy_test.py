@@ -100,6 +100,15 @@ def main():
           local and all(forwarded(p) for p in local.values()), (local, forwards))
     check("only events that arose in this region are forwarded (no ping-pong between the regions)",
           forwards and all(f.get("region") == ["eu-north-1"] for f in forwards.values()), forwards)
+    # `resilience time-to-shift` models the template's alarms and records by default.
+    model = json.loads(subprocess.run([CLI, "--json", "time-to-shift"], env={**os.environ, "RESILIENCE_CONFIG": minified(json.load(open(os.path.join(HERE, "..", "docs", "example-config.json"))))},
+                                      text=True, capture_output=True).stdout or "{}")
+    health = [v["Properties"] for v in res.values() if v["Type"] == "AWS::CloudWatch::Alarm" and "Period" in v["Properties"]
+              and "-health-" in r(v["Properties"]["AlarmName"])]
+    a = model.get("assumptions", {})
+    check("time-to-shift's defaults are the template's health alarms and record TTL",
+          health and all(h["Period"] == a.get("alarm_period_seconds") and h["EvaluationPeriods"] == a.get("evaluation_periods") for h in health)
+          and int(res["PeerRecord"]["Properties"]["TTL"]) == a.get("ttl_seconds"), (a, [(h["Period"], h["EvaluationPeriods"]) for h in health]))
     drain = res["PeerDrainAlarm"]["Properties"]
     check("the drain alarm Route 53 follows is standard resolution: period a multiple of 60, a supported statistic",
           drain["Period"] % 60 == 0 and drain["Statistic"] in ("Average", "Minimum", "Maximum", "Sum", "SampleCount")

@@ -30,6 +30,19 @@ enum Command {
     },
     /// Which regions serve, frozen or not, open leases.
     Status,
+    /// The modelled time from a regional failure until traffic has left the region, per
+    /// strategy (from the configuration; defaults are the template's). Needs no AWS access.
+    TimeToShift {
+        /// The health alarms' period.
+        #[arg(long, default_value_t = 60)]
+        alarm_period: u64,
+        /// Periods in ALARM before a health alarm changes state.
+        #[arg(long, default_value_t = 3)]
+        evaluation_periods: u64,
+        /// The weighted records' TTL.
+        #[arg(long, default_value_t = 60)]
+        ttl: u64,
+    },
     /// The newest audit records.
     Audit {
         #[arg(long)]
@@ -117,6 +130,38 @@ fn check_config(file: &str, json: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// `resilience time-to-shift`: the model of `decide::shift`, as a table per strategy.
+fn time_to_shift(config: &SuiteConfig, a: &resilience_core::decide::shift::Assumptions, json: bool) {
+    let estimates = resilience_core::decide::shift::estimates(config, a);
+    let value = serde_json::json!({ "assumptions": a, "strategies": estimates });
+    print(json, &value, || {
+        let mut out = String::new();
+        for e in &estimates {
+            let configured = if config.dns.strategies.contains(&e.strategy) {
+                ""
+            } else {
+                " (not configured)"
+            };
+            out.push_str(&format!(
+                "{}{configured}: {}-{} s ({:.1}-{:.1} min)\n",
+                serde_json::to_value(e.strategy)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                e.best,
+                e.worst,
+                e.best as f64 / 60.0,
+                e.worst as f64 / 60.0
+            ));
+            for p in &e.phases {
+                out.push_str(&format!("  {:>4}-{:<4} s  {}  [{}]\n", p.best, p.worst, p.phase, p.source));
+            }
+        }
+        out.push_str("Detection dominates; of the switches, the data-plane paths (routing-control, health-metric) do not depend on Route 53's control plane.");
+        out
+    });
+}
+
 fn print(json: bool, value: &Value, human: impl FnOnce() -> String) {
     if json {
         println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
@@ -133,6 +178,20 @@ async fn run(args: Args) -> Result<(), String> {
         return check_config(file, args.json);
     }
     let config = SuiteConfig::from_env().map_err(|e| e.to_string())?;
+    if let Command::TimeToShift {
+        alarm_period,
+        evaluation_periods,
+        ttl,
+    } = args.command
+    {
+        let a = resilience_core::decide::shift::Assumptions {
+            alarm_period_seconds: alarm_period,
+            evaluation_periods,
+            ttl_seconds: ttl,
+        };
+        time_to_shift(&config, &a, args.json);
+        return Ok(());
+    }
     let clients = AwsClients::load(TrustRoots::Platform).await;
     let region = clients
         .home_region()
@@ -140,7 +199,7 @@ async fn run(args: Args) -> Result<(), String> {
     let ddb = clients.dynamodb(&region);
     let store = DynamoStore::new(ddb.clone(), config.state_table.clone());
     match args.command {
-        Command::Config { .. } => unreachable!("handled before any AWS client is built"),
+        Command::Config { .. } | Command::TimeToShift { .. } => unreachable!("handled before any AWS client is built"),
         Command::Status => {
             let peers: Vec<_> = config
                 .regions

@@ -4,4 +4,5 @@
 pub mod backup;
 pub mod capacity;
 pub mod failover;
+pub mod shift;
 pub mod throttle;

@@ -107,3 +107,32 @@ async fn aws_sdk_eventbridge_bus(p: &Platform) {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn time_to_shift_models_each_strategy_from_the_configuration_without_aws() {
+    let p = Platform::provision(&["health-metric", "control-plane"]).await;
+    let (ok, model, text) = cli(&p, &["--json", "time-to-shift"]).await;
+    assert!(ok, "{text}");
+    let strategies = model["strategies"].as_array().unwrap();
+    let names: Vec<&str> = strategies.iter().map(|s| s["strategy"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["health-metric", "control-plane", "routing-control"],
+        "configured order first"
+    );
+    for s in strategies {
+        let sum: u64 = s["phases"].as_array().unwrap().iter().map(|p| p["worst"].as_u64().unwrap()).sum();
+        assert_eq!(s["worst"].as_u64(), Some(sum), "{s}");
+    }
+    // A longer TTL lengthens every strategy's worst case by the difference, and nothing else.
+    let (_, longer, _) = cli(&p, &["--json", "time-to-shift", "--ttl", "300"]).await;
+    for (a, b) in strategies.iter().zip(longer["strategies"].as_array().unwrap()) {
+        assert_eq!(b["worst"].as_u64().unwrap() - a["worst"].as_u64().unwrap(), 240);
+        assert_eq!(a["best"], b["best"]);
+    }
+    let (ok, _, human) = cli(&p, &["time-to-shift"]).await;
+    assert!(
+        ok && human.contains("routing-control (not configured)") && human.contains("TTL"),
+        "{human}"
+    );
+}
