@@ -281,6 +281,7 @@ fn lambda_operation(method: &str, path: &str) -> String {
         "DELETE" if path.ends_with("/concurrency") => "DeleteFunctionConcurrency",
         "PUT" if path.ends_with("/provisioned-concurrency") => "PutProvisionedConcurrencyConfig",
         "GET" if path.ends_with("/provisioned-concurrency") => "GetProvisionedConcurrencyConfig",
+        "GET" if path.ends_with("/account-settings") || path.ends_with("/account-settings/") => "GetAccountSettings",
         _ => return format!("{method} {path}"),
     };
     op.to_owned()

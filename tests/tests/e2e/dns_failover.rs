@@ -527,3 +527,36 @@ mod unreadable_health {
         assert_eq!(out["decision"]["decision"], "failover", "{out}");
     }
 }
+
+/// The AWS calls of one automatic failover on the data plane, counted by the platform's proxy:
+/// no Route 53 call at all (its control plane may be the thing that is down), one datapoint,
+/// one notification; the reads are the health alarms, the state copies and the confirmation.
+#[tokio::test]
+async fn a_data_plane_failover_makes_no_route53_call_and_one_write_of_each_kind() {
+    let p = Platform::provision(&["health-metric", "control-plane"]).await;
+    let (api, _procs) = running(&p, 1, &[]).await;
+    fail_south(&p).await;
+    // Cold start and configuration reads out of the count: one reaction that changes nothing first.
+    api.invoke(&p.alarm_event("api-canary", NORTH, "OK", Utc::now()))
+        .await
+        .expect("handled");
+    p.latency.proxy.reset_calls();
+    let started = std::time::Instant::now();
+    let out = api
+        .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+        .await
+        .expect("handled");
+    let elapsed = started.elapsed();
+    assert_eq!(out["decision"]["decision"], "failover", "{out}");
+    assert_eq!(out["outcome"], "succeeded", "confirmed by the drain alarm: {out}");
+    let calls = p.latency.proxy.forwarded_by_operation();
+    let total: usize = calls.values().sum();
+    eprintln!(
+        "one data-plane failover: {total} calls in {} ms with the latency model: {calls:?}",
+        elapsed.as_millis()
+    );
+    assert!(calls.keys().all(|k| !k.starts_with("route53:")), "{calls:?}");
+    assert_eq!(calls.get("monitoring:PutMetricData"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("sns:Publish"), Some(&1), "{calls:?}");
+    assert_eq!(p.drain_metric(SOUTH).await, Some(1.0));
+}
