@@ -81,6 +81,23 @@ def put_config(region, name, cfg):
     return version
 
 
+def drained_records(cfg):
+    """The regions whose weighted record is not at its configured weight: drained by
+    dns-failover's control-plane strategy. A stack update that touches the template's record
+    would put its `Weight: 100` back and send traffic to a drained region, so the deploy stops."""
+    dns = cfg["dns"]
+    r53 = boto3.client("route53")
+    page = r53.list_resource_record_sets(HostedZoneId=dns["hosted_zone_id"], StartRecordName=dns["record_name"])
+    want = dns["record_name"].rstrip(".")
+    live = {r.get("SetIdentifier"): r.get("Weight") for r in page["ResourceRecordSets"] if r["Name"].rstrip(".") == want}
+    out = []
+    for region, rec in sorted(dns["records"].items()):
+        weight = live.get(rec["set_identifier"])
+        if weight is not None and weight != rec.get("weight", 100):
+            out.append(f"{region}: record {rec['set_identifier']} is at weight {weight}, not {rec.get('weight', 100)}")
+    return out
+
+
 def main():
     a = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--config", required=True, help="the suite configuration document (JSON file)")
@@ -88,6 +105,8 @@ def main():
     a.add_argument("--config-only", action="store_true", help="render, validate and write the configuration parameter only (no code deploy)")
     a.add_argument("--cli", default=os.path.join(HERE, "..", "target", "debug", "resilience"))
     a.add_argument("--sam", default="sam")
+    a.add_argument("--allow-weight-reset", action="store_true",
+                   help="deploy even while a region is drained by weight (the update may restore its weight and its traffic)")
     o = a.parse_args()
     with open(o.samconfig, "rb") as f:
         samconfig = tomllib.load(f)
@@ -107,6 +126,13 @@ def main():
         put_config(region, parameter, cfg)
     if o.config_only:
         return 0
+    drained = drained_records(cfg)
+    if drained and not o.allow_weight_reset:
+        print("refused: a region is drained by weight; a stack update can restore the template's weight and send traffic to it:", file=sys.stderr)
+        for line in drained:
+            print(f"  - {line}", file=sys.stderr)
+        print("fix: fail the region back first (resilience send failback), or deploy with --allow-weight-reset", file=sys.stderr)
+        return 3
     for env in ENVIRONMENTS:
         region, params = stacks[env]
         overrides = [f"{k}={v}" for k, v in params.items()]

@@ -171,6 +171,23 @@ def main():
         account = boto3.client("sts", region_name="eu-north-1").get_caller_identity()["Account"]
         check("both regions hold the same document, with the deploying account's principal",
               stored[0] == stored[1] and stored[0] is not None and stored[0]["operators"]["principals"] == [f"arn:aws:iam::{account}:role/aworld-oncall"], stored[0])
+
+        # A full deploy stops while a region is drained by weight (the template's Weight: 100
+        # would come back with a stack update that touches the record).
+        sys.path.insert(0, HERE)
+        import deploy
+        r53 = boto3.client("route53", region_name="us-east-1")
+        zone = r53.create_hosted_zone(Name="drift.aworld.example.", CallerReference="deploy-test-drift")["HostedZone"]["Id"].split("/")[-1]
+        record = lambda sid, weight, ip: {"Action": "UPSERT", "ResourceRecordSet": {"Name": "api.drift.aworld.example.", "Type": "A", "SetIdentifier": sid,
+                                                                                  "Weight": weight, "TTL": 60, "ResourceRecords": [{"Value": ip}]}}
+        r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [record("eu-south-1", 0, "192.0.2.10"), record("eu-north-1", 100, "192.0.2.20")]})
+        drift = copy.deepcopy(stored[0])
+        drift["dns"].update({"hosted_zone_id": zone, "record_name": "api.drift.aworld.example."})
+        drained = deploy.drained_records(drift)
+        check("a deploy is refused while a region's record is drained by weight, naming it",
+              len(drained) == 1 and drained[0].startswith("eu-south-1") and "weight 0" in drained[0], drained)
+        r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [record("eu-south-1", 100, "192.0.2.10")]})
+        check("and goes ahead once it is failed back", deploy.drained_records(drift) == [], deploy.drained_records(drift))
     else:
         check("deploy.py runs against the emulator (run under scripts/with-moto.sh)", False)
 
