@@ -63,6 +63,10 @@ struct Shared {
     change_pending: Mutex<Duration>,
     /// When each change id was submitted.
     changes: Mutex<BTreeMap<String, std::time::Instant>>,
+    /// Latency model: how long a table restore stays CREATING.
+    restore_takes: Mutex<Duration>,
+    /// When each restore (target table) was started.
+    restores: Mutex<BTreeMap<String, std::time::Instant>>,
     /// Deterministic faults: every call of (operation, region) gets this one.
     rules: Mutex<BTreeMap<(String, String), Fault>>,
 }
@@ -95,6 +99,8 @@ impl FaultProxy {
             client: Client::builder(TokioExecutor::new()).build_http(),
             change_pending: Mutex::new(Duration::ZERO),
             changes: Mutex::new(BTreeMap::new()),
+            restore_takes: Mutex::new(Duration::ZERO),
+            restores: Mutex::new(BTreeMap::new()),
             rules: Mutex::new(BTreeMap::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -127,6 +133,12 @@ impl FaultProxy {
     /// emulator answers INSYNC at once.
     pub fn set_change_pending(&self, pending: Duration) {
         *self.shared.change_pending.lock().expect("latency") = pending;
+    }
+
+    /// Latency model: a table restored with RestoreTableToPointInTime is CREATING for `takes`
+    /// (DescribeTable), where the emulator restores at once and AWS takes minutes to hours.
+    pub fn set_restore_takes(&self, takes: Duration) {
+        *self.shared.restore_takes.lock().expect("latency") = takes;
     }
 
     /// Every later call of `operation` in `region` gets `fault` (None: clears the rule).
@@ -390,6 +402,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 
+/// The `TableName` in a DynamoDB JSON answer.
+fn table_name(text: &str) -> Option<String> {
+    let at = text.find("\"TableName\"")? + "\"TableName\"".len();
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
 impl Shared {
     /// Rewrites an answer as a real service would give it at this moment (see
     /// [`FaultProxy::set_change_pending`]).
@@ -406,6 +425,26 @@ impl Shared {
                     self.changes.lock().expect("changes").insert(id, std::time::Instant::now());
                 }
                 body
+            }
+            "RestoreTableToPointInTime" => {
+                if let Some(table) = table_name(&text) {
+                    self.restores.lock().expect("restores").insert(table, std::time::Instant::now());
+                }
+                body
+            }
+            "DescribeTable" => {
+                let takes = *self.restore_takes.lock().expect("latency");
+                let restoring = table_name(&text)
+                    .and_then(|t| self.restores.lock().expect("restores").get(&t).copied())
+                    .is_some_and(|at| at.elapsed() < takes);
+                if restoring {
+                    Bytes::from(
+                        text.replace("\"TableStatus\": \"ACTIVE\"", "\"TableStatus\": \"CREATING\"")
+                            .replace("\"TableStatus\":\"ACTIVE\"", "\"TableStatus\":\"CREATING\""),
+                    )
+                } else {
+                    body
+                }
             }
             "GetChange" => {
                 let pending = *self.change_pending.lock().expect("latency");

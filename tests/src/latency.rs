@@ -3,6 +3,7 @@
 //! test depends on an instant answer.
 //!
 //! - Route 53: a submitted change stays PENDING (the proxy, [`FaultProxy::set_change_pending`]).
+//! - DynamoDB: a point-in-time restore stays CREATING ([`FaultProxy::set_restore_takes`]).
 //! - CloudWatch: the emulator does not evaluate alarms. Here the drain alarm of each region
 //!   follows its metric after an evaluation delay, as CloudWatch evaluates a 60-second alarm
 //!   once a minute ("Using Amazon CloudWatch alarms"); a Route 53 CLOUDWATCH_METRIC health
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Delays {
     pub change_pending: Duration,
     pub alarm_evaluation: Duration,
+    pub restore: Duration,
 }
 
 impl Default for Delays {
@@ -26,6 +28,7 @@ impl Default for Delays {
         Delays {
             change_pending: Duration::from_millis(1500),
             alarm_evaluation: Duration::from_millis(1000),
+            restore: Duration::from_millis(2500),
         }
     }
 }
@@ -53,6 +56,7 @@ impl LatencyModel {
     pub async fn start(upstream: &str, wiring: DrainWiring, delays: Delays) -> Self {
         let proxy = FaultProxy::start(upstream, 0.0, 0, Duration::from_secs(5)).await;
         proxy.set_change_pending(delays.change_pending);
+        proxy.set_restore_takes(delays.restore);
         let mut clients = BTreeMap::new();
         for (_, home) in &wiring.pairs {
             clients.insert(home.clone(), aws_sdk_cloudwatch::Client::new(&sdk(home).await));
