@@ -139,6 +139,52 @@ impl Platform {
         platform
     }
 
+    /// Adds a serving region: its health alarms (OK), its SNS topic with a queue subscribed
+    /// (returned), its weighted record (weight 100, no health check: for control-plane tests),
+    /// and its configuration, preferred by `priority`.
+    pub async fn add_region(&mut self, region: &str, priority: u32, ip: &str) -> String {
+        let cw = aws_sdk_cloudwatch::Client::new(&sdk(region).await);
+        let names: Vec<String> = HEALTH_ALARMS.iter().map(|b| self.alarm_name(b, region)).collect();
+        for name in &names {
+            watch_alarm(&cw, name, "AWorld/Api").await;
+        }
+        let (topic, queue) = topic_with_queue(region, &format!("{}-notify", self.id)).await;
+        let rrs = ResourceRecordSet::builder()
+            .name(&self.record_name)
+            .r#type(RrType::A)
+            .set_identifier(region)
+            .weight(100)
+            .ttl(60)
+            .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
+            .build()
+            .unwrap();
+        aws_sdk_route53::Client::new(&sdk("us-east-1").await)
+            .change_resource_record_sets()
+            .hosted_zone_id(&self.zone_id)
+            .change_batch(
+                ChangeBatch::builder()
+                    .changes(
+                        Change::builder()
+                            .action(ChangeAction::Create)
+                            .resource_record_set(rrs)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        self.config["regions"][region] = json!({ "role": "backup", "priority": priority, "health_alarms": names });
+        self.config["dns"]["records"][region] = json!({ "set_identifier": region, "weight": 100 });
+        self.config["notifications"]["topics"][region] = json!(topic);
+        for base in HEALTH_ALARMS {
+            self.set_alarm(region, base, StateValue::Ok).await;
+        }
+        queue
+    }
+
     pub fn alarm_name(&self, base: &str, region: &str) -> String {
         format!("{}-{base}-{region}", self.id)
     }

@@ -165,3 +165,100 @@ async fn one_alarm_to_both_regions_with_replication_faster_than_a_reaction() {
 async fn one_alarm_to_both_regions_with_replication_slower_than_a_reaction() {
     one_alarm_to_both_regions_makes_one_change_and_one_notification(Duration::from_secs(6)).await;
 }
+
+const CENTRAL: &str = "eu-central-1";
+
+fn messages(envelopes: Vec<Value>) -> Vec<Value> {
+    envelopes
+        .into_iter()
+        .map(|e| serde_json::from_str(e["Message"].as_str().unwrap_or("null")).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// Three regions, each with its binary and its replica, replicated with a 1 s lag: each
+/// failure drains one region, to the preferred healthy one, acted on by one region only, and
+/// the last serving region is never drained.
+#[tokio::test]
+async fn three_regions_drain_one_at_a_time_to_the_preferred_healthy_region_and_never_the_last() {
+    let mut p = Platform::provision(&["control-plane"]).await;
+    let central_queue = p.add_region(CENTRAL, 50, "192.0.2.30").await;
+    for region in [SOUTH, CENTRAL] {
+        create_state_table(&aws_sdk_dynamodb::Client::new(&sdk(region).await), &p.state_table).await;
+    }
+    let south_topic = p.config["notifications"]["topics"][SOUTH].as_str().unwrap().to_owned();
+    let south_queue = queue_on(&south_topic, SOUTH, &format!("{}-south", p.id)).await;
+    let _replicator = Replicator::start(&p.state_table, &[SOUTH, CENTRAL, NORTH], Duration::from_secs(1)).await;
+    let mut functions = Vec::new();
+    for region in [SOUTH, CENTRAL, NORTH] {
+        functions.push(spawn(&p, region).await);
+    }
+    let all = |event: Value| {
+        let functions = &functions;
+        async move {
+            let answers = futures_util::future::join_all(functions.iter().map(|(api, _)| api.invoke(&event))).await;
+            answers.into_iter().map(|a| a.unwrap_or_else(|e| e)).collect::<Vec<Value>>()
+        }
+    };
+    let notes = async || {
+        let mut n = p.notifications().await;
+        n.extend(messages(drain_queue(SOUTH, &south_queue).await));
+        n.extend(messages(drain_queue(CENTRAL, &central_queue).await));
+        n
+    };
+    let fail = async |region: &str| {
+        for base in ["api-5xx", "api-latency"] {
+            p.set_alarm(region, base, StateValue::Alarm).await;
+        }
+    };
+    let acted = |answers: &[Value]| -> Vec<(String, Value)> {
+        answers
+            .iter()
+            .zip([SOUTH, CENTRAL, NORTH])
+            .filter(|(a, _)| a["decision"]["reason"] != "other-region-acts")
+            .map(|(a, r)| (r.to_owned(), a.clone()))
+            .collect()
+    };
+
+    // The primary fails: eu-central-1 (priority 50, before the backup's 100) takes its traffic
+    // and is the one that acts.
+    fail(SOUTH).await;
+    let answers = all(p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await;
+    let acting = acted(&answers);
+    assert_eq!(acting.len(), 1, "{answers:?}");
+    assert_eq!(acting[0].0, CENTRAL);
+    assert_eq!(acting[0].1["decision"]["decision"], "failover", "{}", acting[0].1);
+    assert_eq!(acting[0].1["decision"]["target"], CENTRAL);
+    let w = p.weights().await;
+    assert_eq!((w[SOUTH], w[CENTRAL], w[NORTH]), (0, 100, 100));
+    assert_eq!(notes().await.len(), 1);
+
+    // Then eu-central-1 fails: the backup acts (the primary is drained) and takes the traffic,
+    // its capacity raised first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    fail(CENTRAL).await;
+    let answers = all(p.alarm_event("api-5xx", CENTRAL, "ALARM", Utc::now())).await;
+    let acting = acted(&answers);
+    assert_eq!(acting.len(), 1, "{answers:?}");
+    assert_eq!(acting[0].0, NORTH);
+    assert_eq!(acting[0].1["decision"]["target"], NORTH, "{}", acting[0].1);
+    assert!(
+        acting[0].1["actions"].to_string().contains("scale eu-north-1 before shift"),
+        "capacity raised where the traffic goes: {}",
+        acting[0].1
+    );
+    let w = p.weights().await;
+    assert_eq!((w[SOUTH], w[CENTRAL], w[NORTH]), (0, 0, 100));
+    assert_eq!(notes().await.len(), 1);
+
+    // The backup fails as well: it is the last serving region, never drained; one refusal.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    fail(NORTH).await;
+    let answers = all(p.alarm_event("api-5xx", NORTH, "ALARM", Utc::now())).await;
+    let acting = acted(&answers);
+    assert_eq!(acting.len(), 1, "{answers:?}");
+    assert_eq!(acting[0].1["decision"]["reason"], "last-serving-region", "{}", acting[0].1);
+    assert_eq!(p.weights().await[NORTH], 100);
+    let n = notes().await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0]["severity"], "critical");
+}
