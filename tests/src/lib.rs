@@ -7,6 +7,7 @@
 // Test support: a failed setup step is a failed test, so it panics with the SDK error.
 #![allow(clippy::unwrap_used)]
 
+pub mod arc;
 pub mod deployed;
 pub mod faults;
 pub mod jwt;

@@ -154,6 +154,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         if let Decision::Failover(plan) = &decision {
             actions.extend(self.scale_before_shift(&plan.target, dry_run).await);
         }
+        // A switch refused the change for good (an ARC safety rule): recorded and announced once,
+        // not retried, since a retry would meet the same refusal.
+        let mut refused = false;
         let (outcome, next) = match &decision {
             Decision::Failover(_) | Decision::Failback(_) if dry_run => {
                 actions.push(ActionRecord {
@@ -166,6 +169,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             }
             Decision::Failover(plan) => {
                 let switched = self.switches.drain(&self.config.dns.strategies, &plan.drain).await;
+                refused = switched.refused;
                 let outcome = switched.outcome();
                 actions.extend(switched.records);
                 let mut next = observed.clone();
@@ -180,6 +184,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             Decision::Failback(plan) => {
                 let holding = failover::holding(&self.config, &observed, &plan.region);
                 let switched = self.switches.restore(&holding, &plan.region).await;
+                refused = switched.refused;
                 let outcome = switched.outcome();
                 actions.extend(switched.records);
                 let mut next = observed.clone();
@@ -234,7 +239,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         // notification queued in its outbox, then the notification. A fault at any step leaves
         // what was done on record; the re-drive re-reads the switches (already in place) and
         // announces once, because nothing was announced before everything was saved.
-        let notification = self.notification_for(&decision, outcome, dry_run, &health, &record.id);
+        let notification = self.notification_for(&decision, outcome, dry_run, refused, &health, &record.id);
         if notification.is_some() {
             actions.push(ActionRecord {
                 action: "sns:Publish".into(),
@@ -278,7 +283,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             "actions": record.actions,
             "audit_id": record.id,
         });
-        if outcome == Outcome::Failed {
+        if outcome == Outcome::Failed && !refused {
             return Err(FailoverError::ActionFailed {
                 what: decision.why(),
                 detail: record
@@ -408,12 +413,21 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         decision: &Decision,
         outcome: Outcome,
         dry_run: bool,
+        refused: bool,
         health: &HealthView,
         audit_id: &str,
     ) -> Option<Notification> {
         let record_name = &self.config.dns.record_name;
         let prefix = if dry_run { "[DRY RUN] " } else { "" };
         let (severity, subject, summary) = match decision {
+            Decision::Failover(p) if refused => (
+                Severity::Critical,
+                format!("FAILOVER REFUSED: draining {} from {record_name} was refused", p.drain),
+                format!(
+                    "{} is failing ({}), but the change was refused for good (see the audit record {audit_id}: an ARC safety rule, a request ARC rejects, or access denied). No other strategy was tried: what ARC refuses is not overridden. Traffic has NOT moved.\nA person decides: fix the rule or permission, or override it deliberately in ARC. The event is not retried.",
+                    p.drain, p.why
+                ),
+            ),
             Decision::Failover(p) if outcome == Outcome::Failed => (
                 Severity::Critical,
                 format!("FAILOVER FAILED: could not drain {} from {record_name}", p.drain),

@@ -560,3 +560,88 @@ async fn a_data_plane_failover_makes_no_route53_call_and_one_write_of_each_kind(
     assert_eq!(calls.get("sns:Publish"), Some(&1), "{calls:?}");
     assert_eq!(p.drain_metric(SOUTH).await, Some(1.0));
 }
+
+/// The routing-control strategy against the test bed's ARC cluster (`resilience_tests::arc`:
+/// the emulator has no ARC data plane), through the compiled binary.
+mod routing_control {
+    use super::*;
+    use resilience_tests::arc::ArcCluster;
+
+    const SOUTH_CONTROL: &str = "arn:aws:route53-recovery-control::123456789012:controlpanel/abc/routingcontrol/south";
+    const NORTH_CONTROL: &str = "arn:aws:route53-recovery-control::123456789012:controlpanel/abc/routingcontrol/north";
+
+    async fn with_arc() -> (Platform, ArcCluster) {
+        let mut p = Platform::provision(&["routing-control", "control-plane"]).await;
+        let arc = ArcCluster::start(&[(SOUTH_CONTROL, true), (NORTH_CONTROL, true)], 3).await;
+        let regions = ["us-east-1", "us-west-2", "eu-west-1"];
+        p.config["dns"]["routing_control"] = json!({
+            "cluster_endpoints": arc.endpoints.iter().zip(regions).map(|(e, r)| json!({ "region": r, "endpoint": e })).collect::<Vec<_>>(),
+            "controls": { SOUTH: SOUTH_CONTROL, NORTH: NORTH_CONTROL },
+        });
+        (p, arc)
+    }
+
+    #[tokio::test]
+    async fn a_failover_sets_the_control_off_through_arc_and_the_failback_sets_it_on() {
+        let (mut p, arc) = with_arc().await;
+        p.config["policy"]["hold_down_seconds"] = json!(0);
+        let (api, _procs) = running(&p, 1, &[]).await;
+        fail_south(&p).await;
+        let out = api
+            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+            .await
+            .expect("handled");
+        assert_eq!(out["decision"]["decision"], "failover", "{out}");
+        assert_eq!(out["outcome"], "succeeded", "read back Off: {out}");
+        assert_eq!(arc.is_on(SOUTH_CONTROL), Some(false));
+        assert_eq!(p.weights().await[SOUTH], 100, "the data plane sufficed: no control-plane change");
+        for base in ["api-5xx", "api-latency"] {
+            p.set_alarm(SOUTH, base, StateValue::Ok).await;
+        }
+        let back = api
+            .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
+            .await
+            .expect("handled");
+        assert_eq!(back["decision"]["decision"], "failback", "{back}");
+        assert_eq!(arc.is_on(SOUTH_CONTROL), Some(true), "{back}");
+    }
+
+    #[tokio::test]
+    async fn an_arc_safety_rule_refusal_is_final_no_fall_through_one_notification_no_retry() {
+        let (p, arc) = with_arc().await;
+        arc.require_on(2);
+        let (api, _procs) = running(&p, 1, &[]).await;
+        fail_south(&p).await;
+        let out = api
+            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+            .await
+            .expect("answered, not given back for a retry that would meet the same rule");
+        assert_eq!(out["outcome"], "failed", "{out}");
+        assert!(out["actions"].to_string().contains("final"), "{out}");
+        assert_eq!(arc.is_on(SOUTH_CONTROL), Some(true));
+        assert_eq!(
+            p.weights().await[SOUTH],
+            100,
+            "what ARC refuses, the control plane does not do instead"
+        );
+        let notes = p.notifications().await;
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0]["subject"].as_str().unwrap().contains("REFUSED"), "{notes:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_cluster_endpoint_is_skipped_and_the_next_one_drains() {
+        let (p, arc) = with_arc().await;
+        arc.set_down(0, true);
+        let (api, _procs) = running(&p, 1, &[]).await;
+        fail_south(&p).await;
+        let out = api
+            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
+            .await
+            .expect("handled");
+        assert_eq!(out["outcome"], "succeeded", "{out}");
+        assert!(out["actions"].to_string().contains("1 endpoint(s) failed"), "{out}");
+        assert_eq!(arc.is_on(SOUTH_CONTROL), Some(false));
+        assert_eq!(arc.updates(), 1);
+    }
+}

@@ -59,6 +59,8 @@ pub struct Switched {
     pub confirmed: bool,
     /// Strategies still holding the region drained after a restore (failed or unconfirmed).
     pub still_drained: BTreeSet<Strategy>,
+    /// A strategy refused the change for good (an ARC safety rule): not retried.
+    pub refused: bool,
 }
 
 impl Switched {
@@ -156,7 +158,10 @@ impl TrafficSwitches {
                         return out;
                     }
                 }
-                Err(true) => return out,
+                Err(true) => {
+                    out.refused = true;
+                    return out;
+                }
                 Err(false) => {}
             }
         }
@@ -169,6 +174,7 @@ impl TrafficSwitches {
         let mut out = Switched::default();
         for strategy in holding {
             let (record, result) = self.attempt(*strategy, region, false).await;
+            out.refused |= result == Err(true);
             let done = result.is_ok() && record.outcome != Outcome::Unconfirmed;
             out.records.push(record);
             if done {
