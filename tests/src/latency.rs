@@ -88,22 +88,24 @@ impl DrainAlarms {
 /// Sets each drain alarm to ALARM (latest datapoint >= 1) or OK (< 1) once the value has been
 /// seen for the evaluation delay.
 async fn evaluate(wiring: DrainWiring, delay: Duration, clients: BTreeMap<String, aws_sdk_cloudwatch::Client>) {
-    // Per drained region: the state set, and the state seen in the metric since when.
-    let mut set: BTreeMap<String, StateValue> = BTreeMap::new();
-    let mut seen: BTreeMap<String, (StateValue, Instant)> = BTreeMap::new();
+    // Per (drained region, where its alarm lives): the state set, and the state seen in the
+    // metric since when.
+    let mut set: BTreeMap<(String, String), StateValue> = BTreeMap::new();
+    let mut seen: BTreeMap<(String, String), (StateValue, Instant)> = BTreeMap::new();
     loop {
-        for (region, home) in &wiring.pairs {
+        for pair in &wiring.pairs {
+            let (region, home) = pair;
             let cw = &clients[home];
             let Some(value) = latest(cw, &wiring, region).await else { continue };
             let wanted = if value >= 1.0 { StateValue::Alarm } else { StateValue::Ok };
-            if set.get(region) == Some(&wanted) {
-                seen.remove(region);
+            if set.get(pair) == Some(&wanted) {
+                seen.remove(pair);
                 continue;
             }
-            let since = match seen.get(region) {
+            let since = match seen.get(pair) {
                 Some((s, at)) if *s == wanted => *at,
                 _ => {
-                    seen.insert(region.clone(), (wanted.clone(), Instant::now()));
+                    seen.insert(pair.clone(), (wanted.clone(), Instant::now()));
                     continue;
                 }
             };
@@ -118,8 +120,8 @@ async fn evaluate(wiring: DrainWiring, delay: Duration, clients: BTreeMap<String
                     .await
                     .is_ok();
                 if ok {
-                    set.insert(region.clone(), wanted);
-                    seen.remove(region);
+                    set.insert(pair.clone(), wanted);
+                    seen.remove(pair);
                 }
             }
         }

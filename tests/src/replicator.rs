@@ -119,6 +119,7 @@ async fn replicate(table: String, clients: BTreeMap<String, aws_sdk_dynamodb::Cl
             if writes.get(&p.key).is_some_and(|w| *w > p.written) {
                 continue;
             }
+            let mut p = p;
             let client = &clients[&p.target];
             let ok = match &p.item {
                 Some(item) => client
@@ -137,7 +138,13 @@ async fn replicate(table: String, clients: BTreeMap<String, aws_sdk_dynamodb::Cl
                     .await
                     .is_ok(),
             };
-            if ok {
+            if !ok {
+                // Replication retries until it lands, as a global table's does.
+                p.due = Instant::now() + Duration::from_millis(200);
+                pending.push(p);
+                continue;
+            }
+            {
                 copied.fetch_add(1, Ordering::SeqCst);
                 writes.insert(p.key.clone(), p.written);
                 // A replicated write is not a local change: not copied back.

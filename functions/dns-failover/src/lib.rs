@@ -420,7 +420,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         let record_name = &self.config.dns.record_name;
         let prefix = if dry_run { "[DRY RUN] " } else { "" };
         let (severity, subject, summary) = match decision {
-            Decision::Failover(p) if refused => (
+            Decision::Failover(p) if refused && outcome == Outcome::Failed => (
                 Severity::Critical,
                 format!("FAILOVER REFUSED: draining {} from {record_name} was refused", p.drain),
                 format!(

@@ -93,10 +93,26 @@ fn classify<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failure {
     match e {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Failure::Unreachable,
         SdkError::ServiceError(se) if se.raw().status().is_server_error() => Failure::Unreachable,
-        SdkError::ServiceError(se) if matches!(se.err().code(), Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded")) => {
-            Failure::Throttled
+        // A refusal names the caller's rights or request ("Common error types", CloudWatch API
+        // reference): a configuration problem a person must fix.
+        SdkError::ServiceError(se)
+            if se.err().code().is_some_and(|c| {
+                [
+                    "AccessDenied",
+                    "Unauthorized",
+                    "InvalidClientTokenId",
+                    "UnrecognizedClient",
+                    "Validation",
+                    "InvalidParameter",
+                ]
+                .iter()
+                .any(|p| c.starts_with(p))
+            }) =>
+        {
+            Failure::Refused
         }
-        _ => Failure::Refused,
+        // Throttling, or any other answer: the API is up and said nothing about the region.
+        _ => Failure::Throttled,
     }
 }
 

@@ -30,9 +30,15 @@ pub async fn read<S: StateStore>(
     peers: &[(Region, S)],
 ) -> Result<(DnsState, u64, DnsState), StoreError> {
     let own_name = copy_name(config, home);
+    let legacy = format!("dns#{}", config.dns.record_name);
     let (own, version) = match local.get_state(&own_name).await? {
         Some(v) => (parse(&own_name, v.value)?, v.version),
-        None => (DnsState::default(), 0),
+        // No copy of its own yet: it starts from the single document of earlier versions, with
+        // its freeze, outbox and healthy periods (merging it as a peer's would drop them).
+        None => match local.get_state(&legacy).await? {
+            Some(v) => (parse(&legacy, v.value)?, 0),
+            None => (DnsState::default(), 0),
+        },
     };
     let mut others = Vec::new();
     for (region, store) in peers.iter().filter(|(r, _)| r != home) {
@@ -47,11 +53,6 @@ pub async fn read<S: StateStore>(
         if let Some(v) = copy {
             others.push(parse(&name, v.value)?);
         }
-    }
-    // The single document written before each region kept its own copy.
-    let legacy = format!("dns#{}", config.dns.record_name);
-    if let Some(v) = local.get_state(&legacy).await? {
-        others.push(parse(&legacy, v.value)?);
     }
     let view = failover::merge(&own, &others);
     Ok((own, version, view))

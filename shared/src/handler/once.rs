@@ -71,10 +71,10 @@ pub async fn take_lease<S: StateStore>(store: &S, policy: &Policy, name: &str) -
     }
 }
 
-/// Renews `lease` every third of `lease_seconds` for as long as it is polled (never returns).
-/// A renewal that finds the lease taken (it lapsed during a stall longer than the lease) is
-/// logged as an error: another holder may be acting at the same time.
-async fn keep_lease<S: StateStore>(store: &S, policy: &Policy, lease: &Lease) {
+/// Renews `lease`, and the claim of `key`, every third of `lease_seconds` for as long as it is
+/// polled (never returns). A renewal that finds the lease taken (it lapsed during a stall
+/// longer than the lease) is logged as an error: another holder may be acting at the same time.
+async fn keep_lease<S: StateStore>(store: &S, policy: &Policy, lease: &Lease, key: &str) {
     let every = std::time::Duration::from_millis((policy.lease_seconds * 1000 / 3).max(500));
     loop {
         tokio::time::sleep(every).await;
@@ -89,6 +89,9 @@ async fn keep_lease<S: StateStore>(store: &S, policy: &Policy, lease: &Lease) {
             }
             // Tried again at the next tick; the lease is still valid for two more.
             Err(e) => tracing::warn!(error = %e, lease = %lease.name, "lease not renewed"),
+        }
+        if let Err(e) = store.extend_key(key, seconds(policy.lease_seconds), Utc::now()).await {
+            tracing::warn!(error = %e, %key, "claim not extended");
         }
     }
 }
@@ -152,7 +155,7 @@ where
     let result = tokio::select! {
         biased;
         result = work() => result,
-        () = keep_lease(store, policy, &lease) => unreachable!("keep_lease never returns"),
+        () = keep_lease(store, policy, &lease, key) => unreachable!("keep_lease never returns"),
     };
     release_lease(store, &lease).await;
     match result {
@@ -303,7 +306,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_lease_is_renewed_while_the_work_outlasts_it() {
+    async fn a_lease_and_its_claim_are_renewed_while_the_work_outlasts_them() {
         let store = Arc::new(MemoryStore::new());
         let policy = Policy {
             lease_seconds: 1,
@@ -316,10 +319,14 @@ mod tests {
         });
         let rival = async {
             tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
-            store.take_lease("lease", "rival", seconds(1), Utc::now()).await.unwrap()
+            let lease = store.take_lease("lease", "rival", seconds(1), Utc::now()).await.unwrap();
+            // A redelivery then: the claim is still in progress, not free to take over.
+            let claim = store.claim_key(&scoped_key("f", "long"), seconds(1), Utc::now()).await.unwrap();
+            (lease, claim)
         };
-        let (done, rival) = tokio::join!(work, rival);
+        let (done, (rival, claim)) = tokio::join!(work, rival);
         assert!(matches!(done, Ok(Once::Ran(()))));
         assert!(matches!(rival, LeaseOutcome::Busy { .. }), "{rival:?}");
+        assert!(matches!(claim, Claim::InProgress { .. }), "{claim:?}");
     }
 }

@@ -64,7 +64,8 @@ impl RegionHealth {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
 pub enum Unread {
-    /// Still throttled after the SDK's attempts: try again later.
+    /// Still throttled after the SDK's attempts, or an answer that is neither a refusal nor an
+    /// outage: try again later.
     Throttled(String),
     /// Refused (AccessDenied, a validation error): a configuration problem a person must fix;
     /// no automatic action rests on it.

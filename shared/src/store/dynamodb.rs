@@ -267,6 +267,19 @@ impl StateStore for DynamoStore {
         Ok(())
     }
 
+    async fn extend_key(&self, key: &str, in_progress_ttl: Duration, now: DateTime<Utc>) -> StoreResult<()> {
+        let (item, _, _) = claim_put(key, in_progress_ttl, now);
+        // A put, as the claim itself (no UpdateItem grant needed), only over a claim in progress.
+        self.put_if(
+            item,
+            "#status = :in_progress",
+            vec![(":in_progress", s("IN_PROGRESS"))],
+            &[("#status", "status")],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn abandon_key(&self, key: &str) -> StoreResult<()> {
         let res = self
             .client

@@ -116,6 +116,14 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
+    async fn extend_key(&self, key: &str, in_progress_ttl: Duration, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut inner = self.lock()?;
+        if let Some(KeyEntry::InProgress { until }) = inner.keys.get_mut(key) {
+            *until = now + in_progress_ttl;
+        }
+        Ok(())
+    }
+
     async fn abandon_key(&self, key: &str) -> StoreResult<()> {
         let mut inner = self.lock()?;
         if matches!(inner.keys.get(key), Some(KeyEntry::InProgress { .. })) {

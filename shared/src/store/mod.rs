@@ -101,6 +101,9 @@ pub trait StateStore: Send + Sync {
     fn claim_key(&self, key: &str, in_progress_ttl: Duration, now: DateTime<Utc>) -> impl Future<Output = StoreResult<Claim>> + Send;
     /// Marks a claimed key done, remembered until `retain_until`.
     fn complete_key(&self, key: &str, outcome: &str, retain_until: DateTime<Utc>) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Extends a claim still in progress (its holder is still working), so that a redelivery
+    /// does not take it over; a claim that is no longer in progress is left alone.
+    fn extend_key(&self, key: &str, in_progress_ttl: Duration, now: DateTime<Utc>) -> impl Future<Output = StoreResult<()>> + Send;
     /// Gives a claim up (the handling failed and may be retried).
     fn abandon_key(&self, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
     /// Claims many keys at once (a batch of records), one result per key in order. The default

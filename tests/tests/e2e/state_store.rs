@@ -287,3 +287,41 @@ async fn dynamodb_claims_repeated_and_oversized_keys_without_failing_the_batch()
 async fn memory_store_claims_repeated_and_oversized_keys_like_the_dynamodb_store() {
     repeated_and_oversized_keys_in_one_batch(MemoryStore::new()).await;
 }
+
+/// The same contract for both stores: an extended claim is still in progress after its first
+/// lifetime, and extending a claim already done leaves it done.
+async fn an_extended_claim_outlives_its_first_ttl_and_never_reopens_a_done_one<S: StateStore>(store: S) {
+    let t0 = Utc::now();
+    assert_eq!(store.claim_key("k", Duration::seconds(10), t0).await.unwrap(), Claim::New);
+    store
+        .extend_key("k", Duration::seconds(10), t0 + Duration::seconds(8))
+        .await
+        .unwrap();
+    let later = store
+        .claim_key("k", Duration::seconds(10), t0 + Duration::seconds(15))
+        .await
+        .unwrap();
+    assert!(matches!(later, Claim::InProgress { .. }), "{later:?}");
+    store.complete_key("k", "failover", t0 + Duration::days(1)).await.unwrap();
+    store
+        .extend_key("k", Duration::seconds(10), t0 + Duration::seconds(16))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .claim_key("k", Duration::seconds(10), t0 + Duration::seconds(17))
+            .await
+            .unwrap(),
+        Claim::Done { .. }
+    ));
+}
+
+#[tokio::test]
+async fn claims_are_extended_while_their_holder_works_dynamodb() {
+    an_extended_claim_outlives_its_first_ttl_and_never_reopens_a_done_one(dynamo().await).await;
+}
+
+#[tokio::test]
+async fn claims_are_extended_while_their_holder_works_memory() {
+    an_extended_claim_outlives_its_first_ttl_and_never_reopens_a_done_one(MemoryStore::new()).await;
+}

@@ -36,15 +36,71 @@ impl HealthMetricSwitch {
     /// when restored. Not seen in time: `Unconfirmed`, and the caller tries the next strategy.
     pub(crate) async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
         let value = if drained { 1.0 } else { 0.0 };
+        let alarm = self.metric.alarm_of(region);
+        let action = format!(
+            "health-metric {}/{} {region}={value}",
+            self.metric.namespace, self.metric.metric_name
+        );
+        let peers: Vec<&Region> = self.regions.iter().filter(|r| *r != region).collect();
+        let mut details = Vec::new();
+        let mut changed = false;
+        let published = self.publish(&peers, region, value, &mut details, &mut changed).await;
+        let started = Instant::now();
+        // Once a datapoint is out, the drain may take effect whatever happens next: from here
+        // on, a failure is `Unconfirmed` (applied), never an error that would leave it unrecorded.
+        let unconfirmed = |mut details: Vec<String>, why: String| {
+            details.push(why);
+            Ok(ActionRecord {
+                action: action.clone(),
+                outcome: Outcome::Unconfirmed,
+                detail: details.join("; "),
+                millis: 0,
+            })
+        };
+        if let Err(e) = published {
+            return if changed { unconfirmed(details, e.to_string()) } else { Err(e) };
+        }
+        match self.confirm(&peers, &alarm, drained).await {
+            Ok(()) if changed => {
+                details.push(format!(
+                    "confirmed: {alarm} {} after {} ms",
+                    if drained { "ALARM" } else { "OK" },
+                    started.elapsed().as_millis()
+                ));
+                Ok(ActionRecord {
+                    action,
+                    outcome: Outcome::Succeeded,
+                    detail: details.join("; "),
+                    millis: 0,
+                })
+            }
+            Ok(()) => Ok(ActionRecord {
+                action,
+                outcome: Outcome::AlreadyInPlace,
+                detail: details.join("; "),
+                millis: 0,
+            }),
+            Err(why) if changed => unconfirmed(details, why),
+            Err(why) if why.contains("DOES NOT EXIST") => Err(SwitchError::next(&action, why)),
+            // Already published, its effect still not seen: as unconfirmed as a fresh one.
+            Err(why) => unconfirmed(details, why),
+        }
+    }
+
+    /// Publishes `value` for `region` in each peer where it is not the latest value already.
+    async fn publish(
+        &self,
+        peers: &[&Region],
+        region: &Region,
+        value: f64,
+        details: &mut Vec<String>,
+        changed: &mut bool,
+    ) -> Result<(), SwitchError> {
         let dimension = Dimension::builder()
             .name(&self.metric.region_dimension)
             .value(region.as_str())
             .build();
-        let alarm = self.metric.alarm_of(region);
-        let mut details = Vec::new();
-        let mut changed = false;
-        let peers: Vec<&Region> = self.regions.iter().filter(|r| *r != region).collect();
-        for peer in &peers {
+        for peer in peers {
             let action = format!(
                 "cloudwatch:PutMetricData {peer} {}/{}{{{}={region}}}={value}",
                 self.metric.namespace, self.metric.metric_name, self.metric.region_dimension
@@ -80,48 +136,17 @@ impl HealthMetricSwitch {
                 .send()
                 .await
                 .map_err(|e| fail(DisplayErrorContext(e).to_string()))?;
-            changed = true;
+            *changed = true;
             details.push(format!("{peer}: published {value}"));
         }
-        let action = format!(
-            "health-metric {}/{} {region}={value}",
-            self.metric.namespace, self.metric.metric_name
-        );
-        let started = Instant::now();
-        let confirmed = self
-            .confirm(&peers, &alarm, drained)
-            .await
-            .map_err(|m| SwitchError::next(&action, m))?;
-        let waited = started.elapsed().as_millis();
-        let outcome = match (confirmed, changed) {
-            (Ok(()), true) => {
-                details.push(format!(
-                    "confirmed: {alarm} {} after {waited} ms",
-                    if drained { "ALARM" } else { "OK" }
-                ));
-                Outcome::Succeeded
-            }
-            (Ok(()), false) => Outcome::AlreadyInPlace,
-            (Err(still), _) => {
-                details.push(format!(
-                    "NOT confirmed within {}s: {still}; Route 53 may still follow it",
-                    self.metric.confirm_seconds
-                ));
-                Outcome::Unconfirmed
-            }
-        };
-        Ok(ActionRecord {
-            action,
-            outcome,
-            detail: details.join("; "),
-            millis: 0,
-        })
+        Ok(())
     }
 
     /// Polls the drain alarm in each peer region where it exists until it shows the wanted
-    /// state. Outer error: no peer has the alarm (a configuration error). Inner error: what was
-    /// still not in the wanted state when the wait ran out.
-    async fn confirm(&self, peers: &[&Region], alarm: &str, drained: bool) -> Result<Result<(), String>, String> {
+    /// state, within `confirm_seconds`. A read that fails is "not seen yet", polled again. The
+    /// error says what was still not in the wanted state, or that no peer has the alarm (a
+    /// configuration error).
+    async fn confirm(&self, peers: &[&Region], alarm: &str, drained: bool) -> Result<(), String> {
         let wanted = if drained { StateValue::Alarm } else { StateValue::Ok };
         let deadline = Instant::now() + Duration::from_secs(self.metric.confirm_seconds);
         // A 60-second alarm changes at most once a minute: every 5 s is plenty on AWS, and a
@@ -129,16 +154,17 @@ impl HealthMetricSwitch {
         let pause = Duration::from_millis((self.metric.confirm_seconds * 1000 / 20).clamp(100, 5000));
         loop {
             let mut seen = 0;
+            let mut answered = 0;
             let mut behind = Vec::new();
             for peer in peers {
-                let out = self
-                    .clients
-                    .cloudwatch(peer)
-                    .describe_alarms()
-                    .alarm_names(alarm)
-                    .send()
-                    .await
-                    .map_err(|e| format!("cloudwatch:DescribeAlarms {peer} {alarm}: {}", DisplayErrorContext(e)))?;
+                let out = match self.clients.cloudwatch(peer).describe_alarms().alarm_names(alarm).send().await {
+                    Ok(out) => out,
+                    Err(e) => {
+                        behind.push(format!("{alarm} in {peer} unread ({})", DisplayErrorContext(e)));
+                        continue;
+                    }
+                };
+                answered += 1;
                 if let Some(a) = out.metric_alarms().first() {
                     seen += 1;
                     if a.state_value() != Some(&wanted) {
@@ -149,17 +175,21 @@ impl HealthMetricSwitch {
                     }
                 }
             }
-            if seen == 0 {
+            if answered == peers.len() && seen == 0 {
                 return Err(format!(
                     "drain alarm {alarm} DOES NOT EXIST in {} (configuration error: dns.health_metric.alarm_name or the template)",
                     peers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
                 ));
             }
             if behind.is_empty() {
-                return Ok(Ok(()));
+                return Ok(());
             }
             if Instant::now() + pause > deadline {
-                return Ok(Err(behind.join(", ")));
+                return Err(format!(
+                    "NOT confirmed within {}s: {}; Route 53 may still follow it",
+                    self.metric.confirm_seconds,
+                    behind.join(", ")
+                ));
             }
             tokio::time::sleep(pause).await;
         }

@@ -392,11 +392,7 @@ mod tests {
 
         #[tokio::test]
         async fn a_safety_rule_refusal_is_final_and_no_other_endpoint_or_strategy_is_tried() {
-            for (status, kind) in [
-                (409, "ConflictException"),
-                (400, "ValidationException"),
-                (403, "AccessDeniedException"),
-            ] {
+            for (status, kind) in [(409, "ConflictException"), (400, "ValidationException")] {
                 let read = state(RoutingControlState::On);
                 let refused = refusal(status, kind);
                 let first = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&read, &refused]);
@@ -429,6 +425,33 @@ mod tests {
                 assert_eq!(change.num_calls(), 0, "{kind}: no fall-through to the control plane");
                 assert!(out.records[0].detail.contains("final"), "{:?}", out.records);
             }
+        }
+
+        #[tokio::test]
+        async fn an_update_we_may_not_make_is_our_configuration_and_the_control_plane_still_drains() {
+            let read = state(RoutingControlState::On);
+            let denied = refusal(403, "AccessDeniedException");
+            let client = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&read, &denied]);
+            let switch = RoutingControlSwitch::with_clients(vec![("https://one".into(), client)], controls());
+            let list = listing(100);
+            let change = mock!(Client::change_resource_record_sets).then_output(|| {
+                ChangeResourceRecordSetsOutput::builder()
+                    .change_info(change_info(ChangeStatus::Insync))
+                    .build()
+            });
+            let poll =
+                mock!(Client::get_change).then_output(|| GetChangeOutput::builder().change_info(change_info(ChangeStatus::Insync)).build());
+            let r53 = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change, &poll]);
+            let switches = TrafficSwitches {
+                health_metric: None,
+                routing_control: Some(switch),
+                control_plane: ControlPlaneSwitch::new(r53, dns()),
+            };
+            let out = switches.drain(&[Strategy::RoutingControl, Strategy::ControlPlane], &south()).await;
+            assert!(!out.refused);
+            assert_eq!(out.outcome(), Outcome::Succeeded, "{:?}", out.records);
+            assert_eq!(out.applied, [Strategy::ControlPlane].into());
+            assert_eq!(change.num_calls(), 1);
         }
 
         #[tokio::test]

@@ -60,23 +60,23 @@ impl RoutingControlSwitch {
             }
         };
         for (endpoint, client) in &self.endpoints {
-            // An endpoint that cannot answer is skipped; a refusal is the cluster's answer and
-            // final: it would be the same at every endpoint, and no other strategy may override
-            // what ARC refuses (its safety rules).
-            let mut refused_or_next = |e: String, rotate: bool| {
-                if rotate {
-                    failures.push(format!("{endpoint}: {e}"));
-                    None
-                } else {
-                    Some(SwitchError::stop(&action, format!("refused at {endpoint}: {e}")))
-                }
-            };
+            // An endpoint that cannot answer is skipped. Anything else it answers is the
+            // cluster's answer, the same at every endpoint: a rejected update (a safety rule,
+            // an invalid request) is final, since no other strategy may override what ARC
+            // refuses; a read or update we may not make (AccessDenied, a wrong ARN) is our
+            // configuration, and the next strategy may still drain.
             let state = match client.get_routing_control_state().routing_control_arn(arn).send().await {
                 Ok(out) => out.routing_control_state().clone(),
-                Err(e) => match refused_or_next(DisplayErrorContext(&e).to_string(), rotates(&e)) {
-                    Some(stop) => return Err(stop),
-                    None => continue,
-                },
+                Err(e) if rotates(&e) => {
+                    failures.push(format!("{endpoint}: {}", DisplayErrorContext(&e)));
+                    continue;
+                }
+                Err(e) => {
+                    return Err(SwitchError::next(
+                        &action,
+                        format!("read at {endpoint}: {}", DisplayErrorContext(&e)),
+                    ));
+                }
             };
             if state == wanted {
                 return Ok(ActionRecord {
@@ -93,10 +93,17 @@ impl RoutingControlSwitch {
                 .send()
                 .await
             {
-                match refused_or_next(DisplayErrorContext(&e).to_string(), rotates(&e)) {
-                    Some(stop) => return Err(stop),
-                    None => continue,
+                let message = format!("{endpoint}: {}", DisplayErrorContext(&e));
+                if rotates(&e) {
+                    failures.push(message);
+                    continue;
                 }
+                let rejected = e.code().is_some_and(|c| c.starts_with("Validation") || c.starts_with("Conflict"));
+                return Err(if rejected {
+                    SwitchError::stop(&action, format!("refused at {message}"))
+                } else {
+                    SwitchError::next(&action, message)
+                });
             }
             // Success means effect: the state read back from the cluster.
             let seen = client

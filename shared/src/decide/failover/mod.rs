@@ -206,6 +206,10 @@ pub fn observe(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: 
     let open: BTreeSet<&String> = next.open_health_issues.values().flatten().collect();
     next.health_issue_seen.retain(|arn, _| open.contains(arn));
     for region in config.regions.keys() {
+        // A reading we did not get says nothing: the healthy period neither starts nor ends.
+        if health.get(region).is_some_and(|h| h.unread.is_some()) {
+            continue;
+        }
         if verdict(config, region, health.get(region), &next).healthy {
             next.healthy_since.entry(region.clone()).or_insert(now);
         } else {
@@ -355,18 +359,24 @@ pub fn inconclusive(
     if unreadable.is_empty() || decision.moves_traffic() {
         return vec![];
     }
-    let mut assumed = health.clone();
-    for region in &unreadable {
-        let Some(rc) = config.regions.get(region) else { continue };
-        let alarms = rc
-            .health_alarms
-            .iter()
-            .chain(rc.composite_alarm.iter())
-            .map(|a| (a.clone(), AlarmState::Ok))
-            .collect();
-        assumed.insert(region.clone(), RegionHealth::read(alarms));
-    }
-    if decide(config, state, signal, &assumed, now).moves_traffic() {
+    // Were the unread regions readable, would traffic move? Each is tried both ways: OK (a
+    // healthy target read badly) and, for a throttled one, ALARM (a failing region read badly:
+    // its state-change event will not come again, so it must not be consumed).
+    let assume = |throttled_state: AlarmState| {
+        let mut assumed = health.clone();
+        for region in &unreadable {
+            let Some(rc) = config.regions.get(region) else { continue };
+            let throttled = health.get(region).is_some_and(|h| h.reachable);
+            let state = if throttled { throttled_state } else { AlarmState::Ok };
+            let mut alarms: BTreeMap<String, AlarmState> = rc.health_alarms.iter().map(|a| (a.clone(), state)).collect();
+            if let Some(c) = &rc.composite_alarm {
+                alarms.insert(c.clone(), AlarmState::Ok);
+            }
+            assumed.insert(region.clone(), RegionHealth::read(alarms));
+        }
+        decide(config, state, signal, &assumed, now).moves_traffic()
+    };
+    if assume(AlarmState::Ok) || assume(AlarmState::Alarm) {
         unreadable
     } else {
         vec![]
@@ -387,7 +397,9 @@ pub fn decide(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &
         .collect();
     let moves = match &signal.kind {
         SignalKind::Operator(cmd) => matches!(cmd.command, OperatorCommandKind::Failover | OperatorCommandKind::Failback),
-        SignalKind::Suspicious(_) => false,
+        // A schedule only re-checks failbacks: a refused read makes the region not healthy, so
+        // nothing moves, without a critical alert every five minutes.
+        SignalKind::Suspicious(_) | SignalKind::Schedule(_) => false,
         _ => true,
     };
     if !refused.is_empty() && moves {
@@ -705,15 +717,35 @@ pub fn merge(own: &DnsState, others: &[DnsState]) -> DnsState {
     view
 }
 
-/// Which region's dns-failover carries out a drain or restore of `region`: never `region`
-/// itself (act from outside the failure), but the most preferred other region that serves
-/// and is not failing in this reading. With two regions it is always the other one, whatever
-/// the reading, so the same alarm delivered to both regions is acted on once.
-pub fn actor(config: &SuiteConfig, state: &DnsState, health: &HealthView, region: &Region) -> Option<Region> {
+/// Whether `home`'s dns-failover carries out what concerns `region`: never `region` itself (act
+/// from outside the failure). The regions that may act are the other serving ones in order of
+/// preference; the first always acts, whatever it reads, and a later one acts only when it
+/// reads every earlier one failing. So the same alarm delivered everywhere is acted on by the
+/// first candidate as long as its function runs, and by the next when the first's region is
+/// down; with two regions, always by the other one. (Two candidates that read the first one
+/// differently can both act: the switches read before they change, so the second finds the
+/// change in place.) With no serving candidate (the last serving region's own failure), the
+/// most preferred other region announces the refusal.
+pub fn acts_here(config: &SuiteConfig, state: &DnsState, health: &HealthView, region: &Region, home: &Region) -> bool {
+    if home == region {
+        return false;
+    }
+    let others: Vec<&Region> = config.regions_by_priority().into_iter().filter(|r| *r != region).collect();
+    let candidates: Vec<&Region> = others.iter().copied().filter(|r| !state.drained.contains(*r)).collect();
+    match candidates.iter().position(|r| *r == home) {
+        Some(at) => candidates[..at]
+            .iter()
+            .all(|earlier| verdict(config, earlier, health.get(*earlier), state).failing),
+        None => candidates.is_empty() && others.first() == Some(&home),
+    }
+}
+
+/// The region expected to act on `region` (the first candidate of [`acts_here`]).
+pub fn actor(config: &SuiteConfig, state: &DnsState, region: &Region) -> Option<Region> {
     let others: Vec<&Region> = config.regions_by_priority().into_iter().filter(|r| *r != region).collect();
     others
         .iter()
-        .find(|r| !state.drained.contains(**r) && !verdict(config, r, health.get(**r), state).failing)
+        .find(|r| !state.drained.contains(**r))
         .or_else(|| others.first())
         .map(|r| (*r).clone())
 }
@@ -743,8 +775,11 @@ pub fn for_this_region(
     if !config.regions.contains_key(subject) {
         return decision;
     }
-    match actor(config, state, health, subject) {
-        Some(acting) if acting != *home => Decision::NoAction(NoAction {
+    if acts_here(config, state, health, subject, home) {
+        return decision;
+    }
+    match actor(config, state, subject) {
+        Some(acting) => Decision::NoAction(NoAction {
             reason: NoActionReason::OtherRegionActs,
             why: format!(
                 "{acting} acts on {subject} (from outside the failure, by configured priority); this region defers: {}",
@@ -752,7 +787,7 @@ pub fn for_this_region(
             ),
             withheld: decision.moves_traffic().then(|| Box::new(decision)),
         }),
-        _ => decision,
+        None => decision,
     }
 }
 
