@@ -57,6 +57,14 @@ pub fn sign(key: &EncodingKey, alg: Algorithm, kid: &str, claims: &Value) -> Str
     encode(&header, claims, key).expect("sign")
 }
 
+/// Like [`sign`], with the header's `typ` set to `typ`.
+pub fn sign_typed(key: &EncodingKey, alg: Algorithm, kid: &str, typ: &str, claims: &Value) -> String {
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_owned());
+    header.typ = Some(typ.to_owned());
+    encode(&header, claims, key).expect("sign")
+}
+
 /// An unsigned token claiming `alg: none`.
 pub fn unsigned(claims: &Value) -> String {
     let header = B64.encode(json!({ "alg": "none", "typ": "JWT", "kid": "rsa-1" }).to_string());

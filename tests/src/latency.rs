@@ -26,9 +26,9 @@ pub struct Delays {
 impl Default for Delays {
     fn default() -> Self {
         Delays {
-            change_pending: Duration::from_millis(1500),
-            alarm_evaluation: Duration::from_millis(1000),
-            restore: Duration::from_millis(2500),
+            change_pending: Duration::from_millis(800),
+            alarm_evaluation: Duration::from_millis(600),
+            restore: Duration::from_millis(1500),
         }
     }
 }
@@ -130,6 +130,12 @@ async fn evaluate(wiring: DrainWiring, delay: Duration, clients: BTreeMap<String
 }
 
 async fn latest(cw: &aws_sdk_cloudwatch::Client, wiring: &DrainWiring, region: &str) -> Option<f64> {
+    latest_drain(cw, &wiring.namespace, &wiring.metric, region).await.ok()?
+}
+
+/// The latest drain value published for `region` through `cw` (60-second datapoints, the
+/// newest first), or the query's error.
+pub async fn latest_drain(cw: &aws_sdk_cloudwatch::Client, namespace: &str, metric: &str, region: &str) -> Result<Option<f64>, String> {
     let now = aws_smithy_types::DateTime::from(SystemTime::now()).secs();
     let minute = now - now.rem_euclid(60);
     let q = MetricDataQuery::builder()
@@ -138,8 +144,8 @@ async fn latest(cw: &aws_sdk_cloudwatch::Client, wiring: &DrainWiring, region: &
             MetricStat::builder()
                 .metric(
                     Metric::builder()
-                        .namespace(&wiring.namespace)
-                        .metric_name(&wiring.metric)
+                        .namespace(namespace)
+                        .metric_name(metric)
                         .dimensions(Dimension::builder().name("Region").value(region).build())
                         .build(),
                 )
@@ -156,6 +162,6 @@ async fn latest(cw: &aws_sdk_cloudwatch::Client, wiring: &DrainWiring, region: &
         .scan_by(ScanBy::TimestampDescending)
         .send()
         .await
-        .ok()?;
-    out.metric_data_results().first().and_then(|r| r.values().first().copied())
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(out.metric_data_results().first().and_then(|r| r.values().first().copied()))
 }

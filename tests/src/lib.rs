@@ -65,10 +65,16 @@ pub async fn create_state_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
 
 /// An SNS topic with an SQS queue subscribed to it: (topic ARN, queue URL).
 pub async fn topic_with_queue(region: &str, name: &str) -> (String, String) {
-    let cfg = sdk(region).await;
-    let sns = aws_sdk_sns::Client::new(&cfg);
-    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    let sns = aws_sdk_sns::Client::new(&sdk(region).await);
     let topic = sns.create_topic().name(name).send().await.expect("create topic").topic_arn.unwrap();
+    let queue_url = queue_on(&topic, region, name).await;
+    (topic, queue_url)
+}
+
+/// A new SQS queue `name` in `region`, subscribed to `topic`: its URL.
+pub async fn queue_on(topic: &str, region: &str, name: &str) -> String {
+    let cfg = sdk(region).await;
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
     let queue_url = sqs
         .create_queue()
         .queue_name(name)
@@ -85,14 +91,15 @@ pub async fn topic_with_queue(region: &str, name: &str) -> (String, String) {
         .await
         .unwrap();
     let queue_arn = attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-    sns.subscribe()
-        .topic_arn(&topic)
+    aws_sdk_sns::Client::new(&cfg)
+        .subscribe()
+        .topic_arn(topic)
         .protocol("sqs")
         .endpoint(queue_arn)
         .send()
         .await
         .expect("subscribe");
-    (topic, queue_url)
+    queue_url
 }
 
 /// Every message waiting in the queue (SNS envelopes, parsed), removing them.

@@ -113,7 +113,7 @@ impl Platform {
         // query has dimensions, so tests running at once would read each other's drains.
         config["dns"]["health_metric"]["metric_name"] = json!(format!("RegionDrained-{id}"));
         config["dns"]["health_metric"]["alarm_name"] = json!(format!("{id}-drained-{{region}}"));
-        config["dns"]["health_metric"]["confirm_seconds"] = json!(10);
+        config["dns"]["health_metric"]["confirm_seconds"] = json!(8);
         config["dns"]["insync_wait_seconds"] = json!(10);
         let wiring = crate::latency::DrainWiring {
             namespace: format!("aworld/Failover/{id}"),
@@ -240,37 +240,12 @@ impl Platform {
 
     /// The latest "region drained" value published for `region` (in its peer region).
     pub async fn drain_metric(&self, region: &str) -> Option<f64> {
-        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
         let peer = if region == SOUTH { NORTH } else { SOUTH };
         let cw = aws_sdk_cloudwatch::Client::new(&sdk(peer).await);
-        let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now()).secs();
-        let minute = now - now.rem_euclid(60);
-        let q = MetricDataQuery::builder()
-            .id("m")
-            .metric_stat(
-                MetricStat::builder()
-                    .metric(
-                        Metric::builder()
-                            .namespace(self.config["dns"]["health_metric"]["namespace"].as_str().unwrap())
-                            .metric_name(self.config["dns"]["health_metric"]["metric_name"].as_str().unwrap())
-                            .dimensions(Dimension::builder().name("Region").value(region).build())
-                            .build(),
-                    )
-                    .period(60)
-                    .stat("Maximum")
-                    .build(),
-            )
-            .build();
-        let out = cw
-            .get_metric_data()
-            .metric_data_queries(q)
-            .start_time(aws_smithy_types::DateTime::from_secs(minute - 900))
-            .end_time(aws_smithy_types::DateTime::from_secs(minute + 180))
-            .scan_by(ScanBy::TimestampDescending)
-            .send()
+        let hm = &self.config["dns"]["health_metric"];
+        crate::latency::latest_drain(&cw, hm["namespace"].as_str().unwrap(), hm["metric_name"].as_str().unwrap(), region)
             .await
-            .unwrap();
-        out.metric_data_results().first().and_then(|r| r.values().first().copied())
+            .unwrap()
     }
 
     /// Notifications received by the SQS subscriber: the machine-readable bodies.

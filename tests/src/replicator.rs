@@ -155,6 +155,6 @@ async fn replicate(table: String, clients: BTreeMap<String, aws_sdk_dynamodb::Cl
                 };
             }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

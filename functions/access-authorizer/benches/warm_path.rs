@@ -22,6 +22,9 @@ fn warm_path(c: &mut Criterion) {
         jwks: keys.jwks.clone(),
         leeway_seconds: 30,
         cache_seconds: 3600,
+        max_lifetime_seconds: 86_400,
+        token_types: vec!["JWT".into()],
+        token_use: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     // A client that is never called: every lookup hits the cache.
@@ -33,6 +36,7 @@ fn warm_path(c: &mut Criterion) {
     let authorizer = Authorizer::new(
         TokenValidator::new(&auth).expect("jwks"),
         table,
+        None,
         Duration::from_secs(3600),
         "bench".into(),
     );

@@ -8,8 +8,14 @@
 //!    (`auth.cache_seconds`) and size.
 //! 3. Answers Deny for blocked principals; for rate-limited ones Allow with the usage plan's API
 //!    key as `usageIdentifierKey` where the level names one, else Deny; the context carries the
-//!    level. An unreadable throttle table fails open (Allow, logged and counted): throttling
-//!    protects the platform, it is not authentication.
+//!    level. The policy covers the whole API stage (`{apiId}/{stage}/*/*`): API Gateway caches
+//!    it per token and applies it to the caller's other methods too ("Lambda authorizer
+//!    caching").
+//! 4. Fail-safe when the table cannot be read: the last answer known for the principal, however
+//!    old, keeps applying (a blocked user stays blocked); then the peer region's replica; only a
+//!    principal never seen and unreadable everywhere is allowed, counted in
+//!    `ThrottleLookupFailures` (alarmed in the template): throttling protects the platform, it
+//!    is not authentication.
 //!
 //! Trade-off of API Gateway's own authorizer result cache (its TTL, set in infra): a cached Allow
 //! keeps a newly blocked principal in until it expires, on top of `auth.cache_seconds`. Keep both
@@ -37,6 +43,8 @@ const CACHE_MAX: usize = 10_000;
 pub struct Authorizer {
     pub validator: TokenValidator,
     pub table: ThrottleTable,
+    /// The throttle table's replica in another region, read when the local one fails.
+    pub peer: Option<ThrottleTable>,
     pub cache_ttl: Duration,
     pub namespace: String,
     cache: Mutex<HashMap<Principal, (Option<ThrottleRecord>, Instant)>>,
@@ -67,10 +75,17 @@ impl From<AuthorizerError> for Diagnostic {
 }
 
 impl Authorizer {
-    pub fn new(validator: TokenValidator, table: ThrottleTable, cache_ttl: Duration, namespace: String) -> Self {
+    pub fn new(
+        validator: TokenValidator,
+        table: ThrottleTable,
+        peer: Option<ThrottleTable>,
+        cache_ttl: Duration,
+        namespace: String,
+    ) -> Self {
         Authorizer {
             validator,
             table,
+            peer,
             cache_ttl,
             namespace,
             cache: Mutex::new(HashMap::new()),
@@ -86,22 +101,37 @@ impl Authorizer {
     }
 
     async fn lookup(&self, p: &Principal) -> (Option<ThrottleRecord>, &'static str) {
-        if let Some((r, at)) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(p)
+        let cached = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(p).cloned();
+        if let Some((r, at)) = &cached
             && at.elapsed() < self.cache_ttl
         {
             return (r.clone(), "cache");
         }
-        match self.table.get(p, false).await {
-            Ok(r) => {
+        let read = match self.table.get(p, false).await {
+            Ok(r) => Ok((r, "table")),
+            Err(e) => {
+                tracing::error!(error = %e, principal = %p, "throttle table unreadable");
+                match &cached {
+                    // The last known answer, however old: a block keeps biting through an outage.
+                    Some((r, _)) => return (r.clone(), "stale-cache"),
+                    None => match &self.peer {
+                        Some(peer) => peer.get(p, false).await.map(|r| (r, "peer-replica")).map_err(|e2| (e, Some(e2))),
+                        None => Err((e, None)),
+                    },
+                }
+            }
+        };
+        match read {
+            Ok((r, via)) => {
                 let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
                 if cache.len() >= CACHE_MAX {
                     cache.clear();
                 }
                 cache.insert(p.clone(), (r.clone(), Instant::now()));
-                (r, "table")
+                (r, via)
             }
-            Err(e) => {
-                tracing::error!(error = %e, principal = %p, "throttle table unreadable: failing open");
+            Err((e, peer)) => {
+                tracing::error!(error = %e, peer = ?peer.map(|e| e.to_string()), principal = %p, "no replica readable and no known answer: allowing");
                 (None, "fail-open")
             }
         }
@@ -139,7 +169,7 @@ impl Authorizer {
         let mut statement = IamPolicyStatement::default();
         statement.action = vec!["execute-api:Invoke".into()];
         statement.effect = effect;
-        statement.resource = vec![method_arn];
+        statement.resource = vec![stage_wide(&method_arn)];
         let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
         policy.version = Some("2012-10-17".into());
         policy.statement = vec![statement];
@@ -164,10 +194,37 @@ impl Authorizer {
                 1.0,
                 Unit::Count,
             );
-        if via == "fail-open" {
+        if via != "cache" && via != "table" {
             m.metric("ThrottleLookupFailures", 1.0, Unit::Count);
         }
         m.emit();
         Ok(response)
+    }
+}
+
+/// `arn:…:{apiId}/{stage}/{METHOD}/{path}` as `arn:…:{apiId}/{stage}/*/*`: the policy API
+/// Gateway caches for a token must hold for every method the caller may call with it.
+fn stage_wide(method_arn: &str) -> String {
+    let Some((prefix, path)) = method_arn.rsplit_once(':') else {
+        return method_arn.to_owned();
+    };
+    let mut parts = path.splitn(3, '/');
+    match (parts.next(), parts.next()) {
+        (Some(api), Some(stage)) if !api.is_empty() && !stage.is_empty() => format!("{prefix}:{api}/{stage}/*/*"),
+        _ => method_arn.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_covers_every_method_of_the_stage() {
+        assert_eq!(
+            stage_wide("arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/GET/orders/42"),
+            "arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/*/*"
+        );
+        assert_eq!(stage_wide("not-an-arn"), "not-an-arn");
     }
 }

@@ -10,11 +10,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = deployment::start(|d| {
         let (auth, validator) = deployment::required_auth(&d.config, "access-authorizer")?;
         let throttle = deployment::required_throttle(&d.config, "access-authorizer")?;
-        // The local replica of the global throttle table.
-        let table = ThrottleTable::new(d.clients.dynamodb(&d.region), throttle.table);
+        // The local replica of the global throttle table, and another region's when it fails.
+        let table = ThrottleTable::new(d.clients.dynamodb(&d.region), throttle.table.clone());
+        let peer = d
+            .config
+            .regions_by_priority()
+            .into_iter()
+            .find(|r| **r != d.region)
+            .map(|r| ThrottleTable::new(d.clients.dynamodb(r), throttle.table.clone()));
         Ok(Authorizer::new(
             validator,
             table,
+            peer,
             Duration::from_secs(auth.cache_seconds),
             resilience_core::evidence::telemetry::Metrics::namespace(&d.config.platform),
         ))

@@ -15,14 +15,40 @@ pub struct AuthConfig {
     /// Clock skew tolerated on `exp` / `nbf` (at most 300 s).
     #[serde(default = "defaults::leeway_seconds")]
     pub leeway_seconds: u64,
-    /// How long a throttle lookup is cached in memory (a cached answer delays a new block).
+    /// How long a throttle lookup is cached in memory (a cached answer delays a new block;
+    /// at most 300).
     #[serde(default = "defaults::cache_seconds")]
     pub cache_seconds: u64,
+    /// The longest a token may live (`exp - iat`): a leaked long-lived token is refused.
+    #[serde(default = "defaults::max_token_lifetime_seconds")]
+    pub max_lifetime_seconds: u64,
+    /// Accepted `typ` header values, when the token has one (RFC 8725 explicit typing; RFC 9068
+    /// access tokens are `at+jwt`). Compared case-insensitively.
+    #[serde(default = "defaults::token_types")]
+    pub token_types: Vec<String>,
+    /// When set, the `token_use` claim must equal it (Amazon Cognito: `access`), so an ID token
+    /// is not accepted as an access token.
+    #[serde(default)]
+    pub token_use: Option<String>,
 }
 
 impl SuiteConfig {
     pub(super) fn check_auth(&self, out: &mut Problems) {
         if let Some(a) = &self.auth {
+            if a.cache_seconds > 300 {
+                out.bad(
+                    "auth.cache_seconds".into(),
+                    "is above 300: a block would take more than five minutes to bite",
+                    "use a few seconds",
+                );
+            }
+            if a.max_lifetime_seconds == 0 {
+                out.bad(
+                    "auth.max_lifetime_seconds".into(),
+                    "is 0",
+                    "use the issuer's token lifetime, e.g. 3600",
+                );
+            }
             if a.leeway_seconds > 300 {
                 out.bad(
                     "auth.leeway_seconds".into(),

@@ -98,6 +98,12 @@ pub(crate) mod defaults {
     pub fn leeway_seconds() -> u64 {
         30
     }
+    pub fn max_token_lifetime_seconds() -> u64 {
+        24 * 3600
+    }
+    pub fn token_types() -> Vec<String> {
+        vec!["JWT".into(), "at+jwt".into()]
+    }
     pub fn cache_seconds() -> u64 {
         5
     }

@@ -14,6 +14,10 @@ pub struct Claims {
     pub iss: String,
     #[serde(default)]
     pub exp: u64,
+    #[serde(default)]
+    pub iat: u64,
+    #[serde(default)]
+    pub token_use: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -40,6 +44,9 @@ pub struct TokenValidator {
     issuer: String,
     audience: String,
     leeway: u64,
+    max_lifetime: u64,
+    token_types: Vec<String>,
+    token_use: Option<String>,
 }
 
 impl std::fmt::Debug for TokenValidator {
@@ -56,18 +63,36 @@ impl TokenValidator {
         let set: JwkSet = serde_json::from_value(cfg.jwks.clone()).map_err(|e| JwksError(e.to_string()))?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
-            let kid = jwk.common.key_id.clone().ok_or_else(|| JwksError("a key has no kid".into()))?;
+            let kid = jwk.common.key_id.clone().unwrap_or_default();
+            if kid.is_empty() {
+                return Err(JwksError("a key has no kid (a token without one would match it)".into()));
+            }
             let alg = match &jwk.algorithm {
                 jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(ec) if ec.curve == jsonwebtoken::jwk::EllipticCurve::P256 => {
+                    Algorithm::ES256
+                }
                 _ => {
                     return Err(JwksError(format!(
                         "key {kid}: only RSA (RS256) and EC P-256 (ES256) keys are accepted"
                     )));
                 }
             };
+            // The key's own metadata, when present, must agree (RFC 7517: `use`, `alg`).
+            if let Some(u) = &jwk.common.public_key_use
+                && *u != jsonwebtoken::jwk::PublicKeyUse::Signature
+            {
+                return Err(JwksError(format!("key {kid}: `use` is not \"sig\"")));
+            }
+            if let Some(a) = &jwk.common.key_algorithm
+                && format!("{a:?}") != format!("{alg:?}")
+            {
+                return Err(JwksError(format!("key {kid}: `alg` {a:?} does not match its key type ({alg:?})")));
+            }
             let key = DecodingKey::from_jwk(jwk).map_err(|e| JwksError(format!("key {kid}: {e}")))?;
-            keys.insert(kid, (key, alg));
+            if keys.insert(kid.clone(), (key, alg)).is_some() {
+                return Err(JwksError(format!("key id {kid} appears twice")));
+            }
         }
         if keys.is_empty() {
             return Err(JwksError("no keys".into()));
@@ -77,6 +102,9 @@ impl TokenValidator {
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             leeway: cfg.leeway_seconds,
+            max_lifetime: cfg.max_lifetime_seconds,
+            token_types: cfg.token_types.clone(),
+            token_use: cfg.token_use.clone(),
         })
     }
 
@@ -96,6 +124,14 @@ impl TokenValidator {
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
             return Err(AuthError::Algorithm(format!("{:?}", header.alg)));
         }
+        if let Some(typ) = &header.typ
+            && !self.token_types.iter().any(|t| t.eq_ignore_ascii_case(typ))
+        {
+            return Err(AuthError::Invalid(format!(
+                "token type {:?} is not accepted",
+                typ.chars().take(32).collect::<String>()
+            )));
+        }
         let kid = header.kid.unwrap_or_default();
         let (key, alg) = self
             .keys
@@ -109,9 +145,61 @@ impl TokenValidator {
         v.set_audience(&[&self.audience]);
         v.leeway = self.leeway;
         v.validate_nbf = true;
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        decode::<Claims>(token, key, &v)
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
+        let claims = decode::<Claims>(token, key, &v)
             .map(|d| d.claims)
-            .map_err(|e| AuthError::Invalid(e.to_string()))
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let now = jsonwebtoken::get_current_timestamp();
+        if claims.iat > now + self.leeway {
+            return Err(AuthError::Invalid("issued in the future (iat)".into()));
+        }
+        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime {
+            return Err(AuthError::Invalid(format!(
+                "lives {}s (exp - iat), longer than the {}s allowed",
+                claims.exp.saturating_sub(claims.iat),
+                self.max_lifetime
+            )));
+        }
+        if let Some(wanted) = &self.token_use
+            && claims.token_use.as_deref() != Some(wanted.as_str())
+        {
+            return Err(AuthError::Invalid(format!("token_use is not {wanted:?}")));
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SuiteConfig;
+
+    fn auth() -> AuthConfig {
+        SuiteConfig::from_json(crate::config::EXAMPLE).unwrap().auth.unwrap()
+    }
+
+    fn with_keys(edit: impl FnOnce(&mut Vec<serde_json::Value>)) -> Result<TokenValidator, JwksError> {
+        let mut a = auth();
+        let mut keys = a.jwks["keys"].as_array().unwrap().clone();
+        edit(&mut keys);
+        a.jwks = serde_json::json!({ "keys": keys });
+        TokenValidator::new(&a)
+    }
+
+    #[test]
+    fn a_key_set_with_a_repeated_empty_or_mislabelled_key_is_refused_whole() {
+        assert!(with_keys(|_| {}).is_ok());
+        let e = with_keys(|k| k.push(k[0].clone())).unwrap_err();
+        assert!(e.0.contains("appears twice"), "{e}");
+        let e = with_keys(|k| k[0]["kid"] = "".into()).unwrap_err();
+        assert!(e.0.contains("no kid"), "{e}");
+        let e = with_keys(|k| k[0]["use"] = "enc".into()).unwrap_err();
+        assert!(e.0.contains("`use`"), "{e}");
+        let e = with_keys(|k| {
+            let other = if k[0]["kty"] == "RSA" { "ES256" } else { "RS256" };
+            k[0]["alg"] = other.into();
+        })
+        .unwrap_err();
+        assert!(e.0.contains("`alg`"), "{e}");
     }
 }

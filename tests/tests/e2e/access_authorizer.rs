@@ -11,6 +11,7 @@ use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
 use serde_json::{Value, json};
 
 const METHOD_ARN: &str = "arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/GET/orders";
+const STAGE_ARN: &str = "arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/*/*";
 
 struct Edge {
     platform: Platform,
@@ -66,7 +67,7 @@ async fn valid_rs256_and_es256_tokens_are_allowed_with_the_policy_api_gateway_ex
         let out = e.authorizer.invoke(&token_event(&token)).await.expect("authorized");
         assert_eq!(effect(&out), "Allow", "{out}");
         assert_eq!(out["principalId"], "user#u-100");
-        assert_eq!(out["policyDocument"]["Statement"][0]["Resource"][0], METHOD_ARN);
+        assert_eq!(out["policyDocument"]["Statement"][0]["Resource"][0], STAGE_ARN, "the whole stage");
         assert_eq!(out["context"]["throttled"], false);
     }
     let token = jwt::sign(&e.keys.rsa, Algorithm::RS256, "rsa-1", &jwt::claims("u-100", 300));
@@ -78,7 +79,7 @@ async fn valid_rs256_and_es256_tokens_are_allowed_with_the_policy_api_gateway_ex
 }
 
 #[tokio::test]
-async fn forged_expired_and_misaddressed_tokens_are_unauthorized() {
+async fn forged_expired_misaddressed_and_overlong_tokens_are_unauthorized() {
     let e = edge(5).await;
     let good = jwt::claims("u-200", 300);
     let valid = jwt::sign(&e.keys.rsa, Algorithm::RS256, "rsa-1", &good);
@@ -88,6 +89,11 @@ async fn forged_expired_and_misaddressed_tokens_are_unauthorized() {
     wrong_iss["iss"] = json!("https://evil.example/");
     let mut other_sub = good.clone();
     other_sub["sub"] = json!("admin");
+    let mut future = good.clone();
+    future["iat"] = json!(chrono::Utc::now().timestamp() + 3600);
+    future["exp"] = json!(chrono::Utc::now().timestamp() + 3900);
+    let mut no_iat = good.clone();
+    no_iat.as_object_mut().unwrap().remove("iat");
     let cases = [
         (
             "expired",
@@ -100,6 +106,16 @@ async fn forged_expired_and_misaddressed_tokens_are_unauthorized() {
         ("key of another algorithm", jwt::sign(&e.keys.ec, Algorithm::ES256, "rsa-1", &good)),
         ("tampered payload", jwt::tampered(&valid, &other_sub)),
         ("garbage", "not.a.jwt".to_owned()),
+        ("issued in the future", jwt::sign(&e.keys.rsa, Algorithm::RS256, "rsa-1", &future)),
+        (
+            "lives longer than allowed",
+            jwt::sign(&e.keys.rsa, Algorithm::RS256, "rsa-1", &jwt::claims("u-200", 2 * 86_400)),
+        ),
+        ("without iat", jwt::sign(&e.keys.rsa, Algorithm::RS256, "rsa-1", &no_iat)),
+        (
+            "another token type",
+            jwt::sign_typed(&e.keys.rsa, Algorithm::RS256, "rsa-1", "logout+jwt", &good),
+        ),
         ("empty", String::new()),
     ];
     for (what, token) in cases {
@@ -172,4 +188,60 @@ async fn the_lookup_cache_has_a_bounded_age() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let third = e.authorizer.invoke(&token_event(&token)).await.expect("answered");
     assert_eq!(third["context"]["lookup"], "table", "a cached answer is kept at most cache_seconds");
+}
+
+#[tokio::test]
+async fn the_policy_covers_the_whole_stage_so_a_cached_answer_holds_for_other_methods() {
+    let e = edge(5).await;
+    let token = jwt::sign(&e.keys.rsa, Algorithm::RS256, "rsa-1", &jwt::claims("u-500", 300));
+    let out = e.authorizer.invoke(&token_event(&token)).await.expect("answered");
+    assert_eq!(out["policyDocument"]["Statement"][0]["Resource"][0], STAGE_ARN);
+}
+
+/// Fail-safe, not fail-open: through the platform's proxy, the local replica of the throttle
+/// table answers 5xx (the emulator cannot fail on demand).
+#[tokio::test]
+async fn a_blocked_user_stays_denied_while_the_throttle_table_fails_and_an_unseen_one_is_read_from_the_peer() {
+    use resilience_tests::faults::Fault;
+    use resilience_tests::platform::{HOME, SOUTH};
+    let e = edge(1).await;
+    let p = &e.platform;
+    let blocked = jwt::sign(&e.keys.rsa, Algorithm::RS256, "rsa-1", &jwt::claims("u-600", 300));
+    for _ in 0..3 {
+        e.throttle.invoke(&p.suspicious("user#u-600")).await.expect("escalated");
+    }
+    let out = e.authorizer.invoke(&token_event(&blocked)).await.expect("answered");
+    assert_eq!((effect(&out), out["context"]["lookup"].as_str()), ("Deny", Some("table")));
+
+    // The cached answer is older than cache_seconds and the table fails: the known block holds.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    p.latency.proxy.always("GetItem", HOME, Some(Fault::ServerError));
+    let out = e.authorizer.invoke(&token_event(&blocked)).await.expect("answered");
+    assert_eq!(
+        (effect(&out), out["context"]["lookup"].as_str()),
+        ("Deny", Some("stale-cache")),
+        "{out}"
+    );
+
+    // A user this authorizer never saw, blocked in the peer region's replica (written there by
+    // user-throttle running in that region): read from the peer, denied.
+    // (user-throttle there keeps its claims in that region's state table.)
+    resilience_tests::create_state_table(&aws_sdk_dynamodb::Client::new(&resilience_tests::sdk(SOUTH).await), &p.state_table).await;
+    let south = RuntimeApi::start().await;
+    let mut env = p.env();
+    env.push(("AWS_REGION", SOUTH.to_owned()));
+    let _south_throttle = FunctionProcess::spawn("user-throttle", &south, &env);
+    for _ in 0..3 {
+        south
+            .invoke(&p.suspicious("user#u-601"))
+            .await
+            .expect("escalated in the peer region");
+    }
+    let unseen = jwt::sign(&e.keys.rsa, Algorithm::RS256, "rsa-1", &jwt::claims("u-601", 300));
+    let out = e.authorizer.invoke(&token_event(&unseen)).await.expect("answered");
+    assert_eq!(
+        (effect(&out), out["context"]["lookup"].as_str()),
+        ("Deny", Some("peer-replica")),
+        "{out}"
+    );
 }

@@ -76,9 +76,9 @@ async fn verify_now_passes_every_check_and_the_drill_restores_validates_and_clea
         "{drill:#}"
     );
     assert_eq!(drill["restored_checksum"], drill["source_checksum"]);
-    // The latency model keeps the restored table CREATING for 2.5 s: the drill waited for it.
+    // The latency model keeps the restored table CREATING for 1.5 s: the drill waited for it.
     let restore = drill["restore_seconds"].as_f64().unwrap();
-    assert!(restore >= 2.5, "restore_seconds {restore}: the drill must wait for ACTIVE");
+    assert!(restore >= 1.5, "restore_seconds {restore}: the drill must wait for ACTIVE");
     assert_eq!(drill["cleaned_up"], true);
     assert!(
         p.tables_starting(NORTH, &format!("{}-orders-drill-", p.id)).await.is_empty(),

@@ -10,7 +10,7 @@ use chrono::Utc;
 use resilience_tests::platform::{NORTH, Platform, SOUTH};
 use resilience_tests::replicator::Replicator;
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
-use resilience_tests::{create_state_table, drain_queue, sdk};
+use resilience_tests::{create_state_table, drain_queue, queue_on, sdk};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -24,31 +24,6 @@ struct TwoRegions {
     north: (RuntimeApi, FunctionProcess),
     south: (RuntimeApi, FunctionProcess),
     replicator: Replicator,
-}
-
-async fn queue_on(topic: &str, region: &str, name: &str) -> String {
-    let cfg = sdk(region).await;
-    let sqs = aws_sdk_sqs::Client::new(&cfg);
-    let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    aws_sdk_sns::Client::new(&cfg)
-        .subscribe()
-        .topic_arn(topic)
-        .protocol("sqs")
-        .endpoint(arn)
-        .send()
-        .await
-        .unwrap();
-    url
 }
 
 /// dns-failover deployed in `region`.
@@ -163,7 +138,7 @@ async fn one_alarm_to_both_regions_with_replication_faster_than_a_reaction() {
 
 #[tokio::test]
 async fn one_alarm_to_both_regions_with_replication_slower_than_a_reaction() {
-    one_alarm_to_both_regions_makes_one_change_and_one_notification(Duration::from_secs(6)).await;
+    one_alarm_to_both_regions_makes_one_change_and_one_notification(Duration::from_secs(4)).await;
 }
 
 const CENTRAL: &str = "eu-central-1";

@@ -115,17 +115,7 @@ async fn failover(stack: &Stack) {
         .expect("handled");
     assert_eq!(out["decision"]["decision"], "failover", "{out}");
     assert_eq!(out["decision"]["drain"], SOUTH, "{out}");
-    let outcomes: Vec<&str> = out["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| {
-            a["action"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("health-metric") || s.starts_with("route53:Change"))
-        })
-        .map(|a| a["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes: Vec<String> = switch_actions(&out).into_iter().map(|(_, o)| o).collect();
     assert_eq!(outcomes, ["unconfirmed", "succeeded"], "{out}");
 
     // The operator puts the region back: the failback undoes both, each confirmed (now with
@@ -150,20 +140,30 @@ async fn failover(stack: &Stack) {
     back["detail"]["region"] = json!(SOUTH);
     let out = api.invoke(&back).await.expect("handled");
     assert_eq!(out["decision"]["decision"], "failback", "{out}");
-    let undone: Vec<(&str, &str)> = out["actions"]
+    let undone = switch_actions(&out);
+    assert_eq!(undone.len(), 2, "both strategies undone: {out}");
+    assert!(undone.iter().all(|(_, o)| o == "succeeded"), "{undone:?}");
+    assert_eq!(denied(stack), Vec::<String>::new(), "dns-failover under its template permissions");
+}
+
+/// The (action, outcome) of each strategy's switch in a decision's answer.
+fn switch_actions(out: &Value) -> Vec<(String, String)> {
+    out["actions"]
         .as_array()
-        .unwrap()
-        .iter()
+        .into_iter()
+        .flatten()
         .filter(|a| {
             a["action"]
                 .as_str()
                 .is_some_and(|s| s.starts_with("health-metric") || s.starts_with("route53:Change"))
         })
-        .map(|a| (a["action"].as_str().unwrap(), a["outcome"].as_str().unwrap()))
-        .collect();
-    assert_eq!(undone.len(), 2, "both strategies undone: {out}");
-    assert!(undone.iter().all(|(_, o)| *o == "succeeded"), "{undone:?}");
-    assert_eq!(denied(stack), Vec::<String>::new(), "dns-failover under its template permissions");
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap_or("").to_owned(),
+                a["outcome"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
 }
 
 fn command(detail_type: &str) -> Value {

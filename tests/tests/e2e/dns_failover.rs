@@ -463,18 +463,26 @@ async fn every_log_line_of_a_reaction_carries_the_signal_span_with_key_function_
 mod unreadable_health {
     use super::*;
     use resilience_tests::faults::Fault;
+    use serde_json::Value;
+
+    /// A control-plane platform whose DescribeAlarms in `region` always gets `fault`, the
+    /// primary failing (unless `fault` is on the primary itself), and its south 5xx alarm sent.
+    async fn south_alarm_with(region: &str, fault: Fault) -> (Platform, RuntimeApi, Vec<FunctionProcess>, Result<Value, Value>) {
+        let p = Platform::provision(&["control-plane"]).await;
+        let (api, procs) = running(&p, 1, &[]).await;
+        if region != SOUTH {
+            fail_south(&p).await;
+        }
+        p.latency.proxy.always("DescribeAlarms", region, Some(fault));
+        let out = api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await;
+        (p, api, procs, out)
+    }
 
     #[tokio::test]
     async fn a_refused_alarm_read_is_a_configuration_error_no_failover_and_a_critical_notification() {
-        let p = Platform::provision(&["control-plane"]).await;
-        let (api, _procs) = running(&p, 1, &[]).await;
-        fail_south(&p).await;
         // The target's alarms are refused to the function: whatever the primary shows, nothing moves.
-        p.latency.proxy.always("DescribeAlarms", NORTH, Some(Fault::Denied));
-        let out = api
-            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
-            .await
-            .expect("handled: a configuration error is not retried");
+        let (p, _api, _procs, out) = south_alarm_with(NORTH, Fault::Denied).await;
+        let out = out.expect("handled: a configuration error is not retried");
         assert_eq!(out["decision"]["reason"], "health-read-refused", "{out:#}");
         assert!(out["why"].as_str().unwrap().contains("configuration error"), "{out}");
         assert_eq!(p.weights().await[SOUTH], 100, "nothing moved");
@@ -485,14 +493,9 @@ mod unreadable_health {
 
     #[tokio::test]
     async fn a_region_that_answers_5xx_twice_is_unreachable_evidence_and_is_drained() {
-        let p = Platform::provision(&["control-plane"]).await;
-        let (api, _procs) = running(&p, 1, &[]).await;
         // Two of three alarms in ALARM would be quorum; here the primary's API cannot even answer.
-        p.latency.proxy.always("DescribeAlarms", SOUTH, Some(Fault::ServerError));
-        let out = api
-            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
-            .await
-            .expect("handled");
+        let (p, _api, _procs, out) = south_alarm_with(SOUTH, Fault::ServerError).await;
+        let out = out.expect("handled");
         assert_eq!(out["decision"]["decision"], "failover", "{out}");
         assert!(out["why"].as_str().unwrap().contains("could not be read from outside"), "{out}");
         let reads = p
@@ -508,14 +511,8 @@ mod unreadable_health {
 
     #[tokio::test]
     async fn a_throttled_target_is_inconclusive_and_retried_not_evidence() {
-        let p = Platform::provision(&["control-plane"]).await;
-        let (api, _procs) = running(&p, 1, &[]).await;
-        fail_south(&p).await;
-        p.latency.proxy.always("DescribeAlarms", NORTH, Some(Fault::Throttle));
-        let e = api
-            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
-            .await
-            .expect_err("retried");
+        let (p, api, _procs, out) = south_alarm_with(NORTH, Fault::Throttle).await;
+        let e = out.expect_err("retried");
         assert_eq!(e["errorType"], "Retryable.HealthUnreadable", "{e}");
         assert_eq!(p.weights().await[SOUTH], 100);
         // Once the target can be read, the re-drive drains the primary.

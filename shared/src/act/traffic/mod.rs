@@ -346,6 +346,26 @@ mod tests {
             })
         }
 
+        /// ARC first, then a control plane that applies every change at once (INSYNC); the
+        /// change rule counts what reached it.
+        fn with_control_plane(switch: RoutingControlSwitch) -> (TrafficSwitches, Rule) {
+            let list = listing(100);
+            let change = mock!(Client::change_resource_record_sets).then_output(|| {
+                ChangeResourceRecordSetsOutput::builder()
+                    .change_info(change_info(ChangeStatus::Insync))
+                    .build()
+            });
+            let poll =
+                mock!(Client::get_change).then_output(|| GetChangeOutput::builder().change_info(change_info(ChangeStatus::Insync)).build());
+            let r53 = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change, &poll]);
+            let switches = TrafficSwitches {
+                health_metric: None,
+                routing_control: Some(switch),
+                control_plane: ControlPlaneSwitch::new(r53, dns()),
+            };
+            (switches, change)
+        }
+
         /// Reads `before`, then (after the update) `after`.
         fn flips(before: RoutingControlState, after: RoutingControlState) -> Rule {
             let read = |s: RoutingControlState| {
@@ -407,18 +427,7 @@ mod tests {
                 assert_eq!(update2.num_calls(), 0, "{kind}: the next endpoint is not tried");
 
                 // Through the switches: the control plane is not tried after a final refusal.
-                let list = listing(100);
-                let change = mock!(Client::change_resource_record_sets).then_output(|| {
-                    ChangeResourceRecordSetsOutput::builder()
-                        .change_info(change_info(ChangeStatus::Insync))
-                        .build()
-                });
-                let r53 = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change]);
-                let switches = TrafficSwitches {
-                    health_metric: None,
-                    routing_control: Some(switch),
-                    control_plane: ControlPlaneSwitch::new(r53, dns()),
-                };
+                let (switches, change) = with_control_plane(switch);
                 let out = switches.drain(&[Strategy::RoutingControl, Strategy::ControlPlane], &south()).await;
                 assert_eq!(out.outcome(), Outcome::Failed, "{kind}");
                 assert!(out.applied.is_empty());
@@ -433,20 +442,7 @@ mod tests {
             let denied = refusal(403, "AccessDeniedException");
             let client = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&read, &denied]);
             let switch = RoutingControlSwitch::with_clients(vec![("https://one".into(), client)], controls());
-            let list = listing(100);
-            let change = mock!(Client::change_resource_record_sets).then_output(|| {
-                ChangeResourceRecordSetsOutput::builder()
-                    .change_info(change_info(ChangeStatus::Insync))
-                    .build()
-            });
-            let poll =
-                mock!(Client::get_change).then_output(|| GetChangeOutput::builder().change_info(change_info(ChangeStatus::Insync)).build());
-            let r53 = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change, &poll]);
-            let switches = TrafficSwitches {
-                health_metric: None,
-                routing_control: Some(switch),
-                control_plane: ControlPlaneSwitch::new(r53, dns()),
-            };
+            let (switches, change) = with_control_plane(switch);
             let out = switches.drain(&[Strategy::RoutingControl, Strategy::ControlPlane], &south()).await;
             assert!(!out.refused);
             assert_eq!(out.outcome(), Outcome::Succeeded, "{:?}", out.records);
@@ -460,23 +456,11 @@ mod tests {
             let update = mock!(Arc::update_routing_control_state).then_output(|| UpdateRoutingControlStateOutput::builder().build());
             let client = mock_client!(aws_sdk_route53recoverycluster, RuleMode::MatchAny, [&read, &update]);
             let switch = RoutingControlSwitch::with_clients(vec![("https://one".into(), client)], controls());
-            let list = listing(100);
-            let change = mock!(Client::change_resource_record_sets).then_output(|| {
-                ChangeResourceRecordSetsOutput::builder()
-                    .change_info(change_info(ChangeStatus::Insync))
-                    .build()
-            });
-            let poll =
-                mock!(Client::get_change).then_output(|| GetChangeOutput::builder().change_info(change_info(ChangeStatus::Insync)).build());
-            let r53 = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change, &poll]);
-            let switches = TrafficSwitches {
-                health_metric: None,
-                routing_control: Some(switch),
-                control_plane: ControlPlaneSwitch::new(r53, dns()),
-            };
+            let (switches, change) = with_control_plane(switch);
             let out = switches.drain(&[Strategy::RoutingControl, Strategy::ControlPlane], &south()).await;
             assert_eq!(out.records[0].outcome, Outcome::Unconfirmed, "{:?}", out.records);
             assert_eq!(out.outcome(), Outcome::Succeeded);
+            assert_eq!(change.num_calls(), 1, "the control plane drained too");
             assert_eq!(
                 out.applied,
                 [Strategy::RoutingControl, Strategy::ControlPlane].into(),
