@@ -26,6 +26,15 @@ async fn fail_south(p: &Platform) {
     p.set_alarm(SOUTH, "api-latency", StateValue::Alarm).await;
 }
 
+/// dns-failover running against `p`, the primary failing (quorum), and its 5xx alarm delivered:
+/// the function's answer.
+async fn south_fails(p: &Platform) -> (RuntimeApi, Vec<FunctionProcess>, Result<serde_json::Value, serde_json::Value>) {
+    let (api, procs) = running(p, 1, &[]).await;
+    fail_south(p).await;
+    let out = api.invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now())).await;
+    (api, procs, out)
+}
+
 fn failovers(audit: &[resilience_core::evidence::audit::AuditRecord]) -> usize {
     audit.iter().filter(|r| r.decision == "failover").count()
 }
@@ -582,12 +591,8 @@ mod routing_control {
     async fn a_failover_sets_the_control_off_through_arc_and_the_failback_sets_it_on() {
         let (mut p, arc) = with_arc().await;
         p.config["policy"]["hold_down_seconds"] = json!(0);
-        let (api, _procs) = running(&p, 1, &[]).await;
-        fail_south(&p).await;
-        let out = api
-            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
-            .await
-            .expect("handled");
+        let (api, _procs, out) = south_fails(&p).await;
+        let out = out.expect("handled");
         assert_eq!(out["decision"]["decision"], "failover", "{out}");
         assert_eq!(out["outcome"], "succeeded", "read back Off: {out}");
         assert_eq!(arc.is_on(SOUTH_CONTROL), Some(false));
@@ -607,12 +612,8 @@ mod routing_control {
     async fn an_arc_safety_rule_refusal_is_final_no_fall_through_one_notification_no_retry() {
         let (p, arc) = with_arc().await;
         arc.require_on(2);
-        let (api, _procs) = running(&p, 1, &[]).await;
-        fail_south(&p).await;
-        let out = api
-            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
-            .await
-            .expect("answered, not given back for a retry that would meet the same rule");
+        let (_api, _procs, out) = south_fails(&p).await;
+        let out = out.expect("answered, not given back for a retry that would meet the same rule");
         assert_eq!(out["outcome"], "failed", "{out}");
         assert!(out["actions"].to_string().contains("final"), "{out}");
         assert_eq!(arc.is_on(SOUTH_CONTROL), Some(true));
@@ -630,12 +631,8 @@ mod routing_control {
     async fn an_unavailable_cluster_endpoint_is_skipped_and_the_next_one_drains() {
         let (p, arc) = with_arc().await;
         arc.set_down(0, true);
-        let (api, _procs) = running(&p, 1, &[]).await;
-        fail_south(&p).await;
-        let out = api
-            .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))
-            .await
-            .expect("handled");
+        let (_api, _procs, out) = south_fails(&p).await;
+        let out = out.expect("handled");
         assert_eq!(out["outcome"], "succeeded", "{out}");
         assert!(out["actions"].to_string().contains("1 endpoint(s) failed"), "{out}");
         assert_eq!(arc.is_on(SOUTH_CONTROL), Some(false));
