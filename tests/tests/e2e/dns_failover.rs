@@ -35,6 +35,16 @@ async fn south_fails(p: &Platform) -> (RuntimeApi, Vec<FunctionProcess>, Result<
     (api, procs, out)
 }
 
+/// The primary's alarms back to OK, then the operator's failback command for it: the answer.
+async fn heal_south_and_fail_back(p: &Platform, api: &RuntimeApi) -> serde_json::Value {
+    for base in ["api-5xx", "api-latency"] {
+        p.set_alarm(SOUTH, base, StateValue::Ok).await;
+    }
+    api.invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
+        .await
+        .expect("handled")
+}
+
 fn failovers(audit: &[resilience_core::evidence::audit::AuditRecord]) -> usize {
     audit.iter().filter(|r| r.decision == "failover").count()
 }
@@ -423,14 +433,8 @@ async fn health_metric_failback_publishes_zero_and_a_later_failover_one_again() 
         .await
         .expect("handled");
     assert_eq!(p.drain_metric(SOUTH).await, Some(1.0));
-    for base in ["api-5xx", "api-latency"] {
-        p.set_alarm(SOUTH, base, StateValue::Ok).await;
-    }
-    // No pause: the switch itself keeps a restore out of the drain's 1-second bucket.
-    let back = api
-        .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
-        .await
-        .expect("handled");
+    // No pause: the switch itself keeps a restore out of the drain's minute.
+    let back = heal_south_and_fail_back(&p, &api).await;
     assert_eq!(back["decision"]["decision"], "failback", "{back}");
     assert_eq!(p.drain_metric(SOUTH).await, Some(0.0));
     fail_south(&p).await;
@@ -597,13 +601,7 @@ mod routing_control {
         assert_eq!(out["outcome"], "succeeded", "read back Off: {out}");
         assert_eq!(arc.is_on(SOUTH_CONTROL), Some(false));
         assert_eq!(p.weights().await[SOUTH], 100, "the data plane sufficed: no control-plane change");
-        for base in ["api-5xx", "api-latency"] {
-            p.set_alarm(SOUTH, base, StateValue::Ok).await;
-        }
-        let back = api
-            .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
-            .await
-            .expect("handled");
+        let back = heal_south_and_fail_back(&p, &api).await;
         assert_eq!(back["decision"]["decision"], "failback", "{back}");
         assert_eq!(arc.is_on(SOUTH_CONTROL), Some(true), "{back}");
     }

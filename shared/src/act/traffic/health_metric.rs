@@ -25,6 +25,14 @@ pub struct HealthMetricSwitch {
     pub(crate) regions: Vec<Region>,
 }
 
+/// Why a drain's effect was not seen.
+enum NotSeen {
+    /// No peer region has the drain alarm (a configuration error).
+    Missing(String),
+    /// The alarm did not reach the wanted state within `confirm_seconds`.
+    Behind(String),
+}
+
 /// Seconds since the epoch, as CloudWatch buckets a 60-second metric.
 fn minute_of(secs: i64) -> i64 {
     secs - secs.rem_euclid(60)
@@ -80,10 +88,11 @@ impl HealthMetricSwitch {
                 detail: details.join("; "),
                 millis: 0,
             }),
-            Err(why) if changed => unconfirmed(details, why),
-            Err(why) if why.contains("DOES NOT EXIST") => Err(SwitchError::next(&action, why)),
+            Err(NotSeen::Missing(why) | NotSeen::Behind(why)) if changed => unconfirmed(details, why),
+            // Nothing published and no alarm to follow it: this strategy cannot work here.
+            Err(NotSeen::Missing(why)) => Err(SwitchError::next(&action, why)),
             // Already published, its effect still not seen: as unconfirmed as a fresh one.
-            Err(why) => unconfirmed(details, why),
+            Err(NotSeen::Behind(why)) => unconfirmed(details, why),
         }
     }
 
@@ -115,7 +124,7 @@ impl HealthMetricSwitch {
             // Two values in one minute are aggregated into one datapoint, and the alarm's
             // Maximum would hide a restore (PutMetricData, `StorageResolution`). If the opposite
             // value is in the current minute, this one is stamped at the start of the next
-            // (a timestamp up to two hours ahead is accepted, `MetricDatum`): the alarm sees it
+            // (CloudWatch accepts time stamps up to two hours ahead: "Amazon CloudWatch concepts", Time stamps): the alarm sees it
             // one evaluation later instead of never.
             let now = aws_smithy_types::DateTime::from(SystemTime::now()).secs();
             let mut datum = MetricDatum::builder()
@@ -146,7 +155,7 @@ impl HealthMetricSwitch {
     /// state, within `confirm_seconds`. A read that fails is "not seen yet", polled again. The
     /// error says what was still not in the wanted state, or that no peer has the alarm (a
     /// configuration error).
-    async fn confirm(&self, peers: &[&Region], alarm: &str, drained: bool) -> Result<(), String> {
+    async fn confirm(&self, peers: &[&Region], alarm: &str, drained: bool) -> Result<(), NotSeen> {
         let wanted = if drained { StateValue::Alarm } else { StateValue::Ok };
         let deadline = Instant::now() + Duration::from_secs(self.metric.confirm_seconds);
         // A 60-second alarm changes at most once a minute: every 5 s is plenty on AWS, and a
@@ -176,20 +185,20 @@ impl HealthMetricSwitch {
                 }
             }
             if answered == peers.len() && seen == 0 {
-                return Err(format!(
+                return Err(NotSeen::Missing(format!(
                     "drain alarm {alarm} DOES NOT EXIST in {} (configuration error: dns.health_metric.alarm_name or the template)",
                     peers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-                ));
+                )));
             }
             if behind.is_empty() {
                 return Ok(());
             }
             if Instant::now() + pause > deadline {
-                return Err(format!(
+                return Err(NotSeen::Behind(format!(
                     "NOT confirmed within {}s: {}; Route 53 may still follow it",
                     self.metric.confirm_seconds,
                     behind.join(", ")
-                ));
+                )));
             }
             tokio::time::sleep(pause).await;
         }

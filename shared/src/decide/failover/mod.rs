@@ -730,7 +730,7 @@ pub fn acts_here(config: &SuiteConfig, state: &DnsState, health: &HealthView, re
     if home == region {
         return false;
     }
-    let others: Vec<&Region> = config.regions_by_priority().into_iter().filter(|r| *r != region).collect();
+    let others = others_by_priority(config, region);
     let candidates: Vec<&Region> = others.iter().copied().filter(|r| !state.drained.contains(*r)).collect();
     match candidates.iter().position(|r| *r == home) {
         Some(at) => candidates[..at]
@@ -740,9 +740,14 @@ pub fn acts_here(config: &SuiteConfig, state: &DnsState, health: &HealthView, re
     }
 }
 
+/// The configured regions other than `region`, most preferred first.
+fn others_by_priority<'a>(config: &'a SuiteConfig, region: &Region) -> Vec<&'a Region> {
+    config.regions_by_priority().into_iter().filter(|r| *r != region).collect()
+}
+
 /// The region expected to act on `region` (the first candidate of [`acts_here`]).
 pub fn actor(config: &SuiteConfig, state: &DnsState, region: &Region) -> Option<Region> {
-    let others: Vec<&Region> = config.regions_by_priority().into_iter().filter(|r| *r != region).collect();
+    let others = others_by_priority(config, region);
     others
         .iter()
         .find(|r| !state.drained.contains(**r))
