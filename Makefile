@@ -57,13 +57,16 @@ lint-infra: venv
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(VENV)/bin/checkov -f infra/template.yaml --framework cloudformation --skip-download --quiet --compact
 
+# The binaries and the tests are built in one cargo invocation: features are then unified once
+# (the tests' dev-dependencies add test-util to tokio and the SDK), so the ~70 crates of the SDK
+# stack are compiled once instead of once for the binaries and again for the tests.
 # Unit tests (pure logic, no AWS), then everything that talks to the emulator or runs the
 # compiled function binaries, under one private moto_server that is stopped afterwards.
 # The virtualenv (mostly downloads) is installed while the Rust lint compiles.
 test:
 	$(MAKE) --no-print-directory --output-sync=target -j2 venv lint
 	$(MAKE) --no-print-directory lint-infra
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --tests
 	./scripts/with-moto.sh $(CARGO) test --workspace --no-fail-fast
 	@echo "== infra: SAM transform, limits, the configuration rendered from the template and checked"
 	./scripts/with-moto.sh $(VENV)/bin/python infra/deploy_test.py
