@@ -12,7 +12,9 @@ suite configuration document. In order:
    4 KB) — SAM cannot: the document does not fit a CloudFormation parameter (4,096 bytes) nor a
    function's environment (4 KB in all);
 4. `sam deploy --config-env primary`, then `--config-env backup` (the primary stack owns the
-   global tables the backup's functions use; SAM deploys one stack per command).
+   global tables the backup's functions use; SAM deploys one stack per command);
+5. the configuration rendered and written again with both stacks' operator keys (KMS
+   `GetPublicKey` of `alias/<platform>-operator`): on a first deploy they did not exist yet.
 
   .venv/bin/python infra/deploy.py --config docs/example-config.json            # everything
   .venv/bin/python infra/deploy.py --config my-config.json --config-only        # a configuration change, no code deploy
@@ -26,7 +28,7 @@ import tomllib
 
 import boto3
 
-from stack import HERE, SSM_ADVANCED_MAX, SSM_STANDARD_MAX, load_template, minified, names_in, render_config
+from stack import HERE, SSM_ADVANCED_MAX, SSM_STANDARD_MAX, load_template, minified, names_in, operator_keys, render_config
 
 ENVIRONMENTS = ("primary", "backup")
 
@@ -42,12 +44,16 @@ def sam_parameters(samconfig, env, account):
 
 
 def deployed_config(config_file, template, params_by_region, account, partition):
-    """The configuration rendered for this deployment (names from the template), or exits with
-    every problem listed."""
+    """The configuration rendered for this deployment (names from the template, the operator
+    keys from KMS), or exits with every problem listed."""
     with open(config_file) as f:
         user = json.load(f)
     names = {r: names_in(template, p, r, account, partition) for r, p in params_by_region.items()}
-    cfg, changes, problems = render_config(user, names)
+    platform = next(iter(params_by_region.values())).get("Platform", "aworld")
+    keys, missing = operator_keys({r: boto3.client("kms", region_name=r) for r in params_by_region}, platform)
+    for region in missing:
+        print(f"config: {region} has no operator key yet (first deploy): commands signed there are refused until the configuration is written again after its stack")
+    cfg, changes, problems = render_config(user, names, keys)
     for line in changes:
         print(f"config: {line}")
     if problems:
@@ -139,6 +145,12 @@ def main():
         cmd = [o.sam, "deploy", "--config-file", o.samconfig, "--config-env", env, "--parameter-overrides", *overrides]
         print("+ " + " ".join(cmd), flush=True)
         subprocess.run(cmd, cwd=HERE, check=True)
+    # The stacks own the operator keys: the configuration names their public keys, so it is
+    # rendered and written again now that both exist (a first deploy had none).
+    cfg = deployed_config(o.config, template, params_by_region, account, partition)
+    validate(cfg, o.cli)
+    for region in params_by_region:
+        put_config(region, parameter, cfg)
     return 0
 
 

@@ -30,7 +30,7 @@ def check(name, ok, detail=""):
 def params(region, role, peer):
     return {"Platform": "aworld", "RegionRole": role, "PeerRegion": peer, "ConfigParameterName": "/aworld/resilience/config",
             "HostedZoneId": "Z0AWORLDEXAMPLE", "RecordName": "api.aworld.example.", "PeerEndpoint": "192.0.2.10",
-            "OperatorPrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/aworld-oncall", "AlertEmail": "oncall@aworld.example"}
+            "OperatorPrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/aworld-oncall", "DetectorPrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/aworld-detector", "AlertEmail": "oncall@aworld.example"}
 
 
 def cli_check(cfg):
@@ -83,7 +83,31 @@ def main():
           and any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in topic), topic)
     queues = r(res["QueuePolicies"]["Properties"])
     check("both queues refuse other accounts and plain HTTP",
-          sorted(queues["Queues"]) == ["dlq", "queue"] and {s["Sid"] for s in queues["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"} == {"ThisAccountOnly", "TlsOnly"}, queues)
+          sorted(queues["Queues"]) == ["dlq", "queue"] and {s["Sid"] for s in queues["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"} >= {"ThisAccountOnly", "TlsOnly"}, queues)
+    only = [s for s in queues["PolicyDocument"]["Statement"] if s["Sid"] == "OnlyDetectorsSend"]
+    check("only the detector role may send to the detector queue (explicit Deny for the rest)",
+          len(only) == 1 and only[0]["Effect"] == "Deny" and only[0]["Action"] == "sqs:SendMessage"
+          and only[0]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == f"arn:aws:iam::{ACCOUNT}:role/aworld-detector", only)
+    # Operator commands: the key only the operator role signs with, and buses only their senders write to.
+    key = r(res["OperatorSigningKey"]["Properties"])
+    statements = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    operator = f"arn:aws:iam::{ACCOUNT}:role/aworld-oncall"
+    check("the operator key signs with P-256 and only the operator role may call kms:Sign (the account administers, never signs)",
+          key["KeySpec"] == "ECC_NIST_P256" and key["KeyUsage"] == "SIGN_VERIFY"
+          and statements["OperatorSigns"]["Principal"]["AWS"] == operator and statements["OperatorSigns"]["Action"] == "kms:Sign"
+          and not any(a in ("kms:*", "kms:Sign", "kms:S*") for a in statements["AdministerNeverSign"]["Action"])
+          and statements["NobodyElseSigns"]["Effect"] == "Deny" and statements["NobodyElseSigns"]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == operator
+          and set(statements) == {"AdministerNeverSign", "OperatorSigns", "NobodyElseSigns"}, statements)
+    denies = {v["Properties"]["EventBusName"]["Ref"]: r(v["Properties"]["Statement"]["Condition"]) for v in res.values()
+              if v["Type"] == "AWS::Events::EventBusPolicy" and v["Properties"]["Statement"]["Effect"] == "Deny"}
+    check("the operator and detector buses deny PutEvents to everyone but their one sender",
+          {bus: c["ArnNotEquals"]["aws:PrincipalArn"] for bus, c in denies.items()}
+          == {"OperatorBus": operator, "DetectorBus": f"arn:aws:iam::{ACCOUNT}:role/aworld-detector"}, denies)
+    rules = [e["Properties"] for v in res.values() if v["Type"] == "AWS::Serverless::Function"
+             for e in v["Properties"].get("Events", {}).values() if e["Type"] == "EventBridgeRule"]
+    check("findings and commands are routed only from their own buses; no rule trusts a requested_by field",
+          all(p.get("EventBusName", {}).get("Ref") in ("OperatorBus", "DetectorBus") for p in rules if "Command" in json.dumps(p) or "Suspicious" in json.dumps(p))
+          and "requested_by" not in json.dumps(rules), rules)
     schedules = [e["Properties"] for v in res.values() if v["Type"] == "AWS::Serverless::Function"
                  for e in v["Properties"].get("Events", {}).values() if e["Type"] == "ScheduleV2"]
     inputs = [json.loads(r(s["Input"]).replace("<aws.scheduler.scheduled-time>", "T").replace("<aws.scheduler.schedule-arn>", "ARN")) for s in schedules]

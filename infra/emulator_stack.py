@@ -29,7 +29,7 @@ import zipfile
 import boto3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import FUNCTIONS, Resolver, load_template, minified, names_in, render_config, transformed  # noqa: E402
+from stack import FUNCTIONS, Resolver, load_template, minified, names_in, operator_keys, render_config, transformed  # noqa: E402
 
 PRIMARY, BACKUP = "eu-south-1", "eu-north-1"
 PARAMETER = "/aworld/resilience/config"
@@ -57,7 +57,7 @@ def bootstrap_admin(endpoint):
 def stack_params(region, role, peer, zone):
     return {"Platform": "aworld", "RegionRole": role, "PeerRegion": peer, "ConfigParameterName": PARAMETER,
             "HostedZoneId": zone, "RecordName": "api.aworld.example.", "PeerEndpoint": "192.0.2.10" if peer == PRIMARY else "192.0.2.20",
-            "OperatorPrincipalArn": "arn:aws:iam::{account}:role/aworld-oncall", "AlertEmail": "oncall@aworld.example"}
+            "OperatorPrincipalArn": "arn:aws:iam::{account}:role/aworld-oncall", "DetectorPrincipalArn": "arn:aws:iam::{account}:role/aworld-detector", "AlertEmail": "oncall@aworld.example"}
 
 
 def physical(client, region, stack="aworld-resilience"):
@@ -98,7 +98,8 @@ def resolver(template, params, region, account, phys, sam=None):
 
 
 CREATED_HERE = {"AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm", "AWS::DynamoDB::GlobalTable", "AWS::Scheduler::Schedule",
-                "AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::AnomalyDetector", "AWS::Events::EventBusPolicy"}
+                "AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::AnomalyDetector", "AWS::Events::EventBusPolicy",
+                "AWS::KMS::Alias"}
 
 
 def create_skipped(client, cfn_template, r, region, skipped):
@@ -141,6 +142,16 @@ def create_skipped(client, cfn_template, r, region, skipped):
         elif kind == "AWS::SQS::QueuePolicy":
             for queue in props["Queues"]:
                 client("sqs", region).set_queue_attributes(QueueUrl=queue, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+        elif kind == "AWS::KMS::Alias" and "OperatorSigningKey" in json.dumps(res["Properties"]["TargetKeyId"]):
+            # moto's CloudFormation makes every key symmetric (KeySpec and KeyUsage ignored):
+            # the operator key is made as the template defines it and the alias points to it.
+            key_props = r(cfn_template["Resources"]["OperatorSigningKey"]["Properties"])
+            kms = client("kms", region)
+            key = kms.create_key(KeySpec=key_props["KeySpec"], KeyUsage=key_props["KeyUsage"], Description=key_props["Description"],
+                                 Policy=json.dumps(key_props["KeyPolicy"]),
+                                 Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in key_props.get("Tags", [])])["KeyMetadata"]
+            kms.update_alias(AliasName=props["AliasName"], TargetKeyId=key["KeyId"])
+            skipped.append(f"{region} OperatorSigningKey (AWS::KMS::Key): made again as {key_props['KeySpec']}/{key_props['KeyUsage']}; key policy not enforced")
         elif kind in ("AWS::CloudWatch::AnomalyDetector", "AWS::Events::EventBusPolicy"):
             skipped.append(f"{region} {logical} ({kind}): no effect on the functions' calls")
 
@@ -201,6 +212,7 @@ def main():
     params = {PRIMARY: stack_params(PRIMARY, "primary", BACKUP, zone), BACKUP: stack_params(BACKUP, "backup", PRIMARY, zone)}
     for p in params.values():
         p["OperatorPrincipalArn"] = p["OperatorPrincipalArn"].format(account=account)
+        p["DetectorPrincipalArn"] = p["DetectorPrincipalArn"].format(account=account)
 
     with open(os.path.join(HERE, "..", "docs", "example-config.json")) as f:
         user_config = json.load(f)
@@ -225,9 +237,16 @@ def main():
         cfn_template = transformed(template, params[region], bucket)
         deployable = json.loads(json.dumps(cfn_template))
         # Emulator gap: moto resolves Ref to an event bus, inside a rule, to an object, not its name.
+        buses = {logical: f"aworld-{logical.removesuffix('Bus').lower()}" for logical, res in deployable["Resources"].items()
+                 if res["Type"] == "AWS::Events::EventBus"}
         for res in deployable["Resources"].values():
-            if res["Type"] == "AWS::Events::Rule" and res["Properties"].get("EventBusName") == {"Ref": "OperatorBus"}:
-                res["Properties"]["EventBusName"] = "aworld-operator"
+            if res["Type"] == "AWS::KMS::Key":
+                # Emulator gap: moto's CloudFormation reads a key's tags as TagKey/TagValue (the
+                # API's shape), not Key/Value (the template's); the key is tagged when made again.
+                res["Properties"].pop("Tags", None)
+            bus = res["Properties"].get("EventBusName") if res["Type"] == "AWS::Events::Rule" else None
+            if isinstance(bus, dict) and bus.get("Ref") in buses:
+                res["Properties"]["EventBusName"] = buses[bus["Ref"]]
         cfn = admin("cloudformation", region)
         cfn.create_stack(StackName="aworld-resilience", TemplateBody=json.dumps(deployable),
                          Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params[region].items()],
@@ -247,6 +266,13 @@ def main():
                 "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"],
                 "principal": f"arn:aws:iam::{account}:user/{user}", "granted": granted_actions(policies),
             }
+    # As deploy.py does after the stacks: the configuration again, with the operator keys.
+    keys, missing = operator_keys({r: admin("kms", r) for r in params}, "aworld")
+    if missing:
+        sys.exit(f"no operator key in {missing}")
+    config, _changes, problems = render_config(user_config, names, keys)
+    for region in params:
+        admin("ssm", region).put_parameter(Name=PARAMETER, Value=minified(config), Type="String", Tier="Intelligent-Tiering", Overwrite=True)
     manifest = {
         "endpoint": endpoint, "account": account, "primary": PRIMARY, "backup": BACKUP, "hosted_zone_id": zone,
         "config_parameter": PARAMETER, "config": config, "config_bytes": len(minified(config)),

@@ -200,7 +200,30 @@ def names_in(template, params, region, account, partition="aws"):
     }
 
 
-def render_config(user, names_by_region):
+def operator_keys(kms_by_region, platform):
+    """operators.signing_keys: each region's operator key (the template's `alias/<platform>-operator`)
+    with its public key as KMS GetPublicKey returns it (DER SubjectPublicKeyInfo, base64 here).
+    A region whose stack does not exist yet has no key: returned in `missing`."""
+    import base64
+    keys, missing = [], []
+    for region, kms in sorted(kms_by_region.items()):
+        try:
+            out = kms.get_public_key(KeyId=f"alias/{platform}-operator")
+        except kms.exceptions.NotFoundException:
+            missing.append(region)
+            continue
+        # GetPublicKey answers KeySpec and its deprecated twin CustomerMasterKeySpec (the
+        # emulator only the latter).
+        spec = out.get("KeySpec") or out.get("CustomerMasterKeySpec")
+        if spec != "ECC_NIST_P256" or out.get("KeyUsage") != "SIGN_VERIFY":
+            raise SystemExit(f"refused: alias/{platform}-operator in {region} is {spec}/{out.get('KeyUsage')}, not ECC_NIST_P256/SIGN_VERIFY")
+        # The key's ARN from DescribeKey: the commands name it and the CLI picks a region's key by it.
+        arn = kms.describe_key(KeyId=f"alias/{platform}-operator")["KeyMetadata"]["Arn"]
+        keys.append({"key_id": arn, "public_key": base64.b64encode(out["PublicKey"]).decode()})
+    return keys, missing
+
+
+def render_config(user, names_by_region, signing_keys=None):
     """The configuration as deployed: `user` (a configuration document, dict) with every
     deployment-owned name taken from the template (`names_by_region`: region -> names_in(...)).
     Returns (config, changes, problems): what was set and why, and what the template cannot
@@ -230,6 +253,8 @@ def render_config(user, names_by_region):
     own(["dns", "function_timeout_seconds"], any_names["dns_failover_timeout"])
     own(["operators", "sources"], [any_names["operator_source"]])
     own(["operators", "principals"], [any_names["operator_principal"]])
+    if signing_keys is not None:
+        own(["operators", "signing_keys"], signing_keys)
     if cfg.get("throttle") is not None:
         own(["throttle", "table"], any_names["throttle_table"])
         own(["throttle", "detector_sources"], [any_names["detector_source"]])

@@ -1,14 +1,15 @@
 //! The operator's view of the suite and the operator commands, as a library the `resilience`
 //! binary (and the demo) use. Reads go to the state and throttle tables of one region; commands
 //! are the documented EventBridge events (source `<platform>.operator` by default, one
-//! detail-type per command), put on the operator bus.
+//! detail-type per command), signed with the operator KMS key and put on the operator bus.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use resilience_core::config::SuiteConfig;
 use resilience_core::evidence::audit::AuditRecord;
 use resilience_core::model::Region;
-use resilience_core::signal::{OperatorCommandDetail, OperatorCommandKind};
+use resilience_core::signal::command::{MAX_REASON_CHARS, MAX_SIGNED_BYTES, signing_input};
+use resilience_core::signal::{CommandProof, OperatorCommandDetail, OperatorCommandKind};
 use resilience_core::store::StateStore;
 use resilience_core::store::dynamodb::DynamoStore;
 use serde::Serialize;
@@ -148,6 +149,89 @@ pub fn command_event(config: &SuiteConfig, kind: OperatorCommandKind, detail: &O
         "resources": [],
         "detail": detail,
     })
+}
+
+/// The caller, as AWS authenticates it (STS `GetCallerIdentity`): never a name the user types.
+pub async fn caller(sts: &aws_sdk_sts::Client) -> Result<String, CliError> {
+    let out = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| CliError::Aws(aws_sdk_sts::error::DisplayErrorContext(e).to_string()))?;
+    out.arn()
+        .map(str::to_owned)
+        .ok_or_else(|| CliError::Aws("GetCallerIdentity returned no ARN".into()))
+}
+
+/// The operator key the CLI signs with: `requested` (an ARN from operators.signing_keys), or
+/// the configured key of `region`, so a command is signed in the region it is sent to and a
+/// failed region's KMS is never needed.
+pub fn signing_key(config: &SuiteConfig, region: &Region, requested: Option<&str>) -> Result<String, CliError> {
+    let keys = &config.operators.signing_keys;
+    if let Some(k) = requested {
+        return keys.iter().find(|c| c.key_id == k).map(|c| c.key_id.clone()).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--key {k}: not one of operators.signing_keys (the functions would refuse it)"
+            ))
+        });
+    }
+    let in_region = format!(":kms:{region}:");
+    keys.iter()
+        .find(|k| k.key_id.contains(&in_region))
+        .or_else(|| keys.first())
+        .map(|k| k.key_id.clone())
+        .ok_or_else(|| {
+            CliError::Usage(
+                "operators.signing_keys is empty: the functions refuse every command (deploy the stack, whose deploy renders the keys)"
+                    .into(),
+            )
+        })
+}
+
+/// Signs `detail` for `kind` with the operator KMS key `key_id` (KMS `Sign`, `ECDSA_SHA_256`
+/// over the RAW signing input, at most 4096 bytes), with the time and a fresh nonce, exactly
+/// as the functions verify it.
+pub async fn sign(
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+    kind: OperatorCommandKind,
+    detail: &mut OperatorCommandDetail,
+) -> Result<(), CliError> {
+    use aws_sdk_kms::primitives::Blob;
+    use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
+    use base64::Engine;
+    if detail.reason.chars().count() > MAX_REASON_CHARS {
+        return Err(CliError::Usage(format!("--reason is longer than {MAX_REASON_CHARS} characters")));
+    }
+    detail.proof = None;
+    let issued_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let message = signing_input(kind, detail, key_id, &issued_at, &nonce);
+    if message.len() > MAX_SIGNED_BYTES {
+        return Err(CliError::Usage(format!(
+            "the command is {} bytes signed; KMS signs at most {MAX_SIGNED_BYTES} (shorten --reason)",
+            message.len()
+        )));
+    }
+    let out = kms
+        .sign()
+        .key_id(key_id)
+        .message(Blob::new(message))
+        .message_type(MessageType::Raw)
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .map_err(|e| CliError::Aws(format!("signing with {key_id}: {}", aws_sdk_kms::error::DisplayErrorContext(e))))?;
+    let signature = out
+        .signature()
+        .ok_or_else(|| CliError::Aws("KMS Sign returned no signature".into()))?;
+    detail.proof = Some(CommandProof {
+        key_id: key_id.to_owned(),
+        issued_at,
+        nonce,
+        signature: base64::engine::general_purpose::STANDARD.encode(signature.as_ref()),
+    });
+    Ok(())
 }
 
 /// Puts the command on the operator bus. Returns the event id.

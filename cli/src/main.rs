@@ -66,9 +66,10 @@ enum Command {
         principal: Option<String>,
         #[arg(long, default_value = "")]
         reason: String,
-        /// Your IAM principal ARN (checked against operators.principals).
-        #[arg(long = "as")]
-        requested_by: String,
+        /// The operator KMS key to sign with (an ARN of operators.signing_keys; default: the
+        /// key of the region the CLI talks to). Who you are comes from your credentials (STS), never a flag.
+        #[arg(long)]
+        key: Option<String>,
         /// The operator event bus (default: <platform>-operator).
         #[arg(long)]
         bus: Option<String>,
@@ -307,7 +308,7 @@ async fn run(args: Args) -> Result<(), String> {
             region: target,
             principal,
             reason,
-            requested_by,
+            key,
             bus,
             print: only_print,
         } => {
@@ -320,12 +321,18 @@ async fn run(args: Args) -> Result<(), String> {
                 "throttle" => OperatorCommandKind::Throttle,
                 _ => OperatorCommandKind::Release,
             };
-            let detail = OperatorCommandDetail {
-                requested_by,
+            let key_id = cli::signing_key(&config, &region, key.as_deref()).map_err(|e| e.to_string())?;
+            let sdk = clients.config_for(&region);
+            let mut detail = OperatorCommandDetail {
+                requested_by: cli::caller(&aws_sdk_sts::Client::new(&sdk)).await.map_err(|e| e.to_string())?,
                 reason,
                 region: target.map(|r| r.parse()).transpose().map_err(|e| format!("--region: {e}"))?,
                 principal,
+                proof: None,
             };
+            cli::sign(&aws_sdk_kms::Client::new(&sdk), &key_id, kind, &mut detail)
+                .await
+                .map_err(|e| e.to_string())?;
             let event = cli::command_event(&config, kind, &detail, &region);
             if only_print {
                 println!("{}", serde_json::to_string_pretty(&event).unwrap_or_default());

@@ -133,6 +133,10 @@ pub async fn drain_queue(region: &str, queue_url: &str) -> Vec<Value> {
 /// An event fixture (the one copy in `shared/fixtures/events`).
 pub use resilience_core::fixtures::event as fixture;
 
+/// Signs an operator command event with the in-process test operator key (after a test's
+/// edits, as the CLI signs what the operator asked for).
+pub use resilience_core::fixtures::sign_if_command as sign;
+
 /// A real-format EventBridge alarm state change of `name` in `region`, entering `state` at `at`.
 pub fn alarm_event(name: &str, region: &str, state: &str, at: chrono::DateTime<chrono::Utc>) -> Value {
     let mut e = fixture("eventbridge-alarm-metric.json");

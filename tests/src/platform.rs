@@ -29,6 +29,8 @@ pub struct Platform {
     pub record_name: String,
     /// The functions talk to the emulator through this model of AWS's delays.
     pub latency: crate::latency::LatencyModel,
+    /// The operator key in the emulator's KMS (its ARN), trusted by the configuration.
+    pub operator_key: String,
 }
 
 impl Platform {
@@ -103,6 +105,7 @@ impl Platform {
         provision_capacity(&id, &mut config).await;
         provision_protected_tables(&id, &mut config).await;
         provision_throttle_table(&id, &mut config).await;
+        let operator_key = provision_operator_key(&mut config).await;
         config["state_table"] = json!(state_table);
         config["notifications"]["topics"] = json!({ NORTH: north_topic, SOUTH: south_topic });
         config["dns"]["hosted_zone_id"] = json!(zone_id);
@@ -130,6 +133,7 @@ impl Platform {
             zone_id,
             record_name,
             latency,
+            operator_key,
         };
         for region in [SOUTH, NORTH] {
             for base in HEALTH_ALARMS {
@@ -214,7 +218,9 @@ impl Platform {
         crate::alarm_event(&self.alarm_name(base, region), region, state, at)
     }
 
-    /// An operator command event (documented format) from the configured operator.
+    /// An operator command event (documented format) from the configured operator, signed by
+    /// the in-process test key (a test that edits it afterwards signs again with [`crate::sign`],
+    /// or leaves it as a forgery).
     pub fn command(&self, detail_type: &str, region: Option<&str>) -> Value {
         let mut e = crate::fixture("operator-failover.json");
         e["id"] = json!(uuid::Uuid::new_v4().to_string());
@@ -225,6 +231,7 @@ impl Platform {
                 e["detail"].as_object_mut().unwrap().remove("region");
             }
         }
+        crate::sign(&mut e);
         e
     }
 
@@ -619,4 +626,29 @@ async fn watch_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, namespace: &st
         .send()
         .await
         .unwrap();
+}
+
+/// The operator keys the functions trust: an asymmetric key in the emulator's KMS, as the
+/// template creates one per region (the CLI signs with it), and the in-process test key, which
+/// signs the commands tests build themselves. Returns the KMS key's ARN.
+async fn provision_operator_key(config: &mut Value) -> String {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    use base64::Engine;
+    let kms = aws_sdk_kms::Client::new(&sdk(HOME).await);
+    let key = kms
+        .create_key()
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .description("operator commands (test bed)")
+        .send()
+        .await
+        .unwrap();
+    let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    let public = kms.get_public_key().key_id(&arn).send().await.unwrap();
+    let test_key = resilience_core::fixtures::operator_key().signing_key();
+    config["operators"]["signing_keys"] = json!([
+        { "key_id": arn, "public_key": base64::engine::general_purpose::STANDARD.encode(public.public_key().unwrap().as_ref()) },
+        test_key,
+    ]);
+    arn
 }

@@ -3,7 +3,7 @@
 //! schedules and on "verify now". A failed check is a result, not a crash: the run always
 //! produces a report, an audit record, EMF metrics, and an SNS notification on WARN or FAIL.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lambda_runtime::Diagnostic;
 use resilience_core::act::backup::BackupInspector;
 use resilience_core::config::{Policy, SuiteConfig};
@@ -71,7 +71,7 @@ pub enum Run {
     Nothing(String),
 }
 
-pub fn run_for(config: &SuiteConfig, signal: &Signal) -> Run {
+pub fn run_for(config: &SuiteConfig, signal: &Signal, now: DateTime<Utc>) -> Run {
     match &signal.kind {
         SignalKind::Schedule(tick) => {
             let name = tick.schedule.rsplit('/').next().unwrap_or_default();
@@ -84,7 +84,7 @@ pub fn run_for(config: &SuiteConfig, signal: &Signal) -> Run {
             });
             if drill { Run::ChecksAndDrill } else { Run::Checks }
         }
-        SignalKind::Operator(cmd) if cmd.command == OperatorCommandKind::VerifyNow => match cmd.authorize(config) {
+        SignalKind::Operator(cmd) if cmd.command == OperatorCommandKind::VerifyNow => match cmd.authorize(config, signal.channel, now) {
             Ok(()) => Run::ChecksAndDrill,
             Err(refusal) => Run::Refused(format!("verify-now refused: {refusal}")),
         },
@@ -129,7 +129,7 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
     async fn verify(&self, signal: &Signal) -> Result<(String, Value), VerifierError> {
         let started = std::time::Instant::now();
         let now = Utc::now();
-        let run = run_for(&self.config, signal);
+        let run = run_for(&self.config, signal, now);
         let mut record = AuditRecord::new(
             FUNCTION,
             self.region.as_str(),
@@ -247,36 +247,44 @@ mod tests {
     use resilience_core::signal::normalise;
 
     fn config() -> SuiteConfig {
-        SuiteConfig::from_json(resilience_core::config::EXAMPLE).unwrap()
+        resilience_core::fixtures::example_config()
     }
 
+    /// A fixture event after `edit`, signed by the test operator key when it is a command.
     fn signal(path: &str, edit: impl FnOnce(&mut Value)) -> Signal {
         let mut v: Value = resilience_core::fixtures::event(path);
         edit(&mut v);
+        resilience_core::fixtures::sign_if_command(&mut v);
         normalise(&v, &config()).remove(0).signal.unwrap()
     }
 
     #[test]
     fn frequent_schedule_runs_checks_and_the_drill_schedule_runs_the_drill() {
-        assert_eq!(run_for(&config(), &signal("scheduled-rule.json", |_| {})), Run::Checks);
-        assert_eq!(run_for(&config(), &signal("scheduler-schedule.json", |_| {})), Run::ChecksAndDrill);
+        assert_eq!(run_for(&config(), &signal("scheduled-rule.json", |_| {}), Utc::now()), Run::Checks);
+        assert_eq!(
+            run_for(&config(), &signal("scheduler-schedule.json", |_| {}), Utc::now()),
+            Run::ChecksAndDrill
+        );
     }
 
     #[test]
     fn verify_now_runs_everything_for_allowed_operators_only() {
         let cmd = |v: &mut Value| v["detail-type"] = "Resilience Verify Now Command".into();
-        assert_eq!(run_for(&config(), &signal("operator-failover.json", cmd)), Run::ChecksAndDrill);
+        assert_eq!(
+            run_for(&config(), &signal("operator-failover.json", cmd), Utc::now()),
+            Run::ChecksAndDrill
+        );
         let forged = signal("operator-failover.json", |v| {
             cmd(v);
             v["source"] = "x".into();
         });
-        assert!(matches!(run_for(&config(), &forged), Run::Refused(_)));
+        assert!(matches!(run_for(&config(), &forged, Utc::now()), Run::Refused(_)));
     }
 
     #[test]
     fn alarms_do_not_start_a_verification() {
         assert!(matches!(
-            run_for(&config(), &signal("eventbridge-alarm-metric.json", |_| {})),
+            run_for(&config(), &signal("eventbridge-alarm-metric.json", |_| {}), Utc::now()),
             Run::Nothing(_)
         ));
     }

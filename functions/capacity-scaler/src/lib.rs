@@ -11,7 +11,7 @@
 //! Everything runs once per signal under the capacity lease; every change and every refusal
 //! is audited, logged, counted (EMF) and notified.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lambda_runtime::Diagnostic;
 use resilience_core::act::capacity::CapacityActuator;
 use resilience_core::act::health::CloudWatchHealth;
@@ -88,7 +88,7 @@ pub enum Ask {
 }
 
 /// Reads the signal against the configuration (pure).
-pub fn ask(config: &SuiteConfig, signal: &Signal) -> Ask {
+pub fn ask(config: &SuiteConfig, signal: &Signal, now: DateTime<Utc>) -> Ask {
     let resources = &config.capacity.resources;
     let by_region = |f: &dyn Fn(&CapacityResource) -> Option<Intent>| {
         let mut out: BTreeMap<Region, BTreeMap<String, Intent>> = BTreeMap::new();
@@ -113,7 +113,7 @@ pub fn ask(config: &SuiteConfig, signal: &Signal) -> Ask {
             )
         }
         SignalKind::Operator(cmd) => {
-            if let Err(refusal) = cmd.authorize(config) {
+            if let Err(refusal) = cmd.authorize(config, signal.channel, now) {
                 return Ask::Refused(format!("operator command {:?} refused: {refusal}", cmd.command));
             }
             match (cmd.command, &cmd.detail.region) {
@@ -197,7 +197,7 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
     async fn react_leased(&self, signal: &Signal, started: Instant) -> Result<(String, Value), ScalerError> {
         let now = Utc::now();
         let dry_run = self.config.dry_run;
-        let decision = ask(&self.config, signal);
+        let decision = ask(&self.config, signal, now);
         let mut record = AuditRecord::new(
             FUNCTION,
             self.region.as_str(),
@@ -328,12 +328,14 @@ mod tests {
     use resilience_core::signal::normalise;
 
     fn config() -> SuiteConfig {
-        SuiteConfig::from_json(resilience_core::config::EXAMPLE).unwrap()
+        resilience_core::fixtures::example_config()
     }
 
+    /// A fixture event after `edit`, signed by the test operator key when it is a command.
     fn signal(path: &str, edit: impl FnOnce(&mut Value)) -> Signal {
         let mut v: Value = resilience_core::fixtures::event(path);
         edit(&mut v);
+        resilience_core::fixtures::sign_if_command(&mut v);
         normalise(&v, &config()).remove(0).signal.unwrap()
     }
 
@@ -343,7 +345,7 @@ mod tests {
 
     #[test]
     fn failover_command_asks_every_resource_of_the_target_region_for_the_failover_steps() {
-        let Ask::Scale(plan) = ask(&config(), &signal("operator-failover.json", |_| {})) else {
+        let Ask::Scale(plan) = ask(&config(), &signal("operator-failover.json", |_| {}), Utc::now()) else {
             panic!()
         };
         assert_eq!(plan.keys().collect::<Vec<_>>(), [&north()]);
@@ -357,7 +359,9 @@ mod tests {
             v["detail-type"] = "Resilience Failback Command".into();
             v["detail"]["region"] = "eu-south-1".into();
         });
-        let Ask::Scale(plan) = ask(&config(), &s) else { panic!() };
+        let Ask::Scale(plan) = ask(&config(), &s, Utc::now()) else {
+            panic!()
+        };
         assert_eq!(plan.keys().collect::<Vec<_>>(), [&north()]);
         assert!(plan[&north()].values().all(|i| *i == Intent::Failback));
     }
@@ -369,7 +373,9 @@ mod tests {
             v["resources"] =
                 serde_json::json!(["arn:aws:cloudwatch:eu-north-1:123456789012:alarm:aworld-saturation-api-concurrency-eu-north-1"]);
         });
-        let Ask::Scale(plan) = ask(&config(), &s) else { panic!() };
+        let Ask::Scale(plan) = ask(&config(), &s, Utc::now()) else {
+            panic!()
+        };
         assert_eq!(plan[&north()].len(), 2, "provisioned and reserved concurrency of the API");
         assert!(plan[&north()].values().all(|i| *i == Intent::Saturation));
     }
@@ -377,10 +383,10 @@ mod tests {
     #[test]
     fn health_alarms_and_unauthorised_commands_do_not_scale() {
         assert!(matches!(
-            ask(&config(), &signal("eventbridge-alarm-metric.json", |_| {})),
+            ask(&config(), &signal("eventbridge-alarm-metric.json", |_| {}), Utc::now()),
             Ask::Nothing(_)
         ));
         let s = signal("operator-failover.json", |v| v["source"] = "someone.else".into());
-        assert!(matches!(ask(&config(), &s), Ask::Refused(_)));
+        assert!(matches!(ask(&config(), &s, Utc::now()), Ask::Refused(_)));
     }
 }

@@ -98,7 +98,7 @@ pub enum Ask {
     Nothing(String),
 }
 
-pub fn ask(config: &SuiteConfig, t: &ThrottleConfig, signal: &Signal) -> Ask {
+pub fn ask(config: &SuiteConfig, t: &ThrottleConfig, signal: &Signal, now: DateTime<Utc>) -> Ask {
     match &signal.kind {
         SignalKind::Alarm(a) if a.state == AlarmState::Alarm => {
             let principal = t
@@ -140,7 +140,7 @@ pub fn ask(config: &SuiteConfig, t: &ThrottleConfig, signal: &Signal) -> Ask {
             )
         }
         SignalKind::Operator(cmd) if matches!(cmd.command, OperatorCommandKind::Throttle | OperatorCommandKind::Release) => {
-            if let Err(r) = cmd.authorize(config) {
+            if let Err(r) = cmd.authorize(config, signal.channel, now) {
                 return Ask::Refused(format!("operator command {:?} refused: {r}", cmd.command));
             }
             let principal = match cmd.detail.principal.as_deref().map(Principal::parse) {
@@ -204,7 +204,7 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                     continue;
                 }
             };
-            let a = ask(&self.config, &self.throttle, &signal);
+            let a = ask(&self.config, &self.throttle, &signal, Utc::now());
             if let Ask::Nothing(why) | Ask::Refused(why) = &a {
                 let decision = if matches!(a, Ask::Refused(_)) { "refused" } else { "no-action" };
                 audit_lines.push(json!({ "signal": signal.key, "decision": decision, "why": why }));

@@ -24,7 +24,7 @@ pub use auth::AuthConfig;
 pub use backup::{BackupConfig, DrillConfig};
 pub use capacity::{CapacityConfig, CapacityResource, CapacityTarget};
 pub use dns::{ClusterEndpoint, DnsConfig, HealthMetricConfig, RegionRecord, RoutingControlConfig, Strategy};
-pub use policy::{HealthEventConfig, OperatorConfig, Policy};
+pub use policy::{HealthEventConfig, OperatorConfig, Policy, SigningKey};
 pub use regions::{NotificationConfig, RegionConfig, RegionRole};
 pub use throttle::{ThrottleConfig, ThrottleLevelConfig};
 

@@ -59,13 +59,54 @@ impl Default for Policy {
 }
 
 /// Who may send operator commands. A command from anyone else is refused and audited.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OperatorConfig {
     /// EventBridge `source` values accepted for operator commands.
     pub sources: Vec<String>,
-    /// IAM principals (ARNs) accepted as the command's `requestedBy`.
+    /// IAM principals (ARNs) accepted as the command's `requested_by` (a role also accepts its
+    /// assumed-role sessions).
     pub principals: Vec<String>,
+    /// The operator keys (one per region, created by the template): a command must be signed
+    /// by one of them. Rendered at deploy time from KMS `GetPublicKey`; empty refuses every
+    /// command.
+    pub signing_keys: Vec<SigningKey>,
+    /// How old a signed command may be when it arrives; older ones are refused as replays.
+    pub max_age_seconds: u64,
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        OperatorConfig {
+            sources: vec![],
+            principals: vec![],
+            signing_keys: vec![],
+            max_age_seconds: 300,
+        }
+    }
+}
+
+/// One operator key: an asymmetric KMS key (`ECC_NIST_P256`, `SIGN_VERIFY`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKey {
+    /// The key's ARN, as the command's proof names it.
+    pub key_id: String,
+    /// base64 of the DER X.509 SubjectPublicKeyInfo that KMS `GetPublicKey` returns.
+    pub public_key: String,
+}
+
+impl SigningKey {
+    /// The public key's DER bytes, checked to be a P-256 key.
+    pub fn public_key_der(&self) -> Result<Vec<u8>, String> {
+        use base64::Engine;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(self.public_key.trim().as_bytes())
+            .map_err(|e| format!("public_key is not base64 ({e})"))?;
+        aws_lc_rs::signature::ParsedPublicKey::new(&aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1, &der)
+            .map_err(|e| format!("public_key is not a P-256 SubjectPublicKeyInfo ({e})"))?;
+        Ok(der)
+    }
 }
 
 /// Which AWS Health events speak for a region's health.
@@ -115,6 +156,34 @@ impl SuiteConfig {
                 "is under an hour; EventBridge and SNS retry for up to 24 h, so late duplicates would act again",
                 "use 86400 or more",
             );
+        }
+        let ops = &self.operators;
+        if ops.max_age_seconds < 30 || ops.max_age_seconds > self.policy.idempotency_ttl_seconds.min(3600) {
+            out.bad(
+                "operators.max_age_seconds".into(),
+                "must be between 30 and 3600 and within policy.idempotency_ttl_seconds (a replay inside the age limit must still find the first delivery's idempotency record)",
+                "use 300",
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, k) in ops.signing_keys.iter().enumerate() {
+            if !k.key_id.starts_with("arn:") || !k.key_id.contains(":key/") {
+                out.bad(
+                    format!("operators.signing_keys[{i}].key_id"),
+                    "is not a KMS key ARN",
+                    "use arn:aws:kms:REGION:ACCOUNT:key/ID",
+                );
+            }
+            if !seen.insert(&k.key_id) {
+                out.bad(format!("operators.signing_keys[{i}].key_id"), "is repeated", "list each key once");
+            }
+            if let Err(e) = k.public_key_der() {
+                out.bad(
+                    format!("operators.signing_keys[{i}].public_key"),
+                    &e,
+                    "use the PublicKey KMS GetPublicKey returns for the key (base64)",
+                );
+            }
         }
         for (i, p) in self.operators.principals.iter().enumerate() {
             if !p.starts_with("arn:") {

@@ -21,7 +21,7 @@ pub mod suspicious;
 pub mod token;
 
 pub use alarm::{AlarmChange, AlarmType, REGION_TAG, RegionSource};
-pub use command::{CommandRefusal, DEFAULT_OPERATOR_SOURCE, OperatorCommand, OperatorCommandDetail, OperatorCommandKind};
+pub use command::{CommandProof, CommandRefusal, DEFAULT_OPERATOR_SOURCE, OperatorCommand, OperatorCommandDetail, OperatorCommandKind};
 pub use health::{HealthEvent, HealthStatus};
 pub use schedule::ScheduleTick;
 pub use suspicious::{SUSPICIOUS_ACTIVITY, SuspiciousActivity};
@@ -212,11 +212,8 @@ fn eventbridge(v: &Value, config: &SuiteConfig) -> Result<Signal, SignalError> {
                         message: "no event id (the idempotency key of a command)".into(),
                     });
                 }
-                Ok(signal(
-                    format!("operator:{id}"),
-                    event.time,
-                    SignalKind::Operator(OperatorCommand { command, source, detail }),
-                ))
+                let cmd = OperatorCommand { command, source, detail };
+                Ok(signal(cmd.key(&id), event.time, SignalKind::Operator(cmd)))
             }
             None => Err(SignalError::Unrecognised(format!(
                 "EventBridge event from {:?} with detail-type {:?}",
@@ -407,19 +404,39 @@ mod tests {
     }
 
     #[test]
-    fn operator_command_is_authorised_only_from_configured_source_and_principal() {
-        let s = one("operator-failover.json");
+    fn operator_command_is_authorised_only_from_configured_source_signed_by_an_operator_key() {
+        let config = crate::fixtures::example_config();
+        let unsigned = one("operator-failover.json");
+        let SignalKind::Operator(cmd) = &unsigned.kind else {
+            panic!("{unsigned:?}")
+        };
+        assert_eq!(cmd.authorize(&config, unsigned.channel, unsigned.at), Err(CommandRefusal::Unsigned));
+
+        let mut v = fixture("operator-failover.json");
+        crate::fixtures::sign_if_command(&mut v);
+        let s = normalise(&v, &config).remove(0).signal.unwrap();
         let SignalKind::Operator(cmd) = &s.kind else { panic!("{s:?}") };
         assert_eq!(cmd.command, OperatorCommandKind::Failover);
         assert_eq!(cmd.detail.region.as_ref().map(Region::as_str), Some("eu-north-1"));
-        assert_eq!(cmd.authorize(&config()), Ok(()));
+        assert!(
+            s.key.starts_with("operator:") && !s.key.contains(v["id"].as_str().unwrap()),
+            "keyed by the signed command, not the event id"
+        );
+        let now = Utc::now();
+        assert_eq!(cmd.authorize(&config, s.channel, now), Ok(()));
 
         let mut forged = cmd.clone();
         forged.source = "someone.else".into();
-        assert_eq!(forged.authorize(&config()), Err(CommandRefusal::Source("someone.else".into())));
+        assert_eq!(
+            forged.authorize(&config, s.channel, now),
+            Err(CommandRefusal::Source("someone.else".into()))
+        );
         let mut intruder = cmd.clone();
         intruder.detail.requested_by = "arn:aws:iam::999999999999:user/mallory".into();
-        assert!(matches!(intruder.authorize(&config()), Err(CommandRefusal::Principal(_))));
+        assert!(matches!(
+            intruder.authorize(&config, s.channel, now),
+            Err(CommandRefusal::BadSignature(_))
+        ));
     }
 
     #[test]

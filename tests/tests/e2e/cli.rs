@@ -9,8 +9,6 @@ use resilience_tests::platform::{HOME, NORTH, Platform, SOUTH};
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi, binary};
 use serde_json::Value;
 
-const OPERATOR: &str = "arn:aws:iam::123456789012:role/aworld-oncall";
-
 async fn cli(p: &Platform, args: &[&str]) -> (bool, Value, String) {
     let out = tokio::process::Command::new(binary("resilience"))
         .args(args)
@@ -30,7 +28,14 @@ async fn cli(p: &Platform, args: &[&str]) -> (bool, Value, String) {
 
 #[tokio::test]
 async fn status_audit_and_commands_round_trip_through_the_functions() {
-    let p = Platform::provision(&["control-plane"]).await;
+    let mut p = Platform::provision(&["control-plane"]).await;
+    // Who the CLI says sent a command is who STS says its credentials are: make that caller
+    // an operator (the emulator's caller is not the configured role).
+    let me = resilience_cli::caller(&aws_sdk_sts::Client::new(&resilience_tests::sdk(HOME).await))
+        .await
+        .unwrap();
+    p.config["operators"]["principals"].as_array_mut().unwrap().push(me.clone().into());
+    let key = p.operator_key.clone();
     let api = RuntimeApi::start().await;
     let _f = FunctionProcess::spawn("dns-failover", &api, &p.env());
 
@@ -38,16 +43,30 @@ async fn status_audit_and_commands_round_trip_through_the_functions() {
     assert!(ok, "{text}");
     assert_eq!(status["serving"].as_array().unwrap().len(), 2, "{status}");
 
-    // The command the CLI prints is the documented event: the function acts on it.
-    let (ok, _, text) = cli(&p, &["send", "freeze", "--as", OPERATOR, "--reason", "maintenance", "--print"]).await;
+    // The command the CLI prints is the documented event, signed with the operator key in KMS
+    // and naming the caller STS authenticated: the function acts on it.
+    let (ok, _, text) = cli(&p, &["send", "freeze", "--key", &key, "--reason", "maintenance", "--print"]).await;
     assert!(ok, "{text}");
     let event: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(event["detail"]["requested_by"], me.as_str(), "{event}");
+    assert_eq!(event["detail"]["proof"]["key_id"], key.as_str(), "{event}");
     let out = api.invoke(&event).await.expect("handled");
     assert_eq!(out["decision"]["decision"], "freeze", "{out}");
+    // The same signed command again, in a new event (a replay): one command, acted on once.
+    let mut replay = event.clone();
+    replay["id"] = uuid::Uuid::new_v4().to_string().into();
+    let again = api.invoke(&replay).await.expect("handled");
+    assert_eq!(again["duplicate"], true, "{again}");
+    // Changed in flight: refused, and the refusal audited.
+    let mut altered = event.clone();
+    altered["detail"]["reason"] = "mallory was here".into();
+    let out = api.invoke(&altered).await.expect("handled");
+    assert_eq!(out["decision"]["decision"], "refused", "{out}");
+    assert!(out.to_string().contains("does not verify"), "{out}");
     let (_, status, _) = cli(&p, &["status", "--json"]).await;
     assert_eq!(status["frozen"], true);
 
-    let (ok, _, text) = cli(&p, &["send", "unfreeze", "--as", OPERATOR, "--print"]).await;
+    let (ok, _, text) = cli(&p, &["send", "unfreeze", "--key", &key, "--print"]).await;
     assert!(ok);
     api.invoke(&serde_json::from_str(&text).unwrap()).await.expect("handled");
     p.set_alarm(SOUTH, "api-5xx", StateValue::Alarm).await;
@@ -67,7 +86,7 @@ async fn status_audit_and_commands_round_trip_through_the_functions() {
     let (ok, audit, _) = cli(&p, &["audit", "--json", "--limit", "10"]).await;
     assert!(ok);
     let decisions: Vec<&str> = audit.as_array().unwrap().iter().map(|r| r["decision"].as_str().unwrap()).collect();
-    assert_eq!(decisions, ["failover", "unfreeze", "freeze"], "newest first");
+    assert_eq!(decisions, ["failover", "unfreeze", "refused", "freeze"], "newest first");
 
     // Sending to the operator bus through EventBridge.
     aws_sdk_eventbridge_bus(&p).await;
@@ -78,8 +97,8 @@ async fn status_audit_and_commands_round_trip_through_the_functions() {
             "failback",
             "--region",
             SOUTH,
-            "--as",
-            OPERATOR,
+            "--key",
+            &key,
             "--json",
             "--bus",
             &format!("{}-operator", p.id),
@@ -90,8 +109,20 @@ async fn status_audit_and_commands_round_trip_through_the_functions() {
     assert!(sent["event_id"].as_str().is_some_and(|id| !id.is_empty()), "{sent}");
     assert_eq!(sent["event"]["detail-type"], "Resilience Failback Command");
 
-    let (ok, _, text) = cli(&p, &["send", "failover", "--region", "Stockholm", "--as", OPERATOR, "--print"]).await;
+    let (ok, _, text) = cli(&p, &["send", "failover", "--region", "Stockholm", "--print"]).await;
     assert!(!ok && text.contains("Stockholm"), "a bad region is named: {text}");
+    let (ok, _, text) = cli(
+        &p,
+        &[
+            "send",
+            "freeze",
+            "--key",
+            "arn:aws:kms:eu-north-1:123456789012:key/not-configured",
+            "--print",
+        ],
+    )
+    .await;
+    assert!(!ok && text.contains("not one of operators.signing_keys"), "{text}");
     let (_, throttled, _) = cli(&p, &["throttled", "--json"]).await;
     assert_eq!(throttled, Value::Array(vec![]));
     let (_, backup, _) = cli(&p, &["backup", "--json"]).await;

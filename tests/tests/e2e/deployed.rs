@@ -136,8 +136,10 @@ async fn failover(stack: &Stack) {
     for name in ["aworld-health-api-5xx-eu-south-1", "aworld-health-api-latency-eu-south-1"] {
         set_alarm(stack, SOUTH, name, StateValue::Ok).await;
     }
-    let mut back = command("Resilience Failback Command");
-    back["detail"]["region"] = json!(SOUTH);
+    let back = command(stack, NORTH, "Resilience Failback Command", |e| {
+        e["detail"]["region"] = json!(SOUTH)
+    })
+    .await;
     let out = api.invoke(&back).await.expect("handled");
     assert_eq!(out["decision"]["decision"], "failback", "{out}");
     let undone = switch_actions(&out);
@@ -166,10 +168,22 @@ fn switch_actions(out: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn command(detail_type: &str) -> Value {
+/// An operator command as the CLI sends it: signed by the stack's operator key in `region`
+/// (the template's `alias/aworld-operator`, rendered into operators.signing_keys by the deploy),
+/// after `edit`. The test stands in for the CLI's STS lookup with the configured operator role.
+async fn command(stack: &Stack, region: &str, detail_type: &str, edit: impl FnOnce(&mut Value)) -> Value {
     let mut e = resilience_core::fixtures::event("operator-failover.json");
     e["id"] = json!(uuid::Uuid::new_v4().to_string());
     e["detail-type"] = json!(detail_type);
+    edit(&mut e);
+    let config = resilience_core::config::SuiteConfig::from_json(&stack.config().to_string()).unwrap();
+    let key = resilience_cli::signing_key(&config, &region.parse().unwrap(), None).unwrap();
+    assert!(key.contains(&format!(":kms:{region}:")), "the stack's key in {region}: {key}");
+    let kind = resilience_core::signal::OperatorCommandKind::from_detail_type(detail_type).unwrap();
+    let mut detail: resilience_core::signal::OperatorCommandDetail = serde_json::from_value(e["detail"].clone()).unwrap();
+    let kms = aws_sdk_kms::Client::new(&stack.admin(region).await);
+    resilience_cli::sign(&kms, &key, kind, &mut detail).await.unwrap();
+    e["detail"] = serde_json::to_value(&detail).unwrap();
     e
 }
 
@@ -185,13 +199,17 @@ async fn capacity(stack: &Stack) {
     // An operator's failover intent raises the backup region's capacity (its reserved
     // concurrency too, from the peer region), and the failback restores the baselines.
     let (api, _f) = spawn(stack, "capacity-scaler", SOUTH, &[]).await;
-    let mut intent = command("Resilience Failover Command");
-    intent["detail"]["region"] = json!(NORTH);
+    let intent = command(stack, SOUTH, "Resilience Failover Command", |e| {
+        e["detail"]["region"] = json!(NORTH)
+    })
+    .await;
     let out = api.invoke(&intent).await.expect("handled");
     assert_eq!(out["decision"], "scale", "{out}");
     assert!(reserved(stack).await > Some(100), "raised from its reservation: {out}");
-    let mut back = command("Resilience Failback Command");
-    back["detail"]["region"] = json!(SOUTH);
+    let back = command(stack, SOUTH, "Resilience Failback Command", |e| {
+        e["detail"]["region"] = json!(SOUTH)
+    })
+    .await;
     let out = api.invoke(&back).await.expect("handled");
     assert_eq!(out["decision"], "scale", "{out}");
 
@@ -205,8 +223,10 @@ async fn capacity(stack: &Stack) {
         .send()
         .await
         .unwrap();
-    let mut again = command("Resilience Failover Command");
-    again["detail"]["region"] = json!(NORTH);
+    let again = command(stack, SOUTH, "Resilience Failover Command", |e| {
+        e["detail"]["region"] = json!(NORTH)
+    })
+    .await;
     let out = api.invoke(&again).await.expect("handled");
     assert!(out.to_string().contains("must stay unreserved"), "{out}");
     assert_eq!(reserved(stack).await, Some(600), "not raised: {out}");
@@ -241,9 +261,11 @@ async fn throttle(stack: &Stack) {
         let out = api.invoke(&batch).await.expect("handled");
         assert_eq!(out["batchItemFailures"], json!([]), "{out}");
     }
-    let mut release = command("Resilience Release Command");
-    release["detail"]["principal"] = json!("user#u-3");
-    release["detail"].as_object_mut().unwrap().remove("region");
+    let release = command(stack, NORTH, "Resilience Release Command", |e| {
+        e["detail"]["principal"] = json!("user#u-3");
+        e["detail"].as_object_mut().unwrap().remove("region");
+    })
+    .await;
     let out = api.invoke(&release).await.expect("handled");
     assert_eq!(out["decision"], "release", "{out}");
     assert_eq!(denied(stack), Vec::<String>::new(), "user-throttle under its template permissions");

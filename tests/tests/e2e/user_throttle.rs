@@ -168,6 +168,7 @@ async fn operator_release_ends_the_limits_and_forbidden_operators_are_refused() 
     assert_eq!(out["decision"], "refused", "{out}");
     let mut release = p.command("Resilience Release Command", None);
     release["detail"]["principal"] = json!("key#k-9");
+    resilience_tests::sign(&mut release);
     let out = api.invoke(&release).await.expect("handled");
     assert_eq!(
         (out["decision"].as_str(), out["was_throttled"].as_bool()),

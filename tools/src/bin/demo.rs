@@ -40,19 +40,26 @@ impl ApiCalls {
     }
 }
 
-/// The on-call engineer, with the CLI's event builder.
+/// The on-call engineer, with the CLI's event builder and its signing: each command is signed
+/// with the operator key in the emulator's KMS, as `resilience send` does.
 struct Operator<'a> {
     config: &'a resilience_core::config::SuiteConfig,
+    kms: aws_sdk_kms::Client,
+    key: String,
 }
 
 impl Operator<'_> {
-    fn command(&self, kind: OperatorCommandKind, region: Option<&str>) -> Value {
-        let detail = resilience_core::signal::OperatorCommandDetail {
+    async fn command(&self, kind: OperatorCommandKind, region: Option<&str>) -> Value {
+        let mut detail = resilience_core::signal::OperatorCommandDetail {
             requested_by: "arn:aws:iam::123456789012:role/aworld-oncall".into(),
             reason: "demo".into(),
             region: region.map(|r| r.parse().expect("region")),
             principal: None,
+            proof: None,
         };
+        resilience_cli::sign(&self.kms, &self.key, kind, &mut detail)
+            .await
+            .expect("the emulator's KMS signs");
         resilience_cli::command_event(self.config, kind, &detail, &HOME.parse().expect("region"))
     }
 }
@@ -126,7 +133,11 @@ async fn main() -> ExitCode {
 
     // Operator commands are built by the operator CLI's library, as `resilience send` sends them.
     let config = resilience_core::config::SuiteConfig::from_json(&p.config.to_string()).expect("platform config is valid");
-    let operator = Operator { config: &config };
+    let operator = Operator {
+        config: &config,
+        kms: aws_sdk_kms::Client::new(&resilience_tests::sdk(HOME).await),
+        key: p.operator_key.clone(),
+    };
     let api = Arc::new(RuntimeApi::start().await);
     let mut env = p.env();
     if dry_run {
@@ -161,11 +172,9 @@ async fn main() -> ExitCode {
     t.line("setup", "started", &format!("1 backup-verifier instance in {HOME}"));
 
     println!("\n-- 1. normal operations: backup verification with a restore drill; one alarm blips");
+    let verify_now = operator.command(OperatorCommandKind::VerifyNow, None).await;
     let calls = ApiCalls::new();
-    let verified = verifier_api
-        .invoke(&operator.command(OperatorCommandKind::VerifyNow, None))
-        .await
-        .unwrap_or_else(|e| e);
+    let verified = verifier_api.invoke(&verify_now).await.unwrap_or_else(|e| e);
     let verify_calls = calls.since().await;
     t.line(
         "backup",
@@ -313,7 +322,7 @@ async fn main() -> ExitCode {
     );
 
     println!("\n-- 5. the operator fails back");
-    let failback = operator.command(OperatorCommandKind::Failback, Some(SOUTH));
+    let failback = operator.command(OperatorCommandKind::Failback, Some(SOUTH)).await;
     let out = api.invoke(&failback).await.unwrap_or_else(|e| e);
     t.show(&out);
     t.expect(dry_run || out["decision"]["decision"] == "failback", "failback done");

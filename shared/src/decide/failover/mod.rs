@@ -413,7 +413,7 @@ pub fn decide(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &
     }
     match &signal.kind {
         SignalKind::Operator(cmd) => {
-            if let Err(refusal) = cmd.authorize(config) {
+            if let Err(refusal) = cmd.authorize(config, signal.channel, now) {
                 return Decision::Refused {
                     why: format!("operator command {:?} refused: {refusal}", cmd.command),
                 };

@@ -10,7 +10,7 @@ fn r(s: &str) -> Region {
 }
 
 fn config() -> SuiteConfig {
-    SuiteConfig::from_json(crate::config::EXAMPLE).unwrap()
+    crate::fixtures::example_config()
 }
 
 fn t0() -> DateTime<Utc> {
@@ -56,7 +56,16 @@ fn alarm(name: &str, region: &str, state: AlarmState) -> Signal {
     }
 }
 
+/// An operator command signed by the test operator key at `t0`.
 fn command(kind: OperatorCommandKind, region: Option<&str>) -> Signal {
+    let mut detail = OperatorCommandDetail {
+        requested_by: "arn:aws:iam::123456789012:role/aworld-oncall".into(),
+        reason: "drill".into(),
+        region: region.map(r),
+        principal: None,
+        proof: None,
+    };
+    crate::fixtures::operator_key().sign(kind, &mut detail, t0());
     Signal {
         key: "operator:1".into(),
         at: t0(),
@@ -64,12 +73,7 @@ fn command(kind: OperatorCommandKind, region: Option<&str>) -> Signal {
         kind: SignalKind::Operator(OperatorCommand {
             command: kind,
             source: "aworld.operator".into(),
-            detail: OperatorCommandDetail {
-                requested_by: "arn:aws:iam::123456789012:role/aworld-oncall".into(),
-                reason: "drill".into(),
-                region: region.map(r),
-                principal: None,
-            },
+            detail,
         }),
     }
 }
@@ -833,4 +837,19 @@ proptest! {
             prop_assert!(merged.drained.len() < regions.len(), "every region drained: {:?}", merged);
         }
     }
+}
+
+#[test]
+fn signed_operator_commands_pass_the_kill_switch_and_forged_ones_do_not() {
+    let mut c = config();
+    c.kill_switch = true;
+    let signed = command(OperatorCommandKind::Failover, Some(NORTH));
+    let d = decide(&c, &DnsState::default(), &signed, &view(&c, 0, 0), t0());
+    assert!(matches!(d, Decision::Failover(FailoverPlan { manual: true, .. })), "{d:?}");
+    let mut forged = signed.clone();
+    if let SignalKind::Operator(cmd) = &mut forged.kind {
+        cmd.detail.proof = None;
+    }
+    let d = decide(&c, &DnsState::default(), &forged, &view(&c, 0, 0), t0());
+    assert!(matches!(&d, Decision::Refused { why } if why.contains("no proof")), "{d:?}");
 }
