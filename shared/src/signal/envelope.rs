@@ -21,10 +21,7 @@ pub(crate) fn normalise_sqs(payload: &Value, config: &SuiteConfig) -> Vec<Inboun
         .into_iter()
         .map(|m| {
             let signal = match m.body.as_deref().map(serde_json::from_str::<Value>) {
-                Some(Ok(body)) => normalise_one(&body, config, 1).map(|mut s| {
-                    s.channel = Channel::Sqs;
-                    s
-                }),
+                Some(Ok(body)) => normalise_one(&body, config, 1).map(|s| on_channel(s, Channel::Sqs)),
                 Some(Err(e)) => Err(SignalError::Malformed {
                     what: "SQS message body",
                     message: e.to_string(),
@@ -73,11 +70,21 @@ pub(crate) fn sns_message(message: &str, config: &SuiteConfig, depth: usize) -> 
         what: "SNS message",
         message: format!("not JSON ({e})"),
     })?;
-    let mut signal = if value.get("AlarmName").is_some() {
+    let signal = if value.get("AlarmName").is_some() {
         sns_alarm(value, config)?
     } else {
         normalise_one(&value, config, depth + 1)?
     };
-    signal.channel = Channel::Sns;
-    Ok(signal)
+    Ok(on_channel(signal, Channel::Sns))
+}
+
+/// The signal as delivered through `channel`. An operator command is accepted only from
+/// EventBridge, so a copy arriving any other way is refused under a key of its own: it must
+/// not take the key of the genuine delivery and make it a duplicate.
+fn on_channel(mut signal: Signal, channel: Channel) -> Signal {
+    if matches!(signal.kind, crate::signal::SignalKind::Operator(_)) {
+        signal.key = format!("{}@{channel:?}", signal.key).to_lowercase();
+    }
+    signal.channel = channel;
+    signal
 }

@@ -12,6 +12,7 @@ mod deployed;
 mod dns_failover;
 mod dns_failover_faults;
 mod faults;
+mod forged;
 mod notifier;
 mod pins;
 mod state_store;
