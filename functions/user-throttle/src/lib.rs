@@ -2,14 +2,16 @@
 //!
 //! A batch (one event, or an SQS batch of many) is handled together: every signal is claimed
 //! by its idempotency key, the principals' records are read in one BatchGetItem per 100, the
-//! pure policy (`resilience_core::throttle`) decides each offence in arrival order, the ceiling
-//! on newly throttled principals per minute is checked with one conditional counter update,
+//! pure policy (`resilience_core::throttle`) decides each offence in arrival order, the budgets
+//! of limit changes (new throttles and escalations) per minute, per source and in all, are
+//! checked with one conditional counter update each (what they refuse is retried later),
 //! and the records are written with conditional TransactWriteItems of up to 100. A record that
 //! lost a race is re-read and re-decided once, so concurrent events for one principal escalate
 //! once. SQS records that could not be handled are reported in `batchItemFailures`.
 
 use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::Diagnostic;
+use resilience_core::act::health::{AlarmNow, CloudWatchHealth};
 use resilience_core::act::throttle_table::{ThrottleTable, ThrottleTableError, WriteStats};
 use resilience_core::config::{SuiteConfig, ThrottleConfig};
 use resilience_core::decide::throttle::{Offence, ThrottleDecision, ThrottleRecord, on_offence};
@@ -22,7 +24,7 @@ use resilience_core::handler::{Retryable, answer, diagnostic, is_sqs_batch};
 use resilience_core::model::AlarmState;
 use resilience_core::model::Principal;
 use resilience_core::model::Region;
-use resilience_core::signal::{OperatorCommandKind, Signal, SignalKind, normalise};
+use resilience_core::signal::{AlarmChange, OperatorCommandKind, Signal, SignalKind, normalise};
 use resilience_core::store::{Claim, StateStore, StoreError};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -52,6 +54,8 @@ pub struct UserThrottle<S, N> {
     pub store: S,
     pub notifier: N,
     pub table: ThrottleTable,
+    /// Reads the alarms an offence names, to confirm it.
+    pub alarms: CloudWatchHealth,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,8 +102,43 @@ pub enum Ask {
     Nothing(String),
 }
 
+/// Whether `alarm` is an offence alarm by name (`throttle.offence_alarm_prefixes`).
+fn is_offence_alarm(config: &SuiteConfig, t: &ThrottleConfig, alarm: &str) -> bool {
+    if t.offence_alarm_prefixes.is_empty() {
+        alarm.starts_with(&format!("{}-anomaly-", config.platform))
+    } else {
+        t.offence_alarm_prefixes.iter().any(|p| alarm.starts_with(p.as_str()))
+    }
+}
+
+/// Whether CloudWatch confirms an alarm offence (pure): the alarm exists, is in ALARM now,
+/// and its own metric names the principal the event names. Anyone who can put an event or
+/// invoke the function can claim an alarm fired for any user.
+pub fn confirm_alarm(t: &ThrottleConfig, alarm: &AlarmChange, principal: &Principal, now: Option<&AlarmNow>) -> Result<(), String> {
+    let name = &alarm.alarm_name;
+    let Some(now) = now else {
+        return Err(format!("alarm {name} does not exist (a forged or deleted alarm)"));
+    };
+    if now.state != AlarmState::Alarm {
+        return Err(format!("alarm {name} is {} now, not ALARM", now.state));
+    }
+    let named = t
+        .principal_dimensions
+        .iter()
+        .find_map(|(dim, kind)| now.dimensions.get(dim).map(|v| Principal::of(kind, v)));
+    match named {
+        Some(Ok(p)) if &p == principal => Ok(()),
+        Some(Ok(p)) => Err(format!("alarm {name} watches {p}, not {principal}")),
+        _ => Err(format!("alarm {name} has no principal dimension in CloudWatch")),
+    }
+}
+
 pub fn ask(config: &SuiteConfig, t: &ThrottleConfig, signal: &Signal, now: DateTime<Utc>) -> Ask {
     match &signal.kind {
+        SignalKind::Alarm(a) if a.state == AlarmState::Alarm && !is_offence_alarm(config, t, &a.alarm_name) => Ask::Nothing(format!(
+            "alarm {} is not an offence alarm (throttle.offence_alarm_prefixes)",
+            a.alarm_name
+        )),
         SignalKind::Alarm(a) if a.state == AlarmState::Alarm => {
             let principal = t
                 .principal_dimensions
@@ -204,7 +243,34 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                     continue;
                 }
             };
-            let a = ask(&self.config, &self.throttle, &signal, Utc::now());
+            let mut a = ask(&self.config, &self.throttle, &signal, Utc::now());
+            if let (SignalKind::Alarm(alarm), Ask::Offence(principal, _)) = (&signal.kind, &a) {
+                // The alarm lives in the region of its ARN; the tag or configuration says which
+                // region it speaks for, which may differ.
+                let home = alarm
+                    .alarm_arn
+                    .as_deref()
+                    .and_then(|arn| arn.split(':').nth(3))
+                    .and_then(|r| r.parse::<Region>().ok())
+                    .unwrap_or_else(|| alarm.region.clone());
+                match self.alarms.alarm_now(&home, &alarm.alarm_name).await {
+                    Ok(now) => {
+                        if let Err(why) = confirm_alarm(&self.throttle, alarm, principal, now.as_ref()) {
+                            a = Ask::Refused(format!("not confirmed by CloudWatch: {why}"));
+                        }
+                    }
+                    // Unconfirmed is not refused: the event is handed back and retried.
+                    Err(e) => {
+                        audit_lines.push(json!({ "signal": signal.key, "decision": "failed", "why": e }));
+                        items.push(Item {
+                            message_id: inb.message_id,
+                            key: None,
+                            result: Err(ThrottleError::NotHandled(format!("cannot confirm the alarm: {e}"))),
+                        });
+                        continue;
+                    }
+                }
+            }
             if let Ask::Nothing(why) | Ask::Refused(why) = &a {
                 let decision = if matches!(a, Ask::Refused(_)) { "refused" } else { "no-action" };
                 audit_lines.push(json!({ "signal": signal.key, "decision": decision, "why": why }));
@@ -304,7 +370,65 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
         Ok(answered)
     }
 
-    /// Decides every offence in arrival order, checks the ceiling, writes, re-decides losers once.
+    /// The principals whose limit change a budget refuses this minute, each with why: first
+    /// each source's budget, then the budget of all sources (one conditional counter update
+    /// each, `StateStore::count_within`, all of a group's changes or none).
+    async fn over_budget(
+        &self,
+        decided: &BTreeMap<Principal, (ThrottleRecord, Vec<String>)>,
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<Principal, String>, ThrottleError> {
+        let minute = now.format("%Y-%m-%dT%H:%M").to_string();
+        let expires = now + Duration::minutes(10);
+        let all = self.throttle.max_new_per_minute;
+        let per_source = if self.throttle.max_per_source_per_minute == 0 {
+            all
+        } else {
+            self.throttle.max_per_source_per_minute
+        };
+        // Every limit change counts, so a principal escalated twice in a batch counts twice.
+        let mut by_source: BTreeMap<&str, Vec<&Principal>> = BTreeMap::new();
+        for (p, (_, changes)) in decided {
+            for source in changes {
+                by_source.entry(source.as_str()).or_default().push(p);
+            }
+        }
+        let mut over = BTreeMap::new();
+        let mut within = 0u64;
+        for (source, principals) in &by_source {
+            let n = principals.len() as u64;
+            if self
+                .store
+                .count_within(&format!("throttle-budget#{source}#{minute}"), n, per_source, expires)
+                .await?
+            {
+                within += n;
+            } else {
+                for p in principals {
+                    over.insert(
+                        (*p).clone(),
+                        format!("budget of {per_source} limit changes per minute from {source} reached: handed back to be retried later"),
+                    );
+                }
+            }
+        }
+        if within > 0
+            && !self
+                .store
+                .count_within(&format!("throttle-new#{minute}"), within, all, expires)
+                .await?
+        {
+            for principals in by_source.values() {
+                for p in principals {
+                    over.entry((*p).clone())
+                        .or_insert_with(|| format!("budget of {all} limit changes per minute reached: handed back to be retried later"));
+                }
+            }
+        }
+        Ok(over)
+    }
+
+    /// Decides every offence in arrival order, checks the budgets, writes, re-decides losers once.
     async fn apply_offences(
         &self,
         items: &mut [Item],
@@ -327,7 +451,9 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 .collect();
             let mut current: HashMap<Principal, ThrottleRecord> = self.table.get_many(&principals).await?;
             let stored_versions: HashMap<Principal, u64> = current.iter().map(|(p, r)| (p.clone(), r.version)).collect();
-            let mut decided: BTreeMap<Principal, (ThrottleRecord, bool)> = BTreeMap::new();
+            // Each principal's record to write, and the source of each limit change (a new
+            // throttle or an escalation) it carries, for the budgets.
+            let mut decided: BTreeMap<Principal, (ThrottleRecord, Vec<String>)> = BTreeMap::new();
             for (idx, p, o) in &pending {
                 let existing = decided.get(p).map(|(r, _)| r).or_else(|| current.get(p));
                 let d = on_offence(&self.throttle, existing, p, o.clone(), now);
@@ -342,44 +468,37 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                     ),
                     ThrottleDecision::Coalesced { record } => (
                         json!({ "decision": "coalesced", "principal": p, "level": record.level_name, "until": record.until, "why": "part of the incident already throttled" }),
-                        Some((record, false)),
+                        Some((record, vec![])),
                     ),
-                    ThrottleDecision::Throttle { record, newly_throttled } => (
+                    ThrottleDecision::Throttle { record, .. } => (
                         json!({ "decision": "throttle", "principal": p, "level": record.level_name, "until": record.until, "offences": record.offences, "why": record.reason }),
-                        Some((record, newly_throttled)),
+                        Some((record, vec![o.source.clone()])),
                     ),
                 };
-                if let Some((mut record, new)) = record {
+                if let Some((mut record, changes)) = record {
                     // The version to condition on is the stored one, however many offences this batch adds.
                     record.version = stored_versions.get(p).copied().unwrap_or(0);
-                    let was_new = decided.get(p).is_some_and(|(_, n)| *n);
-                    decided.insert(p.clone(), (record, new || was_new));
+                    let mut all = decided.remove(p).map(|(_, c)| c).unwrap_or_default();
+                    all.extend(changes);
+                    decided.insert(p.clone(), (record, all));
                 }
                 items[*idx].result = Ok(result);
             }
-            // The ceiling: principals newly throttled this minute.
-            let newly: Vec<Principal> = decided.iter().filter(|(_, (_, n))| *n).map(|(p, _)| p.clone()).collect();
-            if !newly.is_empty() && !self.config.dry_run && !self.config.kill_switch {
-                let minute = now.format("%Y-%m-%dT%H:%M").to_string();
-                let ok = self
-                    .store
-                    .count_within(
-                        &format!("throttle-new#{minute}"),
-                        newly.len() as u64,
-                        self.throttle.max_new_per_minute,
-                        now + Duration::minutes(10),
-                    )
-                    .await?;
-                if !ok {
+            // The budgets: limit changes (new throttles and escalations) this minute, per source
+            // and in all. What a budget refuses is handed back to be retried later (an SQS
+            // record is redelivered, an EventBridge event retried by Lambda, then kept in the
+            // dead-letter queue), never dropped.
+            if !self.config.dry_run && !self.config.kill_switch {
+                let over = self.over_budget(&decided, now).await?;
+                if !over.is_empty() {
                     tripped = true;
                     for (idx, p, _) in &pending {
-                        if newly.contains(p) {
-                            items[*idx].result = Ok(
-                                json!({ "decision": "refused", "principal": p, "why": format!("ceiling of {} newly throttled principals per minute reached: stopped", self.throttle.max_new_per_minute) }),
-                            );
+                        if let Some(why) = over.get(p) {
+                            audit.push(json!({ "decision": "deferred", "principal": p, "why": why }));
+                            items[*idx].result = Err(ThrottleError::NotHandled(why.clone()));
                         }
                     }
-                    decided.retain(|p, _| !newly.contains(p));
+                    decided.retain(|p, _| !over.contains_key(p));
                 }
             }
             if self.config.dry_run || self.config.kill_switch {
@@ -473,7 +592,11 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 items.len(),
                 stats.calls,
                 stats.items,
-                if tripped { "; CEILING REACHED: new throttles stopped" } else { "" }
+                if tripped {
+                    "; BUDGET REACHED: the rest handed back to be retried later"
+                } else {
+                    ""
+                }
             ),
         );
         record.dry_run = self.config.dry_run;
@@ -488,10 +611,7 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 function: FUNCTION.into(),
                 region: self.region.clone(),
                 subject: if tripped {
-                    format!(
-                        "user-throttle stopped: more than {} new throttles in a minute",
-                        self.throttle.max_new_per_minute
-                    )
+                    "user-throttle budget reached: limit changes handed back to be retried later".to_string()
                 } else {
                     format!("{blocked} principal(s) blocked")
                 },
@@ -505,5 +625,75 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
         }
         evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resilience_core::signal::{AlarmType, RegionSource};
+
+    fn throttle() -> ThrottleConfig {
+        resilience_core::fixtures::example_config().throttle.unwrap()
+    }
+
+    fn alarm(name: &str) -> AlarmChange {
+        AlarmChange {
+            alarm_name: name.into(),
+            alarm_arn: None,
+            region: "eu-north-1".parse().unwrap(),
+            region_source: RegionSource::AlarmArn,
+            alarm_type: AlarmType::Metric,
+            state: AlarmState::Alarm,
+            previous_state: None,
+            reason: String::new(),
+            tags: BTreeMap::new(),
+            dimensions: BTreeMap::new(),
+        }
+    }
+
+    fn now(state: AlarmState, user: &str) -> AlarmNow {
+        AlarmNow {
+            state,
+            dimensions: [("UserId".to_string(), user.to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn an_alarm_offence_counts_only_when_cloudwatch_holds_it_in_alarm_for_that_user() {
+        let t = throttle();
+        let a = alarm("aworld-anomaly-requests-eu-north-1");
+        let u = Principal::parse("user#u-1").unwrap();
+        assert_eq!(confirm_alarm(&t, &a, &u, Some(&now(AlarmState::Alarm, "u-1"))), Ok(()));
+        let refusals = [
+            confirm_alarm(&t, &a, &u, None),
+            confirm_alarm(&t, &a, &u, Some(&now(AlarmState::Ok, "u-1"))),
+            confirm_alarm(&t, &a, &u, Some(&now(AlarmState::Alarm, "u-2"))),
+            confirm_alarm(
+                &t,
+                &a,
+                &u,
+                Some(&AlarmNow {
+                    state: AlarmState::Alarm,
+                    dimensions: BTreeMap::new(),
+                }),
+            ),
+        ];
+        let words = ["does not exist", "not ALARM", "watches user#u-2", "no principal dimension"];
+        for (r, w) in refusals.iter().zip(words) {
+            assert!(r.as_ref().is_err_and(|e| e.contains(w)), "{w}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn only_alarms_with_an_offence_prefix_are_offences() {
+        let c = resilience_core::fixtures::example_config();
+        let t = throttle();
+        assert!(is_offence_alarm(&c, &t, "aworld-anomaly-requests-eu-north-1"));
+        assert!(!is_offence_alarm(&c, &t, "aworld-health-api-5xx-eu-south-1"));
+        let mut listed = t.clone();
+        listed.offence_alarm_prefixes = vec!["waf-".into()];
+        assert!(is_offence_alarm(&c, &listed, "waf-bots"));
+        assert!(!is_offence_alarm(&c, &listed, "aworld-anomaly-requests-eu-north-1"));
     }
 }

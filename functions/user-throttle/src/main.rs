@@ -2,6 +2,7 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use resilience_core::act::health::CloudWatchHealth;
 use resilience_core::act::throttle_table::ThrottleTable;
 use resilience_core::aws::deployment;
 use serde_json::Value;
@@ -13,6 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let throttle = deployment::required_throttle(&d.config, "user-throttle")?;
         let handler = UserThrottle {
             table: ThrottleTable::new(d.clients.dynamodb(&d.region), throttle.table.clone()),
+            alarms: CloudWatchHealth::new(d.clients.clone()),
             throttle,
             config: d.config,
             region: d.region,

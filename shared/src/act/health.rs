@@ -81,6 +81,50 @@ impl CloudWatchHealth {
     }
 }
 
+/// One metric alarm as CloudWatch holds it now: what an event about it claims is checked
+/// against this, since whoever can put an event or invoke a function can write the claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmNow {
+    pub state: AlarmState,
+    /// The dimensions of its metric, or of every metric of a metric-math alarm.
+    pub dimensions: BTreeMap<String, String>,
+}
+
+impl CloudWatchHealth {
+    /// DescribeAlarms of one metric alarm in `region`: `Ok(None)` when it does not exist. An
+    /// error names the call (throttled, refused or unreachable alike: the caller retries).
+    pub async fn alarm_now(&self, region: &Region, name: &str) -> Result<Option<AlarmNow>, String> {
+        let out = self
+            .clients
+            .cloudwatch(region)
+            .describe_alarms()
+            .alarm_names(name)
+            .alarm_types(AlarmType::MetricAlarm)
+            .send()
+            .await
+            .map_err(|e| format!("cloudwatch:DescribeAlarms {name} in {region}: {}", DisplayErrorContext(&e)))?;
+        let Some(alarm) = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(name)) else {
+            return Ok(None);
+        };
+        let state = match alarm.state_value() {
+            Some(StateValue::Alarm) => AlarmState::Alarm,
+            Some(StateValue::Ok) => AlarmState::Ok,
+            _ => AlarmState::InsufficientData,
+        };
+        let single = alarm.dimensions().iter();
+        let math = alarm
+            .metrics()
+            .iter()
+            .filter_map(|m| m.metric_stat()?.metric())
+            .flat_map(|m| m.dimensions().iter());
+        let dimensions = single
+            .chain(math)
+            .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
+            .collect();
+        Ok(Some(AlarmNow { state, dimensions }))
+    }
+}
+
 enum Failure {
     Unreachable,
     Throttled,

@@ -20,9 +20,18 @@ pub struct ThrottleConfig {
     /// Principals never throttled (internal and service principals), as `user#id`, `key#id`, `ip#addr`.
     #[serde(default)]
     pub allow_list: Vec<String>,
-    /// Most principals newly throttled per minute: above it the function stops and alerts.
+    /// Most limit changes per minute, new throttles and escalations alike, over all sources:
+    /// above it the function stops, alerts, and hands the offences back to be retried later.
     #[serde(default = "defaults::max_new_per_minute")]
     pub max_new_per_minute: u64,
+    /// Most limit changes per minute from one source (a detector, an alarm): one source gone
+    /// wrong, or forged, cannot spend the whole budget. 0: `max_new_per_minute`.
+    #[serde(default)]
+    pub max_per_source_per_minute: u64,
+    /// Name prefixes of the alarms whose ALARM is an offence (empty: `<platform>-anomaly-`).
+    /// Each is confirmed with DescribeAlarms before it counts.
+    #[serde(default)]
+    pub offence_alarm_prefixes: Vec<String>,
     /// EventBridge sources whose "Suspicious Activity" events are accepted.
     #[serde(default)]
     pub detector_sources: Vec<String>,

@@ -183,6 +183,8 @@ mod tests {
             coalesce_seconds: 60,
             allow_list: vec!["user#service-batch".into()],
             max_new_per_minute: 50,
+            max_per_source_per_minute: 0,
+            offence_alarm_prefixes: vec![],
             detector_sources: vec![],
             principal_dimensions: Default::default(),
         }

@@ -268,6 +268,15 @@ async fn throttle(stack: &Stack) {
     .await;
     let out = api.invoke(&release).await.expect("handled");
     assert_eq!(out["decision"], "release", "{out}");
+    // An event claiming the template's anomaly alarm fired for a user: CloudWatch, read under
+    // the role's own DescribeAlarms grant, holds no such alarm state for that user.
+    let name = format!("aworld-anomaly-requests-{NORTH}");
+    set_alarm(stack, NORTH, &name, StateValue::Alarm).await;
+    let mut claim = resilience_core::fixtures::event("eventbridge-alarm-anomaly.json");
+    claim["detail"]["alarmName"] = json!(name);
+    claim["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = json!({ "UserId": "victim" });
+    let out = api.invoke(&claim).await.expect("handled");
+    assert!(out.to_string().contains("not confirmed by CloudWatch"), "{out}");
     assert_eq!(denied(stack), Vec::<String>::new(), "user-throttle under its template permissions");
 }
 

@@ -4,8 +4,9 @@
 // Test code: an unexpected error is the test failing.
 #![allow(clippy::unwrap_used)]
 
+use aws_sdk_cloudwatch::types::StateValue;
 use chrono::Utc;
-use resilience_tests::platform::Platform;
+use resilience_tests::platform::{NORTH, Platform};
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -80,32 +81,79 @@ async fn allow_listed_principals_are_never_throttled() {
     assert!(p.throttle_record("user#svc-batch").await.is_none());
 }
 
-#[tokio::test]
-async fn the_ceiling_stops_new_throttles_and_alerts() {
-    let p = platform(|t| t["max_new_per_minute"] = json!(3)).await;
-    let (api, _f) = running(&p, 1).await;
-    let bodies: Vec<Value> = (0..5).map(|i| p.suspicious(&format!("ip#198.51.100.{i}"))).collect();
-    let out = api.invoke(&p.sqs_batch(&bodies)).await.expect("handled");
-    let decisions: Vec<&str> = out["results"]
+/// The message ids of an SQS batch answer's `batchItemFailures`.
+fn handed_back(out: &Value) -> Vec<String> {
+    out["batchItemFailures"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["decision"].as_str().unwrap())
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_budget_counts_escalations_and_hands_what_it_refuses_back_to_be_retried() {
+    let p = platform(|t| {
+        t["max_new_per_minute"] = json!(3);
+        t["coalesce_seconds"] = json!(0);
+    })
+    .await;
+    let (api, _f) = running(&p, 1).await;
+    // Two principals offending twice each: two new throttles and two escalations, four limit
+    // changes against a budget of three. The batch is one step: none of it is applied, all of
+    // it is handed back for redelivery (not dropped), and a person is alerted.
+    let (a, b) = ("ip#198.51.100.1", "ip#198.51.100.2");
+    let bodies: Vec<Value> = [a, b, a, b].iter().map(|p_| p.suspicious(p_)).collect();
+    let batch = p.sqs_batch(&bodies);
+    let out = api.invoke(&batch).await.expect("handled");
+    let ids: Vec<String> = batch["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["messageId"].as_str().unwrap().to_owned())
         .collect();
-    // The whole batch is one step: over the ceiling, none of it is applied.
-    assert!(decisions.iter().all(|d| *d == "refused"), "{decisions:?}");
-    assert!(p.throttle_record("ip#198.51.100.0").await.is_none());
+    assert_eq!(handed_back(&out), ids, "{out}");
+    assert!(p.throttle_record(a).await.is_none() && p.throttle_record(b).await.is_none());
     let notes = p.notifications().await;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["severity"], "critical");
-    // Refused events are audited and not retried; new events under the ceiling go through.
-    let fresh: Vec<Value> = (0..3).map(|i| p.suspicious(&format!("ip#198.51.100.{i}"))).collect();
-    let out = api.invoke(&p.sqs_batch(&fresh)).await.expect("handled");
-    assert!(
-        out["results"].as_array().unwrap().iter().all(|r| r["decision"] == "throttle"),
-        "{out}"
+    let audit = p.audit(FUNCTION).await;
+    assert_eq!(audit.iter().filter(|r| r.decision == "ceiling").count(), 1);
+    assert_eq!(
+        audit[0].signal.to_string().matches("deferred").count(),
+        4,
+        "each one audited: {:?}",
+        audit[0].signal
     );
-    assert_eq!(p.audit(FUNCTION).await.iter().filter(|r| r.decision == "ceiling").count(), 1);
+
+    // Redelivered (SQS does so after the visibility timeout), three of them fit: they act.
+    let mut retry = batch.clone();
+    retry["Records"].as_array_mut().unwrap().truncate(3);
+    let out = api.invoke(&retry).await.expect("handled");
+    assert_eq!(handed_back(&out), Vec::<String>::new(), "{out}");
+    assert_eq!(p.throttle_record(a).await.unwrap().0, "strict", "a new throttle and an escalation");
+    assert_eq!(p.throttle_record(b).await.unwrap().0, "rate-limited");
+    // The budget is spent by escalations too: b's escalation is the fourth change this minute.
+    let last = p.sqs_batch(&[p.suspicious(b)]);
+    let out = api.invoke(&last).await.expect("handled");
+    assert_eq!(handed_back(&out).len(), 1, "an escalation over the budget is handed back: {out}");
+    assert_eq!(p.throttle_record(b).await.unwrap().0, "rate-limited");
+}
+
+#[tokio::test]
+async fn one_source_cannot_spend_the_whole_budget() {
+    let p = platform(|t| {
+        t["max_new_per_minute"] = json!(100);
+        t["max_per_source_per_minute"] = json!(2);
+    })
+    .await;
+    let (api, _f) = running(&p, 1).await;
+    let bodies: Vec<Value> = (0..3).map(|i| p.suspicious(&format!("user#src-{i}"))).collect();
+    let out = api.invoke(&p.sqs_batch(&bodies)).await.expect("handled");
+    assert_eq!(handed_back(&out).len(), 3, "{out}");
+    assert!(out.to_string().contains("from aworld.detector"), "{out}");
+    let out = api.invoke(&p.sqs_batch(&bodies[..2])).await.expect("handled");
+    assert_eq!(handed_back(&out).len(), 0, "{out}");
 }
 
 #[tokio::test]
@@ -140,19 +188,87 @@ async fn sqs_batches_report_only_retryable_failures_and_write_many_items_per_cal
     assert_eq!(out["batchItemFailures"].as_array().map(Vec::len), Some(3), "{out}");
 }
 
-#[tokio::test]
-async fn per_user_anomaly_alarm_throttles_the_user_its_metric_names() {
-    let p = platform(|_| {}).await;
-    let (api, _f) = running(&p, 1).await;
+/// A per-user alarm in the emulator's CloudWatch (eu-north-1) watching `user`, in `state`, and
+/// the EventBridge event of it entering ALARM claiming `claimed` as the user.
+async fn anomaly_alarm(p: &Platform, user: &str, state: StateValue, claimed: &str) -> Value {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+    let name = format!("aworld-anomaly-{}-{user}-eu-north-1", p.id);
+    let cw = aws_sdk_cloudwatch::Client::new(&resilience_tests::sdk(NORTH).await);
+    cw.put_metric_alarm()
+        .alarm_name(&name)
+        .namespace("aworld/Api")
+        .metric_name("RequestsPerUser")
+        .dimensions(Dimension::builder().name("UserId").value(user).build())
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1000.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    cw.set_alarm_state()
+        .alarm_name(&name)
+        .state_value(state)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
     let mut alarm = resilience_tests::fixture("eventbridge-alarm-anomaly.json");
     alarm["id"] = json!(uuid::Uuid::new_v4().to_string());
-    alarm["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = json!({ "UserId": "u-77" });
-    let out = api.invoke(&alarm).await.expect("handled");
+    alarm["detail"]["alarmName"] = json!(name);
+    alarm["resources"] = json!([format!("arn:aws:cloudwatch:eu-north-1:123456789012:alarm:{name}")]);
+    alarm["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = json!({ "UserId": claimed });
+    alarm
+}
+
+#[tokio::test]
+async fn per_user_anomaly_alarm_throttles_the_user_its_metric_names_once_cloudwatch_confirms_it() {
+    let p = platform(|_| {}).await;
+    let (api, _f) = running(&p, 1).await;
+    let out = api
+        .invoke(&anomaly_alarm(&p, "u-77", StateValue::Alarm, "u-77").await)
+        .await
+        .expect("handled");
     assert_eq!(
         (out["decision"].as_str(), out["principal"].as_str()),
         (Some("throttle"), Some("user#u-77")),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn forged_alarm_offences_are_refused_and_audited() {
+    let p = platform(|_| {}).await;
+    let (api, _f) = running(&p, 1).await;
+    // An alarm that does not exist, one that is OK, one that watches someone else, and an
+    // alarm outside the offence prefixes: none throttles anyone.
+    let mut missing = anomaly_alarm(&p, "u-1", StateValue::Alarm, "u-1").await;
+    missing["detail"]["alarmName"] = json!(format!("aworld-anomaly-{}-nobody-eu-north-1", p.id));
+    let quiet = anomaly_alarm(&p, "u-2", StateValue::Ok, "u-2").await;
+    let other = anomaly_alarm(&p, "u-3", StateValue::Alarm, "victim").await;
+    let mut unlisted = anomaly_alarm(&p, "u-4", StateValue::Alarm, "u-4").await;
+    unlisted["detail"]["alarmName"] = json!("someone-elses-alarm");
+    for (event, why) in [
+        (&missing, "does not exist"),
+        (&quiet, "is OK now, not ALARM"),
+        (&other, "watches user#u-3, not user#victim"),
+        (&unlisted, "not an offence alarm"),
+    ] {
+        let out = api.invoke(event).await.expect("handled");
+        assert!(out.to_string().contains(why), "{why}: {out}");
+    }
+    for user in ["user#u-1", "user#u-2", "user#victim", "user#u-4"] {
+        assert!(p.throttle_record(user).await.is_none(), "{user}");
+    }
+    let audit = p
+        .audit(FUNCTION)
+        .await
+        .iter()
+        .map(|r| r.signal.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(audit.matches("not confirmed by CloudWatch").count(), 3, "{audit}");
 }
 
 #[tokio::test]
