@@ -11,19 +11,20 @@ use lambda_runtime::Diagnostic;
 use resilience_core::act::capacity::CapacityActuator;
 use resilience_core::act::health::HealthReader;
 use resilience_core::act::traffic::TrafficSwitches;
+use resilience_core::config::Strategy;
 use resilience_core::config::SuiteConfig;
 use resilience_core::decide::failover::{self, Decision, DnsState};
 use resilience_core::evidence;
 use resilience_core::evidence::audit::{ActionRecord, AuditRecord, DecisionName, Outcome};
 use resilience_core::evidence::notify::{Notification, Notifier, Severity};
 use resilience_core::evidence::telemetry::{Metrics, Unit};
-use resilience_core::handler::once::{GuardError, Once, exactly_once};
+use resilience_core::handler::once::{self, GuardError, Once, exactly_once};
 use resilience_core::handler::{Retryable, audit_rejected, diagnostic, dispatch};
 use resilience_core::model::HealthView;
 use resilience_core::model::Region;
 use resilience_core::scaling::scale_before_shift;
-use resilience_core::signal::{Signal, SignalError};
-use resilience_core::store::{StateStore, StoreError};
+use resilience_core::signal::{Signal, SignalError, SignalKind};
+use resilience_core::store::{Claim, StateStore, StoreError};
 use serde_json::{Value, json};
 use std::time::Instant;
 
@@ -148,6 +149,20 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 .await);
         }
         let decision = failover::for_this_region(&self.config, &observed, signal, &health, &self.region, decision);
+        // The periodic re-check also compares each switch with the recorded state.
+        let mut drift_notice = None;
+        // One region checks: the first serving one by priority (each region's tick would
+        // otherwise announce the same drift).
+        let checker = self
+            .config
+            .regions_by_priority()
+            .into_iter()
+            .find(|r| !observed.drained.contains(*r));
+        if matches!(signal.kind, SignalKind::Schedule(_)) && !decision.moves_traffic() && checker == Some(&self.region) {
+            let (checked, notice) = self.check_drift(&observed).await?;
+            actions.extend(checked);
+            drift_notice = notice;
+        }
 
         let dry_run = self.config.dry_run;
         let acted = Instant::now();
@@ -252,6 +267,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         record.outcome = outcome;
         evidence::record(&self.store, &self.config.policy, &record, metrics, started).await?;
         next.outbox.extend(notification);
+        next.outbox.extend(drift_notice);
         let mut version = version;
         if next != stored {
             version = self
@@ -406,6 +422,67 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
         state.outbox = still;
         records
+    }
+
+    /// Reads every configured switch of every region (routing controls excepted) and compares
+    /// it with the state (`failover::drifts`). A drift is announced the first time it is seen
+    /// (its episode claimed once); seen again at a later check it is put back as recorded when
+    /// `dns.restore_drift` is set, unless the kill switch, a freeze or a dry run says not to.
+    /// A drift is never put back on first sight: it may be a change another region is saving.
+    async fn check_drift(&self, state: &DnsState) -> Result<(Vec<ActionRecord>, Option<Notification>), FailoverError> {
+        let mut actions = Vec::new();
+        let mut read = Vec::new();
+        for region in self.config.regions.keys() {
+            for strategy in self.config.dns.strategies.iter().filter(|s| **s != Strategy::RoutingControl) {
+                match self.switches.holds(*strategy, region).await {
+                    Ok(holds) => read.push((region.clone(), *strategy, holds)),
+                    Err(e) => actions.push(ActionRecord {
+                        action: format!("drift check {region} {strategy:?}"),
+                        outcome: Outcome::Failed,
+                        detail: e,
+                        millis: 0,
+                    }),
+                }
+            }
+        }
+        let drifts = failover::drifts(state, &read);
+        if drifts.is_empty() {
+            return Ok((actions, None));
+        }
+        let keys: Vec<String> = drifts.iter().map(|d| d.key(state)).collect();
+        let claimant = format!("{FUNCTION}-drift@{}", self.region);
+        let claims = once::claim_batch(&self.store, &self.config.policy, &claimant, &keys).await?;
+        let restore = self.config.dns.restore_drift && !self.config.kill_switch && !state.frozen && !self.config.dry_run;
+        let mut first_seen = Vec::new();
+        let mut done = Vec::new();
+        for ((drift, claim), key) in drifts.iter().zip(&claims).zip(&keys) {
+            match claim {
+                Claim::New => {
+                    first_seen.push(drift.describe());
+                    done.push((key.clone(), "alerted".to_owned()));
+                }
+                _ if restore => actions.push(self.switches.set(drift.strategy, &drift.region, !drift.holds).await),
+                _ => {}
+            }
+        }
+        once::finish_batch(&self.store, &self.config.policy, &claimant, &done, &[]).await?;
+        let notice = (!first_seen.is_empty()).then(|| Notification {
+            severity: Severity::Critical,
+            function: FUNCTION.into(),
+            region: self.region.clone(),
+            subject: format!("DNS SWITCH DRIFT on {}: {}", self.config.dns.record_name, first_seen.join("; ")),
+            summary: format!(
+                "A traffic switch does not say what the suite recorded: {}.\nSomeone or something changed it outside the suite (the drain metric written by hand or by a forger, a record weight edited). Check CloudTrail for PutMetricData / ChangeResourceRecordSets.\n{}",
+                first_seen.join("; "),
+                if self.config.dns.restore_drift {
+                    "If it is still so at the next check (5 minutes), the suite puts it back as recorded."
+                } else {
+                    "dns.restore_drift is off: put it back by hand, or fail the region over or back with an operator command."
+                }
+            ),
+            body: json!({ "drift": first_seen, "record": self.config.dns.record_name }),
+        });
+        Ok((actions, notice))
     }
 
     fn notification_for(

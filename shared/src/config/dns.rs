@@ -37,6 +37,11 @@ pub struct DnsConfig {
     /// drain that may try every strategy must fit in it, or Lambda could stop it mid-change.
     #[serde(default = "defaults::dns_function_timeout_seconds")]
     pub function_timeout_seconds: u64,
+    /// The periodic re-check compares each switch with the recorded state and alerts on a
+    /// difference (someone wrote the drain metric or a record's weight); when set, it also puts
+    /// the switch back as recorded (not while the kill switch is on or automation is frozen).
+    #[serde(default)]
+    pub restore_drift: bool,
 }
 
 impl DnsConfig {

@@ -637,3 +637,107 @@ mod routing_control {
         assert_eq!(arc.updates(), 1);
     }
 }
+
+/// Someone outside the suite changes a traffic switch: writes 1 to the primary's drain metric
+/// (as anyone with cloudwatch:PutMetricData could) and sets the backup's record to weight 0.
+async fn tamper_with_the_switches(p: &Platform) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    let hm = &p.config["dns"]["health_metric"];
+    aws_sdk_cloudwatch::Client::new(&resilience_tests::sdk(NORTH).await)
+        .put_metric_data()
+        .namespace(hm["namespace"].as_str().unwrap())
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name(hm["metric_name"].as_str().unwrap())
+                .dimensions(Dimension::builder().name("Region").value(SOUTH).build())
+                .value(1.0)
+                .unit(StandardUnit::Count)
+                .storage_resolution(60)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r53 = aws_sdk_route53::Client::new(&resilience_tests::sdk("us-east-1").await);
+    let listed = r53.list_resource_record_sets().hosted_zone_id(&p.zone_id).send().await.unwrap();
+    let mut north = listed
+        .resource_record_sets()
+        .iter()
+        .find(|r| r.set_identifier() == Some(NORTH))
+        .unwrap()
+        .clone();
+    north.weight = Some(0);
+    r53.change_resource_record_sets()
+        .hosted_zone_id(&p.zone_id)
+        .change_batch(
+            aws_sdk_route53::types::ChangeBatch::builder()
+                .changes(
+                    aws_sdk_route53::types::Change::builder()
+                        .action(aws_sdk_route53::types::ChangeAction::Upsert)
+                        .resource_record_set(north)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+fn tick() -> serde_json::Value {
+    let mut e = resilience_tests::fixture("scheduled-rule.json");
+    e["id"] = json!(uuid::Uuid::new_v4().to_string());
+    e
+}
+
+#[tokio::test]
+async fn the_recheck_alerts_once_on_switches_changed_outside_the_suite_and_puts_them_back_when_seen_again() {
+    let mut p = Platform::provision(&["health-metric", "control-plane"]).await;
+    p.config["dns"]["restore_drift"] = json!(true);
+    // The first serving region by priority checks: here the test bed's home region.
+    p.config["regions"][NORTH]["priority"] = json!(1);
+    p.config["regions"][SOUTH]["priority"] = json!(2);
+    let (api, _f) = running(&p, 1, &[]).await;
+    let calm = api.invoke(&tick()).await.expect("handled");
+    assert!(!calm.to_string().contains("drift"), "nothing to report: {calm}");
+
+    tamper_with_the_switches(&p).await;
+    let first = api.invoke(&tick()).await.expect("handled");
+    let notes = p.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:?} {first}");
+    assert_eq!(notes[0]["severity"], "critical");
+    let text = notes[0].to_string();
+    assert!(text.contains("eu-south-1 health-metric: the switch holds it OUT of DNS"), "{text}");
+    assert!(text.contains("eu-north-1 control-plane: the switch holds it OUT of DNS"), "{text}");
+    assert_eq!(p.drain_metric(SOUTH).await, Some(1.0), "not put back on first sight: {first}");
+
+    // Seen again at the next check: put back as recorded, and not announced again.
+    let second = api.invoke(&tick()).await.expect("handled");
+    assert_eq!(p.drain_metric(SOUTH).await, Some(0.0), "{second}");
+    assert_eq!(
+        p.weights().await,
+        [(NORTH.to_owned(), 100), (SOUTH.to_owned(), 100)].into(),
+        "{second}"
+    );
+    assert_eq!(p.notifications().await.len(), 0, "announced once");
+    let third = api.invoke(&tick()).await.expect("handled");
+    assert!(!third.to_string().contains("health-metric"), "no drift left: {third}");
+}
+
+#[tokio::test]
+async fn without_restore_drift_a_tampered_switch_is_announced_and_left_to_a_person() {
+    let mut p = Platform::provision(&["health-metric", "control-plane"]).await;
+    p.config["regions"][NORTH]["priority"] = json!(1);
+    p.config["regions"][SOUTH]["priority"] = json!(2);
+    let (api, _f) = running(&p, 1, &[]).await;
+    tamper_with_the_switches(&p).await;
+    for _ in 0..2 {
+        api.invoke(&tick()).await.expect("handled");
+    }
+    let notes = p.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].to_string().contains("restore_drift is off"), "{}", notes[0]);
+    assert_eq!(p.drain_metric(SOUTH).await, Some(1.0), "left as found");
+}

@@ -55,6 +55,12 @@ impl ControlPlaneSwitch {
             .ok_or_else(|| SwitchError::next(&action, format!("no record {} with SetIdentifier {set_id}", self.dns.record_name)))
     }
 
+    /// Whether this switch holds `region` out of DNS now: its weighted record is at weight 0.
+    pub(crate) async fn holds(&self, region: &Region) -> Result<bool, String> {
+        let record = self.record_of(region).await.map_err(|e| format!("{}: {}", e.action, e.message))?;
+        Ok(record.weight() == Some(0))
+    }
+
     pub(crate) async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
         let record = self.record_of(region).await?;
         let weight = if drained { 0 } else { self.dns.records[region].weight };

@@ -96,6 +96,24 @@ impl HealthMetricSwitch {
         }
     }
 
+    /// Whether this switch holds `region` out of DNS now: the latest drain value for it in any
+    /// peer region is 1 (that peer's drain alarm, and the health check on it, follow it).
+    pub(crate) async fn holds(&self, region: &Region) -> Result<bool, String> {
+        let dimension = Dimension::builder()
+            .name(&self.metric.region_dimension)
+            .value(region.as_str())
+            .build();
+        let mut held = false;
+        for peer in self.regions.iter().filter(|r| *r != region) {
+            let latest = self
+                .current(&self.clients.cloudwatch(peer), &dimension)
+                .await
+                .map_err(|e| format!("cloudwatch:GetMetricData {peer}: {e}"))?;
+            held |= latest.is_some_and(|(v, _)| v >= 1.0);
+        }
+        Ok(held)
+    }
+
     /// Publishes `value` for `region` in each peer where it is not the latest value already.
     async fn publish(
         &self,

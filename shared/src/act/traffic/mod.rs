@@ -141,6 +141,24 @@ impl TrafficSwitches {
         }
     }
 
+    /// Whether `strategy`'s switch holds `region` out of DNS now. Routing controls are not
+    /// read here (their state is the cluster's, read only on a change).
+    pub async fn holds(&self, strategy: Strategy, region: &Region) -> Result<bool, String> {
+        match strategy {
+            Strategy::HealthMetric => match &self.health_metric {
+                Some(s) => s.holds(region).await,
+                None => Err("health-metric is not configured".into()),
+            },
+            Strategy::ControlPlane => self.control_plane.holds(region).await,
+            Strategy::RoutingControl => Err("routing controls are not compared".into()),
+        }
+    }
+
+    /// Sets one switch for `region` (drained or not), as a drain or restore would.
+    pub async fn set(&self, strategy: Strategy, region: &Region, drained: bool) -> ActionRecord {
+        self.attempt(strategy, region, drained).await.0
+    }
+
     /// Drains `region` with the strategies in order until one is confirmed. One applied but
     /// not confirmed in time is kept (it may still take effect) and the next is tried as well;
     /// a final refusal (an ARC safety rule) stops there.

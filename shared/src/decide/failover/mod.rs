@@ -58,6 +58,66 @@ pub struct DnsState {
     pub outbox: Vec<crate::evidence::notify::Notification>,
 }
 
+/// A switch that does not say what the state records: changed outside the suite (a drain
+/// metric written by hand or by a forger, a record's weight edited), or a change the suite lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    pub region: Region,
+    pub strategy: crate::config::Strategy,
+    /// Whether the switch holds the region out of DNS now.
+    pub holds: bool,
+}
+
+impl Drift {
+    pub fn describe(&self) -> String {
+        let strategy = serde_json::to_value(self.strategy)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if self.holds {
+            format!(
+                "{} {strategy}: the switch holds it OUT of DNS, the state says it serves",
+                self.region
+            )
+        } else {
+            format!("{} {strategy}: the switch lets it SERVE, the state says it is drained", self.region)
+        }
+    }
+
+    /// One drift episode (this switch, this way, since the region's last recorded change):
+    /// alerted once, and put back only when seen again at a later check, so a change another
+    /// region is saving at this moment is never undone.
+    pub fn key(&self, state: &DnsState) -> String {
+        format!(
+            "drift:{}:{:?}:{}:{}",
+            self.region,
+            self.strategy,
+            self.holds,
+            state.changed_at.get(&self.region).map_or(0, DateTime::timestamp)
+        )
+    }
+}
+
+/// The drifts among `read` switches (region, strategy, holds it out now), against the state
+/// (pure). A region recorded drained without the strategies that hold it (a state written
+/// before they were recorded) is not compared: which switch should hold it is unknown.
+pub fn drifts(state: &DnsState, read: &[(Region, crate::config::Strategy, bool)]) -> Vec<Drift> {
+    read.iter()
+        .filter_map(|(region, strategy, holds)| {
+            let recorded = match state.drained_by.get(region) {
+                Some(by) => by.contains(strategy),
+                None if state.drained.contains(region) => return None,
+                None => false,
+            };
+            (recorded != *holds).then(|| Drift {
+                region: region.clone(),
+                strategy: *strategy,
+                holds: *holds,
+            })
+        })
+        .collect()
+}
+
 /// How one region stands against the policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {

@@ -853,3 +853,49 @@ fn signed_operator_commands_pass_the_kill_switch_and_forged_ones_do_not() {
     let d = decide(&c, &DnsState::default(), &forged, &view(&c, 0, 0), t0());
     assert!(matches!(&d, Decision::Refused { why } if why.contains("no proof")), "{d:?}");
 }
+
+#[test]
+fn a_switch_that_disagrees_with_the_state_is_a_drift_and_an_agreeing_one_is_not() {
+    use crate::config::Strategy::{ControlPlane, HealthMetric};
+    let serving = DnsState::default();
+    // Someone wrote 1 to the drain metric of a serving region.
+    let d = drifts(&serving, &[(r(SOUTH), HealthMetric, true), (r(SOUTH), ControlPlane, false)]);
+    assert_eq!(
+        d,
+        [Drift {
+            region: r(SOUTH),
+            strategy: HealthMetric,
+            holds: true
+        }]
+    );
+    assert!(d[0].describe().contains("OUT of DNS"), "{}", d[0].describe());
+    // Drained by the data plane: its metric holds, the weight is untouched: no drift. The
+    // weight set to 100 by hand while the metric is put back is.
+    let drained = DnsState {
+        drained: [r(SOUTH)].into(),
+        drained_by: [(r(SOUTH), [HealthMetric].into())].into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        drifts(&drained, &[(r(SOUTH), HealthMetric, true), (r(SOUTH), ControlPlane, false)]),
+        []
+    );
+    assert_eq!(drifts(&drained, &[(r(SOUTH), HealthMetric, false)]).len(), 1);
+    // An older state without drained_by is not compared.
+    let legacy = DnsState {
+        drained: [r(SOUTH)].into(),
+        ..Default::default()
+    };
+    assert_eq!(drifts(&legacy, &[(r(SOUTH), ControlPlane, false)]), []);
+    // A new recorded change is a new episode (a new key).
+    let d = Drift {
+        region: r(SOUTH),
+        strategy: HealthMetric,
+        holds: true,
+    };
+    let later = DnsState {
+        changed_at: [(r(SOUTH), t0())].into(),
+        ..Default::default()
+    };
+    assert_ne!(d.key(&serving), d.key(&later));
+}
