@@ -35,6 +35,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub mod jwks;
+
 pub const FUNCTION: &str = "access-authorizer";
 /// Cache entries kept at most; past that the cache starts afresh (bounded memory).
 const CACHE_MAX: usize = 10_000;
@@ -48,6 +50,8 @@ pub struct Authorizer {
     pub cache_ttl: Duration,
     pub namespace: String,
     cache: Mutex<HashMap<Principal, (Option<ThrottleRecord>, Instant)>>,
+    /// The issuer's key set, fetched on an unknown key id (`auth.jwks_uri`).
+    jwks: Option<jwks::JwksSource>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +93,41 @@ impl Authorizer {
             cache_ttl,
             namespace,
             cache: Mutex::new(HashMap::new()),
+            jwks: None,
+        }
+    }
+
+    /// Fetches unknown keys from the issuer's `jwks_uri`.
+    pub fn with_jwks(mut self, source: jwks::JwksSource) -> Self {
+        self.jwks = Some(source);
+        self
+    }
+
+    /// Validates the token; a key id not known yet makes one fetch of the issuer's key set
+    /// (rate-limited) and one more try.
+    async fn validate(&self, token: &str) -> Result<resilience_core::signal::token::Claims, AuthError> {
+        match (self.validator.validate(token), &self.jwks) {
+            (Err(AuthError::UnknownKid(kid)), Some(source)) => {
+                let refreshed = source.refresh(&self.validator).await;
+                let mut m = Metrics::new(&self.namespace).dimension("Function", FUNCTION);
+                match &refreshed {
+                    jwks::Refresh::Fetched(n) => {
+                        tracing::info!(kid = %kid, keys = n, "issuer key set fetched for an unknown key id");
+                        m.metric("JwksRefreshes", 1.0, Unit::Count);
+                    }
+                    jwks::Refresh::Failed(e) => {
+                        tracing::warn!(kid = %kid, error = %e, "issuer key set not fetched; the keys in use stay");
+                        m.metric("JwksRefreshFailures", 1.0, Unit::Count);
+                    }
+                    jwks::Refresh::TooSoon => {}
+                }
+                m.emit();
+                match refreshed {
+                    jwks::Refresh::Fetched(_) => self.validator.validate(token),
+                    _ => Err(AuthError::UnknownKid(kid)),
+                }
+            }
+            (result, _) => result,
         }
     }
 
@@ -152,7 +191,7 @@ impl Authorizer {
                 h.get("Authorization").or_else(|| h.get("authorization"))?.as_str()
             })
             .unwrap_or_default();
-        let claims = self.validator.validate(token).map_err(|e| {
+        let claims = self.validate(token).await.map_err(|e| {
             tracing::info!(decision = "unauthorized", reason = %e, "token refused");
             AuthorizerError::Unauthorized(e)
         })?;

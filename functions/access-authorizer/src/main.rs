@@ -18,13 +18,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .into_iter()
             .find(|r| **r != d.region)
             .map(|r| ThrottleTable::new(d.clients.dynamodb(r), throttle.table.clone()));
-        Ok(Authorizer::new(
+        let authorizer = Authorizer::new(
             validator,
             table,
             peer,
             Duration::from_secs(auth.cache_seconds),
             resilience_core::evidence::telemetry::Metrics::namespace(&d.config.platform),
-        ))
+        );
+        Ok(match &auth.jwks_uri {
+            Some(uri) => authorizer.with_jwks(
+                access_authorizer::jwks::JwksSource::new(uri, Duration::from_secs(auth.jwks_refresh_seconds))
+                    .map_err(resilience_core::aws::deployment::InitError::Function)?,
+            ),
+            None => authorizer,
+        })
     })
     .await;
     let handler = &handler;

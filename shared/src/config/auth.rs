@@ -10,8 +10,16 @@ pub struct AuthConfig {
     pub issuer: String,
     pub audience: String,
     /// The JSON Web Key Set (RS256 / ES256 keys with `kid`), inline so no network call is on
-    /// the request path; rotate by redeploying the configuration.
+    /// the request path; always trusted, and the fallback when `jwks_uri` cannot be read.
     pub jwks: serde_json::Value,
+    /// The issuer's published key set (OpenID Connect `jwks_uri`): fetched when a token names
+    /// a key id not known yet (an issuer's key rotation), at most once per
+    /// `jwks_refresh_seconds` per instance, and kept while the instance lives. HTTPS; plain
+    /// HTTP only to a loopback address (tests).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default = "defaults::jwks_refresh_seconds")]
+    pub jwks_refresh_seconds: u64,
     /// Clock skew tolerated on `exp` / `nbf` (at most 300 s).
     #[serde(default = "defaults::leeway_seconds")]
     pub leeway_seconds: u64,
@@ -56,8 +64,28 @@ impl SuiteConfig {
                     "tolerate at most 5 minutes of clock skew",
                 );
             }
-            if a.jwks.get("keys").and_then(|k| k.as_array()).is_none_or(|k| k.is_empty()) {
-                out.bad("auth.jwks".into(), "has no keys", "give the JWKS document ({\"keys\": [...]})");
+            if a.jwks_uri.is_none() && a.jwks.get("keys").and_then(|k| k.as_array()).is_none_or(|k| k.is_empty()) {
+                out.bad(
+                    "auth.jwks".into(),
+                    "has no keys",
+                    "give the JWKS document ({\"keys\": [...]}) or auth.jwks_uri",
+                );
+            }
+            if let Some(uri) = &a.jwks_uri {
+                let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| {
+                    uri.strip_prefix(p)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+                });
+                if !uri.starts_with("https://") && !loopback {
+                    out.bad("auth.jwks_uri".into(), "is not an https:// URL", "use the issuer's https jwks_uri");
+                }
+            }
+            if !(60..=86_400).contains(&a.jwks_refresh_seconds) {
+                out.bad(
+                    "auth.jwks_refresh_seconds".into(),
+                    "must be between 60 and 86400: tokens naming unknown keys must not make every request fetch",
+                    "use 300",
+                );
             }
             if a.issuer.trim().is_empty() || a.audience.trim().is_empty() {
                 out.bad(
@@ -67,5 +95,28 @@ impl SuiteConfig {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::SuiteConfig;
+
+    fn problems(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(crate::config::EXAMPLE).unwrap();
+        edit(&mut v["auth"]);
+        match SuiteConfig::from_json(&v.to_string()) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_issuers_key_endpoint_must_be_https_but_loopback_and_refreshes_are_bounded() {
+        assert_eq!(problems(|a| a["jwks_uri"] = "https://issuer.example/jwks".into()), "");
+        assert_eq!(problems(|a| a["jwks_uri"] = "http://127.0.0.1:8080/jwks".into()), "");
+        assert!(problems(|a| a["jwks_uri"] = "http://issuer.example/jwks".into()).contains("auth.jwks_uri"));
+        assert!(problems(|a| a["jwks_uri"] = "http://127.0.0.1.evil.example/jwks".into()).contains("auth.jwks_uri"));
+        assert!(problems(|a| a["jwks_refresh_seconds"] = 5.into()).contains("auth.jwks_refresh_seconds"));
     }
 }

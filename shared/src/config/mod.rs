@@ -92,6 +92,10 @@ pub(crate) mod defaults {
     pub fn coalesce_seconds() -> u64 {
         60
     }
+    pub fn jwks_refresh_seconds() -> u64 {
+        300
+    }
+
     pub fn max_new_per_minute() -> u64 {
         50
     }

@@ -39,8 +39,15 @@ pub enum AuthError {
 pub struct JwksError(pub String);
 
 /// Keys by `kid`, with the one algorithm each may be used with.
+type Keys = HashMap<String, (DecodingKey, Algorithm)>;
+
+/// Validates tokens against the configured keys and, when the issuer publishes them at a
+/// `jwks_uri`, the keys last fetched from there (see [`TokenValidator::refresh`]).
 pub struct TokenValidator {
-    keys: HashMap<String, (DecodingKey, Algorithm)>,
+    /// `auth.jwks`: always trusted, the fallback when the issuer's endpoint cannot be read.
+    configured: Keys,
+    /// The configured keys and the last fetched set, swapped whole on a refresh.
+    keys: std::sync::RwLock<std::sync::Arc<Keys>>,
     issuer: String,
     audience: String,
     leeway: u64,
@@ -52,53 +59,61 @@ pub struct TokenValidator {
 impl std::fmt::Debug for TokenValidator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenValidator")
-            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .field("kids", &self.current().keys().cloned().collect::<Vec<_>>())
             .field("issuer", &self.issuer)
             .finish()
     }
 }
 
+/// Parses a JSON Web Key Set, refusing it whole when any key is unfit: no or a repeated `kid`,
+/// a key type other than RSA or EC P-256, or `use` / `alg` metadata that disagrees (RFC 7517).
+pub fn parse_key_set(jwks: &serde_json::Value) -> Result<Keys, JwksError> {
+    let set: JwkSet = serde_json::from_value(jwks.clone()).map_err(|e| JwksError(e.to_string()))?;
+    let mut keys = HashMap::new();
+    for jwk in &set.keys {
+        let kid = jwk.common.key_id.clone().unwrap_or_default();
+        if kid.is_empty() {
+            return Err(JwksError("a key has no kid (a token without one would match it)".into()));
+        }
+        let alg = match &jwk.algorithm {
+            jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(ec) if ec.curve == jsonwebtoken::jwk::EllipticCurve::P256 => {
+                Algorithm::ES256
+            }
+            _ => {
+                return Err(JwksError(format!(
+                    "key {kid}: only RSA (RS256) and EC P-256 (ES256) keys are accepted"
+                )));
+            }
+        };
+        if let Some(u) = &jwk.common.public_key_use
+            && *u != jsonwebtoken::jwk::PublicKeyUse::Signature
+        {
+            return Err(JwksError(format!("key {kid}: `use` is not \"sig\"")));
+        }
+        if let Some(a) = &jwk.common.key_algorithm
+            && format!("{a:?}") != format!("{alg:?}")
+        {
+            return Err(JwksError(format!("key {kid}: `alg` {a:?} does not match its key type ({alg:?})")));
+        }
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| JwksError(format!("key {kid}: {e}")))?;
+        if keys.insert(kid.clone(), (key, alg)).is_some() {
+            return Err(JwksError(format!("key id {kid} appears twice")));
+        }
+    }
+    Ok(keys)
+}
+
 impl TokenValidator {
     pub fn new(cfg: &AuthConfig) -> Result<Self, JwksError> {
-        let set: JwkSet = serde_json::from_value(cfg.jwks.clone()).map_err(|e| JwksError(e.to_string()))?;
-        let mut keys = HashMap::new();
-        for jwk in &set.keys {
-            let kid = jwk.common.key_id.clone().unwrap_or_default();
-            if kid.is_empty() {
-                return Err(JwksError("a key has no kid (a token without one would match it)".into()));
-            }
-            let alg = match &jwk.algorithm {
-                jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(ec) if ec.curve == jsonwebtoken::jwk::EllipticCurve::P256 => {
-                    Algorithm::ES256
-                }
-                _ => {
-                    return Err(JwksError(format!(
-                        "key {kid}: only RSA (RS256) and EC P-256 (ES256) keys are accepted"
-                    )));
-                }
-            };
-            // The key's own metadata, when present, must agree (RFC 7517: `use`, `alg`).
-            if let Some(u) = &jwk.common.public_key_use
-                && *u != jsonwebtoken::jwk::PublicKeyUse::Signature
-            {
-                return Err(JwksError(format!("key {kid}: `use` is not \"sig\"")));
-            }
-            if let Some(a) = &jwk.common.key_algorithm
-                && format!("{a:?}") != format!("{alg:?}")
-            {
-                return Err(JwksError(format!("key {kid}: `alg` {a:?} does not match its key type ({alg:?})")));
-            }
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| JwksError(format!("key {kid}: {e}")))?;
-            if keys.insert(kid.clone(), (key, alg)).is_some() {
-                return Err(JwksError(format!("key id {kid} appears twice")));
-            }
-        }
-        if keys.is_empty() {
+        let configured = parse_key_set(&cfg.jwks)?;
+        // With the issuer's endpoint configured, keys may all come from there.
+        if configured.is_empty() && cfg.jwks_uri.is_none() {
             return Err(JwksError("no keys".into()));
         }
         Ok(TokenValidator {
-            keys,
+            keys: std::sync::RwLock::new(std::sync::Arc::new(configured.clone())),
+            configured,
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             leeway: cfg.leeway_seconds,
@@ -106,6 +121,23 @@ impl TokenValidator {
             token_types: cfg.token_types.clone(),
             token_use: cfg.token_use.clone(),
         })
+    }
+
+    fn current(&self) -> std::sync::Arc<Keys> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Takes the issuer's key set as fetched from its `jwks_uri`: the keys in use become the
+    /// configured ones plus these (a fetched key wins over a configured one of the same `kid`).
+    /// A set with any unfit key is refused whole and the keys in use stay. Returns how many
+    /// keys are in use.
+    pub fn refresh(&self, fetched: &serde_json::Value) -> Result<usize, JwksError> {
+        let fetched = parse_key_set(fetched)?;
+        let mut keys = self.configured.clone();
+        keys.extend(fetched);
+        let n = keys.len();
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(keys);
+        Ok(n)
     }
 
     /// Validates a bearer token (with or without the `Bearer ` prefix).
@@ -133,8 +165,8 @@ impl TokenValidator {
             )));
         }
         let kid = header.kid.unwrap_or_default();
-        let (key, alg) = self
-            .keys
+        let keys = self.current();
+        let (key, alg) = keys
             .get(&kid)
             .ok_or_else(|| AuthError::UnknownKid(kid.chars().take(64).collect()))?;
         if header.alg != *alg {
@@ -184,6 +216,26 @@ mod tests {
         edit(&mut keys);
         a.jwks = serde_json::json!({ "keys": keys });
         TokenValidator::new(&a)
+    }
+
+    #[test]
+    fn a_fetched_key_set_adds_to_the_configured_keys_and_an_unfit_one_changes_nothing() {
+        let v = TokenValidator::new(&auth()).unwrap();
+        let configured: Vec<String> = v.current().keys().cloned().collect();
+        let mut fetched = auth().jwks;
+        fetched["keys"][0]["kid"] = "rotated".into();
+        let n = v.refresh(&fetched).unwrap();
+        assert_eq!(n, configured.len() + 1, "configured keys kept as the fallback");
+        assert!(v.current().contains_key("rotated"));
+        let mut bad = fetched.clone();
+        bad["keys"][0]["use"] = "enc".into();
+        assert!(v.refresh(&bad).is_err());
+        assert!(v.current().contains_key("rotated"), "the keys in use stay");
+        let mut no_keys = auth();
+        no_keys.jwks = serde_json::json!({ "keys": [] });
+        assert!(TokenValidator::new(&no_keys).is_err());
+        no_keys.jwks_uri = Some("https://issuer.example/.well-known/jwks.json".into());
+        assert!(TokenValidator::new(&no_keys).is_ok(), "every key may come from the issuer");
     }
 
     #[test]

@@ -245,3 +245,71 @@ async fn a_blocked_user_stays_denied_while_the_throttle_table_fails_and_an_unsee
         "{out}"
     );
 }
+
+/// The issuer's `jwks_uri`, served on loopback: the key set it publishes now, and how often it
+/// was fetched.
+struct Issuer {
+    url: String,
+    published: std::sync::Arc<std::sync::Mutex<Value>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn issuer(published: Value) -> Issuer {
+    use axum::routing::get;
+    let published = std::sync::Arc::new(std::sync::Mutex::new(published));
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (p, f) = (published.clone(), fetches.clone());
+    let app = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        get(move || {
+            let (p, f) = (p.clone(), f.clone());
+            async move {
+                f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::Json(p.lock().unwrap().clone())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Issuer { url, published, fetches }
+}
+
+#[tokio::test]
+async fn a_key_rotated_at_the_issuer_is_fetched_from_its_jwks_uri_and_accepted_without_a_redeploy() {
+    let keys = jwt::generate();
+    let iss = issuer(keys.jwks.clone()).await;
+    let mut p = Platform::provision(&["control-plane"]).await;
+    p.config["auth"] = json!({ "issuer": ISSUER, "audience": AUDIENCE, "jwks": keys.jwks, "jwks_uri": iss.url,
+                               "jwks_refresh_seconds": 60, "cache_seconds": 0 });
+    let api = RuntimeApi::start().await;
+    let _f = FunctionProcess::spawn("access-authorizer", &api, &p.env());
+    let fetches = || iss.fetches.load(std::sync::atomic::Ordering::SeqCst);
+
+    // A configured key: allowed with no call to the issuer.
+    let known = jwt::sign(&keys.ec, Algorithm::ES256, "ec-1", &jwt::claims("u-1", 300));
+    assert_eq!(effect(&api.invoke(&token_event(&known)).await.unwrap()), "Allow");
+    assert_eq!(fetches(), 0, "no network on the known-key path");
+
+    // The issuer rotates to a new key (kid ec-2) and publishes it: the first token signed with
+    // it makes one fetch, and is allowed; the configuration was not touched.
+    let next = jwt::generate();
+    let mut rotated = next.jwks["keys"][1].clone();
+    rotated["kid"] = json!("ec-2");
+    iss.published.lock().unwrap()["keys"].as_array_mut().unwrap().push(rotated);
+    let new_key = jwt::sign(&next.ec, Algorithm::ES256, "ec-2", &jwt::claims("u-2", 300));
+    assert_eq!(effect(&api.invoke(&token_event(&new_key)).await.unwrap()), "Allow");
+    assert_eq!(fetches(), 1);
+    assert_eq!(effect(&api.invoke(&token_event(&new_key)).await.unwrap()), "Allow");
+    assert_eq!(fetches(), 1, "kept, not fetched again");
+
+    // Tokens naming made-up key ids are refused and cannot make the authorizer call out again
+    // inside jwks_refresh_seconds; the configured keys keep working.
+    for i in 0..5 {
+        let forged = jwt::sign(&next.rsa, Algorithm::RS256, &format!("made-up-{i}"), &jwt::claims("u-3", 300));
+        let err = api.invoke(&token_event(&forged)).await.expect_err("unknown kid");
+        assert_eq!(err["errorMessage"], "Unauthorized", "{err}");
+    }
+    assert_eq!(fetches(), 1, "rate-limited");
+    assert_eq!(effect(&api.invoke(&token_event(&known)).await.unwrap()), "Allow");
+}
