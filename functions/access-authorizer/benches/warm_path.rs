@@ -25,6 +25,8 @@ fn warm_path(c: &mut Criterion) {
         max_lifetime_seconds: 86_400,
         token_types: vec!["JWT".into()],
         token_use: None,
+        jwks_uri: None,
+        jwks_refresh_seconds: 300,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     // A client that is never called: every lookup hits the cache.
