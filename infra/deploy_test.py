@@ -173,6 +173,22 @@ def main():
     check("a configuration naming alarms and functions the template lacks is refused, each one listed",
           len(refused) == 3 and "api-5xx-eu-south-1" in named and "orders-write-throttles-eu-north-1" in named and "checkout" in named, refused)
 
+    # With the API named, the stack creates the usage plans: the default key is the template's,
+    # and a level whose limit_rps is not its plan's rate, or whose key no plan has, is refused.
+    with_api = {r: names_in(template, dict(p, ApiId="a1b2c3d4e5"), r, ACCOUNT) for r, p in by_region.items()}
+    planned, _, fine = render_config(example, with_api)
+    off = copy.deepcopy(example)
+    off["throttle"]["levels"][1]["limit_rps"] = 3
+    off["throttle"]["levels"][0]["usage_plan_key"] = "someOtherKey000000000001"
+    _, _, mismatched = render_config(off, with_api)
+    check("every caller's usage plan comes from the template: the default key rendered, a level's limit_rps equal to its plan's rate",
+          not fine and planned["auth"]["default_usage_plan_key"] == "aworldUsagePlanDefault0001"
+          and len(mismatched) == 2 and "limit_rps 3" in " ".join(mismatched) and "someOtherKey" in " ".join(mismatched),
+          (fine, mismatched))
+    plan_keys = [r(v["Properties"]["Value"]) for k, v in res.items() if v["Type"] == "AWS::ApiGateway::ApiKey"]
+    check("usage plan key values are alphanumeric, 20 to 128 characters (API Gateway)",
+          len(plan_keys) == 3 and all(k.isalnum() and 20 <= len(k) <= 128 for k in plan_keys), plan_keys)
+
     bad = copy.deepcopy(cfg)
     bad["policy"]["quorum"] = 9
     rc, out = cli_check(bad)

@@ -114,9 +114,14 @@ class Resolver:
                     raise KeyError(f"cannot resolve GetAtt {logical}.{attribute}")
                 return self.attrs[(logical, attribute)]
             if key == "Fn::Join":
-                return arg[0].join(str(self(v)) for v in arg[1])
+                items = arg[1] if isinstance(arg[1], list) else self(arg[1])
+                return arg[0].join(str(self(v)) for v in items)
+            if key == "Fn::Split":
+                return str(self(arg[1])).split(arg[0])
             if key == "Fn::Equals":
                 return self(arg[0]) == self(arg[1])
+            if key == "Fn::Not":
+                return not self(arg[0])
             if key == "Fn::If":
                 return self(arg[1] if self.condition(arg[0]) else arg[2])
             if key == "Condition":
@@ -197,6 +202,12 @@ def names_in(template, params, region, account, partition="aws"):
         "record_name": p.get("RecordName"),
         "protected_table": p["ProtectedTableName"],
         "scaled_function_prefix": f"{p['Platform']}-api",
+        # The usage plans' API keys and rates, when the stack creates them (an ApiId is given).
+        "usage_plans": {
+            name: {"key": r(resources[f"{logical}UsagePlanKey"]["Properties"]["Value"]),
+                   "rps": float(r(resources[f"{logical}UsagePlan"]["Properties"]["Throttle"]["RateLimit"]))}
+            for logical, name in (("Default", "default"), ("RateLimited", "rate-limited"), ("Strict", "strict"))
+        } if r.condition("HasApi") else None,
     }
 
 
@@ -255,6 +266,20 @@ def render_config(user, names_by_region, signing_keys=None):
     own(["operators", "principals"], [any_names["operator_principal"]])
     if signing_keys is not None:
         own(["operators", "signing_keys"], signing_keys)
+    plans = any_names.get("usage_plans")
+    if plans and cfg.get("auth") is not None:
+        own(["auth", "default_usage_plan_key"], plans["default"]["key"])
+        by_key = {v["key"]: (name, v["rps"]) for name, v in plans.items() if name != "default"}
+        for i, level in enumerate((cfg.get("throttle") or {}).get("levels", [])):
+            if level.get("block"):
+                continue
+            key = level.get("usage_plan_key")
+            if key not in by_key:
+                problems.append(f"throttle.levels[{i}] ({level.get('name')}): usage_plan_key {key} is not a plan key the template creates "
+                                f"(fix: one of {sorted(by_key)})")
+            elif level.get("limit_rps") is not None and float(level["limit_rps"]) != by_key[key][1]:
+                problems.append(f"throttle.levels[{i}] ({level.get('name')}): limit_rps {level['limit_rps']} but the {by_key[key][0]} plan's rate is "
+                                f"{by_key[key][1]:g} (fix: make them equal: the template's {by_key[key][0]} rate parameter or limit_rps)")
     if cfg.get("throttle") is not None:
         own(["throttle", "table"], any_names["throttle_table"])
         own(["throttle", "detector_sources"], [any_names["detector_source"]])

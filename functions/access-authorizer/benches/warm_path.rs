@@ -27,6 +27,7 @@ fn warm_path(c: &mut Criterion) {
         token_use: None,
         jwks_uri: None,
         jwks_refresh_seconds: 300,
+        default_usage_plan_key: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     // A client that is never called: every lookup hits the cache.

@@ -52,6 +52,8 @@ pub struct Authorizer {
     cache: Mutex<HashMap<Principal, (Option<ThrottleRecord>, Instant)>>,
     /// The issuer's key set, fetched on an unknown key id (`auth.jwks_uri`).
     jwks: Option<jwks::JwksSource>,
+    /// The default usage plan's API key, for callers under no limit.
+    default_usage_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +96,14 @@ impl Authorizer {
             namespace,
             cache: Mutex::new(HashMap::new()),
             jwks: None,
+            default_usage_key: None,
         }
+    }
+
+    /// Gives every caller under no limit the default usage plan's API key.
+    pub fn with_default_usage_key(mut self, key: Option<String>) -> Self {
+        self.default_usage_key = key;
+        self
     }
 
     /// Fetches unknown keys from the issuer's `jwks_uri`.
@@ -199,10 +208,16 @@ impl Authorizer {
         let (record, via) = self.lookup(&principal).await;
         let decision = access(record.as_ref(), Utc::now());
         let (effect, level, usage_key) = match &decision {
+            // Every Allow carries a plan key: the level's, else the default plan's (with keys
+            // required on the methods, an Allow without one is a 403).
             Access::Allow {
                 level,
                 usage_identifier_key,
-            } => (IamPolicyEffect::Allow, level.clone(), usage_identifier_key.clone()),
+            } => (
+                IamPolicyEffect::Allow,
+                level.clone(),
+                usage_identifier_key.clone().or_else(|| self.default_usage_key.clone()),
+            ),
             Access::Deny { level, .. } => (IamPolicyEffect::Deny, Some(level.clone()), None),
         };
         let mut statement = IamPolicyStatement::default();

@@ -20,6 +20,12 @@ pub struct AuthConfig {
     pub jwks_uri: Option<String>,
     #[serde(default = "defaults::jwks_refresh_seconds")]
     pub jwks_refresh_seconds: u64,
+    /// The API key of the default usage plan, given as `usageIdentifierKey` with every Allow
+    /// for a caller under no limit. With usage plans, methods require an API key (the API's key
+    /// source `AUTHORIZER`), so every caller must be given one: without it an unthrottled
+    /// caller would get 403. Rate-limited callers get their level's `usage_plan_key`.
+    #[serde(default)]
+    pub default_usage_plan_key: Option<String>,
     /// Clock skew tolerated on `exp` / `nbf` (at most 300 s).
     #[serde(default = "defaults::leeway_seconds")]
     pub leeway_seconds: u64,
@@ -78,6 +84,26 @@ impl SuiteConfig {
                 });
                 if !uri.starts_with("https://") && !loopback {
                     out.bad("auth.jwks_uri".into(), "is not an https:// URL", "use the issuer's https jwks_uri");
+                }
+            }
+            let levels = self.throttle.as_ref().map(|t| t.levels.as_slice()).unwrap_or_default();
+            let planned = levels.iter().any(|l| l.usage_plan_key.is_some());
+            if planned && a.default_usage_plan_key.is_none() {
+                out.bad(
+                    "auth.default_usage_plan_key".into(),
+                    "is missing while throttle levels name usage plan keys: methods must require API keys for a plan to apply, and an unthrottled caller would then be given none (403)",
+                    "give the default plan's API key (the template's DefaultUsagePlanKey)",
+                );
+            }
+            if planned {
+                for (i, l) in levels.iter().enumerate() {
+                    if !l.block && l.usage_plan_key.is_none() {
+                        out.bad(
+                            format!("throttle.levels[{i}].usage_plan_key"),
+                            "is missing on a level that does not block: its callers would be denied, not held to limit_rps",
+                            "give the API key of the usage plan whose rate is this level's limit_rps",
+                        );
+                    }
                 }
             }
             if !(60..=86_400).contains(&a.jwks_refresh_seconds) {

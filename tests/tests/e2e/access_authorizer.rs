@@ -24,8 +24,7 @@ struct Edge {
 async fn edge(cache_seconds: u64) -> Edge {
     let keys = jwt::generate();
     let mut p = Platform::provision(&["control-plane"]).await;
-    p.config["auth"] =
-        json!({ "issuer": ISSUER, "audience": AUDIENCE, "jwks": keys.jwks, "leeway_seconds": 5, "cache_seconds": cache_seconds });
+    p.config["auth"] = json!({ "issuer": ISSUER, "audience": AUDIENCE, "jwks": keys.jwks, "default_usage_plan_key": "aworldUsagePlanDefault0001", "leeway_seconds": 5, "cache_seconds": cache_seconds });
     p.config["throttle"]["coalesce_seconds"] = json!(0);
     let authorizer = RuntimeApi::start().await;
     let throttle = RuntimeApi::start().await;
@@ -131,23 +130,35 @@ async fn forged_expired_misaddressed_and_overlong_tokens_are_unauthorized() {
 }
 
 #[tokio::test]
-async fn throttled_users_are_rate_limited_then_denied_and_expiry_lets_them_back() {
+async fn every_caller_is_under_a_usage_plan_each_level_its_own_until_blocked_and_expiry_lets_them_back() {
     let e = edge(0).await;
     let token = jwt::sign(&e.keys.ec, Algorithm::ES256, "ec-1", &jwt::claims("u-300", 300));
     let p = &e.platform;
 
+    // Methods require API keys: a caller under no limit is given the default plan's key.
+    let out = e.authorizer.invoke(&token_event(&token)).await.expect("answered");
+    assert_eq!(
+        (effect(&out), out["usageIdentifierKey"].as_str()),
+        ("Allow", Some("aworldUsagePlanDefault0001")),
+        "{out}"
+    );
+
     e.throttle.invoke(&p.suspicious("user#u-300")).await.expect("throttled");
     let out = e.authorizer.invoke(&token_event(&token)).await.expect("answered");
     assert_eq!(effect(&out), "Allow", "rate-limited with a usage plan: allowed at the lower limit");
-    assert_eq!(out["usageIdentifierKey"], "aworld-restricted-plan-key");
+    assert_eq!(out["usageIdentifierKey"], "aworldUsagePlanRateLimited0001");
     assert_eq!(out["context"]["throttle_level"], "rate-limited");
 
     e.throttle.invoke(&p.suspicious("user#u-300")).await.expect("escalated");
     let out = e.authorizer.invoke(&token_event(&token)).await.expect("answered");
     assert_eq!(
-        (effect(&out), out["context"]["throttle_level"].as_str()),
-        ("Deny", Some("strict")),
-        "no usage plan at this level: denied"
+        (
+            effect(&out),
+            out["context"]["throttle_level"].as_str(),
+            out["usageIdentifierKey"].as_str()
+        ),
+        ("Allow", Some("strict"), Some("aworldUsagePlanStrict0001")),
+        "the stricter level's own plan (its limit_rps)"
     );
 
     e.throttle.invoke(&p.suspicious("user#u-300")).await.expect("blocked");
@@ -171,8 +182,12 @@ async fn throttled_users_are_rate_limited_then_denied_and_expiry_lets_them_back(
         .unwrap();
     let out = e.authorizer.invoke(&token_event(&token)).await.expect("answered");
     assert_eq!(
-        (effect(&out), out["context"]["throttled"].as_bool()),
-        ("Allow", Some(false)),
+        (
+            effect(&out),
+            out["context"]["throttled"].as_bool(),
+            out["usageIdentifierKey"].as_str()
+        ),
+        ("Allow", Some(false), Some("aworldUsagePlanDefault0001")),
         "{out}"
     );
 }
@@ -280,7 +295,7 @@ async fn a_key_rotated_at_the_issuer_is_fetched_from_its_jwks_uri_and_accepted_w
     let keys = jwt::generate();
     let iss = issuer(keys.jwks.clone()).await;
     let mut p = Platform::provision(&["control-plane"]).await;
-    p.config["auth"] = json!({ "issuer": ISSUER, "audience": AUDIENCE, "jwks": keys.jwks, "jwks_uri": iss.url,
+    p.config["auth"] = json!({ "issuer": ISSUER, "audience": AUDIENCE, "jwks": keys.jwks, "default_usage_plan_key": "aworldUsagePlanDefault0001", "jwks_uri": iss.url,
                                "jwks_refresh_seconds": 60, "cache_seconds": 0 });
     let api = RuntimeApi::start().await;
     let _f = FunctionProcess::spawn("access-authorizer", &api, &p.env());

@@ -307,7 +307,7 @@ fn detector_batch(principals: &[&str]) -> Value {
 async fn authorizer(stack: &Stack) {
     let keys = jwt::generate();
     let mut config = stack.config();
-    config["auth"] = json!({ "issuer": ISSUER, "audience": AUDIENCE, "jwks": keys.jwks, "leeway_seconds": 5, "cache_seconds": 0 });
+    config["auth"] = json!({ "issuer": ISSUER, "audience": AUDIENCE, "jwks": keys.jwks, "default_usage_plan_key": "aworldUsagePlanDefault0001", "leeway_seconds": 5, "cache_seconds": 0 });
     stack.put_config(&config).await;
     let (api, _f) = spawn(stack, "access-authorizer", NORTH, &[]).await;
     let method = "arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/GET/orders";

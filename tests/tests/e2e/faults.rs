@@ -255,7 +255,7 @@ async fn access_authorizer_under_30_percent_faults_answers_every_request_and_nev
     for seed in seeds() {
         let keys = jwt::generate();
         let mut p = platform().await;
-        p.config["auth"] = json!({ "issuer": jwt::ISSUER, "audience": jwt::AUDIENCE, "jwks": keys.jwks, "cache_seconds": 60 });
+        p.config["auth"] = json!({ "issuer": jwt::ISSUER, "audience": jwt::AUDIENCE, "jwks": keys.jwks, "default_usage_plan_key": "aworldUsagePlanDefault0001", "cache_seconds": 60 });
         let proxy = FaultProxy::start(&resilience_tests::endpoint(), RATE, seed, HOLD).await;
         let (api, _f) = through(&proxy, &p, "access-authorizer").await;
         let mut via = std::collections::BTreeMap::new();

@@ -159,7 +159,7 @@ async fn main() -> ExitCode {
     // The edge: user-throttle and the API authorizer, with signing keys made for the demo.
     let keys = resilience_tests::jwt::generate();
     let mut edge_config = p.config.clone();
-    edge_config["auth"] = serde_json::json!({ "issuer": resilience_tests::jwt::ISSUER, "audience": resilience_tests::jwt::AUDIENCE, "jwks": keys.jwks, "cache_seconds": 0 });
+    edge_config["auth"] = serde_json::json!({ "issuer": resilience_tests::jwt::ISSUER, "audience": resilience_tests::jwt::AUDIENCE, "jwks": keys.jwks, "default_usage_plan_key": "aworldUsagePlanDefault0001", "cache_seconds": 0 });
     edge_config["throttle"]["coalesce_seconds"] = serde_json::json!(0);
     let mut edge_env = env.clone();
     edge_env.retain(|(k, _)| *k != "RESILIENCE_CONFIG");

@@ -319,7 +319,7 @@ async fn main() {
     per_function.push(("user-throttle: SQS batch of 1,000 detector events", burst.clone()));
     let keys = resilience_tests::jwt::generate();
     let mut p = Platform::provision(&["control-plane"]).await;
-    p.config["auth"] = json!({ "issuer": resilience_tests::jwt::ISSUER, "audience": resilience_tests::jwt::AUDIENCE, "jwks": keys.jwks, "cache_seconds": 60 });
+    p.config["auth"] = json!({ "issuer": resilience_tests::jwt::ISSUER, "audience": resilience_tests::jwt::AUDIENCE, "jwks": keys.jwks, "default_usage_plan_key": "aworldUsagePlanDefault0001", "cache_seconds": 60 });
     let token = resilience_tests::jwt::sign(&keys.rsa, Algorithm::RS256, "rsa-1", &resilience_tests::jwt::claims("u-1", 300));
     let request = json!({ "type": "TOKEN", "authorizationToken": format!("Bearer {token}"), "methodArn": "arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/GET/orders" });
     let (ops, _) = calls("access-authorizer", &p, std::slice::from_ref(&request)).await;
