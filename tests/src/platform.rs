@@ -162,24 +162,7 @@ impl Platform {
             .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
             .build()
             .unwrap();
-        aws_sdk_route53::Client::new(&sdk("us-east-1").await)
-            .change_resource_record_sets()
-            .hosted_zone_id(&self.zone_id)
-            .change_batch(
-                ChangeBatch::builder()
-                    .changes(
-                        Change::builder()
-                            .action(ChangeAction::Create)
-                            .resource_record_set(rrs)
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        self.change_record(ChangeAction::Create, rrs).await;
         self.config["regions"][region] = json!({ "role": "backup", "priority": priority, "health_alarms": names });
         self.config["dns"]["records"][region] = json!({ "set_identifier": region, "weight": 100 });
         self.config["notifications"]["topics"][region] = json!(topic);
@@ -187,6 +170,30 @@ impl Platform {
             self.set_alarm(region, base, StateValue::Ok).await;
         }
         queue
+    }
+
+    /// Writes one record set of the platform's zone, as someone with Route 53 rights would.
+    pub async fn change_record(&self, action: ChangeAction, rrs: ResourceRecordSet) {
+        let change = Change::builder().action(action).resource_record_set(rrs).build().unwrap();
+        aws_sdk_route53::Client::new(&sdk("us-east-1").await)
+            .change_resource_record_sets()
+            .hosted_zone_id(&self.zone_id)
+            .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A region's weighted record as Route 53 holds it.
+    pub async fn record(&self, set_identifier: &str) -> ResourceRecordSet {
+        let r53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
+        let listed = r53.list_resource_record_sets().hosted_zone_id(&self.zone_id).send().await.unwrap();
+        listed
+            .resource_record_sets()
+            .iter()
+            .find(|r| r.set_identifier() == Some(set_identifier))
+            .unwrap()
+            .clone()
     }
 
     pub fn alarm_name(&self, base: &str, region: &str) -> String {

@@ -10,6 +10,7 @@ use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use resilience_core::act::capacity::CapacityActuator;
 use resilience_core::act::health::HealthReader;
+use resilience_core::act::health_api::{HealthApi, HealthCheck};
 use resilience_core::act::traffic::TrafficSwitches;
 use resilience_core::config::Strategy;
 use resilience_core::config::SuiteConfig;
@@ -23,7 +24,7 @@ use resilience_core::handler::{Retryable, audit_rejected, diagnostic, dispatch};
 use resilience_core::model::HealthView;
 use resilience_core::model::Region;
 use resilience_core::scaling::scale_before_shift;
-use resilience_core::signal::{Signal, SignalError, SignalKind};
+use resilience_core::signal::{HealthStatus, Signal, SignalError, SignalKind};
 use resilience_core::store::{Claim, StateStore, StoreError};
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -44,6 +45,8 @@ pub struct Failover<S, N, H> {
     pub switches: TrafficSwitches,
     /// Scale before shift: raises the target region's capacity before traffic moves.
     pub capacity: CapacityActuator,
+    /// Confirms an AWS Health "open" event before it counts.
+    pub health_api: HealthApi,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,8 +142,44 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 
         let health: HealthView = self.health.read(&self.config).await;
         let now = Utc::now();
-        let observed = failover::observe(&self.config, &state, signal, &health, now);
-        let decision = failover::decide(&self.config, &observed, signal, &health, now);
+        // An AWS Health "open" event counts only if the Health API does not deny it: whoever
+        // can invoke this function can hand it one.
+        let denied = match &signal.kind {
+            SignalKind::Health(h) if h.status == HealthStatus::Open => {
+                let checked = self.health_api.confirm(&h.event_arn).await;
+                actions.push(ActionRecord {
+                    action: format!("health:DescribeEvents {}", h.event_arn),
+                    outcome: match checked {
+                        HealthCheck::Unconfirmable(_) => Outcome::Unconfirmed,
+                        _ => Outcome::Succeeded,
+                    },
+                    detail: match &checked {
+                        HealthCheck::Confirmed => "open in AWS Health".to_owned(),
+                        HealthCheck::Denied(why) => why.clone(),
+                        HealthCheck::Unconfirmable(why) => format!("not confirmable, taken as it came: {why}"),
+                    },
+                    millis: 0,
+                });
+                match checked {
+                    HealthCheck::Denied(why) => Some(why),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let (observed, decision) = match denied {
+            Some(why) => (
+                state.clone(),
+                Decision::Refused {
+                    why: format!("AWS Health event refused: {why}"),
+                },
+            ),
+            None => {
+                let observed = failover::observe(&self.config, &state, signal, &health, now);
+                let decision = failover::decide(&self.config, &observed, signal, &health, now);
+                (observed, decision)
+            }
+        };
         metrics.metric("DecisionMillis", started.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds);
         let unreadable = failover::inconclusive(&self.config, &observed, signal, &health, now, &decision);
         if !unreadable.is_empty() {

@@ -5,6 +5,7 @@ use dns_failover::Failover;
 use lambda_runtime::{LambdaEvent, service_fn};
 use resilience_core::act::capacity::CapacityActuator;
 use resilience_core::act::health::CloudWatchHealth;
+use resilience_core::act::health_api::HealthApi;
 use resilience_core::act::traffic::TrafficSwitches;
 use resilience_core::aws::deployment;
 use resilience_core::store::dynamodb::DynamoStore;
@@ -25,6 +26,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             switches: TrafficSwitches::new(&d.config, &d.clients),
             health: CloudWatchHealth::new(d.clients.clone()),
             capacity: CapacityActuator::new(d.clients.clone()),
+            health_api: HealthApi::new(&d.clients),
             config: d.config,
             region: d.region,
             store: d.store,

@@ -5,5 +5,6 @@
 pub mod backup;
 pub mod capacity;
 pub mod health;
+pub mod health_api;
 pub mod throttle_table;
 pub mod traffic;

@@ -658,32 +658,9 @@ async fn tamper_with_the_switches(p: &Platform) {
         .send()
         .await
         .unwrap();
-    let r53 = aws_sdk_route53::Client::new(&resilience_tests::sdk("us-east-1").await);
-    let listed = r53.list_resource_record_sets().hosted_zone_id(&p.zone_id).send().await.unwrap();
-    let mut north = listed
-        .resource_record_sets()
-        .iter()
-        .find(|r| r.set_identifier() == Some(NORTH))
-        .unwrap()
-        .clone();
+    let mut north = p.record(NORTH).await;
     north.weight = Some(0);
-    r53.change_resource_record_sets()
-        .hosted_zone_id(&p.zone_id)
-        .change_batch(
-            aws_sdk_route53::types::ChangeBatch::builder()
-                .changes(
-                    aws_sdk_route53::types::Change::builder()
-                        .action(aws_sdk_route53::types::ChangeAction::Upsert)
-                        .resource_record_set(north)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    p.change_record(aws_sdk_route53::types::ChangeAction::Upsert, north).await;
 }
 
 fn tick() -> serde_json::Value {

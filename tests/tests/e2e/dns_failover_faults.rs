@@ -25,6 +25,7 @@ async fn handler<S: StateStore>(p: &Platform, store: S) -> Failover<S, Recording
     Failover {
         switches: TrafficSwitches::new(&config, &clients),
         health: CloudWatchHealth::new(clients.clone()),
+        health_api: resilience_core::act::health_api::HealthApi::new(&clients),
         capacity: resilience_core::act::capacity::CapacityActuator::new(clients),
         region: HOME.parse().unwrap(),
         config,
@@ -111,4 +112,48 @@ async fn every_strategy_failing_leaves_state_unchanged_and_is_safe_to_re_drive()
         .await
         .unwrap();
     assert_eq!(claim, resilience_core::store::Claim::New);
+}
+
+/// A Health API that answers DescribeEvents with `events` (the emulator has none:
+/// aws-smithy-mocks gives its documented answers).
+fn health_api_with(events: Vec<aws_sdk_health::types::Event>) -> resilience_core::act::health_api::HealthApi {
+    let rule = aws_smithy_mocks::mock!(aws_sdk_health::Client::describe_events).then_output(move || {
+        aws_sdk_health::operation::describe_events::DescribeEventsOutput::builder()
+            .set_events(Some(events.clone()))
+            .build()
+    });
+    resilience_core::act::health_api::HealthApi::with_client(aws_smithy_mocks::mock_client!(aws_sdk_health, [&rule]))
+}
+
+#[tokio::test]
+async fn an_open_health_event_aws_health_does_not_have_is_refused_and_one_it_has_counts() {
+    let p = Platform::provision(&["control-plane"]).await;
+    p.set_alarm(SOUTH, "api-5xx", StateValue::Alarm).await;
+    let mut config = p.config.clone();
+    config["health_events"]["decisive"] = serde_json::json!(true);
+    let mut h = handler(&p, MemoryStore::new()).await;
+    h.config = SuiteConfig::from_json(&config.to_string()).unwrap();
+    let event = resilience_tests::fixture("health-event.json");
+    let arn = event["detail"]["eventArn"].as_str().unwrap().to_owned();
+
+    // Forged: AWS Health has no such event. Refused, audited, nothing drained.
+    h.health_api = health_api_with(vec![]);
+    let out = h.handle(event.clone()).await.unwrap();
+    assert_eq!(out["decision"]["decision"], "refused", "{out}");
+    assert!(out.to_string().contains("has no event"), "{out}");
+    assert_eq!(p.weights().await[SOUTH], 100);
+
+    // The next update, open in AWS Health: it counts, and decides the failover.
+    h.health_api = health_api_with(vec![
+        aws_sdk_health::types::Event::builder()
+            .arn(&arn)
+            .status_code(aws_sdk_health::types::EventStatusCode::Open)
+            .build(),
+    ]);
+    let mut again = event.clone();
+    again["id"] = serde_json::json!(uuid::Uuid::new_v4().to_string());
+    again["detail"]["lastUpdatedTime"] = serde_json::json!("Tue, 24 Nov 2026 17:12:41 GMT");
+    let out = h.handle(again).await.unwrap();
+    assert_eq!(out["decision"]["decision"], "failover", "{out}");
+    assert!(out.to_string().contains("open in AWS Health"), "{out}");
 }
