@@ -111,6 +111,16 @@ fn is_offence_alarm(config: &SuiteConfig, t: &ThrottleConfig, alarm: &str) -> bo
     }
 }
 
+/// The principal an alarm's metric dimensions name (`throttle.principal_dimensions`), if any.
+fn principal_in(
+    t: &ThrottleConfig,
+    dimensions: &BTreeMap<String, String>,
+) -> Option<Result<Principal, resilience_core::model::InvalidPrincipal>> {
+    t.principal_dimensions
+        .iter()
+        .find_map(|(dim, kind)| dimensions.get(dim).map(|v| Principal::of(kind, v)))
+}
+
 /// Whether CloudWatch confirms an alarm offence (pure): the alarm exists, is in ALARM now,
 /// and its own metric names the principal the event names. Anyone who can put an event or
 /// invoke the function can claim an alarm fired for any user.
@@ -122,11 +132,7 @@ pub fn confirm_alarm(t: &ThrottleConfig, alarm: &AlarmChange, principal: &Princi
     if now.state != AlarmState::Alarm {
         return Err(format!("alarm {name} is {} now, not ALARM", now.state));
     }
-    let named = t
-        .principal_dimensions
-        .iter()
-        .find_map(|(dim, kind)| now.dimensions.get(dim).map(|v| Principal::of(kind, v)));
-    match named {
+    match principal_in(t, &now.dimensions) {
         Some(Ok(p)) if &p == principal => Ok(()),
         Some(Ok(p)) => Err(format!("alarm {name} watches {p}, not {principal}")),
         _ => Err(format!("alarm {name} has no principal dimension in CloudWatch")),
@@ -139,25 +145,19 @@ pub fn ask(config: &SuiteConfig, t: &ThrottleConfig, signal: &Signal, now: DateT
             "alarm {} is not an offence alarm (throttle.offence_alarm_prefixes)",
             a.alarm_name
         )),
-        SignalKind::Alarm(a) if a.state == AlarmState::Alarm => {
-            let principal = t
-                .principal_dimensions
-                .iter()
-                .find_map(|(dim, kind)| a.dimensions.get(dim).map(|v| Principal::of(kind, v)));
-            match principal {
-                Some(Ok(p)) => Ask::Offence(
-                    p,
-                    Offence {
-                        at: signal.at,
-                        reason: format!("alarm {}: {}", a.alarm_name, a.reason.chars().take(200).collect::<String>()),
-                        source: format!("alarm:{}", a.alarm_name),
-                        signal: signal.key.clone(),
-                    },
-                ),
-                Some(Err(e)) => Ask::Refused(format!("alarm {} names no valid principal: {e}", a.alarm_name)),
-                None => Ask::Nothing(format!("alarm {} has no principal dimension", a.alarm_name)),
-            }
-        }
+        SignalKind::Alarm(a) if a.state == AlarmState::Alarm => match principal_in(t, &a.dimensions) {
+            Some(Ok(p)) => Ask::Offence(
+                p,
+                Offence {
+                    at: signal.at,
+                    reason: format!("alarm {}: {}", a.alarm_name, a.reason.chars().take(200).collect::<String>()),
+                    source: format!("alarm:{}", a.alarm_name),
+                    signal: signal.key.clone(),
+                },
+            ),
+            Some(Err(e)) => Ask::Refused(format!("alarm {} names no valid principal: {e}", a.alarm_name)),
+            None => Ask::Nothing(format!("alarm {} has no principal dimension", a.alarm_name)),
+        },
         SignalKind::Alarm(a) => Ask::Nothing(format!("alarm {} is {}: nothing to throttle", a.alarm_name, a.state)),
         SignalKind::Suspicious(f) => {
             let allowed = if t.detector_sources.is_empty() {
