@@ -152,6 +152,8 @@ pub fn command_event(config: &SuiteConfig, kind: OperatorCommandKind, detail: &O
 }
 
 /// The caller, as AWS authenticates it (STS `GetCallerIdentity`): never a name the user types.
+/// The call needs no permission ("GetCallerIdentity", STS API reference): it works for any
+/// operator credentials.
 pub async fn caller(sts: &aws_sdk_sts::Client) -> Result<String, CliError> {
     let out = sts
         .get_caller_identity()

@@ -468,6 +468,8 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     /// (its episode claimed once); seen again at a later check it is put back as recorded when
     /// `dns.restore_drift` is set, unless the kill switch, a freeze or a dry run says not to.
     /// A drift is never put back on first sight: it may be a change another region is saving.
+    /// Cost: one GetMetricData per peer and one ListResourceRecordSets per region every tick,
+    /// far inside Route 53's five requests a second per account ("Quotas", Route 53 API).
     async fn check_drift(&self, state: &DnsState) -> Result<(Vec<ActionRecord>, Option<Notification>), FailoverError> {
         let mut actions = Vec::new();
         let mut read = Vec::new();
