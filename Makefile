@@ -45,7 +45,7 @@ deny: $(DENY)
 	$(DENY) check licenses bans sources
 
 # The test doubles (resilience-core's test-util feature) stay out of every Lambda binary.
-FUNCTIONS := dns-failover capacity-scaler backup-verifier user-throttle access-authorizer
+FUNCTIONS := dns-failover capacity-scaler backup-verifier user-throttle access-authorizer readiness-check
 no-test-util:
 	@! $(CARGO) tree -e normal,build,features --prefix none $(foreach f,$(FUNCTIONS),-p $(f)) | grep -q 'resilience-core feature "test-util"' \
 	  || { echo "a Lambda binary enables resilience-core's test-util feature"; exit 1; }

@@ -36,7 +36,8 @@ PARAMETER = "/aworld/resilience/config"
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The functions' logical ids in the template.
 LOGICAL = {"dns-failover": "DnsFailover", "capacity-scaler": "CapacityScaler", "backup-verifier": "BackupVerifier",
-           "user-throttle": "UserThrottle", "access-authorizer": "AccessAuthorizer"}
+           "user-throttle": "UserThrottle", "access-authorizer": "AccessAuthorizer",
+           "readiness-check": "ReadinessCheck"}
 
 
 def session(endpoint, key=None, secret=None):

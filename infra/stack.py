@@ -14,7 +14,7 @@ import yaml
 from samtranslator.translator.transform import transform
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FUNCTIONS = ["dns-failover", "capacity-scaler", "backup-verifier", "user-throttle", "access-authorizer"]
+FUNCTIONS = ["dns-failover", "capacity-scaler", "backup-verifier", "user-throttle", "access-authorizer", "readiness-check"]
 
 # Documented size limits the deployment depends on.
 CFN_PARAMETER_MAX = 4096  # CloudFormation quotas: "Parameter value", 4,096 bytes

@@ -197,6 +197,9 @@ class Request:
         if s == "application-autoscaling" and op == "RegisterScalableTarget":
             ident = hashlib.sha1(f"{p.get('ServiceNamespace')}|{p.get('ResourceId')}|{p.get('ScalableDimension')}".encode()).hexdigest()[:32]
             return [(f"application-autoscaling:{op}", self.arn("application-autoscaling", f"scalable-target/{ident}"), {})]
+        if s == "iam" and "PolicySourceArn" in p:
+            # SimulatePrincipalPolicy is authorised against the simulated user or role.
+            return [(f"iam:{op}", p["PolicySourceArn"], {})]
         if s == "events" and op == "PutEvents":
             buses = {e.get("EventBusName") or "default" for e in p.get("Entries", [])} or {"default"}
             return [("events:PutEvents", b if b.startswith("arn:") else self.arn("events", f"event-bus/{b}"), {}) for b in sorted(buses)]

@@ -4,5 +4,6 @@
 pub mod backup;
 pub mod capacity;
 pub mod failover;
+pub mod readiness;
 pub mod shift;
 pub mod throttle;

@@ -1,0 +1,977 @@
+//! Readiness, the readings: the live account, in every configured region, read once per check
+//! and handed to the graders of `decide::readiness`. Only reads (Describe / Get / List /
+//! Simulate / TestDNSAnswer); every call is counted (an SDK interceptor), so the report says
+//! what one check costs. A reading that fails becomes an item graded as such, never a pass.
+
+use crate::aws::clients::AwsClients;
+use crate::config::{CapacityTarget, Strategy, SuiteConfig};
+use crate::decide::readiness::{
+    self as grade, AlarmFacts, Area, Grade, HealthCheckFacts, Item, Quotas, ReadFailure, ReadinessReport, RecordFacts, Simulated,
+    SubscriptionFacts,
+};
+use crate::model::Region;
+use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts operations (not retries) on every client the probe makes.
+#[derive(Debug, Clone, Default)]
+struct CallCounter(Arc<AtomicU64>);
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "ReadinessCallCounter"
+    }
+
+    fn read_before_execution(&self, _: &BeforeSerializationInterceptorContextRef<'_>, _: &mut ConfigBag) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn failure<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> ReadFailure {
+    let code = e.code().map(str::to_owned);
+    ReadFailure::from_code(code.as_deref(), DisplayErrorContext(&e).to_string())
+}
+
+fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+    e.code()
+}
+
+/// Reads the account for a readiness check.
+#[derive(Debug, Clone)]
+pub struct ReadinessProbe {
+    clients: AwsClients,
+    calls: CallCounter,
+}
+
+macro_rules! client {
+    ($self:ident, $krate:ident, $region:expr) => {
+        $krate::Client::from_conf(
+            $krate::config::Builder::from(&$self.clients.config_for($region))
+                .interceptor($self.calls.clone())
+                .build(),
+        )
+    };
+}
+
+/// The inputs of one check that are not in the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct CheckInputs {
+    /// The SSM parameter the functions read their configuration from (`None`: not deployed
+    /// from a parameter, e.g. the CLI with a local file and no `--parameter`).
+    pub config_parameter: Option<String>,
+    /// The regions the suite recorded as drained (`None`: the state could not be read).
+    pub recorded_drained: Option<BTreeSet<Region>>,
+}
+
+impl ReadinessProbe {
+    pub fn new(clients: AwsClients) -> Self {
+        ReadinessProbe {
+            clients,
+            calls: CallCounter::default(),
+        }
+    }
+
+    /// One full check from `home`: every area, every configured region.
+    pub async fn run(&self, config: &SuiteConfig, home: &Region, inputs: &CheckInputs) -> ReadinessReport {
+        let started = std::time::Instant::now();
+        let before = self.calls.0.load(Ordering::Relaxed);
+        let per_region = config.regions.keys().map(|r| async move {
+            let (a, b, c, d, e, f) = futures_util::join!(
+                self.signals(config, r),
+                self.capacity(config, r),
+                self.data(config, r),
+                self.notifications(config, r),
+                self.permissions(config, r),
+                self.configuration(config, r, inputs.config_parameter.as_deref()),
+            );
+            [a, b, c, d, e, f].concat()
+        });
+        let (regional, dns) = futures_util::join!(futures_util::future::join_all(per_region), self.dns(config, inputs));
+        let mut items: Vec<Item> = regional.into_iter().flatten().chain(dns).collect();
+        items.sort_by(|a, b| (a.area, &a.region, &a.item).cmp(&(b.area, &b.region, &b.item)));
+        ReadinessReport {
+            at: chrono::Utc::now(),
+            checked_from: home.to_string(),
+            items,
+            api_calls: self.calls.0.load(Ordering::Relaxed) - before,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+
+    // ---- signals ----------------------------------------------------------------------------
+
+    async fn signals(&self, config: &SuiteConfig, region: &Region) -> Vec<Item> {
+        let mut items = self.alarms(config, region).await;
+        items.extend(self.rules(config, region).await);
+        items
+    }
+
+    /// The alarms the configuration names in `region`: health, composite, the drain alarms of
+    /// the other regions (which live here and which Route 53 follows), saturation.
+    async fn alarms(&self, config: &SuiteConfig, region: &Region) -> Vec<Item> {
+        let mut wanted: BTreeMap<String, bool> = BTreeMap::new(); // name -> Route 53 follows it
+        if let Some(rc) = config.regions.get(region) {
+            for a in rc.health_alarms.iter().chain(rc.composite_alarm.iter()) {
+                wanted.insert(a.clone(), false);
+            }
+        }
+        if let Some(m) = config
+            .dns
+            .health_metric
+            .as_ref()
+            .filter(|_| config.dns.strategies.contains(&Strategy::HealthMetric))
+        {
+            for peer in config.peers_of(region) {
+                wanted.insert(m.alarm_of(peer), true);
+            }
+        }
+        for r in config.capacity.resources.iter().filter(|r| &r.region == region) {
+            for a in &r.saturation_alarms {
+                wanted.entry(a.clone()).or_insert(false);
+            }
+        }
+        let cw = client!(self, aws_sdk_cloudwatch, region);
+        let names: Vec<String> = wanted.keys().cloned().collect();
+        let mut found: BTreeMap<String, AlarmFacts> = BTreeMap::new();
+        // DescribeAlarms: at most 100 names per call; composite alarms only when asked for.
+        for chunk in names.chunks(100) {
+            let out = cw
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+                .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
+                .send()
+                .await;
+            match out {
+                Ok(out) => {
+                    for a in out.metric_alarms() {
+                        let name = a.alarm_name().unwrap_or_default().to_owned();
+                        found.insert(
+                            name.clone(),
+                            AlarmFacts {
+                                name,
+                                composite: false,
+                                period: a.period(),
+                                statistic: a.statistic().map(|s| s.as_str().to_owned()),
+                                extended_statistic: a.extended_statistic().map(str::to_owned),
+                                metric_math: !a.metrics().is_empty(),
+                            },
+                        );
+                    }
+                    for a in out.composite_alarms() {
+                        let name = a.alarm_name().unwrap_or_default().to_owned();
+                        found.insert(
+                            name.clone(),
+                            AlarmFacts {
+                                name,
+                                composite: true,
+                                ..AlarmFacts::default()
+                            },
+                        );
+                    }
+                }
+                Err(e) => {
+                    let f = failure(e);
+                    return chunk
+                        .iter()
+                        .map(|n| {
+                            grade::unreadable(
+                                Area::Signals,
+                                region.as_str(),
+                                format!("alarm {n}"),
+                                "cloudwatch:DescribeAlarms",
+                                &f,
+                            )
+                        })
+                        .collect();
+                }
+            }
+        }
+        wanted
+            .iter()
+            .map(|(name, followed)| {
+                let item = format!("alarm {name}");
+                match found.get(name) {
+                    None => Item::new(
+                        Area::Signals,
+                        region.as_str(),
+                        item,
+                        Grade::Fail,
+                        format!("alarm {name} does not exist in {region}: nothing it watches can start a reaction"),
+                        "create it (infra/template.yaml) or correct the name in the configuration",
+                    ),
+                    Some(a) if *followed => match grade::route53_alarm_problem(a) {
+                        Some(problem) => Item::new(
+                            Area::Signals,
+                            region.as_str(),
+                            item,
+                            Grade::Fail,
+                            format!("Route 53 follows {name}, which {problem}: its health check cannot use it"),
+                            "a standard-resolution metric alarm on Average, Minimum, Maximum, Sum or SampleCount (\"Monitoring a CloudWatch alarm\")",
+                        ),
+                        None => Item::pass(Area::Signals, region.as_str(), item, "exists; a metric alarm Route 53 can follow"),
+                    },
+                    Some(_) => Item::pass(Area::Signals, region.as_str(), item, "exists"),
+                }
+            })
+            .collect()
+    }
+
+    /// The EventBridge rules that route alarms, AWS Health events and commands to the
+    /// functions, and the forwarding of this region's signals to its peers.
+    async fn rules(&self, config: &SuiteConfig, region: &Region) -> Vec<Item> {
+        let Some((partition, account)) = grade::partition_and_account(config) else {
+            return vec![];
+        };
+        let eb = client!(self, aws_sdk_eventbridge, region);
+        let mut items = Vec::new();
+        // Each (target, bus) once: the enabled rules' patterns.
+        let mut cache: BTreeMap<(String, String), Result<Vec<String>, ReadFailure>> = BTreeMap::new();
+        for route in grade::routes(config, region) {
+            let arn = format!(
+                "arn:{partition}:lambda:{region}:{account}:function:{}",
+                grade::function_name(config, route.function)
+            );
+            let key = (arn.clone(), route.bus.clone());
+            if !cache.contains_key(&key) {
+                let patterns = enabled_patterns(&eb, &arn, &route.bus).await;
+                cache.insert(key.clone(), patterns);
+            }
+            let item = format!("{} events on bus {} reach {}", route.source, route.bus, route.function);
+            items.push(match &cache[&key] {
+                Err(f) => grade::unreadable(
+                    Area::Signals,
+                    region.as_str(),
+                    item,
+                    "events:ListRuleNamesByTarget / events:DescribeRule",
+                    f,
+                ),
+                Ok(patterns) => {
+                    let routed = patterns.iter().any(|p| grade::pattern_routes(p, &route.source, None));
+                    let missed: Vec<&String> = route
+                        .alarms
+                        .iter()
+                        .filter(|a| !patterns.iter().any(|p| grade::pattern_routes(p, &route.source, Some(a))))
+                        .collect();
+                    if !routed {
+                        Item::new(
+                            Area::Signals,
+                            region.as_str(),
+                            item,
+                            Grade::Fail,
+                            format!(
+                                "no enabled rule on bus {} sends {} events to {}",
+                                route.bus,
+                                route.source,
+                                grade::function_name(config, route.function)
+                            ),
+                            "redeploy the stack (the function's EventBridgeRule events) or enable the rule",
+                        )
+                    } else if !missed.is_empty() {
+                        Item::new(
+                            Area::Signals,
+                            region.as_str(),
+                            item,
+                            Grade::Fail,
+                            format!("the rules' alarm-name filters let no state change of {missed:?} through"),
+                            format!(
+                                "name the alarms with the rule's prefix ({}-health- / saturation) or widen the rule",
+                                config.platform
+                            ),
+                        )
+                    } else {
+                        Item::pass(Area::Signals, region.as_str(), item, format!("{} enabled rule(s)", patterns.len()))
+                    }
+                }
+            });
+        }
+        for peer in config.peers_of(region) {
+            let bus = format!("arn:{partition}:events:{peer}:{account}:event-bus/default");
+            let item = format!("alarms and AWS Health forwarded to {peer}");
+            let own: Vec<&String> = config.regions[region].health_alarms.iter().collect();
+            items.push(match enabled_patterns(&eb, &bus, "default").await {
+                Err(f) => grade::unreadable(
+                    Area::Signals,
+                    region.as_str(),
+                    item,
+                    "events:ListRuleNamesByTarget / events:DescribeRule",
+                    &f,
+                ),
+                Ok(patterns) => {
+                    let alarms_ok = own
+                        .iter()
+                        .all(|a| patterns.iter().any(|p| grade::pattern_routes(p, "aws.cloudwatch", Some(a))));
+                    let health_ok = patterns.iter().any(|p| grade::pattern_routes(p, "aws.health", None));
+                    if alarms_ok && health_ok {
+                        Item::pass(
+                            Area::Signals,
+                            region.as_str(),
+                            item,
+                            format!("{} enabled rule(s) to {peer}'s default bus", patterns.len()),
+                        )
+                    } else {
+                        Item::new(
+                            Area::Signals,
+                            region.as_str(),
+                            item,
+                            Grade::Fail,
+                            format!(
+                                "{} of {region} do not reach {peer}, which acts on {region}'s failures",
+                                match (alarms_ok, health_ok) {
+                                    (false, false) => "health alarms and AWS Health events",
+                                    (false, true) => "health alarms",
+                                    _ => "AWS Health events",
+                                }
+                            ),
+                            "redeploy the stack (ForwardHealthToPeer, ForwardAwsHealthToPeer) or enable the rules",
+                        )
+                    }
+                }
+            });
+        }
+        items
+    }
+
+    // ---- DNS (global) -----------------------------------------------------------------------
+
+    async fn dns(&self, config: &SuiteConfig, inputs: &CheckInputs) -> Vec<Item> {
+        let us_east_1: Region = crate::aws::clients::ROUTE53_CONTROL_PLANE_REGION
+            .parse()
+            .unwrap_or_else(|_| unreachable!("a region code"));
+        let r53 = client!(self, aws_sdk_route53, &us_east_1);
+        let zone = &config.dns.hosted_zone_id;
+        let mut items = Vec::new();
+        // The record set of the protected name (weighted records: one per set identifier).
+        let listed = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .start_record_name(&config.dns.record_name)
+            .max_items(100)
+            .send()
+            .await;
+        let records: BTreeMap<Region, RecordFacts> = match listed {
+            Err(e) => {
+                let f = failure(e);
+                return vec![grade::unreadable(
+                    Area::Dns,
+                    "global",
+                    format!("records of {}", config.dns.record_name),
+                    "route53:ListResourceRecordSets",
+                    &f,
+                )];
+            }
+            Ok(out) => {
+                let want = config.dns.record_name.trim_end_matches('.');
+                let sets: Vec<_> = out
+                    .resource_record_sets()
+                    .iter()
+                    .filter(|s| s.name().trim_end_matches('.') == want)
+                    .collect();
+                config
+                    .dns
+                    .records
+                    .iter()
+                    .filter_map(|(region, rec)| {
+                        sets.iter()
+                            .find(|s| s.set_identifier() == Some(rec.set_identifier.as_str()))
+                            .map(|s| {
+                                (
+                                    region.clone(),
+                                    RecordFacts {
+                                        weight: s.weight(),
+                                        ttl: s.ttl(),
+                                        health_check_id: s.health_check_id().map(str::to_owned),
+                                        values: s.resource_records().iter().map(|r| r.value().to_owned()).collect(),
+                                    },
+                                )
+                            })
+                    })
+                    .collect()
+            }
+        };
+        for region in config.dns.records.keys() {
+            let found = records.get(region);
+            let record_item = grade::grade_record(config, region, found);
+            items.push(record_item);
+            let Some(id) = found.and_then(|r| r.health_check_id.clone()) else {
+                continue;
+            };
+            items.push(match r53.get_health_check().health_check_id(&id).send().await {
+                Ok(out) => {
+                    let facts = out.health_check().and_then(|h| h.health_check_config()).map(|c| HealthCheckFacts {
+                        kind: c.r#type().as_str().to_owned(),
+                        inverted: c.inverted().unwrap_or(false),
+                        alarm_name: c.alarm_identifier().map(|a| a.name().to_owned()),
+                        alarm_region: c.alarm_identifier().map(|a| a.region().as_str().to_owned()),
+                        routing_control_arn: c.routing_control_arn().map(str::to_owned),
+                    });
+                    grade::grade_health_check(config, region, &id, facts.as_ref())
+                }
+                Err(e) if code_of(&e) == Some("NoSuchHealthCheck") => grade::grade_health_check(config, region, &id, None),
+                Err(e) => grade::unreadable(
+                    Area::Dns,
+                    "global",
+                    format!("health check {id} ({region})"),
+                    "route53:GetHealthCheck",
+                    &failure(e),
+                ),
+            });
+        }
+        if let Some(rc) = config
+            .dns
+            .routing_control
+            .as_ref()
+            .filter(|_| config.dns.strategies.contains(&Strategy::RoutingControl))
+        {
+            let switches = crate::act::traffic::TrafficSwitches::new(config, &self.clients);
+            for (region, arn) in &rc.controls {
+                let item = format!("routing control of {region}");
+                items.push(match switches.holds(Strategy::RoutingControl, region).await {
+                    Ok(drained) => Item::pass(
+                        Area::Dns,
+                        "global",
+                        item,
+                        format!("{arn} answers through the cluster ({})", if drained { "Off" } else { "On" }),
+                    ),
+                    Err(e) => Item::new(
+                        Area::Dns,
+                        "global",
+                        item,
+                        Grade::Fail,
+                        format!("{arn} does not answer through any cluster endpoint: {e}"),
+                        "check dns.routing_control (control ARN, cluster endpoints) against the ARC cluster",
+                    ),
+                });
+            }
+        }
+        // What a resolver gets now, from Route 53 itself.
+        let answer_item = "answer agrees with the recorded state";
+        match r53
+            .test_dns_answer()
+            .hosted_zone_id(zone)
+            .record_name(&config.dns.record_name)
+            .record_type(aws_sdk_route53::types::RrType::A)
+            .send()
+            .await
+        {
+            Ok(out) => match &inputs.recorded_drained {
+                Some(drained) => items.push(grade::grade_answer(out.record_data(), &records, drained)),
+                None => items.push(Item::new(
+                    Area::Dns,
+                    "global",
+                    answer_item,
+                    Grade::Warn,
+                    format!(
+                        "Route 53 answers {:?}; the recorded state could not be read to compare",
+                        out.record_data()
+                    ),
+                    "check the state table (`resilience status`)",
+                )),
+            },
+            Err(e) => items.push(grade::unreadable(
+                Area::Dns,
+                "global",
+                answer_item,
+                "route53:TestDNSAnswer",
+                &failure(e),
+            )),
+        }
+        // Accelerated recovery keeps record changes possible while us-east-1 is impaired
+        // ("Enabling accelerated recovery for managing public DNS records": HostedZone.Features).
+        let item = format!("accelerated recovery of zone {zone}");
+        items.push(match r53.get_hosted_zone().id(zone).send().await {
+            Ok(out) => {
+                let status = out
+                    .hosted_zone()
+                    .and_then(|z| z.features())
+                    .and_then(|f| f.accelerated_recovery_status())
+                    .map(|s| s.as_str().to_owned());
+                match status.as_deref() {
+                    Some("ENABLED") => Item::pass(Area::Dns, "global", item, "enabled"),
+                    other => Item::new(
+                        Area::Dns,
+                        "global",
+                        item,
+                        Grade::Warn,
+                        format!(
+                            "accelerated recovery is {}: a control-plane drain depends on us-east-1",
+                            other.unwrap_or("not enabled")
+                        ),
+                        "UpdateHostedZoneFeatures with EnableAcceleratedRecovery (public zones)",
+                    ),
+                }
+            }
+            Err(e) => grade::unreadable(Area::Dns, "global", item, "route53:GetHostedZone", &failure(e)),
+        });
+        items
+    }
+
+    // ---- capacity ---------------------------------------------------------------------------
+
+    async fn capacity(&self, config: &SuiteConfig, region: &Region) -> Vec<Item> {
+        let resources: Vec<_> = config.capacity.resources.iter().filter(|r| &r.region == region).collect();
+        if resources.is_empty() {
+            return vec![];
+        }
+        let aas = client!(self, aws_sdk_applicationautoscaling, region);
+        let lambda = client!(self, aws_sdk_lambda, region);
+        let mut items = Vec::new();
+        let mut current: BTreeMap<String, i64> = BTreeMap::new();
+        for r in &resources {
+            let item = format!("capacity target {}", r.id());
+            items.push(match &r.target {
+                CapacityTarget::ScalableTarget {
+                    service_namespace,
+                    resource_id,
+                    scalable_dimension,
+                } => {
+                    let out = aas
+                        .describe_scalable_targets()
+                        .service_namespace(service_namespace.as_str().into())
+                        .resource_ids(resource_id)
+                        .scalable_dimension(scalable_dimension.as_str().into())
+                        .send()
+                        .await;
+                    match out {
+                        Ok(out) => match out.scalable_targets().first() {
+                            Some(t) => Item::pass(
+                                Area::Capacity,
+                                region.as_str(),
+                                item,
+                                format!("registered, min {} max {}", t.min_capacity(), t.max_capacity()),
+                            ),
+                            None => Item::new(
+                                Area::Capacity,
+                                region.as_str(),
+                                item,
+                                Grade::Fail,
+                                format!("{resource_id} ({scalable_dimension}) is not a registered scalable target: capacity-scaler cannot raise it"),
+                                "RegisterScalableTarget it (its baseline min and max), or remove it from capacity.resources",
+                            ),
+                        },
+                        Err(e) => grade::unreadable(Area::Capacity, region.as_str(), item, "application-autoscaling:DescribeScalableTargets", &failure(e)),
+                    }
+                }
+                CapacityTarget::ReservedConcurrency { function_name } => {
+                    match lambda.get_function_concurrency().function_name(function_name).send().await {
+                        Ok(out) => {
+                            let reserved = out.reserved_concurrent_executions().map_or(0, i64::from);
+                            current.insert(r.id(), reserved);
+                            Item::pass(Area::Capacity, region.as_str(), item, format!("{function_name} exists, {reserved} reserved"))
+                        }
+                        Err(e) if code_of(&e) == Some("ResourceNotFoundException") => Item::new(
+                            Area::Capacity,
+                            region.as_str(),
+                            item,
+                            Grade::Fail,
+                            format!("function {function_name} does not exist in {region}"),
+                            "deploy it, or correct capacity.resources[].target.function_name",
+                        ),
+                        Err(e) => grade::unreadable(Area::Capacity, region.as_str(), item, "lambda:GetFunctionConcurrency", &failure(e)),
+                    }
+                }
+            });
+        }
+        let mut quotas = Quotas::default();
+        match lambda.get_account_settings().send().await {
+            Ok(out) => {
+                let limit = out.account_limit();
+                quotas.lambda_concurrency = limit.map(|l| i64::from(l.concurrent_executions()));
+                let unreserved = limit.and_then(|l| l.unreserved_concurrent_executions()).map_or(0, i64::from);
+                let raise = grade::planned_reserved_raise(config, region, &current);
+                items.push(grade::grade_unreserved(config, region, unreserved, raise));
+            }
+            Err(e) => items.push(grade::unreadable(
+                Area::Capacity,
+                region.as_str(),
+                "unreserved concurrency after the failover raises",
+                "lambda:GetAccountSettings",
+                &failure(e),
+            )),
+        }
+        let uses_dynamodb = resources
+            .iter()
+            .any(|r| matches!(&r.target, CapacityTarget::ScalableTarget { service_namespace, .. } if service_namespace == "dynamodb"));
+        if uses_dynamodb {
+            match client!(self, aws_sdk_dynamodb, region).describe_limits().send().await {
+                Ok(out) => {
+                    quotas.table_max_write = out.table_max_write_capacity_units();
+                    quotas.table_max_read = out.table_max_read_capacity_units();
+                }
+                Err(e) => {
+                    items.push(grade::unreadable(
+                        Area::Capacity,
+                        region.as_str(),
+                        "account quotas cover the ceilings",
+                        "dynamodb:DescribeLimits",
+                        &failure(e),
+                    ));
+                    return items;
+                }
+            }
+        }
+        items.push(grade::grade_quotas(config, region, &quotas));
+        items
+    }
+
+    // ---- data -------------------------------------------------------------------------------
+
+    async fn data(&self, config: &SuiteConfig, region: &Region) -> Vec<Item> {
+        let ddb = client!(self, aws_sdk_dynamodb, region);
+        let mut items = Vec::new();
+        for table in &config.protected_tables {
+            let item = format!("point-in-time recovery of {table}");
+            items.push(match ddb.describe_continuous_backups().table_name(table).send().await {
+                Ok(out) => {
+                    let pitr = out
+                        .continuous_backups_description()
+                        .and_then(|d| d.point_in_time_recovery_description());
+                    grade::grade_pitr(
+                        table,
+                        region,
+                        pitr.and_then(|p| p.point_in_time_recovery_status()).map(|s| s.as_str()),
+                        pitr.and_then(|p| p.recovery_period_in_days()),
+                        config.backup.recovery_period_days,
+                    )
+                }
+                Err(e) if code_of(&e) == Some("TableNotFoundException") => Item::new(
+                    Area::Data,
+                    region.as_str(),
+                    item,
+                    Grade::Fail,
+                    format!("table {table} has no replica in {region}"),
+                    "add the replica to the global table, or remove the region",
+                ),
+                Err(e) => grade::unreadable(Area::Data, region.as_str(), item, "dynamodb:DescribeContinuousBackups", &failure(e)),
+            });
+            if !config.backup.global_tables {
+                continue;
+            }
+            let item = format!("replicas of {table} seen from {region}");
+            items.push(match ddb.describe_table().table_name(table).send().await {
+                Ok(out) => {
+                    let replicas: BTreeMap<String, String> = out
+                        .table()
+                        .map(|t| t.replicas())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|r| {
+                            (
+                                r.region_name().unwrap_or_default().to_owned(),
+                                r.replica_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                            )
+                        })
+                        .collect();
+                    let wrong: Vec<String> = config
+                        .peers_of(region)
+                        .filter_map(|peer| match replicas.get(peer.as_str()) {
+                            Some(s) if s == "ACTIVE" => None,
+                            Some(s) => Some(format!("{peer} is {s}")),
+                            None => Some(format!("{peer} is not a replica")),
+                        })
+                        .collect();
+                    if wrong.is_empty() {
+                        Item::pass(
+                            Area::Data,
+                            region.as_str(),
+                            item,
+                            format!("every peer replica ACTIVE ({})", replicas.len()),
+                        )
+                    } else {
+                        Item::new(
+                            Area::Data,
+                            region.as_str(),
+                            item,
+                            Grade::Fail,
+                            wrong.join("; "),
+                            "add or repair the replica (UpdateTable ReplicaUpdates); until then the region has no copy of the data",
+                        )
+                    }
+                }
+                Err(e) => grade::unreadable(Area::Data, region.as_str(), item, "dynamodb:DescribeTable", &failure(e)),
+            });
+        }
+        items
+    }
+
+    // ---- notifications ----------------------------------------------------------------------
+
+    async fn notifications(&self, config: &SuiteConfig, region: &Region) -> Vec<Item> {
+        let Some(topic) = config.topic_for(region) else {
+            return vec![];
+        };
+        let sns = client!(self, aws_sdk_sns, region);
+        let item_name = format!("subscribers of {topic}");
+        let mut subs = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            // ListSubscriptionsByTopic: up to 100 per page.
+            match sns
+                .list_subscriptions_by_topic()
+                .topic_arn(topic)
+                .set_next_token(next.clone())
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    for s in out.subscriptions() {
+                        let arn = s.subscription_arn().unwrap_or_default();
+                        let mut facts = SubscriptionFacts {
+                            protocol: s.protocol().unwrap_or_default().to_owned(),
+                            endpoint: s.endpoint().unwrap_or_default().to_owned(),
+                            // An unconfirmed subscription is listed without an ARN ("PendingConfirmation").
+                            confirmed: arn.starts_with("arn:"),
+                            ..SubscriptionFacts::default()
+                        };
+                        if facts.confirmed {
+                            match sns.get_subscription_attributes().subscription_arn(arn).send().await {
+                                Ok(a) => {
+                                    let attrs = a.attributes().cloned().unwrap_or_default();
+                                    facts.confirmed = attrs.get("PendingConfirmation").is_none_or(|v| v != "true");
+                                    facts.filter_policy = attrs.get("FilterPolicy").cloned();
+                                    facts.filter_scope = attrs.get("FilterPolicyScope").cloned();
+                                }
+                                Err(e) => {
+                                    return vec![grade::unreadable(
+                                        Area::Notifications,
+                                        region.as_str(),
+                                        item_name,
+                                        "sns:GetSubscriptionAttributes",
+                                        &failure(e),
+                                    )];
+                                }
+                            }
+                        }
+                        subs.push(facts);
+                    }
+                    next = out.next_token().map(str::to_owned);
+                    if next.is_none() {
+                        break;
+                    }
+                }
+                Err(e) if code_of(&e) == Some("NotFound") => {
+                    return vec![Item::new(
+                        Area::Notifications,
+                        region.as_str(),
+                        item_name,
+                        Grade::Fail,
+                        format!("topic {topic} does not exist: no alert would reach anyone"),
+                        "redeploy the stack (AlertsTopic) or correct notifications.topics",
+                    )];
+                }
+                Err(e) => {
+                    return vec![grade::unreadable(
+                        Area::Notifications,
+                        region.as_str(),
+                        item_name,
+                        "sns:ListSubscriptionsByTopic",
+                        &failure(e),
+                    )];
+                }
+            }
+        }
+        vec![grade::grade_subscriptions(region, topic, &subs)]
+    }
+
+    // ---- permissions ------------------------------------------------------------------------
+
+    async fn permissions(&self, config: &SuiteConfig, region: &Region) -> Vec<Item> {
+        let lambda = client!(self, aws_sdk_lambda, region);
+        // IAM is global; its endpoint is in us-east-1 for the aws partition.
+        let iam = client!(self, aws_sdk_iam, region);
+        let mut items = Vec::new();
+        for function in grade::FUNCTIONS {
+            let name = grade::function_name(config, function);
+            let item = format!("{function} may do its job");
+            let role = match lambda.get_function_configuration().function_name(&name).send().await {
+                Ok(out) => out.role().unwrap_or_default().to_owned(),
+                Err(e) if code_of(&e) == Some("ResourceNotFoundException") => {
+                    items.push(Item::new(
+                        Area::Permissions,
+                        region.as_str(),
+                        item,
+                        Grade::Fail,
+                        format!("function {name} is not deployed in {region}"),
+                        "deploy the stack in this region (make deploy)",
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    items.push(grade::unreadable(
+                        Area::Permissions,
+                        region.as_str(),
+                        item,
+                        "lambda:GetFunctionConfiguration",
+                        &failure(e),
+                    ));
+                    continue;
+                }
+            };
+            // One simulation per resource (and condition): the actions on it.
+            let mut groups: BTreeMap<(String, Vec<(&str, String)>), Vec<&str>> = BTreeMap::new();
+            for n in grade::needs(config, function, region) {
+                groups.entry((n.resource, n.context)).or_default().push(n.action);
+            }
+            let mut results = Vec::new();
+            let mut unread = None;
+            for ((resource, context), actions) in groups {
+                let mut req = iam
+                    .simulate_principal_policy()
+                    .policy_source_arn(&role)
+                    .set_action_names(Some(actions.iter().map(|a| (*a).to_owned()).collect()));
+                if resource != "*" {
+                    req = req.resource_arns(&resource);
+                }
+                for (key, value) in &context {
+                    req = req.context_entries(
+                        aws_sdk_iam::types::ContextEntry::builder()
+                            .context_key_name(*key)
+                            .context_key_type(aws_sdk_iam::types::ContextKeyTypeEnum::String)
+                            .context_key_values(value)
+                            .build(),
+                    );
+                }
+                match req.send().await {
+                    Ok(out) => results.extend(out.evaluation_results().iter().map(|r| Simulated {
+                        action: r.eval_action_name().to_owned(),
+                        resource: resource.clone(),
+                        decision: r.eval_decision().as_str().to_owned(),
+                    })),
+                    Err(e) => {
+                        unread = Some(failure(e));
+                        break;
+                    }
+                }
+            }
+            items.push(match unread {
+                Some(f) => grade::unreadable(Area::Permissions, region.as_str(), item, "iam:SimulatePrincipalPolicy", &f),
+                None => grade::grade_permissions(function, region, &role, &results),
+            });
+        }
+        items
+    }
+
+    // ---- configuration ----------------------------------------------------------------------
+
+    async fn configuration(&self, config: &SuiteConfig, region: &Region, parameter: Option<&str>) -> Vec<Item> {
+        let item = "configuration parameter";
+        let Some(name) = parameter else {
+            return vec![Item::new(
+                Area::Configuration,
+                region.as_str(),
+                item,
+                Grade::Warn,
+                "not checked: no configuration parameter named (RESILIENCE_CONFIG_PARAMETER)",
+                "run the check where the functions run, or give the CLI --parameter",
+            )];
+        };
+        let ssm = client!(self, aws_sdk_ssm, region);
+        let out = match ssm.get_parameter().name(name).send().await {
+            Ok(out) => out,
+            Err(e) if code_of(&e) == Some("ParameterNotFound") => {
+                return vec![Item::new(
+                    Area::Configuration,
+                    region.as_str(),
+                    item,
+                    Grade::Fail,
+                    format!("parameter {name} does not exist in {region}: the functions there cannot start"),
+                    "make deploy-config CONFIG=<file>",
+                )];
+            }
+            Err(e) => {
+                return vec![grade::unreadable(
+                    Area::Configuration,
+                    region.as_str(),
+                    item,
+                    "ssm:GetParameter",
+                    &failure(e),
+                )];
+            }
+        };
+        let p = out.parameter();
+        let text = p.and_then(|p| p.value()).unwrap_or_default();
+        let version = p.map_or(0, |p| p.version());
+        vec![match SuiteConfig::from_text(name, text, |_| None) {
+            Err(e) => Item::new(
+                Area::Configuration,
+                region.as_str(),
+                item,
+                Grade::Fail,
+                format!("version {version} of {name} is not valid: {e}"),
+                "resilience config check, then make deploy-config",
+            ),
+            Ok(deployed) if !same_document(&deployed, config) => Item::new(
+                Area::Configuration,
+                region.as_str(),
+                item,
+                Grade::Fail,
+                format!(
+                    "version {version} of {name} in {region} differs from the configuration this check runs with (sha256 {} vs {})",
+                    digest(&deployed),
+                    digest(config)
+                ),
+                "roll the same validated document out to every region (make deploy-config)",
+            ),
+            Ok(deployed) => Item::pass(
+                Area::Configuration,
+                region.as_str(),
+                item,
+                format!("version {version}, valid, sha256 {}", digest(&deployed)),
+            ),
+        }]
+    }
+}
+
+/// The same document, whatever this process's emergency switches say.
+fn same_document(a: &SuiteConfig, b: &SuiteConfig) -> bool {
+    let strip = |c: &SuiteConfig| SuiteConfig {
+        dry_run: false,
+        kill_switch: false,
+        ..c.clone()
+    };
+    strip(a) == strip(b)
+}
+
+/// A short digest of a configuration as parsed (key order and whitespace do not count).
+pub fn digest(config: &SuiteConfig) -> String {
+    let text = serde_json::to_string(config).unwrap_or_default();
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    d.as_ref().iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The event patterns of the enabled rules on `bus` that target `arn`.
+async fn enabled_patterns(eb: &aws_sdk_eventbridge::Client, arn: &str, bus: &str) -> Result<Vec<String>, ReadFailure> {
+    let mut names = Vec::new();
+    let mut next = None;
+    loop {
+        let out = eb
+            .list_rule_names_by_target()
+            .target_arn(arn)
+            .event_bus_name(bus)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(failure)?;
+        names.extend(out.rule_names().iter().cloned());
+        next = out.next_token().map(str::to_owned);
+        if next.is_none() {
+            break;
+        }
+    }
+    let mut patterns = Vec::new();
+    for name in names {
+        let rule = eb.describe_rule().name(&name).event_bus_name(bus).send().await.map_err(failure)?;
+        let enabled = rule.state().is_some_and(|s| s.as_str().starts_with("ENABLED"));
+        if enabled {
+            patterns.push(rule.event_pattern().unwrap_or_default().to_owned());
+        }
+    }
+    Ok(patterns)
+}
