@@ -6,6 +6,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use resilience_core::config::SuiteConfig;
+use resilience_core::decide::readiness::{self, Grade, Item, ReadinessReport};
 use resilience_core::evidence::audit::AuditRecord;
 use resilience_core::model::Region;
 use resilience_core::signal::command::{MAX_REASON_CHARS, MAX_SIGNED_BYTES, signing_input};
@@ -37,6 +38,72 @@ pub struct Status {
     pub last_failover_at: Option<DateTime<Utc>>,
     pub open_leases: Vec<Value>,
     pub pending_notifications: usize,
+    /// The last readiness check run from each region, and its age.
+    pub readiness: Vec<ReadinessSeen>,
+}
+
+/// One region's last readiness report, as `resilience status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadinessSeen {
+    pub checked_from: Region,
+    pub grade: Grade,
+    pub summary: String,
+    pub at: DateTime<Utc>,
+    pub age_seconds: i64,
+    /// The items that are not PASS.
+    pub not_passing: Vec<Item>,
+}
+
+/// The last readiness report of each region (its own copy, read where it is written).
+pub async fn readiness(peers: &[(Region, DynamoStore)]) -> Result<Vec<ReadinessSeen>, CliError> {
+    let mut out = Vec::new();
+    for (region, store) in peers {
+        let Some(v) = store.get_state(&readiness::report_name(region)).await? else {
+            continue;
+        };
+        let Ok(report) = serde_json::from_value::<ReadinessReport>(v.value) else {
+            continue;
+        };
+        out.push(ReadinessSeen {
+            checked_from: region.clone(),
+            grade: report.grade(),
+            summary: report.summary(),
+            at: report.at,
+            age_seconds: (Utc::now() - report.at).num_seconds(),
+            not_passing: report.items.into_iter().filter(|i| i.grade != Grade::Pass).collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// A report as a table a person reads: the items that are not PASS first, each with its fix.
+pub fn readiness_table(report: &ReadinessReport) -> String {
+    let mut items: Vec<&Item> = report.items.iter().collect();
+    items.sort_by(|a, b| {
+        b.grade
+            .cmp(&a.grade)
+            .then((a.area, &a.region, &a.item).cmp(&(b.area, &b.region, &b.item)))
+    });
+    let mut lines: Vec<String> = items
+        .iter()
+        .map(|i| {
+            let fix = if i.fix.is_empty() {
+                String::new()
+            } else {
+                format!("\n      fix: {}", i.fix)
+            };
+            format!(
+                "{:<4}  {:<13} {:<10} {}: {}{fix}",
+                format!("{:?}", i.grade).to_uppercase(),
+                format!("{:?}", i.area).to_lowercase(),
+                i.region,
+                i.item,
+                i.detail
+            )
+        })
+        .collect();
+    lines.push(report.summary());
+    lines.join("\n")
 }
 
 /// `store` is the state table in `home`; `peers` the same table in every configured region
@@ -78,6 +145,7 @@ pub async fn status(
         last_failover_at: state.last_failover_at,
         open_leases,
         pending_notifications: state.outbox.len(),
+        readiness: readiness(peers).await?,
     })
 }
 

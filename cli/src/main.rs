@@ -28,8 +28,17 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
-    /// Which regions serve, frozen or not, open leases.
+    /// Which regions serve, frozen or not, open leases, the last readiness check and its age.
     Status,
+    /// Read the whole failover path on the live account now, in every configured region, and
+    /// grade each item PASS / WARN / FAIL with the fix (what readiness-check does every 30
+    /// minutes). Exit status 1 if any item FAILs. Run it before and after a deploy.
+    Check {
+        /// The SSM parameter the functions read their configuration from (checked in every
+        /// region against this configuration; default: $RESILIENCE_CONFIG_PARAMETER).
+        #[arg(long)]
+        parameter: Option<String>,
+    },
     /// The modelled time from a regional failure until traffic has left the region, per
     /// strategy (from the configuration; defaults are the template's). Needs no AWS access.
     TimeToShift {
@@ -227,8 +236,38 @@ async fn run(args: Args) -> Result<(), String> {
                     } else {
                         String::new()
                     }
-                )
+                ) + &readiness_lines(&s.readiness)
             });
+        }
+        Command::Check { parameter } => {
+            let peers: Vec<_> = config
+                .regions
+                .keys()
+                .map(|r| (r.clone(), DynamoStore::new(clients.dynamodb(r), config.state_table.clone())))
+                .collect();
+            let recorded_drained = resilience_core::handler::dns_state::read(&config, &region, &store, &peers)
+                .await
+                .map(|(_, _, merged)| merged.drained)
+                .map_err(|e| eprintln!("resilience: the recorded DNS state is unreadable ({e}); the DNS answer is not compared"))
+                .ok();
+            let inputs = resilience_core::act::readiness::CheckInputs {
+                config_parameter: parameter
+                    .or_else(|| std::env::var(resilience_core::config::ENV_CONFIG_PARAMETER).ok())
+                    .filter(|p| !p.is_empty()),
+                recorded_drained,
+            };
+            let report = resilience_core::act::readiness::ReadinessProbe::new(clients.clone())
+                .run(&config, &region, &inputs)
+                .await;
+            print(args.json, &serde_json::to_value(&report).unwrap_or_default(), || {
+                cli::readiness_table(&report)
+            });
+            if report.grade() == resilience_core::decide::readiness::Grade::Fail {
+                return Err(format!(
+                    "readiness FAIL: {} item(s) fail",
+                    report.count(resilience_core::decide::readiness::Grade::Fail)
+                ));
+            }
         }
         Command::Audit { function, limit } => {
             let records = cli::audit(&store, function.as_deref(), limit).await.map_err(|e| e.to_string())?;
@@ -349,6 +388,28 @@ async fn run(args: Args) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn readiness_lines(seen: &[cli::ReadinessSeen]) -> String {
+    if seen.is_empty() {
+        return "\nreadiness: never checked".into();
+    }
+    seen.iter()
+        .map(|r| {
+            let items: Vec<String> = r
+                .not_passing
+                .iter()
+                .map(|i| format!("\n  {:?} {} {}: {}", i.grade, i.region, i.item, i.detail))
+                .collect();
+            format!(
+                "\nreadiness from {}: {} ({} min ago){}",
+                r.checked_from,
+                r.summary,
+                r.age_seconds / 60,
+                items.concat()
+            )
+        })
+        .collect()
 }
 
 #[tokio::main]

@@ -22,11 +22,6 @@ use serde_json::{Value, json};
 
 pub const FUNCTION: &str = "readiness-check";
 
-/// The state document holding the last report of the check run in `region`.
-pub fn last_report(region: &Region) -> String {
-    format!("readiness#{region}")
-}
-
 #[derive(Debug)]
 pub struct ReadinessCheck<S, N> {
     pub config: SuiteConfig,
@@ -160,7 +155,7 @@ impl<S: StateStore, N: Notifier> ReadinessCheck<S, N> {
             recorded_drained,
         };
         let report = self.probe.run(&self.config, &self.region, &inputs).await;
-        let name = last_report(&self.region);
+        let name = readiness::report_name(&self.region);
         let previous = self.store.get_state(&name).await?;
         let version = previous.as_ref().map_or(0, |v| v.version);
         let previous: Option<ReadinessReport> = previous.and_then(|v| serde_json::from_value(v.value).ok());

@@ -34,9 +34,21 @@ impl Intercept for CallCounter {
     }
 }
 
-fn failure<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> ReadFailure {
+/// A failed read, classified by its error code, with a message short enough for a report: the
+/// code and message when AWS gave them, else the HTTP status or the transport's own error.
+fn failure<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    e: SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> ReadFailure {
     let code = e.code().map(str::to_owned);
-    ReadFailure::from_code(code.as_deref(), DisplayErrorContext(&e).to_string())
+    let message = match (&code, &e) {
+        (Some(c), _) => format!("{c}: {}", e.message().unwrap_or_default()),
+        (None, SdkError::ServiceError(se)) => format!("HTTP {} without an AWS error", se.raw().status().as_u16()),
+        (None, _) => {
+            let full = DisplayErrorContext(&e).to_string();
+            full.chars().take(200).collect()
+        }
+    };
+    ReadFailure::from_code(code.as_deref(), message)
 }
 
 fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
@@ -48,16 +60,18 @@ fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
 pub struct ReadinessProbe {
     clients: AwsClients,
     calls: CallCounter,
+    /// Tests: aws-smithy-mocks' interceptor on every client (what the emulator cannot answer).
+    mock: Option<aws_smithy_runtime_api::client::interceptors::SharedInterceptor>,
 }
 
 macro_rules! client {
-    ($self:ident, $krate:ident, $region:expr) => {
-        $krate::Client::from_conf(
-            $krate::config::Builder::from(&$self.clients.config_for($region))
-                .interceptor($self.calls.clone())
-                .build(),
-        )
-    };
+    ($self:ident, $krate:ident, $region:expr) => {{
+        let mut b = $krate::config::Builder::from(&$self.clients.config_for($region)).interceptor($self.calls.clone());
+        if let Some(m) = &$self.mock {
+            b.push_interceptor(m.clone());
+        }
+        $krate::Client::from_conf(b.build())
+    }};
 }
 
 /// The inputs of one check that are not in the configuration.
@@ -75,6 +89,7 @@ impl ReadinessProbe {
         ReadinessProbe {
             clients,
             calls: CallCounter::default(),
+            mock: None,
         }
     }
 
@@ -404,6 +419,22 @@ impl ReadinessProbe {
                 continue;
             };
             items.push(match r53.get_health_check().health_check_id(&id).send().await {
+                // GetHealthCheck always gives a CLOUDWATCH_METRIC check its AlarmIdentifier (required
+                // by CreateHealthCheck for that type): one without it is an answer that cannot be graded.
+                Ok(out)
+                    if out
+                        .health_check()
+                        .and_then(|h| h.health_check_config())
+                        .is_some_and(|c| c.r#type().as_str() == "CLOUDWATCH_METRIC" && c.alarm_identifier().is_none()) =>
+                {
+                    grade::unreadable(
+                        Area::Dns,
+                        "global",
+                        format!("health check {id} ({region})"),
+                        "route53:GetHealthCheck",
+                        &ReadFailure::Other("a CLOUDWATCH_METRIC health check was described without its AlarmIdentifier".into()),
+                    )
+                }
                 Ok(out) => {
                     let facts = out.health_check().and_then(|h| h.health_check_config()).map(|c| HealthCheckFacts {
                         kind: c.r#type().as_str().to_owned(),
@@ -974,4 +1005,323 @@ async fn enabled_patterns(eb: &aws_sdk_eventbridge::Client, arn: &str, bus: &str
         }
     }
     Ok(patterns)
+}
+
+#[cfg(test)]
+mod tests {
+    //! What the emulator cannot answer (TestDNSAnswer, IAM's policy simulator, hosted-zone
+    //! features, account quotas below a plan, throttling), with aws-smithy-mocks.
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, mock};
+    use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn config() -> SuiteConfig {
+        SuiteConfig::from_json(crate::config::EXAMPLE).unwrap()
+    }
+
+    fn region(r: &str) -> Region {
+        r.parse().unwrap()
+    }
+
+    /// A probe whose every call is answered by `rules` (any order, each as often as asked).
+    fn probe(rules: &[Rule]) -> ReadinessProbe {
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for r in rules {
+            interceptor = interceptor.with_rule(r);
+        }
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-south-1"))
+            .credentials_provider(aws_sdk_route53::config::SharedCredentialsProvider::new(
+                aws_sdk_route53::config::Credentials::for_tests(),
+            ))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            // One answer per call: a throttled read is reported, not retried away.
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let mut p = ReadinessProbe::new(AwsClients::from_config(sdk));
+        p.mock = Some(SharedInterceptor::new(interceptor));
+        p
+    }
+
+    fn grades(items: &[Item]) -> Vec<(String, Grade)> {
+        items.iter().map(|i| (i.item.clone(), i.grade)).collect()
+    }
+
+    #[tokio::test]
+    async fn quotas_short_of_the_plan_fail_naming_the_quota_and_the_shortfall() {
+        use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::DescribeScalableTargetsOutput;
+        use aws_sdk_applicationautoscaling::types::{ScalableDimension, ScalableTarget, ServiceNamespace};
+        use aws_sdk_dynamodb::operation::describe_limits::DescribeLimitsOutput;
+        use aws_sdk_lambda::operation::get_account_settings::GetAccountSettingsOutput;
+        use aws_sdk_lambda::operation::get_function_concurrency::GetFunctionConcurrencyOutput;
+        use aws_sdk_lambda::types::AccountLimit;
+        let rules = [
+            mock!(aws_sdk_applicationautoscaling::Client::describe_scalable_targets)
+                .sequence()
+                .output(|| {
+                    DescribeScalableTargetsOutput::builder()
+                        .scalable_targets(
+                            ScalableTarget::builder()
+                                .service_namespace(ServiceNamespace::Dynamodb)
+                                .resource_id("table/aworld-orders")
+                                .scalable_dimension(ScalableDimension::DynamoDbTableWriteCapacityUnits)
+                                .min_capacity(100)
+                                .max_capacity(200)
+                                .creation_time(aws_smithy_types::DateTime::from_secs(0))
+                                .role_arn("arn:aws:iam::123456789012:role/aws-service-role/dynamodb.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_DynamoDBTable")
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                })
+                .repeatedly()
+                .build(),
+            mock!(aws_sdk_lambda::Client::get_function_concurrency)
+                .then_output(|| GetFunctionConcurrencyOutput::builder().reserved_concurrent_executions(100).build()),
+            // 250 unreserved; the failover raises aworld-api by 2 x 100: 50 would be left.
+            mock!(aws_sdk_lambda::Client::get_account_settings).then_output(|| {
+                GetAccountSettingsOutput::builder()
+                    .account_limit(AccountLimit::builder().concurrent_executions(1000).unreserved_concurrent_executions(250).build())
+                    .build()
+            }),
+            // A table may not go above 500 write units here; the plan's ceiling is 1000.
+            mock!(aws_sdk_dynamodb::Client::describe_limits).then_output(|| {
+                DescribeLimitsOutput::builder()
+                    .table_max_write_capacity_units(500)
+                    .table_max_read_capacity_units(40_000)
+                    .account_max_write_capacity_units(80_000)
+                    .account_max_read_capacity_units(80_000)
+                    .build()
+            }),
+        ];
+        let items = probe(&rules).capacity(&config(), &region("eu-north-1")).await;
+        let failing: Vec<&Item> = items.iter().filter(|i| i.grade == Grade::Fail).collect();
+        assert_eq!(failing.len(), 2, "{:#?}", grades(&items));
+        let unreserved = failing.iter().find(|i| i.item.starts_with("unreserved")).unwrap();
+        assert!(unreserved.detail.contains("50 left"), "{unreserved:?}");
+        let quota = failing.iter().find(|i| i.item.starts_with("account quotas")).unwrap();
+        assert!(
+            quota.detail.contains("TableMaxWriteCapacityUnits") && quota.detail.contains("500"),
+            "{quota:?}"
+        );
+        assert!(quota.fix.contains("Service Quotas"), "{quota:?}");
+        assert!(
+            items
+                .iter()
+                .filter(|i| i.item.starts_with("capacity target"))
+                .all(|i| i.grade == Grade::Pass)
+        );
+    }
+
+    fn dns_rules(answer: &'static str, accelerated: aws_sdk_route53::types::AcceleratedRecoveryStatus) -> Vec<Rule> {
+        use aws_sdk_route53::operation::get_hosted_zone::GetHostedZoneOutput;
+        use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+        use aws_sdk_route53::operation::test_dns_answer::TestDnsAnswerOutput;
+        use aws_sdk_route53::types::*;
+        let record = |id: &str, value: &str, check: &str| {
+            ResourceRecordSet::builder()
+                .name("api.aworld.example.")
+                .r#type(RrType::A)
+                .set_identifier(id)
+                .weight(100)
+                .ttl(60)
+                .health_check_id(check)
+                .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+                .build()
+                .unwrap()
+        };
+        let (south, north) = (
+            record("eu-south-1", "192.0.2.20", "hc-south"),
+            record("eu-north-1", "192.0.2.10", "hc-north"),
+        );
+        vec![
+            mock!(aws_sdk_route53::Client::list_resource_record_sets).then_output(move || {
+                ListResourceRecordSetsOutput::builder()
+                    .resource_record_sets(south.clone())
+                    .resource_record_sets(north.clone())
+                    .is_truncated(false)
+                    .max_items(100)
+                    .build()
+                    .unwrap()
+            }),
+            mock!(aws_sdk_route53::Client::get_health_check)
+                .match_requests(|r| r.health_check_id() == Some("hc-south"))
+                .then_output(|| health_check("hc-south", "aworld-drained-eu-south-1", CloudWatchRegion::EuNorth1)),
+            mock!(aws_sdk_route53::Client::get_health_check)
+                .match_requests(|r| r.health_check_id() == Some("hc-north"))
+                .then_output(|| health_check("hc-north", "aworld-drained-eu-north-1", CloudWatchRegion::EuSouth1)),
+            mock!(aws_sdk_route53::Client::test_dns_answer).then_output(move || {
+                TestDnsAnswerOutput::builder()
+                    .nameserver("ns-1.awsdns-01.org")
+                    .record_name("api.aworld.example.")
+                    .record_type(RrType::A)
+                    .record_data(answer)
+                    .response_code("NOERROR")
+                    .protocol("UDP")
+                    .build()
+                    .unwrap()
+            }),
+            mock!(aws_sdk_route53::Client::get_hosted_zone).then_output(move || {
+                GetHostedZoneOutput::builder()
+                    .hosted_zone(
+                        HostedZone::builder()
+                            .id("Z0AWORLDEXAMPLE")
+                            .name("aworld.example.")
+                            .caller_reference("r")
+                            .features(
+                                HostedZoneFeatures::builder()
+                                    .accelerated_recovery_status(accelerated.clone())
+                                    .build(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            }),
+        ]
+    }
+
+    fn health_check(
+        id: &str,
+        alarm: &str,
+        alarm_region: aws_sdk_route53::types::CloudWatchRegion,
+    ) -> aws_sdk_route53::operation::get_health_check::GetHealthCheckOutput {
+        use aws_sdk_route53::types::*;
+        aws_sdk_route53::operation::get_health_check::GetHealthCheckOutput::builder()
+            .health_check(
+                HealthCheck::builder()
+                    .id(id)
+                    .caller_reference(id)
+                    .health_check_version(1)
+                    .health_check_config(
+                        HealthCheckConfig::builder()
+                            .r#type(HealthCheckType::CloudwatchMetric)
+                            .alarm_identifier(AlarmIdentifier::builder().region(alarm_region).name(alarm).build().unwrap())
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_dns_answer_naming_a_drained_region_fails_and_one_naming_a_serving_region_passes() {
+        use aws_sdk_route53::types::AcceleratedRecoveryStatus;
+        let drained = CheckInputs {
+            config_parameter: None,
+            recorded_drained: Some(BTreeSet::from([region("eu-south-1")])),
+        };
+        let items = probe(&dns_rules("192.0.2.20", AcceleratedRecoveryStatus::Enabled))
+            .dns(&config(), &drained)
+            .await;
+        let answer = items.iter().find(|i| i.item.starts_with("answer")).unwrap();
+        assert_eq!(answer.grade, Grade::Fail, "{answer:?}");
+        assert!(answer.detail.contains("eu-south-1"), "{answer:?}");
+        assert_eq!(
+            items.iter().filter(|i| i.grade != Grade::Pass).count(),
+            1,
+            "records, health checks and accelerated recovery pass: {:#?}",
+            grades(&items)
+        );
+
+        let items = probe(&dns_rules("192.0.2.10", AcceleratedRecoveryStatus::Disabled))
+            .dns(&config(), &drained)
+            .await;
+        let answer = items.iter().find(|i| i.item.starts_with("answer")).unwrap();
+        assert_eq!(answer.grade, Grade::Pass, "{answer:?}");
+        let accelerated = items.iter().find(|i| i.item.starts_with("accelerated")).unwrap();
+        assert_eq!(
+            accelerated.grade,
+            Grade::Warn,
+            "a zone without accelerated recovery warns: {accelerated:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_permission_the_role_is_refused_fails_naming_the_action_and_the_role() {
+        use aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyOutput;
+        use aws_sdk_iam::types::{EvaluationResult, PolicyEvaluationDecisionType};
+        use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
+        let rules = [
+            mock!(aws_sdk_lambda::Client::get_function_configuration)
+                .sequence()
+                .output(|| {
+                    GetFunctionConfigurationOutput::builder()
+                        .role("arn:aws:iam::123456789012:role/aworld-resilience-FunctionRole-X")
+                        .build()
+                })
+                .repeatedly()
+                .build(),
+            // Every simulation allows what it is asked, except ChangeResourceRecordSets.
+            mock!(aws_sdk_iam::Client::simulate_principal_policy)
+                .sequence()
+                .output(|| SimulatePrincipalPolicyOutput::builder().build())
+                .repeatedly()
+                .build(),
+        ];
+        // The interceptor answers per rule, not per input: the refused action gets a rule of its
+        // own that matches only the hosted zone's simulation.
+        let refused = mock!(aws_sdk_iam::Client::simulate_principal_policy)
+            .match_requests(|r| r.action_names().iter().any(|a| a == "route53:ChangeResourceRecordSets"))
+            .sequence()
+            .output(|| {
+                SimulatePrincipalPolicyOutput::builder()
+                    .evaluation_results(
+                        EvaluationResult::builder()
+                            .eval_action_name("route53:ChangeResourceRecordSets")
+                            .eval_decision(PolicyEvaluationDecisionType::ImplicitDeny)
+                            .build()
+                            .unwrap(),
+                    )
+                    .evaluation_results(
+                        EvaluationResult::builder()
+                            .eval_action_name("route53:ListResourceRecordSets")
+                            .eval_decision(PolicyEvaluationDecisionType::Allowed)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            })
+            .repeatedly()
+            .build();
+        let items = probe(&[refused, rules[0].clone(), rules[1].clone()])
+            .permissions(&config(), &region("eu-south-1"))
+            .await;
+        let failing: Vec<&Item> = items.iter().filter(|i| i.grade == Grade::Fail).collect();
+        assert_eq!(failing.len(), 1, "{:#?}", grades(&items));
+        assert_eq!(failing[0].item, "dns-failover may do its job");
+        assert!(
+            failing[0].detail.contains("route53:ChangeResourceRecordSets") && failing[0].detail.contains("implicitDeny"),
+            "{:?}",
+            failing[0]
+        );
+        assert!(
+            failing[0].detail.contains("role/aworld-resilience-FunctionRole-X"),
+            "{:?}",
+            failing[0]
+        );
+        assert_eq!(items.len(), 5, "one item per function");
+    }
+
+    #[tokio::test]
+    async fn a_throttled_read_is_reported_as_not_checked_never_as_a_pass() {
+        use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsError;
+        let rules = [mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+            .sequence()
+            .error(|| DescribeAlarmsError::generic(ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build()))
+            .repeatedly()
+            .build()];
+        let items = probe(&rules).alarms(&config(), &region("eu-south-1")).await;
+        assert!(!items.is_empty());
+        assert!(
+            items.iter().all(|i| i.grade == Grade::Warn && i.detail.contains("throttled")),
+            "{:#?}",
+            items
+        );
+    }
 }

@@ -177,6 +177,12 @@ impl ReadinessReport {
     }
 }
 
+/// The state document holding the last report of the check run from `region` (read by the
+/// next check, and by `resilience status`).
+pub fn report_name(region: &Region) -> String {
+    format!("readiness#{region}")
+}
+
 /// An item whose grade changed since the last check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {

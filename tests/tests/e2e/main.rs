@@ -15,5 +15,6 @@ mod faults;
 mod forged;
 mod notifier;
 mod pins;
+mod readiness;
 mod state_store;
 mod user_throttle;
