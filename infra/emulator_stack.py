@@ -100,7 +100,7 @@ def resolver(template, params, region, account, phys, sam=None):
 
 CREATED_HERE = {"AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm", "AWS::DynamoDB::GlobalTable", "AWS::Scheduler::Schedule",
                 "AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::AnomalyDetector", "AWS::Events::EventBusPolicy",
-                "AWS::KMS::Alias"}
+                "AWS::KMS::Alias", "AWS::SNS::Subscription"}
 
 
 def create_skipped(client, cfn_template, r, region, skipped):
@@ -137,6 +137,11 @@ def create_skipped(client, cfn_template, r, region, skipped):
                     ddb.update_continuous_backups(TableName=props["TableName"], PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
         elif kind == "AWS::Scheduler::Schedule":
             client("scheduler", region).create_schedule(**{k: v for k, v in props.items() if k in ("Name", "ScheduleExpression", "FlexibleTimeWindow", "Target", "State")})
+        elif kind == "AWS::SNS::Subscription":
+            # moto's CloudFormation does not subscribe; moto confirms an email subscription at
+            # once (on AWS it is pending until the address confirms it).
+            client("sns", region).subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"])
+            skipped.append(f"{region} {logical} (AWS::SNS::Subscription): subscribed here, confirmed at once by the emulator")
         elif kind == "AWS::SNS::TopicPolicy":
             for topic in props["Topics"]:
                 client("sns", region).set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(props["PolicyDocument"]))

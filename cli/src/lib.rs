@@ -95,7 +95,7 @@ pub fn readiness_table(report: &ReadinessReport) -> String {
             format!(
                 "{:<4}  {:<13} {:<10} {}: {}{fix}",
                 format!("{:?}", i.grade).to_uppercase(),
-                format!("{:?}", i.area).to_lowercase(),
+                i.area.as_str(),
                 i.region,
                 i.item,
                 i.detail

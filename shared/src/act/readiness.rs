@@ -48,7 +48,12 @@ fn failure<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
             full.chars().take(200).collect()
         }
     };
-    ReadFailure::from_code(code.as_deref(), message)
+    // A 403 is a refusal whatever its body says (the query protocols' error bodies differ).
+    let forbidden = matches!(&e, SdkError::ServiceError(se) if se.raw().status().as_u16() == 403);
+    match code.as_deref() {
+        None if forbidden => ReadFailure::Denied(message),
+        code => ReadFailure::from_code(code, message),
+    }
 }
 
 fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {

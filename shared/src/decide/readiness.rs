@@ -43,6 +43,20 @@ pub enum Area {
     Configuration,
 }
 
+impl Area {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Area::Signals => "signals",
+            Area::Dns => "dns",
+            Area::Capacity => "capacity",
+            Area::Data => "data",
+            Area::Notifications => "notifications",
+            Area::Permissions => "permissions",
+            Area::Configuration => "configuration",
+        }
+    }
+}
+
 /// One graded item. `item` names what was checked, stably, so runs can be compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
@@ -75,7 +89,7 @@ impl Item {
 
     /// The identity of the item across runs.
     pub fn key(&self) -> String {
-        format!("{:?}/{}/{}", self.area, self.region, self.item)
+        format!("{}/{}/{}", self.area.as_str(), self.region, self.item)
     }
 }
 
