@@ -212,4 +212,26 @@ impl Stack {
         }
         (granted, exercised)
     }
+
+    /// The grants of `functions` that are neither exercised so far nor justified in
+    /// `infra/permissions-unexercised.json`, and the justifications that are stale (exercised now).
+    pub fn unexplained_grants(&self, functions: &[&str]) -> (Vec<String>, Vec<String>) {
+        let (granted, exercised) = self.granted_and_exercised();
+        let justified: BTreeMap<String, String> =
+            serde_json::from_str(&std::fs::read_to_string(root().join("infra/permissions-unexercised.json")).expect("justifications")).expect("JSON");
+        let mut unexplained = vec![];
+        let mut stale = vec![];
+        for (function, actions) in granted.iter().filter(|(f, _)| functions.contains(&f.as_str())) {
+            for action in actions {
+                let key = format!("{function} {action}");
+                let used = exercised.get(function).is_some_and(|e| e.contains(action));
+                match (used, justified.contains_key(&key)) {
+                    (false, false) => unexplained.push(key),
+                    (true, true) => stale.push(key),
+                    _ => {}
+                }
+            }
+        }
+        (unexplained, stale)
+    }
 }

@@ -384,4 +384,24 @@ async fn readiness_passes_on_the_deployed_stack_and_fails_exactly_the_item_that_
         .map(|d| format!("{} on {}", d.action, d.resource))
         .collect();
     assert_eq!(denied, Vec::<String>::new(), "readiness-check under its template permissions");
+    let (unexplained, stale) = stack.unexplained_grants(&["readiness-check"]);
+    assert_eq!(unexplained, Vec::<String>::new(), "granted, never exercised, not justified in infra/permissions-unexercised.json");
+    assert_eq!(stale, Vec::<String>::new(), "exercised now: remove from infra/permissions-unexercised.json");
+
+    // The permissions the check simulates (one list, derived from the configuration) are the
+    // ones the template grants each function.
+    let config = resilience_core::config::SuiteConfig::from_json(&stack.config().to_string()).unwrap();
+    let (granted, _) = stack.granted_and_exercised();
+    for function in resilience_core::decide::readiness::FUNCTIONS {
+        for region in [SOUTH, NORTH] {
+            for need in resilience_core::decide::readiness::needs(&config, function, &region.parse().unwrap()) {
+                assert!(
+                    granted[function].contains(need.action),
+                    "{function} needs {} on {}, which the template does not grant",
+                    need.action,
+                    need.resource
+                );
+            }
+        }
+    }
 }
