@@ -44,7 +44,7 @@ def main():
     cfn = transformed(template, by_region["eu-north-1"], "artifacts")
     check("SAM template transforms offline", "Transform" not in cfn and len(cfn["Resources"]) > len(template["Resources"]))
     lambdas = {k: v["Properties"] for k, v in cfn["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
-    check("five Lambda functions, arm64 / provided.al2023 / 128 MB", len(lambdas) == 5 and all(
+    check("six Lambda functions, arm64 / provided.al2023 / 128 MB", len(lambdas) == 6 and all(
         p["Architectures"] == ["arm64"] and p["Runtime"] == "provided.al2023" and p["MemorySize"] == 128 for p in lambdas.values()), list(lambdas))
     wide = []
     for k, v in cfn["Resources"].items():
@@ -53,7 +53,7 @@ def main():
         for pol in v["Properties"].get("Policies", []):
             for st in pol["PolicyDocument"]["Statement"]:
                 actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-                mutating = [a for a in actions if not a.split(":")[1].startswith(("Describe", "Get", "List", "Query", "Scan", "BatchGet"))]
+                mutating = [a for a in actions if not a.split(":")[1].startswith(("Describe", "Get", "List", "Query", "Scan", "BatchGet", "TestDNSAnswer"))]
                 if st.get("Resource") == "*" and mutating and "Condition" not in st:
                     wide.append((k, mutating))
     check("no mutating action on Resource '*' without a condition", not wide, wide)
@@ -73,7 +73,7 @@ def main():
           len(logs) == 1 and logs[0]["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
           == f"arn:aws:logs:eu-north-1:{ACCOUNT}:log-group:/aws/lambda/aworld-*", logs)
     groups = [r(v["Properties"]["LogGroupName"]) for v in res.values() if v["Type"] == "AWS::Logs::LogGroup"]
-    check("every encrypted log group is covered by that condition", len(groups) == 5 and all(g.startswith("/aws/lambda/aworld-") for g in groups), groups)
+    check("every encrypted log group is covered by that condition", len(groups) == 6 and all(g.startswith("/aws/lambda/aworld-") for g in groups), groups)
     mail = [v["Properties"] for v in res.values() if v["Type"] == "AWS::SNS::Subscription"]
     check("the alarm e-mail subscription has no attribute filter (alarm notifications carry no attributes)",
           mail and all("FilterPolicy" not in m for m in mail), mail)
@@ -112,7 +112,7 @@ def main():
                  for e in v["Properties"].get("Events", {}).values() if e["Type"] == "ScheduleV2"]
     inputs = [json.loads(r(s["Input"]).replace("<aws.scheduler.scheduled-time>", "T").replace("<aws.scheduler.schedule-arn>", "ARN")) for s in schedules]
     check("every schedule sends a Scheduled Event naming itself (Scheduler sends only its Input)",
-          len(schedules) == 4 and all(i["detail-type"] == "Scheduled Event" and i["resources"] == ["ARN"] and i["id"] == "ARN@T" for i in inputs), inputs)
+          len(schedules) == 5 and all(i["detail-type"] == "Scheduled Event" and i["resources"] == ["ARN"] and i["id"] == "ARN@T" for i in inputs), inputs)
 
     # What dns-failover acts on reaches the peer that acts on it, and only once.
     fn = res["DnsFailover"]["Properties"]["Events"]

@@ -218,7 +218,8 @@ impl Stack {
     pub fn unexplained_grants(&self, functions: &[&str]) -> (Vec<String>, Vec<String>) {
         let (granted, exercised) = self.granted_and_exercised();
         let justified: BTreeMap<String, String> =
-            serde_json::from_str(&std::fs::read_to_string(root().join("infra/permissions-unexercised.json")).expect("justifications")).expect("JSON");
+            serde_json::from_str(&std::fs::read_to_string(root().join("infra/permissions-unexercised.json")).expect("justifications"))
+                .expect("JSON");
         let mut unexplained = vec![];
         let mut stale = vec![];
         for (function, actions) in granted.iter().filter(|(f, _)| functions.contains(&f.as_str())) {

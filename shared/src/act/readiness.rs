@@ -60,6 +60,9 @@ fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
     e.code()
 }
 
+/// What one simulation is about: a resource and the condition values of the request.
+type Target = (String, Vec<(&'static str, String)>);
+
 /// Reads the account for a readiness check.
 #[derive(Debug, Clone)]
 pub struct ReadinessProbe {
@@ -851,7 +854,7 @@ impl ReadinessProbe {
                 }
             };
             // One simulation per resource (and condition): the actions on it.
-            let mut groups: BTreeMap<(String, Vec<(&str, String)>), Vec<&str>> = BTreeMap::new();
+            let mut groups: BTreeMap<Target, Vec<&str>> = BTreeMap::new();
             for n in grade::needs(config, function, region) {
                 groups.entry((n.resource, n.context)).or_default().push(n.action);
             }

@@ -702,16 +702,37 @@ pub struct SubscriptionFacts {
     pub filter_scope: Option<String>,
 }
 
+/// A subscription reaches the on-call engineer when it lets through both what the topic
+/// carries: the suite's critical notifications (with attributes) and CloudWatch's alarm
+/// actions, which carry no message attributes, so any attribute filter drops them ("Amazon SNS
+/// subscription filter policies": a message without attributes matches no policy).
 pub fn grade_subscriptions(region: &Region, topic: &str, subs: &[SubscriptionFacts]) -> Item {
     let attributes = BTreeMap::from([("severity", "critical"), ("function", "dns-failover"), ("region", region.as_str())]);
     let mut reaching = Vec::new();
+    let mut suite_only = Vec::new();
     let mut unsure = Vec::new();
     for s in subs.iter().filter(|s| s.confirmed) {
+        let name = format!("{}:{}", s.protocol, s.endpoint);
+        let alarms = s.filter_policy.as_deref().is_none_or(|p| p.trim().is_empty());
         match filter_lets_through(s.filter_policy.as_deref(), s.filter_scope.as_deref(), &attributes) {
-            Some(true) => reaching.push(format!("{}:{}", s.protocol, s.endpoint)),
+            Some(true) if alarms => reaching.push(name),
+            Some(true) => suite_only.push(name),
             Some(false) => {}
-            None => unsure.push(format!("{}:{}", s.protocol, s.endpoint)),
+            None => unsure.push(name),
         }
+    }
+    if reaching.is_empty() && !suite_only.is_empty() {
+        return Item::new(
+            Area::Notifications,
+            region.as_str(),
+            format!("subscribers of {topic}"),
+            Grade::Warn,
+            format!(
+                "{} get the suite's critical alerts, but their filter policies drop CloudWatch alarm notifications (no attributes)",
+                suite_only.join(", ")
+            ),
+            "subscribe the on-call address without a filter policy (the template's AlertsEmail)",
+        );
     }
     let pending = subs.iter().filter(|s| !s.confirmed).count();
     let name = format!("subscribers of {topic}");
@@ -825,10 +846,8 @@ pub fn needs(config: &SuiteConfig, function: &str, region: &Region) -> Vec<Need>
     let table = |r: &Region, name: &str| format!("arn:{partition}:dynamodb:{r}:{account}:table/{name}");
     let state = table(region, &config.state_table);
     let mut out = Vec::new();
-    if let Some(topic) = config.topic_for(region) {
-        if function != "access-authorizer" {
-            out.push(need("sns:Publish", topic.to_owned()));
-        }
+    if let Some(topic) = config.topic_for(region).filter(|_| function != "access-authorizer") {
+        out.push(need("sns:Publish", topic.to_owned()));
     }
     let claims = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
     match function {
@@ -1203,9 +1222,16 @@ mod tests {
         assert!(item.detail.contains("1 pending"), "{item:?}");
         let filtered = SubscriptionFacts {
             filter_policy: Some(r#"{"severity":["info"]}"#.into()),
-            ..confirmed
+            ..confirmed.clone()
         };
         assert_eq!(grade_subscriptions(&south(), "t", &[filtered]).grade, Grade::Fail);
+        let suite_only = SubscriptionFacts {
+            filter_policy: Some(r#"{"severity":["critical"]}"#.into()),
+            ..confirmed
+        };
+        let item = grade_subscriptions(&south(), "t", &[suite_only]);
+        assert_eq!(item.grade, Grade::Warn, "alarm actions carry no attributes: {item:?}");
+        assert!(item.detail.contains("CloudWatch alarm notifications"), "{item:?}");
         assert_eq!(grade_subscriptions(&south(), "t", &[]).grade, Grade::Fail);
     }
 

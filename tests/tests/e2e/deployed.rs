@@ -405,7 +405,13 @@ async fn every_function_works_on_the_deployed_stack_under_only_the_permissions_i
     ungranted_calls_are_denied(&stack).await;
 
     // readiness-check's grants are held to the same rule by its own test (e2e::readiness).
-    let (unexplained, stale) = stack.unexplained_grants(&["dns-failover", "capacity-scaler", "backup-verifier", "user-throttle", "access-authorizer"]);
+    let (unexplained, stale) = stack.unexplained_grants(&[
+        "dns-failover",
+        "capacity-scaler",
+        "backup-verifier",
+        "user-throttle",
+        "access-authorizer",
+    ]);
     let (_, exercised) = stack.granted_and_exercised();
     let total: usize = exercised.values().map(|s| s.len()).sum();
     eprintln!("deployed stack: {total} (function, action) pairs exercised under enforcement: {exercised:?}");

@@ -94,16 +94,23 @@ fn told(out: &Value) -> Vec<String> {
 
 /// Breaks one thing, checks that exactly `expect` (item keys, by prefix) fail with a detail
 /// containing `says` and a fix, puts it back and checks it passes again.
-async fn broken<B: AsyncFnOnce(), R: AsyncFnOnce()>(api: &RuntimeApi, n: &mut u32, what: &str, expect: &[&str], says: &str, brk: B, repair: R) {
+async fn broken<B: AsyncFnOnce(), R: AsyncFnOnce()>(
+    api: &RuntimeApi,
+    n: &mut u32,
+    what: &str,
+    expect: &[&str],
+    says: &str,
+    brk: B,
+    repair: R,
+) {
     brk().await;
     let (out, wrong) = run(api, n).await;
-    assert_eq!(
-        wrong.len(),
-        expect.len(),
-        "{what}: exactly {expect:?} fail, got {wrong:?}"
-    );
+    assert_eq!(wrong.len(), expect.len(), "{what}: exactly {expect:?} fail, got {wrong:?}");
     for e in expect {
-        let hit = not_passing(&out).into_iter().find(|i| i.1.starts_with(e)).unwrap_or_else(|| panic!("{what}: {e} does not fail: {wrong:?}"));
+        let hit = not_passing(&out)
+            .into_iter()
+            .find(|i| i.1.starts_with(e))
+            .unwrap_or_else(|| panic!("{what}: {e} does not fail: {wrong:?}"));
         assert_eq!(hit.0, "FAIL", "{what}: {hit:?}");
         assert!(hit.2.contains(says), "{what}: the detail names the problem ({says}): {hit:?}");
         assert!(!hit.3.is_empty(), "{what}: a fix is given: {hit:?}");
@@ -114,7 +121,12 @@ async fn broken<B: AsyncFnOnce(), R: AsyncFnOnce()>(api: &RuntimeApi, n: &mut u3
     repair().await;
     let (out, wrong) = run(api, n).await;
     assert_eq!(wrong, Vec::<String>::new(), "{what}: repaired, it passes again");
-    assert_eq!(told(&out).len(), expect.len(), "{what}: the repair is told once too: {:?}", told(&out));
+    assert_eq!(
+        told(&out).len(),
+        expect.len(),
+        "{what}: the repair is told once too: {:?}",
+        told(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +147,11 @@ async fn readiness_passes_on_the_deployed_stack_and_fails_exactly_the_item_that_
     assert!(!limited.is_empty() && limited.iter().all(|(g, _)| g != "PASS"));
     let total = items(&healthy).len();
     assert!(total >= 60, "items checked: {total}");
-    assert!(healthy["report"]["api_calls"].as_u64().unwrap() > 0, "{}", healthy["report"]["api_calls"]);
+    assert!(
+        healthy["report"]["api_calls"].as_u64().unwrap() > 0,
+        "{}",
+        healthy["report"]["api_calls"]
+    );
     // A second check with nothing changed tells nothing.
     let (again, _) = run(&api, &mut n).await;
     assert_eq!(again["changes"], json!([]), "no repeated noise");
@@ -251,12 +267,29 @@ async fn readiness_passes_on_the_deployed_stack_and_fails_exactly_the_item_that_
         &["notifications/eu-south-1/subscribers of"],
         "no confirmed subscription",
         async || {
-            for s in sns.list_subscriptions_by_topic().topic_arn(&topic).send().await.unwrap().subscriptions() {
-                sns.unsubscribe().subscription_arn(s.subscription_arn().unwrap()).send().await.unwrap();
+            for s in sns
+                .list_subscriptions_by_topic()
+                .topic_arn(&topic)
+                .send()
+                .await
+                .unwrap()
+                .subscriptions()
+            {
+                sns.unsubscribe()
+                    .subscription_arn(s.subscription_arn().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
             }
         },
         async || {
-            sns.subscribe().topic_arn(&topic).protocol("email").endpoint("oncall@aworld.example").send().await.unwrap();
+            sns.subscribe()
+                .topic_arn(&topic)
+                .protocol("email")
+                .endpoint("oncall@aworld.example")
+                .send()
+                .await
+                .unwrap();
         },
     )
     .await;
@@ -295,7 +328,14 @@ async fn readiness_passes_on_the_deployed_stack_and_fails_exactly_the_item_that_
     let eb = aws_sdk_eventbridge::Client::new(&admin_north);
     let account = stack.manifest["account"].as_str().unwrap().to_owned();
     let dns_arn = format!("arn:aws:lambda:{NORTH}:{account}:function:aworld-dns-failover");
-    let rules = eb.list_rule_names_by_target().target_arn(&dns_arn).send().await.unwrap().rule_names().to_vec();
+    let rules = eb
+        .list_rule_names_by_target()
+        .target_arn(&dns_arn)
+        .send()
+        .await
+        .unwrap()
+        .rule_names()
+        .to_vec();
     let mut alarm_rule = None;
     for r in rules {
         let d = eb.describe_rule().name(&r).send().await.unwrap();
@@ -385,8 +425,16 @@ async fn readiness_passes_on_the_deployed_stack_and_fails_exactly_the_item_that_
         .collect();
     assert_eq!(denied, Vec::<String>::new(), "readiness-check under its template permissions");
     let (unexplained, stale) = stack.unexplained_grants(&["readiness-check"]);
-    assert_eq!(unexplained, Vec::<String>::new(), "granted, never exercised, not justified in infra/permissions-unexercised.json");
-    assert_eq!(stale, Vec::<String>::new(), "exercised now: remove from infra/permissions-unexercised.json");
+    assert_eq!(
+        unexplained,
+        Vec::<String>::new(),
+        "granted, never exercised, not justified in infra/permissions-unexercised.json"
+    );
+    assert_eq!(
+        stale,
+        Vec::<String>::new(),
+        "exercised now: remove from infra/permissions-unexercised.json"
+    );
 
     // The permissions the check simulates (one list, derived from the configuration) are the
     // ones the template grants each function.
