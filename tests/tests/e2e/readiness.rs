@@ -394,6 +394,43 @@ async fn readiness_passes_on_the_deployed_stack_and_fails_exactly_the_item_that_
     )
     .await;
 
+    // The operator's view: `resilience status` shows the last check and its age; `resilience
+    // check` runs the same check from the CLI (exit status 1: the emulator's tables have no
+    // replicas, which it reports as FAIL).
+    let cli = async |args: &[&str]| {
+        let admin = &stack.manifest["admin"];
+        let out = tokio::process::Command::new(resilience_tests::runtime::binary("resilience"))
+            .args(args)
+            .env("RESILIENCE_CONFIG", stack.config().to_string())
+            .env("AWS_REGION", SOUTH)
+            .env("AWS_ENDPOINT_URL", &stack.endpoint)
+            .env("AWS_ACCESS_KEY_ID", admin["access_key_id"].as_str().unwrap())
+            .env("AWS_SECRET_ACCESS_KEY", admin["secret_access_key"].as_str().unwrap())
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, stdout, stderr) = cli(&["--json", "status"]).await;
+    assert!(ok, "{stderr}");
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    let seen = &status["readiness"][0];
+    assert_eq!(seen["checked_from"], SOUTH, "{status}");
+    assert!(seen["age_seconds"].as_i64().unwrap() < 120, "{status}");
+    assert!(seen["summary"].as_str().unwrap().contains("PASS"), "{status}");
+    let (_, human, _) = cli(&["status"]).await;
+    assert!(human.contains("readiness from eu-south-1:"), "{human}");
+    let (ok, table, stderr) = cli(&["check", "--parameter", &parameter]).await;
+    assert!(!ok, "a FAIL exits 1: {table}{stderr}");
+    assert!(stderr.contains("readiness FAIL: 4 item(s) fail"), "{stderr}");
+    assert!(table.contains("FAIL  data") && table.contains("fix: "), "{table}");
+    assert!(table.contains("PASS  configuration eu-north-1"), "the parameter checked in both regions: {table}");
+
     // A health check deleted under its record (last: it cannot be made again with its id).
     let south_check = sets
         .iter()
