@@ -429,7 +429,10 @@ async fn readiness_passes_on_the_deployed_stack_and_fails_exactly_the_item_that_
     assert!(!ok, "a FAIL exits 1: {table}{stderr}");
     assert!(stderr.contains("readiness FAIL: 4 item(s) fail"), "{stderr}");
     assert!(table.contains("FAIL  data") && table.contains("fix: "), "{table}");
-    assert!(table.contains("PASS  configuration eu-north-1"), "the parameter checked in both regions: {table}");
+    assert!(
+        table.contains("PASS  configuration eu-north-1"),
+        "the parameter checked in both regions: {table}"
+    );
 
     // A health check deleted under its record (last: it cannot be made again with its id).
     let south_check = sets
