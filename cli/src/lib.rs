@@ -40,6 +40,8 @@ pub struct Status {
     pub pending_notifications: usize,
     /// The last readiness check run from each region, and its age.
     pub readiness: Vec<ReadinessSeen>,
+    /// Regions whose last readiness report could not be read, with why.
+    pub readiness_unreadable: Vec<String>,
 }
 
 /// One region's last readiness report, as `resilience status` shows it.
@@ -54,12 +56,19 @@ pub struct ReadinessSeen {
     pub not_passing: Vec<Item>,
 }
 
-/// The last readiness report of each region (its own copy, read where it is written).
-pub async fn readiness(peers: &[(Region, DynamoStore)]) -> Result<Vec<ReadinessSeen>, CliError> {
+/// The last readiness report of each region (its own copy, read where it is written), and the
+/// regions whose report could not be read (a region down must not hide the others').
+pub async fn readiness(peers: &[(Region, DynamoStore)]) -> (Vec<ReadinessSeen>, Vec<String>) {
     let mut out = Vec::new();
+    let mut unreadable = Vec::new();
     for (region, store) in peers {
-        let Some(v) = store.get_state(&readiness::report_name(region)).await? else {
-            continue;
+        let v = match store.get_state(&readiness::report_name(region)).await {
+            Ok(Some(v)) => v,
+            Ok(None) => continue,
+            Err(e) => {
+                unreadable.push(format!("{region}: {e}"));
+                continue;
+            }
         };
         let Ok(report) = serde_json::from_value::<ReadinessReport>(v.value) else {
             continue;
@@ -73,7 +82,7 @@ pub async fn readiness(peers: &[(Region, DynamoStore)]) -> Result<Vec<ReadinessS
             not_passing: report.items.into_iter().filter(|i| i.grade != Grade::Pass).collect(),
         });
     }
-    Ok(out)
+    (out, unreadable)
 }
 
 /// A report as a table a person reads: the items that are not PASS first, each with its fix.
@@ -135,6 +144,7 @@ pub async fn status(
             (until > now).then(|| json!({ "lease": lease, "owner": owner, "until_ms": until }))
         })
         .collect();
+    let (readiness, readiness_unreadable) = readiness(peers).await;
     Ok(Status {
         record_name: config.dns.record_name.clone(),
         serving: config.regions.keys().filter(|r| !state.drained.contains(*r)).cloned().collect(),
@@ -145,7 +155,8 @@ pub async fn status(
         last_failover_at: state.last_failover_at,
         open_leases,
         pending_notifications: state.outbox.len(),
-        readiness: readiness(peers).await?,
+        readiness,
+        readiness_unreadable,
     })
 }
 

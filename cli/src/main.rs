@@ -237,6 +237,10 @@ async fn run(args: Args) -> Result<(), String> {
                         String::new()
                     }
                 ) + &readiness_lines(&s.readiness)
+                    + &s.readiness_unreadable
+                        .iter()
+                        .map(|u| format!("\nreadiness unreadable in {u}"))
+                        .collect::<String>()
             });
         }
         Command::Check { parameter } => {

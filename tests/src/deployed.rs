@@ -213,6 +213,22 @@ impl Stack {
         (granted, exercised)
     }
 
+    /// Fails the test if a grant of `functions` is neither exercised so far nor justified in
+    /// `infra/permissions-unexercised.json`, or if a justification is stale (exercised now).
+    pub fn assert_grants_explained(&self, functions: &[&str]) {
+        let (unexplained, stale) = self.unexplained_grants(functions);
+        assert_eq!(
+            unexplained,
+            Vec::<String>::new(),
+            "granted, never exercised, not justified in infra/permissions-unexercised.json"
+        );
+        assert_eq!(
+            stale,
+            Vec::<String>::new(),
+            "exercised now: remove from infra/permissions-unexercised.json"
+        );
+    }
+
     /// The grants of `functions` that are neither exercised so far nor justified in
     /// `infra/permissions-unexercised.json`, and the justifications that are stale (exercised now).
     pub fn unexplained_grants(&self, functions: &[&str]) -> (Vec<String>, Vec<String>) {

@@ -4,7 +4,6 @@
 //! produces a report, an audit record, EMF metrics, and an SNS notification on WARN or FAIL.
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::Diagnostic;
 use resilience_core::act::backup::BackupInspector;
 use resilience_core::config::{Policy, SuiteConfig};
 use resilience_core::decide::backup::{BackupReport, Status};
@@ -12,11 +11,11 @@ use resilience_core::evidence;
 use resilience_core::evidence::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::evidence::notify::{Notification, Notifier, Severity};
 use resilience_core::evidence::telemetry::{Metrics, Unit};
-use resilience_core::handler::once::{GuardError, Once, exactly_once};
-use resilience_core::handler::{Retryable, audit_rejected, diagnostic, dispatch};
+use resilience_core::handler::once::{Once, exactly_once};
+use resilience_core::handler::{ReactError, audit_rejected, dispatch};
 use resilience_core::model::Region;
-use resilience_core::signal::{OperatorCommandKind, Signal, SignalError, SignalKind};
-use resilience_core::store::{StateStore, StoreError};
+use resilience_core::signal::{OperatorCommandKind, Signal, SignalKind};
+use resilience_core::store::StateStore;
 use serde_json::{Value, json};
 
 pub const FUNCTION: &str = "backup-verifier";
@@ -32,35 +31,8 @@ pub struct BackupVerifier<S, N> {
     pub inspector: BackupInspector,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum VerifierError {
-    #[error("{0} (report not recorded; retry)")]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Guard(#[from] GuardError),
-    #[error("bad input: {0}")]
-    BadInput(#[from] SignalError),
-}
-
-impl Retryable for VerifierError {
-    fn kind(&self) -> &'static str {
-        match self {
-            VerifierError::Store(_) => "StoreUnavailable",
-            VerifierError::Guard(g) => g.kind(),
-            VerifierError::BadInput(_) => "BadInput",
-        }
-    }
-
-    fn is_retryable(&self) -> bool {
-        !matches!(self, VerifierError::BadInput(_))
-    }
-}
-
-impl From<VerifierError> for Diagnostic {
-    fn from(e: VerifierError) -> Diagnostic {
-        diagnostic(&e)
-    }
-}
+/// Its failures: the store, the exactly-once guard, input that is not a signal.
+pub type VerifierError = ReactError;
 
 /// What a signal asks for (pure).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,6 @@
 //! metrics per grade feed the dashboard. Reads only: it changes nothing it checks.
 
 use chrono::Utc;
-use lambda_runtime::Diagnostic;
 use resilience_core::act::readiness::{CheckInputs, ReadinessProbe};
 use resilience_core::config::{Policy, SuiteConfig};
 use resilience_core::decide::readiness::{self, Change, Grade, ReadinessReport};
@@ -13,11 +12,11 @@ use resilience_core::evidence;
 use resilience_core::evidence::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::evidence::notify::{Notification, Notifier, Severity};
 use resilience_core::evidence::telemetry::{Metrics, Unit};
-use resilience_core::handler::once::{GuardError, Once, exactly_once};
-use resilience_core::handler::{Retryable, audit_rejected, diagnostic, dispatch, dns_state};
+use resilience_core::handler::once::{Once, exactly_once};
+use resilience_core::handler::{ReactError, audit_rejected, dispatch, dns_state};
 use resilience_core::model::Region;
-use resilience_core::signal::{Signal, SignalError, SignalKind};
-use resilience_core::store::{StateStore, StoreError};
+use resilience_core::signal::{Signal, SignalKind};
+use resilience_core::store::StateStore;
 use serde_json::{Value, json};
 
 pub const FUNCTION: &str = "readiness-check";
@@ -35,35 +34,8 @@ pub struct ReadinessCheck<S, N> {
     pub parameter: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CheckError {
-    #[error("{0} (report not recorded; retry)")]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Guard(#[from] GuardError),
-    #[error("bad input: {0}")]
-    BadInput(#[from] SignalError),
-}
-
-impl Retryable for CheckError {
-    fn kind(&self) -> &'static str {
-        match self {
-            CheckError::Store(_) => "StoreUnavailable",
-            CheckError::Guard(g) => g.kind(),
-            CheckError::BadInput(_) => "BadInput",
-        }
-    }
-
-    fn is_retryable(&self) -> bool {
-        !matches!(self, CheckError::BadInput(_))
-    }
-}
-
-impl From<CheckError> for Diagnostic {
-    fn from(e: CheckError) -> Diagnostic {
-        diagnostic(&e)
-    }
-}
+/// Its failures: the store, the exactly-once guard, input that is not a signal.
+pub type CheckError = ReactError;
 
 /// The notification for the changes of one check, if any: critical when an item newly fails,
 /// a warning when one newly warns, information when items only got better.

@@ -826,6 +826,7 @@ impl ReadinessProbe {
         // IAM is global; its endpoint is in us-east-1 for the aws partition.
         let iam = client!(self, aws_sdk_iam, region);
         let mut items = Vec::new();
+        let mut simulator_down: Option<ReadFailure> = None;
         for function in grade::FUNCTIONS {
             let name = grade::function_name(config, function);
             let item = format!("{function} may do its job");
@@ -859,8 +860,10 @@ impl ReadinessProbe {
                 groups.entry((n.resource, n.context)).or_default().push(n.action);
             }
             let mut results = Vec::new();
-            let mut unread = None;
-            for ((resource, context), actions) in groups {
+            // A simulator that did not answer (not a refusal) is not asked again for the other
+            // functions: one report of it, not five times the SDK's retries.
+            let mut unread = simulator_down.clone();
+            for ((resource, context), actions) in groups.into_iter().filter(|_| unread.is_none()) {
                 let mut req = iam
                     .simulate_principal_policy()
                     .policy_source_arn(&role)
@@ -888,6 +891,9 @@ impl ReadinessProbe {
                         break;
                     }
                 }
+            }
+            if let Some(f @ (ReadFailure::Other(_) | ReadFailure::Throttled(_))) = &unread {
+                simulator_down = Some(f.clone());
             }
             items.push(match unread {
                 Some(f) => grade::unreadable(Area::Permissions, region.as_str(), item, "iam:SimulatePrincipalPolicy", &f),

@@ -7,4 +7,4 @@ pub mod error;
 pub mod once;
 
 pub use dispatch::{BatchResponse, answer, audit_rejected, dispatch, is_sqs_batch, signal_span};
-pub use error::{Retryable, diagnostic};
+pub use error::{ReactError, Retryable, diagnostic};
