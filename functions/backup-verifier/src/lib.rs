@@ -43,7 +43,17 @@ pub enum Run {
     Nothing(String),
 }
 
-pub fn run_for(config: &SuiteConfig, signal: &Signal, now: DateTime<Utc>) -> Run {
+/// The restore drill runs from `backup.drill.region` only: both regions' schedules fire, and
+/// two drills of one table would double the cost and could remove each other's scratch table.
+pub fn run_for(config: &SuiteConfig, home: &Region, signal: &Signal, now: DateTime<Utc>) -> Run {
+    let drills_here = config.backup.drill.as_ref().is_some_and(|d| &d.region == home);
+    match run_anywhere(config, signal, now) {
+        Run::ChecksAndDrill if !drills_here => Run::Checks,
+        run => run,
+    }
+}
+
+fn run_anywhere(config: &SuiteConfig, signal: &Signal, now: DateTime<Utc>) -> Run {
     match &signal.kind {
         SignalKind::Schedule(tick) => {
             let name = tick.schedule.rsplit('/').next().unwrap_or_default();
@@ -101,7 +111,7 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
     async fn verify(&self, signal: &Signal) -> Result<(String, Value), VerifierError> {
         let started = std::time::Instant::now();
         let now = Utc::now();
-        let run = run_for(&self.config, signal, now);
+        let run = run_for(&self.config, &self.region, signal, now);
         let mut record = AuditRecord::new(
             FUNCTION,
             self.region.as_str(),
@@ -122,7 +132,7 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
                 record.reason = why.clone();
                 None
             }
-            Run::Checks | Run::ChecksAndDrill => Some(self.inspector.run(&self.config, run == Run::ChecksAndDrill).await),
+            Run::Checks | Run::ChecksAndDrill => Some(self.inspector.run(&self.config, &self.region, run == Run::ChecksAndDrill).await),
         };
         if let Some(report) = &report {
             let status = report.status();
@@ -140,6 +150,15 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
             );
             if let Some(rpo) = report.worst_rpo_seconds() {
                 m.metric("RpoSeconds", rpo, Unit::Seconds);
+            }
+            if let Some(worst) = report
+                .checks
+                .iter()
+                .filter(|c| c.check == "replication-lag")
+                .filter_map(|c| c.figure)
+                .reduce(f64::max)
+            {
+                m.metric("ReplicationLagP99Millis", worst, Unit::Milliseconds);
             }
             if let Some(secs) = report.drill.as_ref().and_then(|d| d.restore_seconds) {
                 m.metric("RestoreSeconds", secs, Unit::Seconds);
@@ -222,6 +241,10 @@ mod tests {
         resilience_core::fixtures::example_config()
     }
 
+    fn north() -> Region {
+        "eu-north-1".parse().unwrap()
+    }
+
     /// A fixture event after `edit`, signed by the test operator key when it is a command.
     fn signal(path: &str, edit: impl FnOnce(&mut Value)) -> Signal {
         let mut v: Value = resilience_core::fixtures::event(path);
@@ -232,10 +255,23 @@ mod tests {
 
     #[test]
     fn frequent_schedule_runs_checks_and_the_drill_schedule_runs_the_drill() {
-        assert_eq!(run_for(&config(), &signal("scheduled-rule.json", |_| {}), Utc::now()), Run::Checks);
         assert_eq!(
-            run_for(&config(), &signal("scheduler-schedule.json", |_| {}), Utc::now()),
+            run_for(&config(), &north(), &signal("scheduled-rule.json", |_| {}), Utc::now()),
+            Run::Checks
+        );
+        assert_eq!(
+            run_for(&config(), &north(), &signal("scheduler-schedule.json", |_| {}), Utc::now()),
             Run::ChecksAndDrill
+        );
+        // The drill region is eu-north-1: the other region's drill schedule only checks.
+        assert_eq!(
+            run_for(
+                &config(),
+                &"eu-south-1".parse().unwrap(),
+                &signal("scheduler-schedule.json", |_| {}),
+                Utc::now()
+            ),
+            Run::Checks
         );
     }
 
@@ -243,20 +279,20 @@ mod tests {
     fn verify_now_runs_everything_for_allowed_operators_only() {
         let cmd = |v: &mut Value| v["detail-type"] = "Resilience Verify Now Command".into();
         assert_eq!(
-            run_for(&config(), &signal("operator-failover.json", cmd), Utc::now()),
+            run_for(&config(), &north(), &signal("operator-failover.json", cmd), Utc::now()),
             Run::ChecksAndDrill
         );
         let forged = signal("operator-failover.json", |v| {
             cmd(v);
             v["source"] = "x".into();
         });
-        assert!(matches!(run_for(&config(), &forged, Utc::now()), Run::Refused(_)));
+        assert!(matches!(run_for(&config(), &north(), &forged, Utc::now()), Run::Refused(_)));
     }
 
     #[test]
     fn alarms_do_not_start_a_verification() {
         assert!(matches!(
-            run_for(&config(), &signal("eventbridge-alarm-metric.json", |_| {}), Utc::now()),
+            run_for(&config(), &north(), &signal("eventbridge-alarm-metric.json", |_| {}), Utc::now()),
             Run::Nothing(_)
         ));
     }

@@ -1323,6 +1323,76 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_peer_replica_must_be_active_and_pitr_on_with_the_configured_period() {
+        use aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsOutput;
+        use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
+        use aws_sdk_dynamodb::types::*;
+        let pitr = |days: i32| {
+            mock!(aws_sdk_dynamodb::Client::describe_continuous_backups)
+                .sequence()
+                .output(move || {
+                    DescribeContinuousBackupsOutput::builder()
+                        .continuous_backups_description(
+                            ContinuousBackupsDescription::builder()
+                                .continuous_backups_status(ContinuousBackupsStatus::Enabled)
+                                .point_in_time_recovery_description(
+                                    PointInTimeRecoveryDescription::builder()
+                                        .point_in_time_recovery_status(PointInTimeRecoveryStatus::Enabled)
+                                        .recovery_period_in_days(days)
+                                        .build(),
+                                )
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                })
+                .repeatedly()
+                .build()
+        };
+        let table = |peer: ReplicaStatus| {
+            mock!(aws_sdk_dynamodb::Client::describe_table)
+                .sequence()
+                .output(move || {
+                    DescribeTableOutput::builder()
+                        .table(
+                            TableDescription::builder()
+                                .replicas(
+                                    ReplicaDescription::builder()
+                                        .region_name("eu-south-1")
+                                        .replica_status(ReplicaStatus::Active)
+                                        .build(),
+                                )
+                                .replicas(
+                                    ReplicaDescription::builder()
+                                        .region_name("eu-north-1")
+                                        .replica_status(peer.clone())
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build()
+                })
+                .repeatedly()
+                .build()
+        };
+        let items = probe(&[pitr(35), table(ReplicaStatus::Active)])
+            .data(&config(), &region("eu-south-1"))
+            .await;
+        assert!(items.iter().all(|i| i.grade == Grade::Pass), "{:#?}", grades(&items));
+        assert_eq!(items.len(), 4, "PITR and replicas of both protected tables");
+        let items = probe(&[pitr(7), table(ReplicaStatus::Creating)])
+            .data(&config(), &region("eu-south-1"))
+            .await;
+        let failing: Vec<&Item> = items.iter().filter(|i| i.grade == Grade::Fail).collect();
+        assert_eq!(failing.len(), 4, "{:#?}", grades(&items));
+        assert!(failing.iter().any(|i| i.detail.contains("eu-north-1 is CREATING")), "{failing:?}");
+        assert!(
+            failing.iter().any(|i| i.detail.contains("7 days of recovery, 35 configured")),
+            "{failing:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_throttled_read_is_reported_as_not_checked_never_as_a_pass() {
         use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsError;
         let rules = [mock!(aws_sdk_cloudwatch::Client::describe_alarms)

@@ -22,6 +22,29 @@ pub struct BackupConfig {
     pub max_backup_age_hours: Option<u64>,
     /// The restore drill, where configured.
     pub drill: Option<DrillConfig>,
+    /// The RPO probe, where configured: canary items written in this region's replica of the
+    /// state table and read back in every other region's, so the replication lag is measured
+    /// per region pair, not averaged (`ReplicationLatency` is a one-minute average).
+    pub rpo_probe: Option<RpoProbeConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpoProbeConfig {
+    /// Canary items written per run (each read back in every other region).
+    pub samples: u32,
+    /// Longest wait for one canary to appear in another region: not seen by then, replication
+    /// is stalled (FAIL), and the RPO is at least this long.
+    pub timeout_seconds: u64,
+}
+
+impl Default for RpoProbeConfig {
+    fn default() -> Self {
+        RpoProbeConfig {
+            samples: 5,
+            timeout_seconds: 30,
+        }
+    }
 }
 
 impl Default for BackupConfig {
@@ -34,6 +57,7 @@ impl Default for BackupConfig {
             replication_latency_warn_ms: 1000.0,
             max_backup_age_hours: None,
             drill: None,
+            rpo_probe: None,
         }
     }
 }

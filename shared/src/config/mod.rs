@@ -21,7 +21,7 @@ mod regions;
 mod throttle;
 
 pub use auth::AuthConfig;
-pub use backup::{BackupConfig, DrillConfig};
+pub use backup::{BackupConfig, DrillConfig, RpoProbeConfig};
 pub use capacity::{CapacityConfig, CapacityResource, CapacityTarget};
 pub use dns::{ClusterEndpoint, DnsConfig, HealthMetricConfig, RegionRecord, RoutingControlConfig, Strategy};
 pub use policy::{HealthEventConfig, OperatorConfig, Policy, SigningKey};

@@ -91,6 +91,68 @@ impl BackupReport {
     }
 }
 
+/// Replication lag from one region to another, measured by the RPO probe's canaries.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LagStats {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub samples: usize,
+}
+
+/// Nearest-rank percentiles of the canaries seen (`None` when none was).
+pub fn lag_stats(seen_ms: &[f64]) -> Option<LagStats> {
+    let mut v: Vec<f64> = seen_ms.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+    Some(LagStats {
+        p50_ms: rank(0.50),
+        p99_ms: rank(0.99),
+        max_ms: v[v.len() - 1],
+        samples: v.len(),
+    })
+}
+
+/// The RPO probe's result for one region pair: a canary not seen within the timeout means
+/// replication is stalled (FAIL: the RPO is at least the timeout, and growing); a lag above the
+/// RPO target fails; a p99 above `replication_latency_warn_ms` warns.
+pub fn grade_lag(cfg: &BackupConfig, table: &str, from: &str, to: &str, seen_ms: &[f64], missing: usize, timeout_s: u64) -> CheckResult {
+    let pair = format!("{from}->{to}");
+    let stats = lag_stats(seen_ms);
+    let described = stats.map_or("no canary seen".to_owned(), |s| {
+        format!(
+            "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} canaries",
+            s.p50_ms, s.p99_ms, s.max_ms, s.samples
+        )
+    });
+    if missing > 0 {
+        return CheckResult::new(
+            table,
+            &pair,
+            "replication-lag",
+            Status::Fail,
+            Some(timeout_s as f64 * 1000.0),
+            format!(
+                "{missing} canary item(s) written in {from} not in {to} after {timeout_s} s: replication stalled, RPO at least {timeout_s} s ({described})"
+            ),
+        );
+    }
+    let Some(s) = stats else {
+        return CheckResult::new(table, &pair, "replication-lag", Status::Skip, None, "no canary written");
+    };
+    let status = if s.max_ms > cfg.rpo_target_seconds as f64 * 1000.0 {
+        Status::Fail
+    } else if s.p99_ms > cfg.replication_latency_warn_ms {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    CheckResult::new(table, &pair, "replication-lag", status, Some(s.p99_ms), described)
+}
+
 /// The outcome of a restore drill.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DrillReport {
@@ -344,6 +406,30 @@ pub fn compare(restored: &BTreeMap<String, CanonicalItem>, source: &BTreeMap<Str
         .map(|(key, _)| key.clone())
         .collect();
     (restored.len(), mismatched)
+}
+
+#[cfg(test)]
+mod lag_tests {
+    use super::*;
+
+    #[test]
+    fn lag_percentiles_are_nearest_rank_and_a_missing_canary_fails() {
+        let s = lag_stats(&[300.0, 100.0, 200.0, 400.0, 5000.0]).unwrap();
+        assert_eq!((s.p50_ms, s.p99_ms, s.max_ms, s.samples), (300.0, 5000.0, 5000.0, 5));
+        assert_eq!(lag_stats(&[]), None);
+        let cfg = BackupConfig::default();
+        let ok = grade_lag(&cfg, "t", "a", "b", &[120.0, 180.0], 0, 30);
+        assert_eq!(ok.status, Status::Pass, "{ok:?}");
+        assert_eq!(ok.region, "a->b");
+        let slow = grade_lag(&cfg, "t", "a", "b", &[120.0, 1800.0], 0, 30);
+        assert_eq!(slow.status, Status::Warn, "p99 above replication_latency_warn_ms: {slow:?}");
+        let stalled = grade_lag(&cfg, "t", "a", "b", &[120.0], 4, 30);
+        assert_eq!(stalled.status, Status::Fail);
+        assert!(
+            stalled.detail.contains("4 canary item(s)") && stalled.detail.contains("30 s"),
+            "{stalled:?}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -150,3 +150,50 @@ async fn a_duplicate_schedule_delivery_runs_nothing_twice() {
     assert_eq!(again["duplicate"], true, "{again}");
     assert_eq!(p.audit(FUNCTION).await.len(), 1);
 }
+
+/// The RPO probe measures the replication lag of each region pair with canary items: here the
+/// replication is the test bed's replicator with a 300 ms lag, then stopped (a stalled
+/// replication), which the next run reports as a FAIL naming the RPO it implies.
+#[tokio::test]
+async fn the_rpo_probe_measures_the_lag_of_each_region_pair_and_fails_a_stalled_replication() {
+    let mut p = Platform::provision(&["control-plane"]).await;
+    resilience_tests::create_state_table(&aws_sdk_dynamodb::Client::new(&sdk(SOUTH).await), &p.state_table).await;
+    p.config["backup"]["rpo_probe"] = json!({ "samples": 5, "timeout_seconds": 3 });
+    let replicator =
+        resilience_tests::replicator::Replicator::start(&p.state_table, &[SOUTH, NORTH], std::time::Duration::from_millis(300)).await;
+    let (api, _f) = running(&p).await;
+    let lag = |out: &Value| -> Value {
+        out["report"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "replication-lag")
+            .cloned()
+            .unwrap_or_else(|| panic!("no replication-lag check: {out:#}"))
+    };
+    let out = api.invoke(&fixture("scheduled-rule.json")).await.expect("handled");
+    let measured = lag(&out);
+    assert_eq!(measured["region"], format!("{NORTH}->{SOUTH}"), "{measured}");
+    assert_eq!(measured["status"], "PASS", "{measured}");
+    let p99 = measured["figure"].as_f64().unwrap();
+    assert!(
+        (300.0..3000.0).contains(&p99),
+        "p99 {p99} ms, the replicator's lag is 300 ms: {measured}"
+    );
+    assert!(measured["detail"].as_str().unwrap().contains("over 5 canaries"), "{measured}");
+
+    drop(replicator);
+    let mut tick = fixture("scheduled-rule.json");
+    tick["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let out = api.invoke(&tick).await.expect("handled");
+    let stalled = lag(&out);
+    assert_eq!(stalled["status"], "FAIL", "{stalled}");
+    assert!(
+        stalled["detail"]
+            .as_str()
+            .unwrap()
+            .contains("replication stalled, RPO at least 3 s"),
+        "{stalled}"
+    );
+    assert_eq!(out["status"], "FAIL");
+}

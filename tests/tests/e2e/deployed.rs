@@ -333,6 +333,9 @@ async fn authorizer(stack: &Stack) {
 async fn backup(stack: &Stack) {
     let mut config = stack.config();
     config["backup"]["max_backup_age_hours"] = json!(24);
+    // The RPO probe reads its canary in the peer region's replica, under the template's grant:
+    // the emulator does not replicate, so it reports a stalled replication, never a denial.
+    config["backup"]["rpo_probe"] = json!({ "samples": 2, "timeout_seconds": 1 });
     stack.put_config(&config).await;
     let (api, _f) = spawn(stack, "backup-verifier", NORTH, &[]).await;
     for schedule in ["aworld-backup-checks-eu-north-1", "aworld-restore-drill-eu-north-1"] {
@@ -344,6 +347,17 @@ async fn backup(stack: &Stack) {
         assert_eq!(out["decision"], "verified", "{out}");
         // The emulator has no replicas, so the report FAILs its replica checks; what matters
         // here is that every check could run under the template's permissions.
+        let lag = out["report"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "replication-lag")
+            .cloned()
+            .unwrap_or_else(|| panic!("the RPO probe ran: {out}"));
+        assert!(
+            lag["detail"].as_str().unwrap().contains("replication stalled"),
+            "the canary was read in eu-south-1 (no denial), where the emulator never replicates it: {lag}"
+        );
         let drill = &out["report"]["drill"];
         if schedule.contains("drill") {
             assert!(

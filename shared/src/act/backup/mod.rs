@@ -4,6 +4,7 @@
 //! deletion always). The source table is only ever read.
 
 mod drill;
+mod rpo;
 
 use crate::aws::clients::AwsClients;
 use crate::config::SuiteConfig;
@@ -270,10 +271,13 @@ impl BackupInspector {
         futures_util::future::join_all(reads).await.into_iter().flatten().collect()
     }
 
-    /// Checks, and the drill when asked.
-    pub async fn run(&self, config: &SuiteConfig, with_drill: bool) -> BackupReport {
+    /// Checks (with the RPO probe from `home`, where configured), and the drill when asked.
+    pub async fn run(&self, config: &SuiteConfig, home: &Region, with_drill: bool) -> BackupReport {
         let now = Utc::now();
-        let checks = self.check_all(config, now).await;
+        let mut checks = self.check_all(config, now).await;
+        if let Some(probe) = &config.backup.rpo_probe {
+            checks.extend(self.rpo_probe(config, home, probe).await);
+        }
         let drill = match (&config.backup.drill, with_drill) {
             (Some(d), true) => Some(self.drill(d, now).await),
             _ => None,
