@@ -338,3 +338,22 @@ pub async fn send(eb: &aws_sdk_eventbridge::Client, bus: &str, event: &Value) ->
         ))),
     }
 }
+
+/// Every region's drill history, oldest first, and the regions whose history could not be read.
+pub async fn drills(peers: &[(Region, DynamoStore)]) -> (Vec<resilience_core::decide::drills::DrillRecord>, Vec<String>) {
+    use resilience_core::decide::drills;
+    let mut all = Vec::new();
+    let mut unreadable = Vec::new();
+    for (region, store) in peers {
+        match store.get_state(&drills::history_name(region)).await {
+            Ok(Some(v)) => match serde_json::from_value::<Vec<drills::DrillRecord>>(v.value) {
+                Ok(records) => all.extend(records),
+                Err(e) => unreadable.push(format!("{region}: {e}")),
+            },
+            Ok(None) => {}
+            Err(e) => unreadable.push(format!("{region}: {e}")),
+        }
+    }
+    all.sort_by_key(|r| r.at);
+    (all, unreadable)
+}

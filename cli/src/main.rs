@@ -63,6 +63,12 @@ enum Command {
     Throttled,
     /// backup-verifier's last report.
     Backup,
+    /// Every region's drill history (restore drills, RPO probes), oldest first, with each
+    /// figure against its target; `--svg FILE` also draws the trend.
+    Drills {
+        #[arg(long)]
+        svg: Option<String>,
+    },
     /// Send an operator command as its documented event.
     Send {
         #[arg(value_parser = ["failover", "failback", "freeze", "unfreeze", "verify-now", "throttle", "release"])]
@@ -272,6 +278,42 @@ async fn run(args: Args) -> Result<(), String> {
                     report.count(resilience_core::decide::readiness::Grade::Fail)
                 ));
             }
+        }
+        Command::Drills { svg } => {
+            let peers: Vec<_> = config
+                .regions
+                .keys()
+                .map(|r| (r.clone(), DynamoStore::new(clients.dynamodb(r), config.state_table.clone())))
+                .collect();
+            let (records, unreadable) = cli::drills(&peers).await;
+            if let Some(path) = &svg {
+                std::fs::write(path, resilience_core::decide::drills::trend_svg(&records)).map_err(|e| format!("{path}: {e}"))?;
+            }
+            print(args.json, &serde_json::to_value(&records).unwrap_or_default(), || {
+                let mut lines: Vec<String> = records
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}  {:<10} {:<9} {:<24} {:<4} {:>10} {}",
+                            r.at.format("%Y-%m-%d %H:%M"),
+                            r.region,
+                            format!("{:?}", r.kind),
+                            r.subject,
+                            format!("{:?}", r.status).to_uppercase(),
+                            r.figure.map_or("-".into(), |f| format!("{f:.0}")),
+                            r.summary
+                        )
+                    })
+                    .collect();
+                if lines.is_empty() {
+                    lines.push("no drill has run yet".into());
+                }
+                lines.extend(unreadable.iter().map(|u| format!("history unreadable in {u}")));
+                if let Some(path) = &svg {
+                    lines.push(format!("trend drawn in {path}"));
+                }
+                lines.join("\n")
+            });
         }
         Command::Audit { function, limit } => {
             let records = cli::audit(&store, function.as_deref(), limit).await.map_err(|e| e.to_string())?;

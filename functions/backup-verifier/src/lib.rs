@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use resilience_core::act::backup::BackupInspector;
 use resilience_core::config::{Policy, SuiteConfig};
 use resilience_core::decide::backup::{BackupReport, Status};
+use resilience_core::decide::drills;
 use resilience_core::evidence;
 use resilience_core::evidence::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::evidence::notify::{Notification, Notifier, Severity};
@@ -200,6 +201,18 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
             self.store
                 .put_state(LAST_REPORT, &serde_json::to_value(report).unwrap_or_default(), version)
                 .await?;
+            // Each drill run (restore, RPO probe) joins this region's history: the trend.
+            let runs = drills::records_of(&self.config, &self.region, report);
+            if !runs.is_empty() {
+                let name = drills::history_name(&self.region);
+                let stored = self.store.get_state(&name).await?;
+                let version = stored.as_ref().map_or(0, |v| v.version);
+                let history: Vec<drills::DrillRecord> = stored.and_then(|v| serde_json::from_value(v.value).ok()).unwrap_or_default();
+                let history = drills::append(history, runs, drills::KEEP);
+                self.store
+                    .put_state(&name, &serde_json::to_value(&history).unwrap_or_default(), version)
+                    .await?;
+            }
         }
         evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
         Ok((

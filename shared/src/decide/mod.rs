@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod capacity;
+pub mod drills;
 pub mod failover;
 pub mod readiness;
 pub mod shift;

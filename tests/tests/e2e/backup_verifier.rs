@@ -196,4 +196,27 @@ async fn the_rpo_probe_measures_the_lag_of_each_region_pair_and_fails_a_stalled_
         "{stalled}"
     );
     assert_eq!(out["status"], "FAIL");
+
+    // Both runs are in the region's drill history; `resilience drills` lists them and draws
+    // the trend.
+    let svg = std::env::temp_dir().join(format!("{}-drills.svg", p.id));
+    let cli = tokio::process::Command::new(resilience_tests::runtime::binary("resilience"))
+        .args(["--json", "drills", "--svg", svg.to_str().unwrap()])
+        .env("RESILIENCE_CONFIG", p.config.to_string())
+        .env("AWS_REGION", NORTH)
+        .output()
+        .await
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let listed: Vec<Value> = serde_json::from_slice(&cli.stdout).unwrap();
+    let statuses: Vec<&str> = listed.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["PASS", "FAIL"], "{listed:#?}");
+    assert!(
+        listed
+            .iter()
+            .all(|r| r["kind"] == "rpo-probe" && r["subject"] == format!("{NORTH}->{SOUTH}"))
+    );
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(picture.matches("<circle").count(), 2, "one dot per run");
+    std::fs::remove_file(svg).ok();
 }
