@@ -217,11 +217,7 @@ async fn run(args: Args) -> Result<(), String> {
     match args.command {
         Command::Config { .. } | Command::TimeToShift { .. } => unreachable!("handled before any AWS client is built"),
         Command::Status => {
-            let peers: Vec<_> = config
-                .regions
-                .keys()
-                .map(|r| (r.clone(), DynamoStore::new(clients.dynamodb(r), config.state_table.clone())))
-                .collect();
+            let peers = state_tables(&config, &clients);
             let s = cli::status(&config, &region, &store, &peers, &ddb)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -250,11 +246,7 @@ async fn run(args: Args) -> Result<(), String> {
             });
         }
         Command::Check { parameter } => {
-            let peers: Vec<_> = config
-                .regions
-                .keys()
-                .map(|r| (r.clone(), DynamoStore::new(clients.dynamodb(r), config.state_table.clone())))
-                .collect();
+            let peers = state_tables(&config, &clients);
             let recorded_drained = resilience_core::handler::dns_state::read(&config, &region, &store, &peers)
                 .await
                 .map(|(_, _, merged)| merged.drained)
@@ -280,11 +272,7 @@ async fn run(args: Args) -> Result<(), String> {
             }
         }
         Command::Drills { svg } => {
-            let peers: Vec<_> = config
-                .regions
-                .keys()
-                .map(|r| (r.clone(), DynamoStore::new(clients.dynamodb(r), config.state_table.clone())))
-                .collect();
+            let peers = state_tables(&config, &clients);
             let (records, unreadable) = cli::drills(&peers).await;
             if let Some(path) = &svg {
                 std::fs::write(path, resilience_core::decide::drills::trend_svg(&records)).map_err(|e| format!("{path}: {e}"))?;
@@ -434,6 +422,16 @@ async fn run(args: Args) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The state table in every configured region (each region's documents are read where they
+/// are written).
+fn state_tables(config: &SuiteConfig, clients: &AwsClients) -> Vec<(resilience_core::Region, DynamoStore)> {
+    config
+        .regions
+        .keys()
+        .map(|r| (r.clone(), DynamoStore::new(clients.dynamodb(r), config.state_table.clone())))
+        .collect()
 }
 
 fn readiness_lines(seen: &[cli::ReadinessSeen]) -> String {

@@ -863,7 +863,10 @@ impl ReadinessProbe {
             // A simulator that did not answer (not a refusal) is not asked again for the other
             // functions: one report of it, not five times the SDK's retries.
             let mut unread = simulator_down.clone();
-            for ((resource, context), actions) in groups.into_iter().filter(|_| unread.is_none()) {
+            for ((resource, context), actions) in groups {
+                if unread.is_some() {
+                    break;
+                }
                 let mut req = iam
                     .simulate_principal_policy()
                     .policy_source_arn(&role)
@@ -880,15 +883,20 @@ impl ReadinessProbe {
                             .build(),
                     );
                 }
-                match req.send().await {
-                    Ok(out) => results.extend(out.evaluation_results().iter().map(|r| Simulated {
-                        action: r.eval_action_name().to_owned(),
-                        resource: resource.clone(),
-                        decision: r.eval_decision().as_str().to_owned(),
-                    })),
-                    Err(e) => {
-                        unread = Some(failure(e));
-                        break;
+                // SimulatePrincipalPolicy pages its results (Marker / IsTruncated) and may return
+                // fewer than MaxItems before the end: every page is read.
+                let mut pages = req.into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    match page {
+                        Ok(out) => results.extend(out.evaluation_results().iter().map(|r| Simulated {
+                            action: r.eval_action_name().to_owned(),
+                            resource: resource.clone(),
+                            decision: r.eval_decision().as_str().to_owned(),
+                        })),
+                        Err(e) => {
+                            unread = Some(failure(e));
+                            break;
+                        }
                     }
                 }
             }
