@@ -112,7 +112,7 @@ def main():
                  for e in v["Properties"].get("Events", {}).values() if e["Type"] == "ScheduleV2"]
     inputs = [json.loads(r(s["Input"]).replace("<aws.scheduler.scheduled-time>", "T").replace("<aws.scheduler.schedule-arn>", "ARN")) for s in schedules]
     check("every schedule sends a Scheduled Event naming itself (Scheduler sends only its Input)",
-          len(schedules) == 5 and all(i["detail-type"] == "Scheduled Event" and i["resources"] == ["ARN"] and i["id"] == "ARN@T" for i in inputs), inputs)
+          len(schedules) == 6 and all(i["detail-type"] == "Scheduled Event" and i["resources"] == ["ARN"] and i["id"] == "ARN@T" for i in inputs), inputs)
 
     # What dns-failover acts on reaches the peer that acts on it, and only once.
     fn = res["DnsFailover"]["Properties"]["Events"]

@@ -12,7 +12,9 @@ refused) and names CloudWatch actions "monitoring:*". Here, for each request:
 - the resource is the ARN AWS authorises (table, topic, parameter, hosted zone, change,
   function, event bus), or "*" for actions without a resource type, which only a "*" grant
   matches (Service Authorization Reference);
-- the condition keys the suite's policies use are given their values (cloudwatch:namespace);
+- the condition keys the suite's policies use are given their values (cloudwatch:namespace;
+  dynamodb:LeadingKeys, the partition key of a PutItem / UpdateItem / DeleteItem / GetItem,
+  tested with the ForAllValues / ForAnyValue set operators);
 - identity policies are evaluated: an explicit Deny wins, otherwise some Allow must match
   action, resource and conditions.
 
@@ -63,34 +65,60 @@ def _as_list(v):
     return v if isinstance(v, list) else [v]
 
 
+def _matches(op, actual, expected):
+    """One value against one condition operator; None for an operator we do not model."""
+    if op == "StringEquals" or op == "ArnEquals":
+        return actual in expected
+    if op == "StringEqualsIgnoreCase":
+        return actual.lower() in [e.lower() for e in expected]
+    if op in ("StringLike", "ArnLike"):
+        return any(_wild(e, actual) for e in expected)
+    if op in ("StringNotEquals", "ArnNotEquals"):
+        return actual not in expected
+    if op in ("StringNotLike", "ArnNotLike"):
+        return not any(_wild(e, actual) for e in expected)
+    if op == "Bool":
+        return actual.lower() in [e.lower() for e in expected]
+    return None
+
+
 def _condition_holds(conditions, ctx):
     for operator, pairs in (conditions or {}).items():
+        # Set operators on multivalued keys ("Multivalued context keys", IAM User Guide):
+        # ForAllValues holds when every value matches, and when the request has no value at all.
+        qualifier, _, operator = operator.rpartition(":")
         if_exists = operator.endswith("IfExists")
         op = operator[: -len("IfExists")] if if_exists else operator
         for key, expected in pairs.items():
             actual = ctx.get(key)
             expected = [str(e) for e in _as_list(expected)]
+            if qualifier in ("ForAllValues", "ForAnyValue"):
+                values = _as_list(actual) if actual is not None else []
+                results = [_matches(op, str(v), expected) for v in values]
+                if None in results:
+                    return False  # an operator we do not model never allows
+                ok = all(results) if qualifier == "ForAllValues" else any(results)
+                if not ok:
+                    return False
+                continue
             if actual is None:
                 if if_exists or op.startswith(("StringNot", "ArnNot")):
                     continue
                 return False
-            if op == "StringEquals" or op == "ArnEquals":
-                ok = actual in expected
-            elif op == "StringEqualsIgnoreCase":
-                ok = actual.lower() in [e.lower() for e in expected]
-            elif op in ("StringLike", "ArnLike"):
-                ok = any(_wild(e, actual) for e in expected)
-            elif op in ("StringNotEquals", "ArnNotEquals"):
-                ok = actual not in expected
-            elif op in ("StringNotLike", "ArnNotLike"):
-                ok = not any(_wild(e, actual) for e in expected)
-            elif op == "Bool":
-                ok = actual.lower() in [e.lower() for e in expected]
-            else:
-                return False  # an operator we do not model never allows
-            if not ok:
+            ok = _matches(op, actual, expected)
+            if not ok:  # None: an operator we do not model never allows
                 return False
     return True
+
+
+def _hash_key(account, region, name):
+    """The partition key attribute of a table the emulator holds (None if it holds none)."""
+    try:
+        from moto.dynamodb.models import dynamodb_backends
+
+        return dynamodb_backends[account][region].get_table(name).hash_key_attr
+    except Exception:  # no such table: the request fails on its own
+        return None
 
 
 def evaluate(documents, action, resource, ctx):
@@ -166,7 +194,14 @@ class Request:
                 return [("dynamodb:RestoreTableToPointInTime", table(p.get("SourceTableName", "")), {})] + [
                     (f"dynamodb:{a}", target, {}) for a in ("PutItem", "UpdateItem", "DeleteItem", "GetItem", "Query", "Scan", "BatchWriteItem")]
             if "TableName" in p:
-                return [(f"dynamodb:{op}", table(p["TableName"]), {})]
+                ctx = {}
+                if op in ("PutItem", "UpdateItem", "DeleteItem", "GetItem"):
+                    # dynamodb:LeadingKeys: the partition key value of the item asked for.
+                    hash_key = _hash_key(self.account, self.region, p["TableName"])
+                    value = (p.get("Item") or p.get("Key") or {}).get(hash_key) if hash_key else None
+                    if isinstance(value, dict) and value:
+                        ctx = {"dynamodb:LeadingKeys": [str(next(iter(value.values())))]}
+                return [(f"dynamodb:{op}", table(p["TableName"]), ctx)]
             if "TableArn" in p or "ResourceArn" in p:
                 return [(f"dynamodb:{op}", p.get("TableArn") or p["ResourceArn"], {})]
             return [(f"dynamodb:{op}", "*", {})]

@@ -67,6 +67,10 @@ struct Shared {
     restore_takes: Mutex<Duration>,
     /// When each restore (target table) was started.
     restores: Mutex<BTreeMap<String, std::time::Instant>>,
+    /// Latency model: how far PITR's LatestRestorableDateTime lags the current time.
+    restorable_lag: Mutex<Option<Duration>>,
+    /// The RestoreTableToPointInTime requests seen (their JSON bodies).
+    restore_requests: Mutex<Vec<serde_json::Value>>,
     /// Deterministic faults: every call of (operation, region) gets this one.
     rules: Mutex<BTreeMap<(String, String), Fault>>,
 }
@@ -101,6 +105,8 @@ impl FaultProxy {
             changes: Mutex::new(BTreeMap::new()),
             restore_takes: Mutex::new(Duration::ZERO),
             restores: Mutex::new(BTreeMap::new()),
+            restorable_lag: Mutex::new(None),
+            restore_requests: Mutex::new(Vec::new()),
             rules: Mutex::new(BTreeMap::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -139,6 +145,20 @@ impl FaultProxy {
     /// (DescribeTable), where the emulator restores at once and AWS takes minutes to hours.
     pub fn set_restore_takes(&self, takes: Duration) {
         *self.shared.restore_takes.lock().expect("latency") = takes;
+    }
+
+    /// Latency model: PITR's `LatestRestorableDateTime` is `lag` behind the current time
+    /// ("typically 5 minutes", `PointInTimeRecoveryDescription`), where the emulator's never
+    /// moves from when PITR was enabled; and a `RestoreTableToPointInTime` to a later time is
+    /// refused with `InvalidRestoreTimeException`, as AWS restores only between the earliest and
+    /// latest restorable times.
+    pub fn set_restorable_lag(&self, lag: Duration) {
+        *self.shared.restorable_lag.lock().expect("latency") = Some(lag);
+    }
+
+    /// The RestoreTableToPointInTime requests that reached the proxy, as sent.
+    pub fn restore_requests(&self) -> Vec<serde_json::Value> {
+        self.shared.restore_requests.lock().expect("restores").clone()
     }
 
     /// Every later call of `operation` in `region` gets `fault` (None: clears the rule).
@@ -381,6 +401,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         Some(f) => return Ok(injected(f, &id, shared.next())),
         None => {}
     }
+    if id.operation == "RestoreTableToPointInTime"
+        && let Some(refused) = shared.refuse_restore(&body, &id)
+    {
+        return Ok(refused);
+    }
     let uri = format!("{}{}", shared.upstream, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
     let mut forward = Request::builder().method(parts.method).uri(uri);
     for (k, v) in &parts.headers {
@@ -410,6 +435,28 @@ fn table_name(text: &str) -> Option<String> {
 }
 
 impl Shared {
+    /// Records a restore request; with the restorable-time model on, refuses one to a time PITR
+    /// has not reached, as AWS does.
+    fn refuse_restore(&self, body: &Bytes, id: &Identified) -> Option<Response<Full<Bytes>>> {
+        let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        self.restore_requests.lock().expect("restores").push(request.clone());
+        let lag = (*self.restorable_lag.lock().expect("latency"))?;
+        let at = request["RestoreDateTime"].as_f64()?;
+        let latest = (std::time::SystemTime::now() - lag)
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs_f64();
+        (at > latest).then(|| {
+            respond(
+                StatusCode::BAD_REQUEST,
+                &[("content-type", id.json_type.as_str())],
+                format!(
+                    r#"{{"__type":"com.amazonaws.dynamodb.v20120810#InvalidRestoreTimeException","message":"Restore time {at} is after the latest restorable time {latest}"}}"#
+                ),
+            )
+        })
+    }
+
     /// Rewrites an answer as a real service would give it at this moment (see
     /// [`FaultProxy::set_change_pending`]).
     fn model_latency(&self, operation: &str, body: Bytes) -> Bytes {
@@ -445,6 +492,23 @@ impl Shared {
                 } else {
                     body
                 }
+            }
+            "DescribeContinuousBackups" => {
+                let Some(lag) = *self.restorable_lag.lock().expect("latency") else {
+                    return body;
+                };
+                let mut answer: serde_json::Value = match serde_json::from_slice(&body) {
+                    Ok(v) => v,
+                    Err(_) => return body,
+                };
+                let latest = (std::time::SystemTime::now() - lag)
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                let pitr = &mut answer["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"];
+                if pitr.get("LatestRestorableDateTime").is_some() {
+                    pitr["LatestRestorableDateTime"] = serde_json::json!(latest);
+                }
+                Bytes::from(answer.to_string())
             }
             "GetChange" => {
                 let pending = *self.change_pending.lock().expect("latency");

@@ -3,7 +3,8 @@
 //! test depends on an instant answer.
 //!
 //! - Route 53: a submitted change stays PENDING (the proxy, [`FaultProxy::set_change_pending`]).
-//! - DynamoDB: a point-in-time restore stays CREATING ([`FaultProxy::set_restore_takes`]).
+//! - DynamoDB: a point-in-time restore stays CREATING ([`FaultProxy::set_restore_takes`]), and
+//!   PITR's latest restorable time lags the current time ([`FaultProxy::set_restorable_lag`]).
 //! - CloudWatch: the emulator does not evaluate alarms. Here the drain alarm of each region
 //!   follows its metric after an evaluation delay, as CloudWatch evaluates a 60-second alarm
 //!   once a minute ("Using Amazon CloudWatch alarms"); a Route 53 CLOUDWATCH_METRIC health
@@ -21,6 +22,8 @@ pub struct Delays {
     pub change_pending: Duration,
     pub alarm_evaluation: Duration,
     pub restore: Duration,
+    /// LatestRestorableDateTime behind the current time (AWS: typically 5 minutes).
+    pub restorable_lag: Duration,
 }
 
 impl Default for Delays {
@@ -29,6 +32,7 @@ impl Default for Delays {
             change_pending: Duration::from_millis(800),
             alarm_evaluation: Duration::from_millis(600),
             restore: Duration::from_millis(1500),
+            restorable_lag: Duration::from_secs(2),
         }
     }
 }
@@ -57,6 +61,7 @@ impl LatencyModel {
         let proxy = FaultProxy::start(upstream, 0.0, 0, Duration::from_secs(5)).await;
         proxy.set_change_pending(delays.change_pending);
         proxy.set_restore_takes(delays.restore);
+        proxy.set_restorable_lag(delays.restorable_lag);
         let mut clients = BTreeMap::new();
         for (_, home) in &wiring.pairs {
             clients.insert(home.clone(), aws_sdk_cloudwatch::Client::new(&sdk(home).await));

@@ -151,6 +151,17 @@ pub fn alarm_event(name: &str, region: &str, state: &str, at: chrono::DateTime<c
     e
 }
 
+/// A tick of the Scheduler schedule `name` in `region`, as the template's Input makes it: a
+/// "Scheduled Event" naming the schedule, keyed by its ARN and a fresh scheduled time.
+pub fn scheduler_tick(name: &str, region: &str) -> Value {
+    let mut e = fixture("scheduler-schedule.json");
+    let arn = format!("arn:aws:scheduler:{region}:123456789012:schedule/default/{name}");
+    e["id"] = serde_json::json!(format!("{arn}@{}", uuid::Uuid::new_v4()));
+    e["region"] = serde_json::json!(region);
+    e["resources"] = serde_json::json!([arn]);
+    e
+}
+
 /// Writes the configuration document to the SSM parameter `name` (as `make deploy` does).
 pub async fn put_config_parameter(sdk: &SdkConfig, name: &str, config: &Value) {
     aws_sdk_ssm::Client::new(sdk)

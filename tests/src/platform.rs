@@ -495,7 +495,7 @@ async fn provision_protected_tables(id: &str, config: &mut Value) {
     config["protected_tables"] = json!(tables);
     config["backup"]["global_tables"] = json!(false);
     config["backup"]["drill"]["table"] = json!(tables[0]);
-    config["backup"]["drill"]["max_wait_seconds"] = json!(30);
+    config["backup"]["drill"]["canaries"] = json!(3);
 }
 
 impl Platform {

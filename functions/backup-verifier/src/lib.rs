@@ -1,13 +1,16 @@
 //! backup-verifier: on a schedule (and on the operator's "verify now"), prove the data can be
-//! recovered. Checks every protected table in every region; the restore drill runs on its own
-//! schedules and on "verify now". A failed check is a result, not a crash: the run always
-//! produces a report, an audit record, EMF metrics, and an SNS notification on WARN or FAIL.
+//! recovered. Checks every protected table in every region; the restore drill starts on its own
+//! schedules and on "verify now", and moves a step on every later tick (the progress schedule's
+//! every few minutes) until it is over: its state is in the state table, no invocation waits for
+//! a restore. A failed check is a result, not a crash: the run always produces a report, an audit
+//! record, EMF metrics, and an SNS notification on WARN or FAIL.
 
 use chrono::{DateTime, Utc};
 use resilience_core::act::backup::BackupInspector;
-use resilience_core::config::{Policy, SuiteConfig};
+use resilience_core::config::SuiteConfig;
 use resilience_core::decide::backup::{BackupReport, Status};
 use resilience_core::decide::drills;
+use resilience_core::decide::restore_drill::{self, DrillState};
 use resilience_core::evidence;
 use resilience_core::evidence::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::evidence::notify::{Notification, Notifier, Severity};
@@ -38,8 +41,12 @@ pub type VerifierError = ReactError;
 /// What a signal asks for (pure).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Run {
+    /// The checks; a restore drill in progress moves a step.
     Checks,
+    /// The checks; a drill in progress moves a step, else a new one starts.
     ChecksAndDrill,
+    /// Only a step of the drill in progress (the progress schedule): no checks.
+    DrillProgress,
     Refused(String),
     Nothing(String),
 }
@@ -50,14 +57,22 @@ pub fn run_for(config: &SuiteConfig, home: &Region, signal: &Signal, now: DateTi
     let drills_here = config.backup.drill.as_ref().is_some_and(|d| &d.region == home);
     match run_anywhere(config, signal, now) {
         Run::ChecksAndDrill if !drills_here => Run::Checks,
+        Run::DrillProgress if !drills_here => Run::Nothing("the restore drill runs in another region".into()),
         run => run,
     }
 }
+
+/// The schedule that moves a restore drill in progress on, every few minutes: its name contains
+/// this (template: `<platform>-restore-progress-<region>`).
+pub const PROGRESS_SCHEDULE: &str = "restore-progress";
 
 fn run_anywhere(config: &SuiteConfig, signal: &Signal, now: DateTime<Utc>) -> Run {
     match &signal.kind {
         SignalKind::Schedule(tick) => {
             let name = tick.schedule.rsplit('/').next().unwrap_or_default();
+            if name.contains(PROGRESS_SCHEDULE) {
+                return Run::DrillProgress;
+            }
             let drill = config.backup.drill.as_ref().is_some_and(|d| {
                 if d.schedules.is_empty() {
                     name.contains("drill")
@@ -89,13 +104,12 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
     }
 
     pub async fn react(&self, signal: &Signal) -> Result<Value, VerifierError> {
-        // A drill can wait minutes for the restore: hold the lease for longer than that.
-        let wait = self.config.backup.drill.as_ref().map_or(0, |d| d.max_wait_seconds);
-        let policy = Policy {
-            lease_seconds: self.config.policy.lease_seconds.max(wait + 120),
-            ..self.config.policy.clone()
-        };
-        match exactly_once(&self.store, &policy, FUNCTION, &signal.key, "backup", async || {
+        // The progress schedule ticks every few minutes: with no drill in progress it has
+        // nothing to do, and leaves no audit record (one read).
+        if run_for(&self.config, &self.region, signal, Utc::now()) == Run::DrillProgress && self.drill_state().await?.is_none() {
+            return Ok(json!({ "signal": signal.key, "decision": DecisionName::NoAction, "why": "no restore drill in progress" }));
+        }
+        match exactly_once(&self.store, &self.config.policy, FUNCTION, &signal.key, "backup", async || {
             self.verify(signal).await
         })
         .await?
@@ -133,7 +147,20 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
                 record.reason = why.clone();
                 None
             }
-            Run::Checks | Run::ChecksAndDrill => Some(self.inspector.run(&self.config, &self.region, run == Run::ChecksAndDrill).await),
+            Run::Checks | Run::ChecksAndDrill | Run::DrillProgress => {
+                let mut report = if run == Run::DrillProgress {
+                    BackupReport {
+                        at: now,
+                        checks: vec![],
+                        drill: None,
+                        drill_progress: None,
+                    }
+                } else {
+                    self.inspector.run(&self.config, &self.region).await
+                };
+                self.drill_turn(run == Run::ChecksAndDrill, &mut report).await?;
+                Some(report)
+            }
         };
         if let Some(report) = &report {
             let status = report.status();
@@ -196,11 +223,13 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
                 }
                 record.actions.push(sent);
             }
-            // The last report, for the operator CLI; last writer wins.
-            let version = self.store.get_state(LAST_REPORT).await?.map_or(0, |v| v.version);
-            self.store
-                .put_state(LAST_REPORT, &serde_json::to_value(report).unwrap_or_default(), version)
-                .await?;
+            // The last report of the checks, for the operator CLI; last writer wins.
+            if run != Run::DrillProgress {
+                let version = self.store.get_state(LAST_REPORT).await?.map_or(0, |v| v.version);
+                self.store
+                    .put_state(LAST_REPORT, &serde_json::to_value(report).unwrap_or_default(), version)
+                    .await?;
+            }
             // Each drill run (restore, RPO probe) joins this region's history: the trend.
             let runs = drills::records_of(&self.config, &self.region, report);
             if !runs.is_empty() {
@@ -222,6 +251,46 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
     }
 }
 
+impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
+    /// The drill in progress here, with its document's version (None: no drill, or drills run
+    /// elsewhere).
+    async fn drill_state(&self) -> Result<Option<(DrillState, u64)>, VerifierError> {
+        let Some(drill) = self.config.backup.drill.as_ref().filter(|d| d.region == self.region) else {
+            return Ok(None);
+        };
+        let stored = self
+            .store
+            .get_state(&restore_drill::state_name(&drill.table, drill.region.as_str()))
+            .await?;
+        Ok(stored.and_then(|v| Some((serde_json::from_value(v.value).ok()?, v.version))))
+    }
+
+    /// One step of the restore drill: the one in progress, or a new one when `start`. Its state
+    /// is written back (null once it is over), so the next tick picks it up.
+    async fn drill_turn(&self, start: bool, report: &mut BackupReport) -> Result<(), VerifierError> {
+        let Some(drill) = self.config.backup.drill.as_ref().filter(|d| d.region == self.region) else {
+            return Ok(());
+        };
+        let name = restore_drill::state_name(&drill.table, drill.region.as_str());
+        let stored = self.store.get_state(&name).await?;
+        let version = stored.as_ref().map_or(0, |v| v.version);
+        let in_progress: Option<DrillState> = stored.and_then(|v| serde_json::from_value(v.value).ok());
+        let turn = match (in_progress, start) {
+            (Some(state), _) => self.inspector.drill_advance(drill, state, Utc::now()).await,
+            (None, true) => self.inspector.drill_start(drill, Utc::now()).await,
+            (None, false) => return Ok(()),
+        };
+        let kept = turn
+            .state
+            .as_ref()
+            .map_or(Value::Null, |s| serde_json::to_value(s).unwrap_or_default());
+        self.store.put_state(&name, &kept, version).await?;
+        report.drill = turn.report;
+        report.drill_progress = Some(turn.progress);
+        Ok(())
+    }
+}
+
 fn summary(report: &BackupReport) -> String {
     let drill = report.drill.as_ref().map_or(String::new(), |d| {
         format!(
@@ -230,6 +299,14 @@ fn summary(report: &BackupReport) -> String {
             d.restore_seconds.map(|s| format!(" (restored in {s:.1} s)")).unwrap_or_default()
         )
     });
+    if report.checks.is_empty() {
+        return format!(
+            "{:?}: restore drill step{}{}",
+            report.status(),
+            drill,
+            report.drill_progress.as_ref().map(|p| format!("; {p}")).unwrap_or_default()
+        );
+    }
     format!(
         "{:?}: {} PASS, {} WARN, {} FAIL, {} SKIP{}{}",
         report.status(),
@@ -286,6 +363,18 @@ mod tests {
             ),
             Run::Checks
         );
+    }
+
+    #[test]
+    fn the_progress_schedule_only_moves_a_drill_on_and_only_in_the_drill_region() {
+        let tick = signal("scheduler-schedule.json", |v| {
+            v["resources"] = json!(["arn:aws:scheduler:eu-north-1:123456789012:schedule/default/aworld-restore-progress-eu-north-1"]);
+        });
+        assert_eq!(run_for(&config(), &north(), &tick, Utc::now()), Run::DrillProgress);
+        assert!(matches!(
+            run_for(&config(), &"eu-south-1".parse().unwrap(), &tick, Utc::now()),
+            Run::Nothing(_)
+        ));
     }
 
     #[test]

@@ -875,10 +875,16 @@ impl ReadinessProbe {
                     req = req.resource_arns(&resource);
                 }
                 for (key, value) in &context {
+                    // dynamodb:LeadingKeys is multivalued (tested with ForAllValues): a list.
+                    let kind = if key.ends_with("LeadingKeys") {
+                        aws_sdk_iam::types::ContextKeyTypeEnum::StringList
+                    } else {
+                        aws_sdk_iam::types::ContextKeyTypeEnum::String
+                    };
                     req = req.context_entries(
                         aws_sdk_iam::types::ContextEntry::builder()
                             .context_key_name(*key)
-                            .context_key_type(aws_sdk_iam::types::ContextKeyTypeEnum::String)
+                            .context_key_type(kind)
                             .context_key_values(value)
                             .build(),
                     );

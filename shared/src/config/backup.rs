@@ -68,13 +68,18 @@ pub struct DrillConfig {
     /// The table restored (a protected table) and where.
     pub table: String,
     pub region: Region,
-    /// Items compared between the restored table and the source.
-    #[serde(default = "defaults::sample_size")]
-    pub sample_size: i32,
-    /// Longest wait for the restored table to become ACTIVE.
-    #[serde(default = "defaults::drill_wait_seconds")]
-    pub max_wait_seconds: u64,
-    /// Schedules (rule or schedule names) that run the drill; others run the checks only.
+    /// Canary items written into the table for the drill (under partition keys
+    /// `resilience-drill#...`, the only ones the template lets backup-verifier write): the
+    /// restore is validated on them, never on items the platform may change meanwhile.
+    #[serde(default = "defaults::drill_canaries")]
+    pub canaries: u32,
+    /// A drill not finished this long after it started is abandoned (FAIL) and its scratch
+    /// table and canaries removed. The contract's RTO is 24 h: a restore slower than that
+    /// misses it anyway.
+    #[serde(default = "defaults::drill_abandon_after_hours")]
+    pub abandon_after_hours: u64,
+    /// Schedules (rule or schedule names) that start a drill; others run the checks only (and
+    /// move a drill in progress on).
     #[serde(default)]
     pub schedules: Vec<String>,
 }
@@ -103,15 +108,11 @@ impl SuiteConfig {
                     "use one of regions",
                 );
             }
-            if !(1..=1000).contains(&d.sample_size) {
-                out.bad("backup.drill.sample_size".into(), "must be 1..=1000", "e.g. 100");
+            if !(1..=100).contains(&d.canaries) {
+                out.bad("backup.drill.canaries".into(), "must be 1..=100", "e.g. 5");
             }
-            if d.max_wait_seconds > 840 {
-                out.bad(
-                    "backup.drill.max_wait_seconds".into(),
-                    "exceeds what one Lambda invocation can wait",
-                    "840 or less",
-                );
+            if !(1..=24 * 7).contains(&d.abandon_after_hours) {
+                out.bad("backup.drill.abandon_after_hours".into(), "must be 1..=168", "e.g. 24 (the RTO)");
             }
         }
     }

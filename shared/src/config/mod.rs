@@ -111,11 +111,11 @@ pub(crate) mod defaults {
     pub fn cache_seconds() -> u64 {
         5
     }
-    pub fn sample_size() -> i32 {
-        100
+    pub fn drill_canaries() -> u32 {
+        5
     }
-    pub fn drill_wait_seconds() -> u64 {
-        600
+    pub fn drill_abandon_after_hours() -> u64 {
+        24
     }
     /// infra/template.yaml, DnsFailover `Timeout`.
     pub fn dns_function_timeout_seconds() -> u64 {

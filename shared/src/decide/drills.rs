@@ -196,11 +196,13 @@ mod tests {
                 restore_seconds: Some(s),
                 sampled: 1,
                 mismatched: 0,
-                restored_checksum: None,
-                source_checksum: None,
+                restore_point: None,
+                pitr_wait_seconds: None,
+                steps: 3,
                 cleaned_up: true,
                 detail: "restored".into(),
             }),
+            drill_progress: None,
         }
     }
 

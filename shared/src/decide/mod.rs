@@ -6,5 +6,6 @@ pub mod capacity;
 pub mod drills;
 pub mod failover;
 pub mod readiness;
+pub mod restore_drill;
 pub mod shift;
 pub mod throttle;

@@ -913,6 +913,17 @@ pub fn needs(config: &SuiteConfig, function: &str, region: &Region) -> Vec<Need>
             }
             if let Some(d) = &config.backup.drill {
                 out.push(need("dynamodb:RestoreTableToPointInTime", table(&d.region, &d.table)));
+                // The drill's canaries, under the key prefix the template's condition allows.
+                for action in ["dynamodb:PutItem", "dynamodb:DeleteItem"] {
+                    out.push(Need {
+                        action,
+                        resource: table(&d.region, &d.table),
+                        context: vec![(
+                            "dynamodb:LeadingKeys",
+                            format!("{}readiness", crate::decide::restore_drill::CANARY_PREFIX),
+                        )],
+                    });
+                }
             }
         }
         "user-throttle" => {

@@ -4,7 +4,8 @@
 // Test code: an unexpected error is the test failing.
 #![allow(clippy::unwrap_used)]
 
-use aws_sdk_dynamodb::types::PointInTimeRecoverySpecification;
+use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoverySpecification};
+use resilience_core::store::StateStore;
 use resilience_tests::platform::{NORTH, ORDERS, Platform, SOUTH};
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
 use resilience_tests::{fixture, sdk};
@@ -37,6 +38,11 @@ async fn source_items(p: &Platform) -> Vec<String> {
     items
 }
 
+/// The drill's canaries now in the source table.
+async fn canaries(p: &Platform) -> usize {
+    source_items(p).await.iter().filter(|i| i.contains("resilience-drill#")).count()
+}
+
 fn checks<'a>(out: &'a Value, check: &str) -> Vec<&'a Value> {
     out["report"]["checks"]
         .as_array()
@@ -46,18 +52,79 @@ fn checks<'a>(out: &'a Value, check: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// A tick of the template's progress schedule (`<platform>-restore-progress-<region>`).
+fn progress_tick() -> Value {
+    resilience_tests::scheduler_tick(&format!("aworld-restore-progress-{NORTH}"), NORTH)
+}
+
+/// The platform keeps writing to the drill's table: the orders change all the time.
+struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<usize>,
+}
+
+impl Writer {
+    async fn start(p: &Platform) -> Writer {
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk(NORTH).await);
+        let table = format!("{}-orders", p.id);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut n = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                ddb.put_item()
+                    .table_name(&table)
+                    .item("id", AttributeValue::S(format!("order-{:04}", n % ORDERS)))
+                    .item("amount", AttributeValue::N(format!("{}", 1000 + n)))
+                    .send()
+                    .await
+                    .unwrap();
+                n += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            n
+        });
+        Writer { stop, task }
+    }
+
+    async fn stop(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
+/// Ticks the progress schedule until the drill reports (at most `max` ticks, 400 ms apart);
+/// returns each tick's progress note and the last answer.
+async fn tick_until_reported(api: &RuntimeApi, max: usize) -> (Vec<String>, Value) {
+    let mut notes = Vec::new();
+    for _ in 0..max {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let out = api.invoke(&progress_tick()).await.expect("handled");
+        notes.push(out["report"]["drill_progress"].as_str().unwrap_or_default().to_owned());
+        if !out["report"]["drill"].is_null() {
+            return (notes, out);
+        }
+    }
+    panic!("the drill did not finish in {max} ticks: {notes:#?}");
+}
+
+/// The drill is true on a live table and never waits inside an invocation: "verify now" runs
+/// the checks and starts it (canaries written, restore time fixed after them); the progress
+/// schedule's ticks wait for PITR to reach that time (the latency model keeps the latest
+/// restorable time 2 s behind), submit the restore to it, see the scratch table CREATING (1.5 s),
+/// validate the canaries and clean up — while the platform keeps writing to the table.
 #[tokio::test]
-async fn verify_now_passes_every_check_and_the_drill_restores_validates_and_cleans_up() {
+async fn a_restore_drill_spans_invocations_restores_to_its_own_time_and_passes_while_writes_continue() {
     let p = Platform::provision(&["control-plane"]).await;
     let (api, _f) = running(&p).await;
-    let source_before = source_items(&p).await;
+    let before = source_items(&p).await;
+    assert_eq!(before.len(), ORDERS);
+    let writer = Writer::start(&p).await;
     let out = api
         .invoke(&p.command("Resilience Verify Now Command", None))
         .await
         .expect("handled");
     assert_eq!(out["status"], "PASS", "{out:#}");
-    assert_eq!(source_before.len(), ORDERS);
-    assert_eq!(source_items(&p).await, source_before, "the source table is only read");
     // 2 tables x 2 regions: PITR, window and RPO measured everywhere.
     assert_eq!(checks(&out, "pitr").len(), 4);
     assert!(
@@ -69,22 +136,104 @@ async fn verify_now_passes_every_check_and_the_drill_restores_validates_and_clea
         checks(&out, "replicas").iter().all(|c| c["status"] == "SKIP"),
         "global tables are not simulated: said, not passed"
     );
-    let drill = &out["report"]["drill"];
-    assert_eq!(
-        (drill["status"].as_str(), drill["sampled"].as_u64(), drill["mismatched"].as_u64()),
-        (Some("PASS"), Some(ORDERS as u64), Some(0)),
-        "{drill:#}"
+    assert!(out["report"]["drill"].is_null(), "no invocation waits for the restore: {out:#}");
+    let started = out["report"]["drill_progress"].as_str().unwrap();
+    assert!(
+        started.contains("3 canaries written") && started.contains("waiting for point-in-time recovery"),
+        "{started}"
     );
-    assert_eq!(drill["restored_checksum"], drill["source_checksum"]);
-    // The latency model keeps the restored table CREATING for 1.5 s: the drill waited for it.
-    let restore = drill["restore_seconds"].as_f64().unwrap();
-    assert!(restore >= 1.5, "restore_seconds {restore}: the drill must wait for ACTIVE");
+    assert_eq!(canaries(&p).await, 3);
+
+    let (notes, out) = tick_until_reported(&api, 40).await;
+    let writes = writer.stop().await;
+    let drill = &out["report"]["drill"];
+    assert_eq!(drill["status"], "PASS", "{drill:#} after {notes:#?}");
+    assert_eq!(
+        (drill["sampled"].as_u64(), drill["mismatched"].as_u64()),
+        (Some(4), Some(0)),
+        "3 canaries and the late one"
+    );
+    let joined = notes.join("\n");
+    for phase in ["waiting for point-in-time recovery", "submitted into", "CREATING"] {
+        assert!(joined.contains(phase), "a tick saw {phase:?}: {notes:#?}");
+    }
+    let steps = drill["steps"].as_u64().unwrap();
+    assert!(
+        steps >= 4,
+        "start, wait for PITR, submit, wait for the restore, validate: {steps} steps"
+    );
+    assert!(drill["pitr_wait_seconds"].as_f64().unwrap() >= 2.0, "{drill}");
+    assert!(drill["restore_seconds"].as_f64().unwrap() >= 1.5, "{drill}");
     assert_eq!(drill["cleaned_up"], true);
+    // One restore, to the drill's explicit time (never "latest restorable").
+    let requests = p.latency.proxy.restore_requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    let point: chrono::DateTime<chrono::Utc> = drill["restore_point"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        requests[0]["RestoreDateTime"].as_f64(),
+        Some(point.timestamp_millis() as f64 / 1000.0)
+    );
+    assert!(requests[0].get("UseLatestRestorableTime").is_none());
+    // The table was live throughout, and the drill left it as the platform wrote it.
+    assert!(writes > 20, "{writes} writes during the drill");
+    assert_ne!(source_items(&p).await, before, "the orders changed during the drill");
+    assert_eq!(canaries(&p).await, 0, "the canaries are deleted");
     assert!(
         p.tables_starting(NORTH, &format!("{}-orders-drill-", p.id)).await.is_empty(),
         "scratch table deleted"
     );
     assert!(p.notifications().await.is_empty(), "PASS sends nothing");
+
+    // Nothing in progress: a tick is one read and leaves no audit record.
+    let audited = p.audit(FUNCTION).await.len();
+    let idle = api.invoke(&progress_tick()).await.expect("handled");
+    assert_eq!(idle["why"], "no restore drill in progress", "{idle}");
+    assert_eq!(p.audit(FUNCTION).await.len(), audited);
+}
+
+/// A drill whose restore outlives `abandon_after_hours` is abandoned: FAIL, notified, and its
+/// scratch table and canaries removed all the same. (The latency model keeps this restore
+/// CREATING for 10 minutes; the drill's start is moved 25 h back in its state document.)
+#[tokio::test]
+async fn an_abandoned_drill_fails_is_notified_and_removes_its_scratch_table_and_canaries() {
+    let p = Platform::provision(&["control-plane"]).await;
+    p.latency.proxy.set_restore_takes(std::time::Duration::from_secs(600));
+    let (api, _f) = running(&p).await;
+    api.invoke(&p.command("Resilience Verify Now Command", None))
+        .await
+        .expect("handled");
+    let mut seen = Vec::new();
+    for _ in 0..30 {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let out = api.invoke(&progress_tick()).await.expect("handled");
+        seen.push(out["report"]["drill_progress"].as_str().unwrap_or_default().to_owned());
+        if seen.last().unwrap().contains("CREATING") {
+            break;
+        }
+    }
+    assert!(seen.last().unwrap().contains("CREATING"), "{seen:#?}");
+    assert_eq!(p.tables_starting(NORTH, &format!("{}-orders-drill-", p.id)).await.len(), 1);
+
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(NORTH).await);
+    let store = resilience_core::store::dynamodb::DynamoStore::new(ddb, p.state_table.clone());
+    let name = resilience_core::decide::restore_drill::state_name(&format!("{}-orders", p.id), NORTH);
+    let stored = store.get_state(&name).await.unwrap().unwrap();
+    let mut state = stored.value.clone();
+    state["started_at"] = json!((chrono::Utc::now() - chrono::Duration::hours(25)).to_rfc3339());
+    store.put_state(&name, &state, stored.version).await.unwrap();
+
+    let out = api.invoke(&progress_tick()).await.expect("handled");
+    let drill = &out["report"]["drill"];
+    assert_eq!(drill["status"], "FAIL", "{out:#}");
+    assert!(drill["detail"].as_str().unwrap().contains("drill abandoned"), "{drill}");
+    assert!(drill["detail"].as_str().unwrap().contains("RTO data point is missed"), "{drill}");
+    assert_eq!(drill["cleaned_up"], true);
+    assert!(p.tables_starting(NORTH, &format!("{}-orders-drill-", p.id)).await.is_empty());
+    assert_eq!(canaries(&p).await, 0);
+    assert!(store.get_state(&name).await.unwrap().unwrap().value.is_null(), "the drill is over");
+    let notes = p.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert_eq!(notes[0]["severity"], "critical");
 }
 
 #[tokio::test]

@@ -337,13 +337,15 @@ async fn backup(stack: &Stack) {
     // the emulator does not replicate, so it reports a stalled replication, never a denial.
     config["backup"]["rpo_probe"] = json!({ "samples": 2, "timeout_seconds": 1 });
     stack.put_config(&config).await;
-    let (api, _f) = spawn(stack, "backup-verifier", NORTH, &[]).await;
+    // Through the latency model, so PITR's latest restorable time moves (2 s behind) and the
+    // restore takes time (1 s), as on AWS: the drill then spans invocations.
+    let proxy = resilience_tests::faults::FaultProxy::start(&stack.endpoint, 0.0, 0, std::time::Duration::from_secs(5)).await;
+    proxy.set_restorable_lag(std::time::Duration::from_secs(2));
+    proxy.set_restore_takes(std::time::Duration::from_secs(1));
+    let (api, _f) = spawn(stack, "backup-verifier", NORTH, &[("AWS_ENDPOINT_URL", proxy.url())]).await;
+    let tick = |schedule: &str| resilience_tests::scheduler_tick(schedule, NORTH);
     for schedule in ["aworld-backup-checks-eu-north-1", "aworld-restore-drill-eu-north-1"] {
-        let mut e = resilience_core::fixtures::event("scheduler-schedule.json");
-        let arn = format!("arn:aws:scheduler:eu-north-1:123456789012:schedule/default/{schedule}");
-        e["id"] = json!(format!("{arn}@{}", Utc::now().to_rfc3339()));
-        e["resources"] = json!([arn]);
-        let out = api.invoke(&e).await.expect("handled");
+        let out = api.invoke(&tick(schedule)).await.expect("handled");
         assert_eq!(out["decision"], "verified", "{out}");
         // The emulator has no replicas, so the report FAILs its replica checks; what matters
         // here is that every check could run under the template's permissions.
@@ -358,16 +360,29 @@ async fn backup(stack: &Stack) {
             lag["detail"].as_str().unwrap().contains("replication stalled"),
             "the canary was read in eu-south-1 (no denial), where the emulator never replicates it: {lag}"
         );
-        let drill = &out["report"]["drill"];
+        let progress = out["report"]["drill_progress"].as_str().unwrap_or_default();
         if schedule.contains("drill") {
-            assert!(
-                drill["detail"].as_str().is_some_and(|d| d.starts_with("restored")),
-                "the drill schedule runs the drill: {drill}"
-            );
+            assert!(progress.contains("canaries written"), "the drill schedule starts the drill: {out}");
         } else {
-            assert!(drill.is_null(), "the check schedule runs no drill: {drill}");
+            assert!(progress.is_empty(), "the check schedule starts no drill: {out}");
         }
     }
+    // The template's progress schedule moves it on to the end: canaries written and deleted
+    // under the dynamodb:LeadingKeys condition, the restore, the scratch table read and deleted.
+    let mut finished = Value::Null;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let out = api.invoke(&tick("aworld-restore-progress-eu-north-1")).await.expect("handled");
+        if !out["report"]["drill"].is_null() {
+            finished = out["report"]["drill"].clone();
+            break;
+        }
+    }
+    assert_eq!(
+        finished["status"], "PASS",
+        "the drill finished under the template's grants: {finished}"
+    );
+    assert_eq!(finished["cleaned_up"], true, "{finished}");
     assert_eq!(
         denied(stack),
         Vec::<String>::new(),
@@ -400,10 +415,33 @@ async fn ungranted_calls_are_denied(stack: &Stack) {
         .await
         .expect_err("the authorizer only reads the throttle table");
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403), "{err:?}");
+    // backup-verifier writes into a protected table only under the drill's canary keys
+    // (dynamodb:LeadingKeys): an order is out of its reach.
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.as_function("backup-verifier", NORTH).await);
+    let err = ddb
+        .put_item()
+        .table_name("aworld-orders")
+        .item("pk", aws_sdk_dynamodb::types::AttributeValue::S("order-1".into()))
+        .send()
+        .await
+        .expect_err("outside the canary keys");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403), "{err:?}");
+    ddb.put_item()
+        .table_name("aworld-orders")
+        .item("pk", aws_sdk_dynamodb::types::AttributeValue::S("resilience-drill#test".into()))
+        .send()
+        .await
+        .expect("a canary key is allowed");
+    ddb.delete_item()
+        .table_name("aworld-orders")
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("resilience-drill#test".into()))
+        .send()
+        .await
+        .expect("and deleted");
     assert_eq!(
         denied(stack).len(),
-        2,
-        "exactly the two calls above were denied: {:?}",
+        3,
+        "exactly the three calls above were denied: {:?}",
         denied(stack)
     );
 }

@@ -1,58 +1,417 @@
-//! The restore drill: restore a table to a point in time into a scratch table, compare it with
-//! the source, and remove the scratch table whatever happened.
+//! The restore drill's reads and writes, one step per invocation (the state machine is
+//! `decide::restore_drill`): write canaries, wait for PITR to reach the restore time, submit
+//! `RestoreTableToPointInTime` to that explicit time, change the canaries, look at the scratch
+//! table, validate it on the canaries, delete the scratch table and the canaries.
 
-use super::{BackupInspector, api_error, canonical, key_string, to_utc};
+use super::{BackupInspector, api_error, to_utc};
 use crate::config::DrillConfig;
-use crate::decide::backup::{self, CanonicalItem, DrillReport, Status};
+use crate::decide::backup::{DrillReport, Status};
+use crate::decide::restore_drill::{self, CANARY_ATTRIBUTE, CANARY_SORT_KEY, DrillState, Phase, Restored, Scratch, Step};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeysAndAttributes, TableStatus};
+use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeyType, ScalarAttributeType};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+
+/// What one invocation did to the drill.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillTurn {
+    /// The state to keep (None: the drill is over, or never started).
+    pub state: Option<DrillState>,
+    /// The finished drill's report.
+    pub report: Option<DrillReport>,
+    /// What happened, for the run's report.
+    pub progress: String,
+}
+
+fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_milliseconds() as f64 / 1000.0
+}
 
 impl BackupInspector {
-    /// Restores the drill table into a scratch table, validates it by content, deletes it.
-    pub async fn drill(&self, drill: &DrillConfig, now: DateTime<Utc>) -> DrillReport {
+    /// Starts a drill: removes leftovers of an earlier one, writes the canaries, fixes the
+    /// restore time after them, and takes the first step (usually: PITR is not there yet).
+    pub async fn drill_start(&self, drill: &DrillConfig, now: DateTime<Utc>) -> DrillTurn {
         let ddb = self.dynamodb(&drill.region);
-        let scratch = format!(
-            "{}-drill-{}-{}",
-            drill.table,
-            now.format("%Y%m%d%H%M%S"),
-            &uuid::Uuid::new_v4().simple().to_string()[..6]
-        );
-        let mut report = DrillReport {
-            table: drill.table.clone(),
-            region: drill.region.to_string(),
-            scratch_table: scratch.clone(),
-            status: Status::Fail,
-            restore_seconds: None,
-            sampled: 0,
-            mismatched: 0,
-            restored_checksum: None,
-            source_checksum: None,
-            cleaned_up: false,
-            detail: String::new(),
+        let leftovers = self.remove_leftovers(&ddb, &drill.table).await;
+        let keys = match self.string_keys(&ddb, &drill.table).await {
+            Ok(k) => k,
+            Err(e) => return self.refused(drill, now, e),
         };
-        let mut notes = self.remove_leftovers(&ddb, &drill.table).await;
-        let result = self.restore_and_validate(&ddb, drill, &scratch, &mut report).await;
-        // Always delete the scratch table, whatever happened above.
-        match ddb.delete_table().table_name(&scratch).send().await {
-            Ok(_) => report.cleaned_up = true,
-            Err(e) if e.code() == Some("ResourceNotFoundException") && report.restore_seconds.is_none() => report.cleaned_up = true,
-            Err(e) => notes.push(format!(
-                "scratch table {scratch} not deleted ({}); the next drill removes it",
-                api_error("DeleteTable", e)
-            )),
+        let id = format!("{}-{}", now.format("%Y%m%d%H%M%S"), &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let values: Vec<String> = (0..drill.canaries)
+            .map(|n| format!("before-{n}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))
+            .collect();
+        let mut state = DrillState::new(&drill.table, drill.region.as_str(), (&keys.0, keys.1.as_deref()), &id, now, &values);
+        let mut last_ack = now;
+        for c in state.canaries.clone() {
+            let written = ddb
+                .put_item()
+                .table_name(&drill.table)
+                .set_item(Some(self.canary_item(&state, &c.key, &c.before)))
+                .send()
+                .await;
+            if let Err(e) = written {
+                let why = api_error("PutItem (canary)", e);
+                let mut report = self
+                    .finish(&ddb, &state, Status::Fail, format!("the canaries could not be written: {why}"))
+                    .await;
+                report.detail = format!("{}{}", report.detail, notes(&leftovers));
+                return DrillTurn {
+                    state: None,
+                    progress: report.detail.clone(),
+                    report: Some(report),
+                };
+            }
+            last_ack = Utc::now();
         }
-        match result {
-            Ok(detail) => notes.insert(0, detail),
+        state.restore_time = restore_drill::restore_time_after(last_ack);
+        let mut turn = self.drill_advance(drill, state, Utc::now()).await;
+        turn.progress = format!(
+            "drill {id} started: {} canaries written, restore time {}{}; {}",
+            drill.canaries,
+            turn.state.as_ref().map_or(String::new(), |s| s.restore_time.to_rfc3339()),
+            notes(&leftovers),
+            turn.progress
+        );
+        turn
+    }
+
+    /// One step of a drill in progress.
+    pub async fn drill_advance(&self, drill: &DrillConfig, mut state: DrillState, now: DateTime<Utc>) -> DrillTurn {
+        let ddb = self.dynamodb(&drill.region);
+        let abandon_after = chrono::Duration::hours(drill.abandon_after_hours as i64);
+        let (latest, scratch) = match state.phase {
+            Phase::AwaitingPitr => (self.latest_restorable(&ddb, &state.table).await, Scratch::NotAsked),
+            Phase::Restoring => (Ok(None), self.scratch(&ddb, &state.scratch_table).await),
+        };
+        let latest = match latest {
+            Ok(l) => l,
             Err(e) => {
-                report.status = Status::Fail;
-                notes.insert(0, e);
+                state.steps += 1;
+                let progress = format!("drill {}: PITR not read ({e}); looks again next time", state.id);
+                return DrillTurn {
+                    state: Some(state),
+                    report: None,
+                    progress,
+                };
+            }
+        };
+        match restore_drill::step(&state, now, abandon_after, latest, &scratch) {
+            Step::AwaitPitr { latest } => {
+                state.steps += 1;
+                let progress = format!(
+                    "drill {}: waiting for point-in-time recovery to reach {} (latest restorable {})",
+                    state.id,
+                    state.restore_time.to_rfc3339(),
+                    latest.map_or("unknown".into(), |l| l.to_rfc3339())
+                );
+                DrillTurn {
+                    state: Some(state),
+                    report: None,
+                    progress,
+                }
+            }
+            Step::Submit => self.submit(&ddb, state, now).await,
+            Step::AwaitRestore { status, for_seconds } => {
+                state.steps += 1;
+                let progress = format!("drill {}: {} is {status} after {for_seconds:.0} s", state.id, state.scratch_table);
+                DrillTurn {
+                    state: Some(state),
+                    report: None,
+                    progress,
+                }
+            }
+            Step::Validate => {
+                state.steps += 1;
+                let restore_seconds = state.submitted_at.map(|s| seconds(s, now));
+                let mut report = match self.restored(&ddb, &state).await {
+                    Ok(restored) => {
+                        let (status, sampled, problems) = restore_drill::validate(&state, &restored);
+                        let detail = if problems.is_empty() {
+                            format!(
+                                "restored as of {} in {:.1} s (over {} invocations); {sampled} canaries as written before it, none of the later writes",
+                                state.restore_time.to_rfc3339(),
+                                restore_seconds.unwrap_or_default(),
+                                state.steps
+                            )
+                        } else {
+                            format!("{} of {sampled} canaries wrong: {}", problems.len(), problems.join("; "))
+                        };
+                        let mut r = self.finish(&ddb, &state, status, detail).await;
+                        r.sampled = sampled;
+                        r.mismatched = problems.len();
+                        r
+                    }
+                    Err(e) => {
+                        self.finish(&ddb, &state, Status::Fail, format!("the restore could not be read: {e}"))
+                            .await
+                    }
+                };
+                report.restore_seconds = restore_seconds;
+                DrillTurn {
+                    state: None,
+                    progress: format!("drill {}: {:?}", state.id, report.status),
+                    report: Some(report),
+                }
+            }
+            Step::Abandon(why) => {
+                state.steps += 1;
+                let report = self.finish(&ddb, &state, Status::Fail, format!("drill abandoned: {why}")).await;
+                DrillTurn {
+                    state: None,
+                    progress: format!("drill {} abandoned", state.id),
+                    report: Some(report),
+                }
             }
         }
-        report.detail = notes.join("; ");
-        report
+    }
+
+    /// Submits the restore to the drill's explicit time, then writes after it: each canary's
+    /// "after" value and the late canary, which a point-in-time restore must not hold.
+    async fn submit(&self, ddb: &aws_sdk_dynamodb::Client, mut state: DrillState, now: DateTime<Utc>) -> DrillTurn {
+        state.steps += 1;
+        let restore_at = aws_smithy_types::DateTime::from_millis(state.restore_time.timestamp_millis());
+        let submitted = ddb
+            .restore_table_to_point_in_time()
+            .source_table_name(&state.table)
+            .target_table_name(&state.scratch_table)
+            .restore_date_time(restore_at)
+            // A drill should cost little: on-demand, whatever the source uses.
+            .billing_mode_override(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        match submitted {
+            Ok(_) => {}
+            // A second invocation got there first: the restore is running.
+            Err(e) if e.code() == Some("TableAlreadyExistsException") => {}
+            // PITR said it was there, the restore says not yet: look again next time.
+            Err(e) if e.code() == Some("InvalidRestoreTimeException") => {
+                let progress = format!(
+                    "drill {}: restore time not yet restorable ({})",
+                    state.id,
+                    api_error("RestoreTableToPointInTime", e)
+                );
+                return DrillTurn {
+                    state: Some(state),
+                    report: None,
+                    progress,
+                };
+            }
+            Err(e) => {
+                let why = api_error("RestoreTableToPointInTime", e);
+                let report = self
+                    .finish(ddb, &state, Status::Fail, format!("the restore was refused: {why}"))
+                    .await;
+                return DrillTurn {
+                    state: None,
+                    progress: report.detail.clone(),
+                    report: Some(report),
+                };
+            }
+        }
+        state.phase = Phase::Restoring;
+        state.submitted_at = Some(now);
+        state.restorable_at = Some(now);
+        let mut failed = Vec::new();
+        for c in state.canaries.clone() {
+            let after = c.before.replacen("before", "after", 1);
+            if let Err(e) = ddb
+                .put_item()
+                .table_name(&state.table)
+                .set_item(Some(self.canary_item(&state, &c.key, &after)))
+                .send()
+                .await
+            {
+                failed.push(api_error("PutItem (canary after)", e));
+            }
+        }
+        let late = state.late_canary.clone();
+        if let Err(e) = ddb
+            .put_item()
+            .table_name(&state.table)
+            .set_item(Some(self.canary_item(&state, &late, "late")))
+            .send()
+            .await
+        {
+            failed.push(api_error("PutItem (late canary)", e));
+        }
+        let progress = format!(
+            "drill {}: restore to {} submitted into {} after {:.0} s waiting for PITR{}",
+            state.id,
+            state.restore_time.to_rfc3339(),
+            state.scratch_table,
+            seconds(state.started_at, now),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(" (later writes failed, the validation is weaker: {})", failed.join("; "))
+            }
+        );
+        DrillTurn {
+            state: Some(state),
+            report: None,
+            progress,
+        }
+    }
+
+    /// The report of a drill that ends now, after deleting its scratch table and canaries.
+    async fn finish(&self, ddb: &aws_sdk_dynamodb::Client, state: &DrillState, status: Status, detail: String) -> DrillReport {
+        let mut notes = Vec::new();
+        let mut cleaned = true;
+        match ddb.delete_table().table_name(&state.scratch_table).send().await {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ResourceNotFoundException") => {}
+            Err(e) => {
+                cleaned = false;
+                notes.push(format!(
+                    "scratch table {} not deleted ({}); the next drill removes it",
+                    state.scratch_table,
+                    api_error("DeleteTable", e)
+                ));
+            }
+        }
+        for key in state.all_keys() {
+            if let Err(e) = ddb
+                .delete_item()
+                .table_name(&state.table)
+                .set_key(Some(self.canary_key(state, &key)))
+                .send()
+                .await
+            {
+                cleaned = false;
+                notes.push(format!("canary {key} not deleted: {}", api_error("DeleteItem", e)));
+            }
+        }
+        DrillReport {
+            table: state.table.clone(),
+            region: state.region.clone(),
+            scratch_table: state.scratch_table.clone(),
+            status,
+            restore_seconds: None,
+            restore_point: Some(state.restore_time),
+            pitr_wait_seconds: state.restorable_at.map(|r| seconds(state.started_at, r)),
+            sampled: 0,
+            mismatched: 0,
+            steps: state.steps,
+            cleaned_up: cleaned,
+            detail: std::iter::once(detail).chain(notes).collect::<Vec<_>>().join("; "),
+        }
+    }
+
+    fn refused(&self, drill: &DrillConfig, now: DateTime<Utc>, why: String) -> DrillTurn {
+        let report = DrillReport {
+            table: drill.table.clone(),
+            region: drill.region.to_string(),
+            scratch_table: String::new(),
+            status: Status::Fail,
+            restore_seconds: None,
+            restore_point: None,
+            pitr_wait_seconds: None,
+            sampled: 0,
+            mismatched: 0,
+            steps: 1,
+            cleaned_up: true,
+            detail: format!("the drill could not start at {}: {why}", now.to_rfc3339()),
+        };
+        DrillTurn {
+            state: None,
+            progress: report.detail.clone(),
+            report: Some(report),
+        }
+    }
+
+    fn canary_key(&self, state: &DrillState, key: &str) -> HashMap<String, AttributeValue> {
+        let mut k = HashMap::from([(state.hash_key.clone(), AttributeValue::S(key.to_owned()))]);
+        if let Some(sort) = &state.sort_key {
+            k.insert(sort.clone(), AttributeValue::S(CANARY_SORT_KEY.into()));
+        }
+        k
+    }
+
+    fn canary_item(&self, state: &DrillState, key: &str, value: &str) -> HashMap<String, AttributeValue> {
+        let mut item = self.canary_key(state, key);
+        item.insert(CANARY_ATTRIBUTE.into(), AttributeValue::S(value.to_owned()));
+        item
+    }
+
+    /// The table's key attributes, which must be strings: the canaries' keys are.
+    async fn string_keys(&self, ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(String, Option<String>), String> {
+        let d = ddb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| api_error("DescribeTable", e))?;
+        let t = d.table().ok_or("DescribeTable gave no table")?;
+        let kind = |name: &str| {
+            t.attribute_definitions()
+                .iter()
+                .find(|a| a.attribute_name() == name)
+                .map(|a| a.attribute_type().clone())
+        };
+        let mut hash = None;
+        let mut sort = None;
+        for k in t.key_schema() {
+            let name = k.attribute_name().to_owned();
+            if kind(&name) != Some(ScalarAttributeType::S) {
+                return Err(format!(
+                    "key attribute {name} is not a string: the drill's canaries need string keys"
+                ));
+            }
+            match k.key_type() {
+                KeyType::Hash => hash = Some(name),
+                _ => sort = Some(name),
+            }
+        }
+        Ok((hash.ok_or("the table has no partition key")?, sort))
+    }
+
+    async fn latest_restorable(&self, ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Option<DateTime<Utc>>, String> {
+        Ok(ddb
+            .describe_continuous_backups()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| api_error("DescribeContinuousBackups", e))?
+            .continuous_backups_description()
+            .and_then(|d| d.point_in_time_recovery_description())
+            .and_then(|p| p.latest_restorable_date_time())
+            .and_then(to_utc))
+    }
+
+    async fn scratch(&self, ddb: &aws_sdk_dynamodb::Client, scratch: &str) -> Scratch {
+        match ddb.describe_table().table_name(scratch).send().await {
+            Ok(d) => Scratch::Status(
+                d.table()
+                    .and_then(|t| t.table_status())
+                    .map_or("UNKNOWN".into(), |s| s.as_str().to_owned()),
+            ),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Scratch::Missing,
+            // Throttled or unavailable: not ACTIVE as far as we know; the next tick looks again.
+            Err(e) => Scratch::Status(format!("unreadable ({})", api_error("DescribeTable", e))),
+        }
+    }
+
+    /// Each canary's value in the restored table, strongly consistent.
+    async fn restored(&self, ddb: &aws_sdk_dynamodb::Client, state: &DrillState) -> Result<Restored, String> {
+        let mut out = Restored::default();
+        for key in state.all_keys() {
+            let got = ddb
+                .get_item()
+                .table_name(&state.scratch_table)
+                .set_key(Some(self.canary_key(state, &key)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| api_error("GetItem (restored)", e))?;
+            let value = got
+                .item()
+                .and_then(|i| i.get(CANARY_ATTRIBUTE))
+                .and_then(|v| v.as_s().ok())
+                .cloned();
+            out.values.insert(key, value);
+        }
+        Ok(out)
     }
 
     async fn remove_leftovers(&self, ddb: &aws_sdk_dynamodb::Client, table: &str) -> Vec<String> {
@@ -79,148 +438,12 @@ impl BackupInspector {
         }
         notes
     }
+}
 
-    async fn restore_and_validate(
-        &self,
-        ddb: &aws_sdk_dynamodb::Client,
-        drill: &DrillConfig,
-        scratch: &str,
-        report: &mut DrillReport,
-    ) -> Result<String, String> {
-        let source = ddb
-            .describe_table()
-            .table_name(&drill.table)
-            .send()
-            .await
-            .map_err(|e| api_error("DescribeTable", e))?;
-        let key_names: Vec<String> = source
-            .table()
-            .map(|t| t.key_schema())
-            .unwrap_or_default()
-            .iter()
-            .map(|k| k.attribute_name().to_owned())
-            .collect();
-        let latest = ddb
-            .describe_continuous_backups()
-            .table_name(&drill.table)
-            .send()
-            .await
-            .map_err(|e| api_error("DescribeContinuousBackups", e))?
-            .continuous_backups_description()
-            .and_then(|d| d.point_in_time_recovery_description())
-            .and_then(|p| p.latest_restorable_date_time())
-            .and_then(to_utc);
-
-        let started = Instant::now();
-        ddb.restore_table_to_point_in_time()
-            .source_table_name(&drill.table)
-            .target_table_name(scratch)
-            .use_latest_restorable_time(true)
-            // A drill should cost little: on-demand, whatever the source uses.
-            .billing_mode_override(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .map_err(|e| api_error("RestoreTableToPointInTime", e))?;
-        let deadline = Duration::from_secs(drill.max_wait_seconds);
-        loop {
-            let status = ddb
-                .describe_table()
-                .table_name(scratch)
-                .send()
-                .await
-                .ok()
-                .and_then(|d| d.table().and_then(|t| t.table_status().cloned()));
-            if status == Some(TableStatus::Active) {
-                break;
-            }
-            if started.elapsed() >= deadline {
-                return Err(format!(
-                    "restored table not ACTIVE after {} s (status {status:?}): RTO data point exceeded",
-                    deadline.as_secs()
-                ));
-            }
-            tokio::time::sleep(Duration::from_secs(2).min(deadline.saturating_sub(started.elapsed()))).await;
-        }
-        report.restore_seconds = Some(started.elapsed().as_secs_f64());
-
-        // Validate by content: never trust ItemCount (it refreshes every few hours).
-        let scan = ddb
-            .scan()
-            .table_name(scratch)
-            .limit(drill.sample_size)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| api_error("Scan (restored)", e))?;
-        let restored_items = scan.items();
-        if restored_items.is_empty() {
-            let source_has = ddb
-                .scan()
-                .table_name(&drill.table)
-                .limit(1)
-                .send()
-                .await
-                .map_err(|e| api_error("Scan (source)", e))?
-                .count()
-                > 0;
-            if source_has {
-                return Err("the restored table is empty but the source has items".into());
-            }
-            report.status = Status::Pass;
-            return Ok("restored an empty table, as the source is".into());
-        }
-        let restored: BTreeMap<String, CanonicalItem> = restored_items.iter().map(|i| (key_string(i, &key_names), canonical(i))).collect();
-        let keys: Vec<HashMap<String, AttributeValue>> = restored_items
-            .iter()
-            .map(|i| key_names.iter().filter_map(|k| Some((k.clone(), i.get(k)?.clone()))).collect())
-            .collect();
-        let mut source: BTreeMap<String, CanonicalItem> = BTreeMap::new();
-        for chunk in keys.chunks(100) {
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
-            for _attempt in 0..5 {
-                let Some(request) = pending.take() else { break };
-                let got = ddb
-                    .batch_get_item()
-                    .request_items(&drill.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("BatchGetItem (source)", e))?;
-                for item in got
-                    .responses()
-                    .and_then(|r| r.get(&drill.table))
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                {
-                    source.insert(key_string(item, &key_names), canonical(item));
-                }
-                pending = got.unprocessed_keys().and_then(|u| u.get(&drill.table)).cloned();
-            }
-        }
-        let (sampled, mismatched) = backup::compare(&restored, &source);
-        report.sampled = sampled;
-        report.mismatched = mismatched.len();
-        report.restored_checksum = Some(backup::checksum(&restored.values().cloned().collect::<Vec<_>>()));
-        report.source_checksum = Some(backup::checksum(&source.values().cloned().collect::<Vec<_>>()));
-        let restore_point = latest.map_or("the latest restorable time".to_owned(), |t| t.to_string());
-        if mismatched.is_empty() {
-            report.status = Status::Pass;
-            Ok(format!(
-                "restored as of {restore_point} in {:.1} s; {sampled} sampled items identical to the source",
-                report.restore_seconds.unwrap_or_default()
-            ))
-        } else {
-            report.status = Status::Fail;
-            let first: Vec<&String> = mismatched.iter().take(5).collect();
-            Ok(format!(
-                "{} of {sampled} sampled items differ from the source (first keys: {first:?})",
-                mismatched.len()
-            ))
-        }
+fn notes(notes: &[String]) -> String {
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
     }
 }

@@ -1,20 +1,23 @@
 //! Backup verification, the readings: DescribeTable, DescribeContinuousBackups, ListBackups and
-//! CloudWatch ReplicationLatency for every protected table in every region, and the restore
-//! drill (RestoreTableToPointInTime into a scratch table, bounded wait, validation by content,
-//! deletion always). The source table is only ever read.
+//! CloudWatch ReplicationLatency for every protected table in every region; the RPO probe
+//! (`rpo`); the restore drill a step per invocation (`drill`: canaries written under the drill's
+//! own keys, RestoreTableToPointInTime to an explicit time into a scratch table, validation on the
+//! canaries, deletion always). Beyond the canaries, the source table is only ever read.
 
 mod drill;
 mod rpo;
 
+pub use drill::DrillTurn;
+
 use crate::aws::clients::AwsClients;
 use crate::config::SuiteConfig;
-use crate::decide::backup::{self, BackupReport, CanonicalItem, CheckResult, Status};
+use crate::decide::backup::{self, BackupReport, CheckResult, Status};
 use crate::model::Region;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -65,18 +68,6 @@ pub fn attribute_json(v: &AttributeValue) -> Value {
         AttributeValue::M(m) => json!({ "M": m.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect::<serde_json::Map<_, _>>() }),
         _ => json!({ "unknown": format!("{v:?}") }),
     }
-}
-
-pub(crate) fn canonical(item: &HashMap<String, AttributeValue>) -> CanonicalItem {
-    CanonicalItem::of(&item.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect())
-}
-
-pub(crate) fn key_string(item: &HashMap<String, AttributeValue>, key_names: &[String]) -> String {
-    key_names
-        .iter()
-        .map(|k| item.get(k).map(attribute_json).unwrap_or(Value::Null).to_string())
-        .collect::<Vec<_>>()
-        .join("|")
 }
 
 impl BackupInspector {
@@ -271,18 +262,21 @@ impl BackupInspector {
         futures_util::future::join_all(reads).await.into_iter().flatten().collect()
     }
 
-    /// Checks (with the RPO probe from `home`, where configured), and the drill when asked.
-    pub async fn run(&self, config: &SuiteConfig, home: &Region, with_drill: bool) -> BackupReport {
+    /// The checks, with the RPO probe from `home` where configured. The restore drill is taken
+    /// a step at a time by the caller, who keeps its state ([`Self::drill_start`],
+    /// [`Self::drill_advance`]).
+    pub async fn run(&self, config: &SuiteConfig, home: &Region) -> BackupReport {
         let now = Utc::now();
         let mut checks = self.check_all(config, now).await;
         if let Some(probe) = &config.backup.rpo_probe {
             checks.extend(self.rpo_probe(config, home, probe).await);
         }
-        let drill = match (&config.backup.drill, with_drill) {
-            (Some(d), true) => Some(self.drill(d, now).await),
-            _ => None,
-        };
-        BackupReport { at: now, checks, drill }
+        BackupReport {
+            at: now,
+            checks,
+            drill: None,
+            drill_progress: None,
+        }
     }
 }
 
@@ -295,13 +289,10 @@ mod tests {
     use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
     use aws_sdk_cloudwatch::types::MetricDataResult;
     use aws_sdk_dynamodb::Client as Ddb;
-    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
     use aws_sdk_dynamodb::operation::delete_table::DeleteTableOutput;
     use aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsOutput;
     use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
-    use aws_sdk_dynamodb::operation::list_tables::ListTablesOutput;
     use aws_sdk_dynamodb::operation::restore_table_to_point_in_time::RestoreTableToPointInTimeOutput;
-    use aws_sdk_dynamodb::operation::scan::ScanOutput;
     use aws_sdk_dynamodb::types::TableStatus;
     use aws_sdk_dynamodb::types::{
         ContinuousBackupsDescription, ContinuousBackupsStatus, KeySchemaElement, KeyType, PointInTimeRecoveryDescription,
@@ -439,54 +430,90 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_restore_whose_data_differs_fails_and_the_scratch_table_is_still_deleted() {
+    async fn a_restore_holding_writes_after_its_time_fails_and_the_scratch_table_and_canaries_are_still_deleted() {
+        use crate::decide::restore_drill::{DrillState, Phase};
+        use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
+        use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
         let now = Utc::now();
-        let item = |id: &str, v: &str| -> HashMap<String, AttributeValue> {
-            [
-                ("id".to_owned(), AttributeValue::S(id.into())),
-                ("v".to_owned(), AttributeValue::N(v.into())),
-            ]
-            .into()
-        };
-        let list = mock!(Ddb::list_tables).then_output(|| ListTablesOutput::builder().build());
-        let describe = mock!(Ddb::describe_table).then_compute_output(move |req| {
-            DescribeTableOutput::builder()
-                .table(table(
-                    req.table_name().unwrap_or_default(),
-                    TableStatus::Active,
-                    now - chrono::Duration::days(1),
-                ))
-                .build()
-        });
-        let backups = mock!(Ddb::describe_continuous_backups)
-            .then_output(move || pitr(now - chrono::Duration::minutes(5), now - chrono::Duration::days(1)));
-        let restore = mock!(Ddb::restore_table_to_point_in_time)
-            .match_requests(|r| r.source_table_name() == Some("aworld-orders") && r.use_latest_restorable_time() == Some(true))
-            .then_output(|| RestoreTableToPointInTimeOutput::builder().build());
-        let scan = mock!(Ddb::scan)
-            .match_requests(|r| r.table_name().is_some_and(|t| t.starts_with("aworld-orders-drill-")))
-            .then_output(move || ScanOutput::builder().items(item("a", "1")).items(item("b", "2")).count(2).build());
-        let source = mock!(Ddb::batch_get_item).then_output(move || {
-            BatchGetItemOutput::builder()
-                .responses("aworld-orders", vec![item("a", "1"), item("b", "3")])
+        let mut state = DrillState::new(
+            "aworld-orders",
+            "eu-north-1",
+            ("id", None),
+            "d1",
+            now - chrono::Duration::minutes(30),
+            &["before-0".into(), "before-1".into()],
+        );
+        state.phase = Phase::Restoring;
+        state.submitted_at = Some(now - chrono::Duration::minutes(20));
+        let describe = mock!(Ddb::describe_table)
+            .match_requests(|r| r.table_name() == Some("aworld-orders-drill-d1"))
+            .then_output(move || {
+                DescribeTableOutput::builder()
+                    .table(table("aworld-orders-drill-d1", TableStatus::Active, now))
+                    .build()
+            });
+        // A restore of the data as it is now (not as of the restore time): the canaries' later
+        // values, and the late canary present.
+        let get = mock!(Ddb::get_item).then_compute_output(|req| {
+            let key = req
+                .key()
+                .and_then(|k| k.get("id"))
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let value = if key.ends_with("#late") {
+                "late".to_owned()
+            } else {
+                "after-x".to_owned()
+            };
+            GetItemOutput::builder()
+                .item("id", AttributeValue::S(key))
+                .item(crate::decide::restore_drill::CANARY_ATTRIBUTE, AttributeValue::S(value))
                 .build()
         });
         let delete = mock!(Ddb::delete_table)
-            .match_requests(|r| r.table_name().is_some_and(|t| t.starts_with("aworld-orders-drill-")))
+            .match_requests(|r| r.table_name() == Some("aworld-orders-drill-d1"))
             .then_output(|| DeleteTableOutput::builder().build());
-        let ddb = mock_client!(
-            aws_sdk_dynamodb,
-            RuleMode::MatchAny,
-            [&list, &describe, &backups, &restore, &scan, &source, &delete]
-        );
+        let delete_items = mock!(Ddb::delete_item)
+            .match_requests(|r| r.table_name() == Some("aworld-orders"))
+            .then_output(|| DeleteItemOutput::builder().build());
+        let ddb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&describe, &get, &delete, &delete_items]);
         let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&latency(vec![])]);
         let drill = config().backup.drill.unwrap();
-        let report = inspector(ddb, cw).drill(&drill, now).await;
+        let turn = inspector(ddb, cw).drill_advance(&drill, state, now).await;
+        let report = turn.report.expect("the drill is over");
+        assert!(turn.state.is_none(), "nothing left to do");
         assert_eq!(report.status, Status::Fail, "{report:?}");
-        assert_eq!((report.sampled, report.mismatched), (2, 1));
-        assert_ne!(report.restored_checksum, report.source_checksum);
+        assert_eq!((report.sampled, report.mismatched), (3, 3), "{}", report.detail);
+        assert!(report.detail.contains("written after the restore time"), "{}", report.detail);
+        assert!((report.restore_seconds.unwrap() - 1200.0).abs() < 1.0);
         assert!(report.cleaned_up);
         assert_eq!(delete.num_calls(), 1, "the scratch table is deleted even though validation failed");
-        assert_eq!(restore.num_calls(), 1);
+        assert_eq!(
+            delete_items.num_calls(),
+            3,
+            "both canaries and the late one are deleted from the source"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_restore_time_pitr_has_not_reached_is_never_submitted() {
+        use crate::decide::restore_drill::{DrillState, Phase};
+        let now = Utc::now();
+        let mut state = DrillState::new("aworld-orders", "eu-north-1", ("id", None), "d2", now, &["before-0".into()]);
+        state.restore_time = now + chrono::Duration::seconds(1);
+        // LatestRestorableDateTime is typically 5 minutes behind (PointInTimeRecoveryDescription).
+        let backups = mock!(Ddb::describe_continuous_backups)
+            .then_output(move || pitr(now - chrono::Duration::minutes(5), now - chrono::Duration::days(1)));
+        let restore = mock!(Ddb::restore_table_to_point_in_time).then_output(|| RestoreTableToPointInTimeOutput::builder().build());
+        let ddb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&backups, &restore]);
+        let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&latency(vec![])]);
+        let drill = config().backup.drill.unwrap();
+        let turn = inspector(ddb, cw).drill_advance(&drill, state, now).await;
+        assert!(turn.report.is_none());
+        let kept = turn.state.expect("still in progress");
+        assert_eq!((kept.phase, kept.steps), (Phase::AwaitingPitr, 2));
+        assert!(turn.progress.contains("waiting for point-in-time recovery"), "{}", turn.progress);
+        assert_eq!(restore.num_calls(), 0);
     }
 }
