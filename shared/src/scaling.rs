@@ -124,6 +124,7 @@ pub async fn scale_region<S: StateStore>(
                 outcome: Outcome::Failed,
                 detail: e,
                 millis: 0,
+                confirm_ms: None,
             }),
         }
         if let Some(b) = store.load_baseline(&id).await? {
@@ -155,6 +156,7 @@ pub async fn scale_region<S: StateStore>(
                 outcome: Outcome::Failed,
                 detail: e,
                 millis: 0,
+                confirm_ms: None,
             }),
         }
     }
@@ -207,6 +209,7 @@ pub async fn scale_region<S: StateStore>(
                     outcome: Outcome::Planned,
                     detail: "dry run".into(),
                     millis: 0,
+                    confirm_ms: None,
                 });
             } else {
                 if matches!(step, CapacityStep::Raise { .. }) {
@@ -237,6 +240,7 @@ pub async fn scale_region<S: StateStore>(
                                 }
                             ),
                             millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                            confirm_ms: None,
                         });
                         memory.last_change.insert(id.clone(), now);
                         levels.insert(id.clone(), to);
@@ -251,6 +255,7 @@ pub async fn scale_region<S: StateStore>(
                             outcome: Outcome::Failed,
                             detail: e.clone(),
                             millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                            confirm_ms: None,
                         });
                         outcome.error = Some(e);
                     }

@@ -159,6 +159,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                         HealthCheck::Unconfirmable(why) => format!("not confirmable, taken as it came: {why}"),
                     },
                     millis: 0,
+                    confirm_ms: None,
                 });
                 match checked {
                     HealthCheck::Denied(why) => Some(why),
@@ -218,6 +219,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                     outcome: Outcome::Planned,
                     detail: format!("would {}", decision.why()),
                     millis: 0,
+                    confirm_ms: None,
                 });
                 (Outcome::Planned, observed.clone())
             }
@@ -300,6 +302,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 outcome: Outcome::Planned,
                 detail: "queued with the state, sent once it is saved".into(),
                 millis: 0,
+                confirm_ms: None,
             });
         }
         record.actions = actions;
@@ -434,6 +437,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                         report.all_confirmed()
                     ),
                     millis: millis(),
+                    confirm_ms: None,
                 }];
                 records.extend(report.actions);
                 records
@@ -443,6 +447,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 outcome: Outcome::Failed,
                 detail: format!("{e}; shifting without confirmed capacity"),
                 millis: millis(),
+                confirm_ms: None,
             }],
         }
     }
@@ -482,6 +487,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                         outcome: Outcome::Failed,
                         detail: e,
                         millis: 0,
+                        confirm_ms: None,
                     }),
                 }
             }

@@ -92,6 +92,11 @@ pub struct ActionRecord {
     /// Detail: an error message, a change id, the state found already in place.
     pub detail: String,
     pub millis: u64,
+    /// Of `millis`, the time spent waiting to see the change take effect (a traffic switch's
+    /// confirmation: the drain alarm the health check follows, INSYNC, the routing control read
+    /// back), so the change was applied `millis - confirm_ms` in. None where nothing was awaited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,6 +53,7 @@ pub async fn notify<N: Notifier>(notifier: &N, n: &Notification) -> ActionRecord
             outcome: Outcome::Succeeded,
             detail: format!("{}: message {id}", n.subject),
             millis: millis(),
+            confirm_ms: None,
         },
         Err(e) => {
             tracing::warn!(error = %e, subject = %n.subject, "notification not sent");
@@ -61,6 +62,7 @@ pub async fn notify<N: Notifier>(notifier: &N, n: &Notification) -> ActionRecord
                 outcome: Outcome::Failed,
                 detail: e.to_string(),
                 millis: millis(),
+                confirm_ms: None,
             }
         }
     }

@@ -115,6 +115,7 @@ async fn audit_records_read_back_newest_first<S: StateStore>(store: &S) {
             outcome: resilience_core::evidence::audit::Outcome::Skipped,
             detail: "d".into(),
             millis: 1,
+            confirm_ms: None,
         });
         store.put_audit(&r, t0 + Duration::days(1)).await.unwrap();
     }

@@ -74,6 +74,7 @@ impl ControlPlaneSwitch {
                 outcome: Outcome::AlreadyInPlace,
                 detail: format!("weight already {weight}"),
                 millis: 0,
+                confirm_ms: None,
             });
         }
         let fail = |message: String| SwitchError::next(&action, message);
@@ -124,11 +125,13 @@ impl ControlPlaneSwitch {
                 .change_info()
                 .map(|c| c.status().clone());
             if status == Some(ChangeStatus::Insync) {
+                let waited = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 return Ok(ActionRecord {
                     action,
                     outcome: Outcome::Succeeded,
-                    detail: format!("change {change_id} INSYNC after {} ms", started.elapsed().as_millis()),
+                    detail: format!("change {change_id} INSYNC after {waited} ms"),
                     millis: 0,
+                    confirm_ms: Some(waited),
                 });
             }
             if started.elapsed() >= deadline {
@@ -139,6 +142,7 @@ impl ControlPlaneSwitch {
                     outcome: Outcome::Unconfirmed,
                     detail: format!("change {change_id} submitted, still PENDING after {}s", deadline.as_secs()),
                     millis: 0,
+                    confirm_ms: None,
                 });
             }
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -63,6 +63,7 @@ impl HealthMetricSwitch {
                 outcome: Outcome::Unconfirmed,
                 detail: details.join("; "),
                 millis: 0,
+                confirm_ms: None,
             })
         };
         if let Err(e) = published {
@@ -70,16 +71,17 @@ impl HealthMetricSwitch {
         }
         match self.confirm(&peers, &alarm, drained).await {
             Ok(()) if changed => {
+                let waited = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 details.push(format!(
-                    "confirmed: {alarm} {} after {} ms",
+                    "confirmed: {alarm} {} after {waited} ms",
                     if drained { "ALARM" } else { "OK" },
-                    started.elapsed().as_millis()
                 ));
                 Ok(ActionRecord {
                     action,
                     outcome: Outcome::Succeeded,
                     detail: details.join("; "),
                     millis: 0,
+                    confirm_ms: Some(waited),
                 })
             }
             Ok(()) => Ok(ActionRecord {
@@ -87,6 +89,7 @@ impl HealthMetricSwitch {
                 outcome: Outcome::AlreadyInPlace,
                 detail: details.join("; "),
                 millis: 0,
+                confirm_ms: None,
             }),
             Err(NotSeen::Missing(why) | NotSeen::Behind(why)) if changed => unconfirmed(details, why),
             // Nothing published and no alarm to follow it: this strategy cannot work here.

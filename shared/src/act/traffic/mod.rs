@@ -135,6 +135,7 @@ impl TrafficSwitches {
                         e.message
                     },
                     millis,
+                    confirm_ms: None,
                 },
                 Err(e.stop),
             ),

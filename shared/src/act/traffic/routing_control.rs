@@ -84,6 +84,7 @@ impl RoutingControlSwitch {
                     outcome: Outcome::AlreadyInPlace,
                     detail: format!("already {wanted} (read at {endpoint})"),
                     millis: 0,
+                    confirm_ms: None,
                 });
             }
             if let Err(e) = client
@@ -122,6 +123,7 @@ impl RoutingControlSwitch {
                 outcome,
                 detail: format!("set at {endpoint}{}; {seen}", after(&failures)),
                 millis: 0,
+                confirm_ms: None,
             });
         }
         Err(SwitchError::next(
