@@ -22,6 +22,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// What Route 53 would answer for each record name: the serving records' (value, weight).
+pub type DnsAnswers = Arc<Mutex<BTreeMap<String, Vec<(String, i64)>>>>;
+
 /// What the proxy does instead of forwarding a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
@@ -71,6 +74,9 @@ struct Shared {
     restorable_lag: Mutex<Option<Duration>>,
     /// The RestoreTableToPointInTime requests seen (their JSON bodies).
     restore_requests: Mutex<Vec<serde_json::Value>>,
+    /// Latency model: what Route 53 answers for each name (value, weight), kept by the DNS
+    /// model; the emulator does not implement TestDNSAnswer.
+    dns_answers: DnsAnswers,
     /// Deterministic faults: every call of (operation, region) gets this one.
     rules: Mutex<BTreeMap<(String, String), Fault>>,
 }
@@ -107,6 +113,7 @@ impl FaultProxy {
             restores: Mutex::new(BTreeMap::new()),
             restorable_lag: Mutex::new(None),
             restore_requests: Mutex::new(Vec::new()),
+            dns_answers: DnsAnswers::default(),
             rules: Mutex::new(BTreeMap::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -154,6 +161,12 @@ impl FaultProxy {
     /// latest restorable times.
     pub fn set_restorable_lag(&self, lag: Duration) {
         *self.shared.restorable_lag.lock().expect("latency") = Some(lag);
+    }
+
+    /// The answers the proxy gives to TestDNSAnswer, kept up to date by the latency model's
+    /// DNS model (`latency::DnsModel`).
+    pub fn dns_answers(&self) -> DnsAnswers {
+        self.shared.dns_answers.clone()
     }
 
     /// The RestoreTableToPointInTime requests that reached the proxy, as sent.
@@ -298,6 +311,7 @@ fn route53_operation(method: &str, path: &str) -> String {
     let op = match method {
         "POST" if path.ends_with("/rrset") || path.ends_with("/rrset/") => "ChangeResourceRecordSets",
         "GET" if path.ends_with("/rrset") => "ListResourceRecordSets",
+        "GET" if path.ends_with("/testdnsanswer") => "TestDNSAnswer",
         "GET" if path.contains("/change/") => "GetChange",
         "GET" if path.contains("/healthcheck/") => "GetHealthCheck",
         "GET" if path.contains("/hostedzone/") => "GetHostedZone",
@@ -406,6 +420,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     {
         return Ok(refused);
     }
+    if id.operation == "TestDNSAnswer" {
+        shared.calls.lock().expect("calls").push(record(0.0));
+        return Ok(shared.dns_answer(parts.uri.query().unwrap_or("")));
+    }
     let uri = format!("{}{}", shared.upstream, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
     let mut forward = Request::builder().method(parts.method).uri(uri);
     for (k, v) in &parts.headers {
@@ -435,6 +453,45 @@ fn table_name(text: &str) -> Option<String> {
 }
 
 impl Shared {
+    /// Route 53's TestDNSAnswer for the name asked, from the DNS model: one value per query,
+    /// chosen by weight among the serving records, as a weighted record set answers.
+    fn dns_answer(&self, query: &str) -> Response<Full<Bytes>> {
+        let param = |k: &str| {
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .map(|v| v.replace("%2E", ".").replace("%2e", "."))
+                .unwrap_or_default()
+        };
+        let mut name = param("recordname");
+        if !name.ends_with('.') {
+            name.push('.');
+        }
+        let serving = self.dns_answers.lock().expect("dns").get(&name).cloned().unwrap_or_default();
+        let total: i64 = serving.iter().map(|(_, w)| (*w).max(0)).sum();
+        let value = if total > 0 {
+            let mut pick = (self.next() % total as u64) as i64;
+            serving.iter().find(|(_, w)| {
+                pick -= (*w).max(0);
+                pick < 0
+            })
+        } else {
+            serving.first()
+        };
+        let (code, data) = match value {
+            Some((v, _)) => ("NOERROR", format!("<RecordDataEntry>{v}</RecordDataEntry>")),
+            None => ("NXDOMAIN", String::new()),
+        };
+        respond(
+            StatusCode::OK,
+            &[("content-type", "text/xml")],
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><TestDNSAnswerResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Nameserver>ns-model.awsdns-00.com</Nameserver><RecordName>{name}</RecordName><RecordType>{}</RecordType><RecordData>{data}</RecordData><ResponseCode>{code}</ResponseCode><Protocol>UDP</Protocol></TestDNSAnswerResponse>"#,
+                param("recordtype")
+            ),
+        )
+    }
+
     /// Records a restore request; with the restorable-time model on, refuses one to a time PITR
     /// has not reached, as AWS does.
     fn refuse_restore(&self, body: &Bytes, id: &Identified) -> Option<Response<Full<Bytes>>> {

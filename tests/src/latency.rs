@@ -5,6 +5,12 @@
 //! - Route 53: a submitted change stays PENDING (the proxy, [`FaultProxy::set_change_pending`]).
 //! - DynamoDB: a point-in-time restore stays CREATING ([`FaultProxy::set_restore_takes`]), and
 //!   PITR's latest restorable time lags the current time ([`FaultProxy::set_restorable_lag`]).
+//! - Route 53 answers: the emulator does not implement TestDNSAnswer. Here a name's answer is
+//!   its weighted records with weight above 0 whose health check is healthy, a health check
+//!   following its drain alarm after `health_check` (Route 53's checkers report a CLOUDWATCH_METRIC
+//!   check's status from the alarm's state); with none healthy, all of them, as Route 53 answers
+//!   when every record in a group is unhealthy ("How Amazon Route 53 chooses records when health
+//!   checking is configured"). The proxy answers TestDNSAnswer from it ([`DnsModel`]).
 //! - CloudWatch: the emulator does not evaluate alarms. Here the drain alarm of each region
 //!   follows its metric after an evaluation delay, as CloudWatch evaluates a 60-second alarm
 //!   once a minute ("Using Amazon CloudWatch alarms"); a Route 53 CLOUDWATCH_METRIC health
@@ -24,6 +30,8 @@ pub struct Delays {
     pub restore: Duration,
     /// LatestRestorableDateTime behind the current time (AWS: typically 5 minutes).
     pub restorable_lag: Duration,
+    /// A drain alarm's state to the health check's status, in DNS answers.
+    pub health_check: Duration,
 }
 
 impl Default for Delays {
@@ -33,6 +41,7 @@ impl Default for Delays {
             alarm_evaluation: Duration::from_millis(600),
             restore: Duration::from_millis(1500),
             restorable_lag: Duration::from_secs(2),
+            health_check: Duration::from_millis(400),
         }
     }
 }
@@ -53,7 +62,9 @@ pub struct DrainWiring {
 #[derive(Debug)]
 pub struct LatencyModel {
     pub proxy: FaultProxy,
-    _drain_alarms: DrainAlarms,
+    pub delays: Delays,
+    drain_alarms: Vec<DrainAlarms>,
+    dns: Vec<DnsModel>,
 }
 
 impl LatencyModel {
@@ -68,8 +79,114 @@ impl LatencyModel {
         }
         LatencyModel {
             proxy,
-            _drain_alarms: DrainAlarms::start(wiring, delays.alarm_evaluation, clients),
+            delays,
+            drain_alarms: vec![DrainAlarms::start(wiring, delays.alarm_evaluation, clients)],
+            dns: vec![],
         }
+    }
+
+    /// Evaluates another set of drain alarms (a practice name's).
+    pub async fn add_drain_alarms(&mut self, wiring: DrainWiring) {
+        let mut clients = BTreeMap::new();
+        for (_, home) in &wiring.pairs {
+            clients.insert(home.clone(), aws_sdk_cloudwatch::Client::new(&sdk(home).await));
+        }
+        self.drain_alarms
+            .push(DrainAlarms::start(wiring, self.delays.alarm_evaluation, clients));
+    }
+
+    /// Answers TestDNSAnswer for `name` from its records and their drain alarms.
+    pub async fn answer_dns(&mut self, name: DnsWiring) {
+        let r53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
+        let mut clients = BTreeMap::new();
+        for home in name.alarms.values().map(|(home, _)| home) {
+            clients.insert(home.clone(), aws_sdk_cloudwatch::Client::new(&sdk(home).await));
+        }
+        let answers = self.proxy.dns_answers();
+        let delay = self.delays.health_check;
+        self.dns.push(DnsModel(tokio::spawn(resolve(name, delay, r53, clients, answers))));
+    }
+}
+
+/// A name whose answers the model gives: its zone, and per set identifier the drain alarm its
+/// health check follows (region where the alarm lives, alarm name).
+#[derive(Debug, Clone)]
+pub struct DnsWiring {
+    pub zone_id: String,
+    pub record_name: String,
+    pub alarms: BTreeMap<String, (String, String)>,
+}
+
+/// Route 53's answers, as a background task; stops when dropped.
+#[derive(Debug)]
+pub struct DnsModel(tokio::task::JoinHandle<()>);
+
+impl Drop for DnsModel {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn resolve(
+    name: DnsWiring,
+    delay: Duration,
+    r53: aws_sdk_route53::Client,
+    clients: BTreeMap<String, aws_sdk_cloudwatch::Client>,
+    answers: crate::faults::DnsAnswers,
+) {
+    // Per set identifier: the health the checkers report, and a change seen since when.
+    let mut health: BTreeMap<String, bool> = BTreeMap::new();
+    let mut changing: BTreeMap<String, (bool, Instant)> = BTreeMap::new();
+    loop {
+        if let Ok(listed) = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(&name.zone_id)
+            .start_record_name(&name.record_name)
+            .send()
+            .await
+        {
+            let mut serving = Vec::new();
+            let mut all = Vec::new();
+            for rrs in listed.resource_record_sets().iter().filter(|r| r.name() == name.record_name) {
+                let id = rrs.set_identifier().unwrap_or_default().to_owned();
+                let weight = rrs.weight().unwrap_or(0);
+                let alarm_ok = match name.alarms.get(&id) {
+                    Some((home, alarm)) => clients[home]
+                        .describe_alarms()
+                        .alarm_names(alarm)
+                        .send()
+                        .await
+                        .ok()
+                        .and_then(|o| o.metric_alarms().first().and_then(|a| a.state_value().cloned()))
+                        .is_none_or(|s| s != StateValue::Alarm),
+                    None => true,
+                };
+                let reported = *health.entry(id.clone()).or_insert(alarm_ok);
+                if alarm_ok != reported {
+                    let since = changing.entry(id.clone()).or_insert((alarm_ok, Instant::now()));
+                    if since.0 != alarm_ok {
+                        *since = (alarm_ok, Instant::now());
+                    }
+                    if since.1.elapsed() >= delay {
+                        health.insert(id.clone(), alarm_ok);
+                        changing.remove(&id);
+                    }
+                } else {
+                    changing.remove(&id);
+                }
+                for v in rrs.resource_records() {
+                    if weight > 0 {
+                        all.push((v.value().to_owned(), weight));
+                        if health[&id] {
+                            serving.push((v.value().to_owned(), weight));
+                        }
+                    }
+                }
+            }
+            let answer = if serving.is_empty() { all } else { serving };
+            answers.lock().expect("dns").insert(name.record_name.clone(), answer);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -124,7 +124,18 @@ impl Platform {
             alarm_name: format!("{id}-drained-{{region}}"),
             pairs: vec![(SOUTH.into(), NORTH.into()), (NORTH.into(), SOUTH.into())],
         };
-        let latency = crate::latency::LatencyModel::start(&crate::endpoint(), wiring, crate::latency::Delays::default()).await;
+        let mut latency = crate::latency::LatencyModel::start(&crate::endpoint(), wiring, crate::latency::Delays::default()).await;
+        latency
+            .answer_dns(crate::latency::DnsWiring {
+                zone_id: zone_id.clone(),
+                record_name: record_name.clone(),
+                alarms: [
+                    (SOUTH.to_owned(), (NORTH.to_owned(), format!("{id}-drained-{SOUTH}"))),
+                    (NORTH.to_owned(), (SOUTH.to_owned(), format!("{id}-drained-{NORTH}"))),
+                ]
+                .into(),
+            })
+            .await;
         let platform = Platform {
             id,
             config,
@@ -141,6 +152,77 @@ impl Platform {
             }
         }
         platform
+    }
+
+    /// Wires the practice failover drill as the template does: a practice name in the zone
+    /// with a weighted record per region on a CLOUDWATCH_METRIC health check, following a
+    /// practice drain alarm (a namespace of its own) in the peer; two practice trigger alarms
+    /// of eu-south-1 (the drilled region, quorum 2), OK. The latency model evaluates the
+    /// practice drain alarms and answers for the practice name too.
+    pub async fn practice_drill(&mut self) {
+        let id = self.id.clone();
+        let practice = format!("drill.{}", self.record_name.trim_start_matches("api."));
+        let (namespace, metric) = (format!("aworld/FailoverDrill/{id}"), format!("DrillDrained-{id}"));
+        let r53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
+        let mut records = serde_json::Map::new();
+        let mut alarms = BTreeMap::new();
+        for (region, ip) in [(SOUTH, "198.51.100.10"), (NORTH, "198.51.100.20")] {
+            let alarm = format!("{id}-drill-drained-{region}");
+            let check = metric_health_check(&id, region, &alarm, (&namespace, &metric), &r53).await;
+            let rrs = ResourceRecordSet::builder()
+                .name(&practice)
+                .r#type(RrType::A)
+                .set_identifier(region)
+                .weight(100)
+                .health_check_id(&check)
+                .ttl(60)
+                .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
+                .build()
+                .unwrap();
+            self.change_record(ChangeAction::Create, rrs).await;
+            records.insert(
+                region.into(),
+                json!({ "set_identifier": region, "weight": 100, "health_check_id": check }),
+            );
+            let peer = if region == SOUTH { NORTH } else { SOUTH };
+            alarms.insert(region.to_owned(), (peer.to_owned(), alarm));
+        }
+        let cw = aws_sdk_cloudwatch::Client::new(&sdk(SOUTH).await);
+        let triggers: Vec<String> = ["a", "b"].iter().map(|n| format!("{id}-drill-trigger-{n}-{SOUTH}")).collect();
+        for t in &triggers {
+            watch_alarm(&cw, t, "AWorld/Drill").await;
+            cw.set_alarm_state()
+                .alarm_name(t)
+                .state_value(StateValue::Ok)
+                .state_reason("test bed")
+                .send()
+                .await
+                .unwrap();
+        }
+        self.config["failover_drill"] = json!({
+            "record_name": practice,
+            "records": records,
+            "health_metric": { "namespace": namespace, "metric_name": metric, "alarm_name": format!("{id}-drill-drained-{{region}}"), "confirm_seconds": 8 },
+            "region": SOUTH,
+            "trigger_alarms": triggers,
+            "rto_target_seconds": 60,
+            "answer_wait_seconds": 15,
+        });
+        self.latency
+            .add_drain_alarms(crate::latency::DrainWiring {
+                namespace,
+                metric,
+                alarm_name: format!("{id}-drill-drained-{{region}}"),
+                pairs: vec![(SOUTH.into(), NORTH.into()), (NORTH.into(), SOUTH.into())],
+            })
+            .await;
+        self.latency
+            .answer_dns(crate::latency::DnsWiring {
+                zone_id: self.zone_id.clone(),
+                record_name: practice,
+                alarms,
+            })
+            .await;
     }
 
     /// Adds a serving region: its health alarms (OK), its SNS topic with a queue subscribed
@@ -228,6 +310,27 @@ impl Platform {
     /// An operator command event (documented format) from the configured operator, signed by
     /// the in-process test key (a test that edits it afterwards signs again with [`crate::sign`],
     /// or leaves it as a forgery).
+    /// The "CloudWatch Alarm State Change" event EventBridge delivers for `alarm`'s last change
+    /// in `region`: its current state, at its state-change time (the emulator has no EventBridge
+    /// delivery, so the test delivers it).
+    pub async fn state_change_event(&self, alarm: &str, region: &str) -> Value {
+        let out = aws_sdk_cloudwatch::Client::new(&sdk(region).await)
+            .describe_alarms()
+            .alarm_names(alarm)
+            .send()
+            .await
+            .unwrap();
+        let a = out
+            .metric_alarms()
+            .first()
+            .unwrap_or_else(|| panic!("no alarm {alarm} in {region}"));
+        let at = a
+            .state_updated_timestamp()
+            .and_then(|t| DateTime::from_timestamp_millis(t.to_millis().ok()?))
+            .unwrap_or_else(Utc::now);
+        crate::alarm_event(alarm, region, a.state_value().map_or("OK", |s| s.as_str()), at)
+    }
+
     pub fn command(&self, detail_type: &str, region: Option<&str>) -> Value {
         let mut e = crate::fixture("operator-failover.json");
         e["id"] = json!(uuid::Uuid::new_v4().to_string());
@@ -577,14 +680,33 @@ impl Platform {
 /// the peer region (on RegionDrained{Region=<region>}), a CLOUDWATCH_METRIC health check follows
 /// it, and the region's weighted record carries the health check. Returns the health check id.
 async fn data_plane_health_check(id: &str, region: &str, r53: &aws_sdk_route53::Client) -> String {
+    let alarm = format!("{id}-drained-{region}");
+    metric_health_check(
+        id,
+        region,
+        &alarm,
+        (&format!("aworld/Failover/{id}"), &format!("RegionDrained-{id}")),
+        r53,
+    )
+    .await
+}
+
+/// A drain alarm on (namespace, metric) for `region`, in its peer, and a CLOUDWATCH_METRIC
+/// health check following it; returns the health check's id.
+async fn metric_health_check(
+    id: &str,
+    region: &str,
+    alarm: &str,
+    (namespace, metric): (&str, &str),
+    r53: &aws_sdk_route53::Client,
+) -> String {
     use aws_sdk_route53::types::{AlarmIdentifier, CloudWatchRegion, HealthCheckConfig, HealthCheckType, InsufficientDataHealthStatus};
     let peer = if region == SOUTH { NORTH } else { SOUTH };
-    let alarm = format!("{id}-drained-{region}");
     aws_sdk_cloudwatch::Client::new(&sdk(peer).await)
         .put_metric_alarm()
-        .alarm_name(&alarm)
-        .namespace(format!("aworld/Failover/{id}"))
-        .metric_name(format!("RegionDrained-{id}"))
+        .alarm_name(alarm)
+        .namespace(namespace)
+        .metric_name(metric)
         .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Region").value(region).build())
         .statistic(Statistic::Maximum)
         // Standard resolution: Route 53 health checks do not support high-resolution alarms.
@@ -601,7 +723,7 @@ async fn data_plane_health_check(id: &str, region: &str, r53: &aws_sdk_route53::
         .alarm_identifier(
             AlarmIdentifier::builder()
                 .region(CloudWatchRegion::from(peer))
-                .name(&alarm)
+                .name(alarm)
                 .build()
                 .unwrap(),
         )
@@ -609,7 +731,7 @@ async fn data_plane_health_check(id: &str, region: &str, r53: &aws_sdk_route53::
         .build()
         .unwrap();
     r53.create_health_check()
-        .caller_reference(format!("{id}-{region}"))
+        .caller_reference(format!("{alarm}-{id}"))
         .health_check_config(config)
         .send()
         .await

@@ -29,6 +29,8 @@ use resilience_core::store::{Claim, StateStore, StoreError};
 use serde_json::{Value, json};
 use std::time::Instant;
 
+pub mod drill;
+
 pub const FUNCTION: &str = "dns-failover";
 
 /// Everything the handler needs, built once at cold start.
@@ -47,6 +49,37 @@ pub struct Failover<S, N, H> {
     pub capacity: CapacityActuator,
     /// Confirms an AWS Health "open" event before it counts.
     pub health_api: HealthApi,
+    /// The practice failover drill's own instance (the practice configuration), when configured.
+    pub practice: Option<Box<drill::Practice<S, N, H>>>,
+    /// This is that instance: it reacts for the practice name only.
+    pub rehearsal: bool,
+}
+
+impl<S: StateStore + Clone, N: Notifier + Clone, H: HealthReader + Clone> Failover<S, N, H> {
+    /// Adds the practice drill's instance when `failover_drill` is configured: the same parts,
+    /// the practice configuration, switches for the practice name.
+    pub fn with_practice(mut self, clients: &resilience_core::aws::clients::AwsClients) -> Self {
+        if let Some(config) = self.config.practice() {
+            let run = Failover {
+                switches: TrafficSwitches::new(&config, clients),
+                config,
+                region: self.region.clone(),
+                store: self.store.clone(),
+                peers: self.peers.clone(),
+                notifier: self.notifier.clone(),
+                health: self.health.clone(),
+                capacity: self.capacity.clone(),
+                health_api: self.health_api.clone(),
+                practice: None,
+                rehearsal: true,
+            };
+            self.practice = Some(Box::new(drill::Practice {
+                run,
+                api: resilience_core::act::practice::PracticeApi::new(clients),
+            }));
+        }
+        self
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +141,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 
     /// One signal, exactly once.
     pub async fn react(&self, signal: &Signal) -> Result<Value, FailoverError> {
+        if let Some(role) = self.drill_role(signal) {
+            return Box::pin(self.drill(role, signal)).await;
+        }
         let started = Instant::now();
         let mut metrics = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
         // Claims and the lease are this region's: the table is a global table, and a claim or
@@ -268,6 +304,8 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             Decision::Freeze { .. } | Decision::Unfreeze { .. } => (Outcome::Succeeded, failover::apply(&observed, &decision, now)),
             Decision::Refused { .. } | Decision::NoAction(_) => (Outcome::Skipped, observed.clone()),
         };
+        // When the switches returned: a practice drill times its phases from here.
+        let switched_at = Utc::now();
         if decision.moves_traffic() && !dry_run {
             metrics.metric("ActionMillis", acted.elapsed().as_secs_f64() * 1000.0, Unit::Milliseconds);
             // Control plane only: submit + GetChange polling until INSYNC.
@@ -340,6 +378,8 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             "dry_run": dry_run,
             "actions": record.actions,
             "audit_id": record.id,
+            "decided_at": now,
+            "switched_at": switched_at,
         });
         if outcome == Outcome::Failed && !refused {
             return Err(FailoverError::ActionFailed {
@@ -628,6 +668,16 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                     format!("{}.\nAudit record {audit_id}.", n.why),
                 )
             }
+        };
+        // A practice name's routine moves page nobody: the drill reports them (and notifies
+        // when it fails). What went wrong is still told, as a practice warning.
+        let (severity, subject) = if self.rehearsal {
+            if matches!(outcome, Outcome::Succeeded | Outcome::AlreadyInPlace) || severity == Severity::Info {
+                return None;
+            }
+            (Severity::Warning, format!("[PRACTICE DRILL] {subject}"))
+        } else {
+            (severity, subject)
         };
         Some(Notification {
             severity,

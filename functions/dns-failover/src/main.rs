@@ -21,7 +21,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .filter(|r| **r != d.region)
             .map(|r| (r.clone(), DynamoStore::new(d.clients.dynamodb(r), d.config.state_table.clone())))
             .collect();
+        let clients = d.clients.clone();
         let handler = Failover {
+            practice: None,
+            rehearsal: false,
             peers,
             switches: TrafficSwitches::new(&d.config, &d.clients),
             health: CloudWatchHealth::new(d.clients.clone()),
@@ -31,7 +34,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             region: d.region,
             store: d.store,
             notifier: d.notifier,
-        };
+        }
+        .with_practice(&clients);
         Ok(handler)
     })
     .await;

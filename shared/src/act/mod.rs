@@ -6,6 +6,7 @@ pub mod backup;
 pub mod capacity;
 pub mod health;
 pub mod health_api;
+pub mod practice;
 pub mod readiness;
 pub mod throttle_table;
 pub mod traffic;

@@ -16,6 +16,7 @@ mod auth;
 mod backup;
 mod capacity;
 mod dns;
+mod drill;
 mod policy;
 mod regions;
 mod throttle;
@@ -24,6 +25,7 @@ pub use auth::AuthConfig;
 pub use backup::{BackupConfig, DrillConfig, RpoProbeConfig};
 pub use capacity::{CapacityConfig, CapacityResource, CapacityTarget};
 pub use dns::{ClusterEndpoint, DnsConfig, HealthMetricConfig, RegionRecord, RoutingControlConfig, Strategy};
+pub use drill::{FailoverDrillConfig, Window};
 pub use policy::{HealthEventConfig, OperatorConfig, Policy, SigningKey};
 pub use regions::{NotificationConfig, RegionConfig, RegionRole};
 pub use throttle::{ThrottleConfig, ThrottleLevelConfig};
@@ -83,6 +85,9 @@ pub struct SuiteConfig {
     /// Take no automatic action at all (every decision is still audited).
     #[serde(default)]
     pub kill_switch: bool,
+    /// The practice failover drill, where configured (dns-failover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_drill: Option<FailoverDrillConfig>,
 }
 
 pub(crate) mod defaults {
@@ -240,6 +245,7 @@ impl SuiteConfig {
         self.check_dns(&mut p);
         self.check_capacity(&mut p);
         self.check_backup(&mut p);
+        self.check_failover_drill(&mut p);
         self.check_throttle(&mut p);
         self.check_auth(&mut p);
         let problems = p.0;
@@ -262,7 +268,13 @@ impl SuiteConfig {
         let health = self.regions.iter().find_map(|(region, rc)| {
             (rc.health_alarms.iter().any(|a| a == alarm_name) || rc.composite_alarm.as_deref() == Some(alarm_name)).then_some(region)
         });
-        health.or_else(|| {
+        let practice = || {
+            self.failover_drill
+                .as_ref()
+                .filter(|d| d.trigger_alarms.iter().any(|a| a == alarm_name))
+                .map(|d| &d.region)
+        };
+        health.or_else(practice).or_else(|| {
             let mut regions = self
                 .capacity
                 .resources

@@ -1,4 +1,5 @@
-//! Drill results over time: each run of a recovery drill (the restore drill, the RPO probe) is
+//! Drill results over time: each run of a recovery drill (the restore drill, the RPO probe, the
+//! practice failover drill) is
 //! kept as one record in its region's history (`drills#history@<region>`, the last
 //! [`KEEP`] records), so the trend of the measured RTO and RPO figures is at hand
 //! (`resilience drills`, and its picture, [`trend_svg`]). Pure: built from the reports.
@@ -21,6 +22,8 @@ pub enum DrillKind {
     Restore,
     /// Canary items read back in another region: the replication lag, the RPO (milliseconds).
     RpoProbe,
+    /// A practice failover drill: trigger alarm to DNS answer changed, the RTO (seconds).
+    Failover,
 }
 
 /// One drill run.
@@ -96,7 +99,7 @@ pub fn trend_svg(records: &[DrillRecord]) -> String {
     const PANEL: f64 = 220.0;
     const LEFT: f64 = 60.0;
     const TOP: f64 = 40.0;
-    let kinds: Vec<DrillKind> = [DrillKind::RpoProbe, DrillKind::Restore]
+    let kinds: Vec<DrillKind> = [DrillKind::Failover, DrillKind::RpoProbe, DrillKind::Restore]
         .into_iter()
         .filter(|k| records.iter().any(|r| r.kind == *k))
         .collect();
@@ -122,6 +125,7 @@ pub fn trend_svg(records: &[DrillRecord]) -> String {
         let (title, unit) = match kind {
             DrillKind::RpoProbe => ("Replication lag p99 (RPO probe)", "ms"),
             DrillKind::Restore => ("Restore to ACTIVE (restore drill)", "s"),
+            DrillKind::Failover => ("Alarm to DNS answer changed (practice failover drill)", "s"),
         };
         let _ = write!(
             svg,

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod capacity;
 pub mod drills;
 pub mod failover;
+pub mod practice;
 pub mod readiness;
 pub mod restore_drill;
 pub mod shift;

@@ -50,6 +50,8 @@ pub enum DecisionName {
     Release,
     /// user-throttle's ceiling of new throttles per minute was reached.
     Ceiling,
+    /// A practice failover drill started, or its report.
+    Drill,
 }
 
 impl DecisionName {
@@ -68,6 +70,7 @@ impl DecisionName {
             DecisionName::Throttle => "throttle",
             DecisionName::Release => "release",
             DecisionName::Ceiling => "ceiling",
+            DecisionName::Drill => "drill",
         }
     }
 }

@@ -32,6 +32,8 @@ async fn handler<S: StateStore>(p: &Platform, store: S) -> Failover<S, Recording
         store,
         peers: vec![],
         notifier: RecordingNotifier::default(),
+        practice: None,
+        rehearsal: false,
     }
 }
 

@@ -11,6 +11,7 @@ mod cross_region;
 mod deployed;
 mod dns_failover;
 mod dns_failover_faults;
+mod failover_drill;
 mod faults;
 mod forged;
 mod notifier;

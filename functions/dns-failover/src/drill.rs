@@ -1,0 +1,473 @@
+//! The practice failover drill, carried out (the guards, the run and its report are
+//! `resilience_core::decide::practice`). Three deliveries make one run:
+//!
+//! 1. the drill schedule (in a region that is not drilled): guards, then the trigger alarms of
+//!    the drilled region set to ALARM; the run is kept in `failover-drill#<practice name>`;
+//! 2. their ALARM, delivered like any alarm: the practice reaction drains the practice name
+//!    (the production code with the practice configuration), then Route 53's answer is watched
+//!    until the region's value is gone, the guards checked all along; then the trigger alarms
+//!    are set back to OK (at once when a guard stopped the run);
+//! 3. their OK, delivered: the practice reaction fails back (automatic in the practice
+//!    configuration), the answer is watched until the region is back, and the report is kept,
+//!    audited, measured and, when the RTO target is missed or the run was stopped, notified.
+
+use super::{FUNCTION, Failover, FailoverError};
+use chrono::{DateTime, Utc};
+use resilience_core::act::health::HealthReader;
+use resilience_core::act::practice::PracticeApi;
+use resilience_core::config::FailoverDrillConfig;
+use resilience_core::decide::backup::Status;
+use resilience_core::decide::drills::{self, DrillKind, DrillRecord};
+use resilience_core::decide::practice::{self, ANSWERED, GuardFacts, Leg, Run, Step, Stop};
+use resilience_core::evidence;
+use resilience_core::evidence::audit::{DecisionName, Outcome};
+use resilience_core::evidence::notify::{Notification, Notifier, Severity};
+use resilience_core::evidence::telemetry::{Metrics, Unit};
+use resilience_core::handler::once::{Once, exactly_once};
+use resilience_core::model::{AlarmState, Region};
+use resilience_core::signal::{Signal, SignalKind};
+use resilience_core::store::StateStore;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// The practice instance: the same parts as production's, with the practice configuration.
+#[derive(Debug)]
+pub struct Practice<S, N, H> {
+    pub run: Failover<S, N, H>,
+    pub api: PracticeApi,
+}
+
+/// What a signal is to the drill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The drill schedule: start a run.
+    Conduct,
+    /// A trigger alarm's change: `true` for ALARM.
+    Trigger(bool),
+}
+
+/// Between two looks at Route 53's answer, and at the guards.
+const POLL: Duration = Duration::from_millis(250);
+/// A failover's answer counts as changed after this many answers in a row without the region
+/// (weighted records answer one value per query).
+const CLEAN_ANSWERS: u32 = 3;
+/// A run older than this is over, whatever its document says (an invocation died mid-run).
+fn stale_after(d: &FailoverDrillConfig) -> chrono::Duration {
+    chrono::Duration::seconds((2 * d.answer_wait_seconds + d.hold_seconds + 900) as i64)
+}
+
+impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
+    /// Whether `signal` is the drill's.
+    pub(crate) fn drill_role(&self, signal: &Signal) -> Option<Role> {
+        let d = self.config.failover_drill.as_ref()?;
+        self.practice.as_ref()?;
+        match &signal.kind {
+            SignalKind::Schedule(t) => {
+                let name = t.schedule.rsplit('/').next().unwrap_or_default();
+                let ours = if d.schedules.is_empty() {
+                    name.contains("failover-drill")
+                } else {
+                    d.schedules.iter().any(|s| s == name)
+                };
+                ours.then_some(Role::Conduct)
+            }
+            SignalKind::Alarm(a) if d.trigger_alarms.contains(&a.alarm_name) => Some(Role::Trigger(a.state == AlarmState::Alarm)),
+            _ => None,
+        }
+    }
+
+    pub(crate) async fn drill(&self, role: Role, signal: &Signal) -> Result<Value, FailoverError> {
+        let (Some(d), Some(p)) = (self.config.failover_drill.as_ref(), self.practice.as_deref()) else {
+            return Ok(json!({ "signal": signal.key, "decision": "no-action", "why": "no practice drill configured" }));
+        };
+        match role {
+            Role::Conduct => {
+                let claimant = format!("{FUNCTION}-drill@{}", self.region);
+                let lease = practice::state_name(&p.run.config.dns.record_name);
+                match exactly_once(&self.store, &self.config.policy, &claimant, &signal.key, &lease, async || {
+                    self.conduct(d, p, signal).await
+                })
+                .await?
+                {
+                    Once::Ran(v) => Ok(v),
+                    Once::Duplicate { status } => Ok(json!({ "signal": signal.key, "duplicate": true, "status": status })),
+                }
+            }
+            Role::Trigger(alarm) => self.trigger(d, p, signal, alarm).await,
+        }
+    }
+
+    /// What the guards see now. A guard that cannot be read stops the drill.
+    async fn facts(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>) -> GuardFacts {
+        let mut facts = GuardFacts {
+            kill_switch: self.config.kill_switch,
+            ..Default::default()
+        };
+        match resilience_core::handler::dns_state::read(&self.config, &self.region, &self.store, &self.peers).await {
+            Ok((_, _, view)) => {
+                facts.production_drained = view.drained.iter().map(ToString::to_string).collect();
+                facts.production_frozen = view.frozen;
+            }
+            Err(e) => facts.blocking_missing.push(format!("the production DNS state ({e})")),
+        }
+        let health = self.health.read(&self.config).await;
+        for (region, h) in &health {
+            if !h.reachable || h.unread.is_some() {
+                facts.production_alarms.push(format!("{region}: health unreadable"));
+            }
+            facts
+                .production_alarms
+                .extend(h.alarms.iter().filter(|(_, s)| **s == AlarmState::Alarm).map(|(a, _)| a.clone()));
+        }
+        match p.api.firing(&self.config, &d.blocking_alarms).await {
+            Ok((firing, missing)) => {
+                facts.blocking_alarms = firing;
+                facts.blocking_missing.extend(missing);
+            }
+            Err(e) => facts.blocking_missing.push(e),
+        }
+        match p.api.firing(&self.config, &d.outcome_alarms).await {
+            Ok((firing, _)) => facts.outcome_alarms = firing,
+            Err(e) => facts.blocking_missing.push(e),
+        }
+        facts
+    }
+
+    async fn guard(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>) -> Option<Stop> {
+        practice::stop(d, &self.facts(d, p).await, Utc::now())
+    }
+
+    /// The drill schedule: checks the guards and pulls the trigger.
+    async fn conduct(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>, signal: &Signal) -> Result<(String, Value), FailoverError> {
+        let started = Instant::now();
+        let now = Utc::now();
+        let mut metrics = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
+        let mut record = self.audit_record(signal, now, DecisionName::Drill, String::new());
+        let name = practice::state_name(&p.run.config.dns.record_name);
+        let stored = self.store.get_state(&name).await?;
+        let version = stored.as_ref().map_or(0, |v| v.version);
+        let running: Option<Run> = stored.and_then(|v| serde_json::from_value(v.value).ok());
+        let refusal = if self.region == d.region {
+            Some(format!(
+                "{} is the drilled region: the other region conducts the drill",
+                self.region
+            ))
+        } else if let Some(r) = running.filter(|r| now - r.started_at < stale_after(d)) {
+            Some(format!("practice drill {} is in progress since {}", r.id, r.started_at))
+        } else {
+            self.guard(d, p).await.map(|s| format!("practice failover drill not started: {s}"))
+        };
+        if let Some(why) = refusal {
+            record.decision = DecisionName::Refused;
+            record.reason = why.clone();
+            record.outcome = Outcome::Skipped;
+            evidence::record(&self.store, &self.config.policy, &record, &mut metrics, started).await?;
+            return Ok((
+                record.decision.to_string(),
+                json!({ "signal": signal.key, "decision": record.decision, "why": why, "audit_id": record.id }),
+            ));
+        }
+        let id = format!("{}-{}", now.format("%Y%m%d%H%M%S"), &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let reason = format!("practice failover drill {id}");
+        if let Err(e) = p.api.set_alarms(&d.region, &d.trigger_alarms, true, &reason).await {
+            // Some may be set: put them back, so no half-pulled trigger is left.
+            let _ = p.api.set_alarms(&d.region, &d.trigger_alarms, false, &reason).await;
+            return Err(FailoverError::ActionFailed {
+                what: format!("start {reason}"),
+                detail: e,
+            });
+        }
+        let run = Run {
+            id: id.clone(),
+            record_name: p.run.config.dns.record_name.clone(),
+            region: d.region.to_string(),
+            started_at: now,
+            step: Step::Triggered,
+            marks: vec![],
+            stopped: None,
+        };
+        self.store
+            .put_state(&name, &serde_json::to_value(&run).unwrap_or_default(), version)
+            .await?;
+        record.reason = format!(
+            "{reason} started: {} set to ALARM in {}; {} drains under {}",
+            d.trigger_alarms.join(", "),
+            d.region,
+            d.region,
+            run.record_name
+        );
+        evidence::record(&self.store, &self.config.policy, &record, &mut metrics, started).await?;
+        Ok((
+            DecisionName::Drill.to_string(),
+            json!({ "signal": signal.key, "decision": "drill", "why": record.reason, "drill": run, "audit_id": record.id }),
+        ))
+    }
+
+    /// A trigger alarm's change, delivered: the practice reaction, watched.
+    async fn trigger(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>, signal: &Signal, alarm: bool) -> Result<Value, FailoverError> {
+        let received = Utc::now();
+        let name = practice::state_name(&p.run.config.dns.record_name);
+        let stored = self.store.get_state(&name).await?;
+        let version = stored.as_ref().map_or(0, |v| v.version);
+        let Some(mut run) = stored.and_then(|v| serde_json::from_value::<Run>(v.value).ok()) else {
+            // Outside a drill (someone set a practice alarm): the practice name reacts, nothing more.
+            return p.run.react(signal).await;
+        };
+        let region: Region = d.region.clone();
+        match (alarm, run.step) {
+            (true, Step::Triggered) => {
+                if let Some(stop) = self.guard(d, p).await {
+                    run.stopped = Some(stop);
+                    return self
+                        .fail_back(d, p, run, &name, version, json!({ "signal": signal.key, "decision": "no-action" }))
+                        .await;
+                }
+                let out = p.run.react(signal).await?;
+                if out["duplicate"] == true {
+                    return Ok(out);
+                }
+                self.mark_reaction(&mut run, Leg::Failover, signal.at, received, &out);
+                if out["decision"]["decision"] != "failover" {
+                    run.stopped = Some(Stop::Refused(format!(
+                        "the practice reaction did not drain: {}",
+                        out["why"].as_str().unwrap_or("?")
+                    )));
+                    return self.fail_back(d, p, run, &name, version, out).await;
+                }
+                match self.watch(d, p, &region, false).await {
+                    Ok((at, detail)) => run.mark(Leg::Failover, ANSWERED, at, detail),
+                    Err(stopped) => run.stopped = Some(stopped),
+                }
+                // The region stays out for hold_seconds; any guard ends that early.
+                let until = Instant::now() + Duration::from_secs(d.hold_seconds);
+                while run.stopped.is_none() && Instant::now() < until {
+                    tokio::time::sleep(POLL).await;
+                    run.stopped = self.guard(d, p).await;
+                }
+                if run.stopped.is_none() {
+                    run.stopped = self.guard(d, p).await;
+                }
+                self.fail_back(d, p, run, &name, version, out).await
+            }
+            (false, Step::FailingBack) => {
+                let out = p.run.react(signal).await?;
+                if out["duplicate"] == true {
+                    return Ok(out);
+                }
+                self.mark_reaction(&mut run, Leg::Failback, signal.at, received, &out);
+                let restored = match self.watch(d, p, &region, true).await {
+                    Ok((at, detail)) => {
+                        run.mark(Leg::Failback, ANSWERED, at, detail);
+                        true
+                    }
+                    Err(_) => false,
+                };
+                self.finish(d, run, &name, version, restored, out).await
+            }
+            // A late or repeated change: the practice name reacts as it would, nothing more.
+            _ => p.run.react(signal).await,
+        }
+    }
+
+    /// The phases of one reaction: triggered (the alarm's state-change time), delivered,
+    /// decided, switch applied and switch effective (the switch's own confirmation).
+    fn mark_reaction(&self, run: &mut Run, leg: Leg, triggered: DateTime<Utc>, received: DateTime<Utc>, out: &Value) {
+        let at = |k: &str| out[k].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok());
+        run.mark(leg, "triggered", triggered, "the trigger alarm's state change");
+        run.mark(leg, "delivered", received, "the event reached dns-failover");
+        if let Some(decided) = at("decided_at") {
+            run.mark(
+                leg,
+                "decided",
+                decided,
+                format!(
+                    "{}: {}",
+                    out["decision"]["decision"].as_str().unwrap_or("?"),
+                    out["why"].as_str().unwrap_or("")
+                ),
+            );
+        }
+        if let Some(switched) = at("switched_at") {
+            let switch = out["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .rev()
+                .find(|a| a["outcome"] == "succeeded" && a["confirm_ms"].is_u64());
+            let waited = switch.and_then(|a| a["confirm_ms"].as_u64()).unwrap_or(0);
+            let applied = switched - chrono::Duration::milliseconds(waited as i64);
+            let what = switch.and_then(|a| a["action"].as_str()).unwrap_or("the switch");
+            run.mark(leg, "switch applied", applied, what.to_owned());
+            run.mark(
+                leg,
+                "switch effective",
+                switched,
+                switch.and_then(|a| a["detail"].as_str()).unwrap_or("").to_owned(),
+            );
+        }
+    }
+
+    /// Watches Route 53's answer until it is without `region` (`CLEAN_ANSWERS` in a row) or,
+    /// `back`, with it again; checks the guards between looks. Bounded by answer_wait_seconds.
+    async fn watch(
+        &self,
+        d: &FailoverDrillConfig,
+        p: &Practice<S, N, H>,
+        region: &Region,
+        back: bool,
+    ) -> Result<(DateTime<Utc>, String), Stop> {
+        let deadline = Instant::now() + Duration::from_secs(d.answer_wait_seconds);
+        let mut clean = 0;
+        let mut first_clean = None;
+        let mut last;
+        loop {
+            match p.api.answer(&p.run.config).await {
+                Ok((values, owner)) => {
+                    last = format!("Route 53 answers {values:?}");
+                    let with = owner.as_ref() == Some(region);
+                    if back && with {
+                        return Ok((Utc::now(), format!("{last}: {region} serves again")));
+                    }
+                    if !back && !with && owner.is_some() {
+                        clean += 1;
+                        first_clean.get_or_insert_with(Utc::now);
+                        if clean >= CLEAN_ANSWERS {
+                            let at = first_clean.unwrap_or_else(Utc::now);
+                            return Ok((at, format!("{last}: {region} no longer answered")));
+                        }
+                    } else {
+                        clean = 0;
+                        first_clean = None;
+                    }
+                }
+                Err(e) => last = e,
+            }
+            // Failing back restores the region whatever the guards say.
+            if !back && let Some(stop) = self.guard(d, p).await {
+                return Err(stop);
+            }
+            if Instant::now() >= deadline {
+                return Err(Stop::Refused(format!(
+                    "the DNS answer did not change in {} s ({last})",
+                    d.answer_wait_seconds
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Sets the trigger alarms back to OK, so their delivery fails the practice name back.
+    async fn fail_back(
+        &self,
+        d: &FailoverDrillConfig,
+        p: &Practice<S, N, H>,
+        mut run: Run,
+        name: &str,
+        version: u64,
+        out: Value,
+    ) -> Result<Value, FailoverError> {
+        let why = match &run.stopped {
+            Some(s) => format!("practice failover drill {} stopped: {s}; failing back", run.id),
+            None => format!("practice failover drill {}: failing back", run.id),
+        };
+        let set = p.api.set_alarms(&d.region, &d.trigger_alarms, false, &why).await;
+        run.step = Step::FailingBack;
+        self.store
+            .put_state(name, &serde_json::to_value(&run).unwrap_or_default(), version)
+            .await?;
+        if let Err(e) = set {
+            return Err(FailoverError::ActionFailed { what: why, detail: e });
+        }
+        let mut out = out;
+        out["drill"] = json!({ "id": run.id, "step": run.step, "stopped": run.stopped, "marks": run.marks, "why": why });
+        Ok(out)
+    }
+
+    /// The run is over: its report kept, audited, measured, and notified when it failed.
+    async fn finish(
+        &self,
+        d: &FailoverDrillConfig,
+        run: Run,
+        name: &str,
+        version: u64,
+        restored: bool,
+        out: Value,
+    ) -> Result<Value, FailoverError> {
+        let started = Instant::now();
+        let report = practice::report(&run, d.rto_target_seconds, restored);
+        let table = practice::phase_table(&report);
+        let mut metrics = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
+        if let Some(rto) = report.rto_seconds {
+            metrics.metric("PracticeRtoSeconds", rto, Unit::Seconds);
+        }
+        if let Some(back) = report.failback_seconds {
+            metrics.metric("PracticeFailbackSeconds", back, Unit::Seconds);
+        }
+        metrics.metric("PracticeFailed", if report.status == Status::Pass { 0.0 } else { 1.0 }, Unit::Count);
+        let signal_key = format!("failover-drill/{}", run.id);
+        let mut record = resilience_core::evidence::audit::AuditRecord::new(
+            FUNCTION,
+            self.region.as_str(),
+            Utc::now(),
+            &signal_key,
+            serde_json::to_value(&report).unwrap_or_default(),
+            DecisionName::Drill,
+            format!("practice failover drill {}: {:?}: {}", run.id, report.status, report.summary),
+        );
+        record.outcome = if report.status == Status::Pass {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed
+        };
+        if report.status != Status::Pass {
+            let n = Notification {
+                severity: if restored { Severity::Warning } else { Severity::Critical },
+                function: FUNCTION.into(),
+                region: self.region.clone(),
+                subject: format!("Practice failover drill {:?}: {}", report.status, report.summary),
+                summary: format!("{table}\nAudit record {}.", record.id),
+                body: json!({ "report": report, "audit_id": record.id }),
+            };
+            record.actions.push(evidence::notify(&self.notifier, &n).await);
+        }
+        evidence::record(&self.store, &self.config.policy, &record, &mut metrics, started).await?;
+        // The trend: this region's drill history, with the restore drills and RPO probes.
+        let history = drills::history_name(&self.region);
+        let stored = self.store.get_state(&history).await?;
+        let v = stored.as_ref().map_or(0, |s| s.version);
+        let mut kept: Vec<DrillRecord> = stored.and_then(|s| serde_json::from_value(s.value).ok()).unwrap_or_default();
+        kept = drills::append(
+            kept,
+            vec![DrillRecord {
+                at: run.started_at,
+                region: self.region.to_string(),
+                kind: DrillKind::Failover,
+                subject: format!("{} drained", run.region),
+                status: report.status,
+                figure: report.rto_seconds,
+                target: Some(d.rto_target_seconds as f64),
+                summary: report.summary.clone(),
+            }],
+            drills::KEEP,
+        );
+        self.store
+            .put_state(&history, &serde_json::to_value(&kept).unwrap_or_default(), v)
+            .await?;
+        self.store
+            .put_state(
+                &practice::last_name(&run.record_name),
+                &serde_json::to_value(&report).unwrap_or_default(),
+                {
+                    self.store
+                        .get_state(&practice::last_name(&run.record_name))
+                        .await?
+                        .map_or(0, |s| s.version)
+                },
+            )
+            .await?;
+        self.store.put_state(name, &Value::Null, version).await?;
+        let mut out = out;
+        out["drill"] = json!({ "report": report, "table": table, "audit_id": record.id });
+        Ok(out)
+    }
+}

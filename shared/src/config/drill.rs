@@ -1,0 +1,257 @@
+//! The practice failover drill (`failover_drill`): a practice DNS name wired like the
+//! production record (the same strategies; records, health checks and drain alarms of its own),
+//! drained and restored through the production code path, guarded like zonal autoshift's
+//! practice runs (blocking and outcome alarms, blocked windows and dates).
+
+use super::{HealthMetricConfig, Problems, RegionRecord, Strategy, SuiteConfig};
+use crate::model::Region;
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc, Weekday};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverDrillConfig {
+    /// The practice DNS name, in `dns.hosted_zone_id`.
+    pub record_name: String,
+    /// Drill the production record itself: real traffic moves. Only when set explicitly.
+    #[serde(default)]
+    pub use_production_record: bool,
+    /// The practice record of each region (set identifier, weight, health check).
+    #[serde(default)]
+    pub records: BTreeMap<Region, RegionRecord>,
+    /// The practice drain metric and alarms the practice health checks follow (a namespace of
+    /// their own, never the production one).
+    #[serde(default)]
+    pub health_metric: Option<HealthMetricConfig>,
+    /// The region drained in practice.
+    pub region: Region,
+    /// Practice health alarms of that region: the drill sets them to ALARM (`SetAlarmState`),
+    /// and they stand for the region's health alarms (at least `policy.quorum` of them).
+    pub trigger_alarms: Vec<String>,
+    /// In ALARM in any region: the drill does not start, or stops and restores.
+    #[serde(default)]
+    pub blocking_alarms: Vec<String>,
+    /// The drill's effect on the platform (errors, latency): in ALARM, it stops and restores.
+    #[serde(default)]
+    pub outcome_alarms: Vec<String>,
+    /// UTC windows with no drill, as zonal autoshift writes them: `Sat:00:00-Sun:06:00`.
+    #[serde(default)]
+    pub blocked_windows: Vec<String>,
+    /// UTC dates with no drill: `2026-12-24`.
+    #[serde(default)]
+    pub blocked_dates: Vec<String>,
+    /// Trigger to DNS answer changed: above this the drill FAILs (the RTO it measures).
+    #[serde(default = "default_rto")]
+    pub rto_target_seconds: u64,
+    /// Longest wait for the DNS answer to change (TestDNSAnswer), each way.
+    #[serde(default = "default_answer_wait")]
+    pub answer_wait_seconds: u64,
+    /// How long the region stays drained before the failback starts.
+    #[serde(default)]
+    pub hold_seconds: u64,
+    /// Schedules that start a drill (empty: names containing "failover-drill").
+    #[serde(default)]
+    pub schedules: Vec<String>,
+}
+
+fn default_rto() -> u64 {
+    900
+}
+
+fn default_answer_wait() -> u64 {
+    300
+}
+
+/// One blocked window: from (weekday, minute of day) to (weekday, minute of day), UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    from: u32,
+    to: u32,
+}
+
+const WEEK: u32 = 7 * 24 * 60;
+
+impl Window {
+    /// `Mon:00:00-Mon:08:00` (zonal autoshift's `BlockedWindows` format).
+    pub fn parse(text: &str) -> Option<Window> {
+        let (a, b) = text.split_once('-')?;
+        let at = |s: &str| -> Option<u32> {
+            let mut p = s.trim().splitn(3, ':');
+            let day: Weekday = p.next()?.parse().ok()?;
+            let h: u32 = p.next()?.parse().ok()?;
+            let m: u32 = p.next()?.parse().ok()?;
+            (h < 24 && m < 60).then_some(day.num_days_from_monday() * 24 * 60 + h * 60 + m)
+        };
+        Some(Window { from: at(a)?, to: at(b)? })
+    }
+
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        let now = t.weekday().num_days_from_monday() * 24 * 60 + t.hour() * 60 + t.minute();
+        if self.from <= self.to {
+            (self.from..self.to).contains(&now)
+        } else {
+            // Wraps over the end of the week (Sun -> Mon).
+            now >= self.from || now < self.to % WEEK
+        }
+    }
+}
+
+impl FailoverDrillConfig {
+    /// The blocked window or date `t` falls in, named.
+    pub fn blocked_at(&self, t: DateTime<Utc>) -> Option<String> {
+        let day = t.date_naive();
+        if let Some(d) = self
+            .blocked_dates
+            .iter()
+            .find(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok() == Some(day))
+        {
+            return Some(format!("blocked date {d}"));
+        }
+        self.blocked_windows
+            .iter()
+            .find(|w| Window::parse(w).is_some_and(|w| w.contains(t)))
+            .map(|w| format!("blocked window {w} (UTC)"))
+    }
+}
+
+impl SuiteConfig {
+    /// The configuration the practice run reacts with: the practice name, records and drain
+    /// metric in place of production's, the practice trigger alarms as the drilled region's
+    /// health alarms (the other regions keep theirs: the drill never drains into an unhealthy
+    /// region), no capacity actions (a practice moves no real load), and a failback as soon as
+    /// the trigger alarms are OK again. None without `failover_drill`.
+    pub fn practice(&self) -> Option<SuiteConfig> {
+        let d = self.failover_drill.as_ref()?;
+        let mut c = self.clone();
+        c.failover_drill = None;
+        if !d.use_production_record {
+            c.dns.record_name = d.record_name.clone();
+            c.dns.records = d.records.clone();
+            c.dns.health_metric = d.health_metric.clone();
+            // The practice name has no routing controls of its own.
+            c.dns.strategies.retain(|s| *s != Strategy::RoutingControl);
+            c.dns.routing_control = None;
+        }
+        if let Some(r) = c.regions.get_mut(&d.region) {
+            r.health_alarms = d.trigger_alarms.clone();
+            r.composite_alarm = None;
+        }
+        c.capacity.resources.clear();
+        c.policy.auto_failback = true;
+        c.policy.hold_down_seconds = 0;
+        c.policy.failback_healthy_seconds = 0;
+        c.policy.cooldown_seconds = 0;
+        Some(c)
+    }
+
+    pub(super) fn check_failover_drill(&self, out: &mut Problems) {
+        let Some(d) = &self.failover_drill else { return };
+        let f = |s: &str| format!("failover_drill.{s}");
+        if !self.regions.contains_key(&d.region) {
+            out.bad(
+                f("region"),
+                &format!("{} is not a configured region", d.region),
+                "use one of regions",
+            );
+        }
+        if self.regions.len() < 2 {
+            out.bad(
+                f("region"),
+                "a drill needs a second region to take the traffic",
+                "configure two regions",
+            );
+        }
+        if d.trigger_alarms.len() < self.policy.quorum.max(1) {
+            out.bad(
+                f("trigger_alarms"),
+                &format!("{} alarms cannot meet policy.quorum {}", d.trigger_alarms.len(), self.policy.quorum),
+                "name at least quorum practice alarms",
+            );
+        }
+        if d.use_production_record {
+            if d.record_name != self.dns.record_name {
+                out.bad(
+                    f("record_name"),
+                    "differs from dns.record_name while use_production_record is set",
+                    "name the production record, or unset use_production_record",
+                );
+            }
+        } else {
+            if d.record_name == self.dns.record_name {
+                out.bad(
+                    f("record_name"),
+                    "is the production record",
+                    "a practice name of its own, or set use_production_record to drill production",
+                );
+            }
+            if d.records.keys().collect::<Vec<_>>() != self.regions.keys().collect::<Vec<_>>() {
+                out.bad(
+                    f("records"),
+                    "must name a practice record for every configured region",
+                    "one per region",
+                );
+            }
+            if self.dns.strategies.contains(&Strategy::HealthMetric) {
+                match &d.health_metric {
+                    None => out.bad(
+                        f("health_metric"),
+                        "missing while dns.strategies has health-metric",
+                        "a practice drain metric and alarm",
+                    ),
+                    Some(h) if self.dns.health_metric.as_ref().is_some_and(|p| p.namespace == h.namespace) => out.bad(
+                        f("health_metric.namespace"),
+                        "is the production drain namespace",
+                        "a namespace of its own, e.g. <platform>/FailoverDrill",
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+        for w in &d.blocked_windows {
+            if Window::parse(w).is_none() {
+                out.bad(
+                    f("blocked_windows"),
+                    &format!("{w:?} is not Day:HH:MM-Day:HH:MM"),
+                    "e.g. Sat:00:00-Sun:06:00",
+                );
+            }
+        }
+        for day in &d.blocked_dates {
+            if NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err() {
+                out.bad(f("blocked_dates"), &format!("{day:?} is not YYYY-MM-DD"), "e.g. 2026-12-24");
+            }
+        }
+        if d.answer_wait_seconds + d.hold_seconds > self.dns.function_timeout_seconds.saturating_sub(60) {
+            out.bad(
+                f("answer_wait_seconds"),
+                "with hold_seconds, does not fit in the dns-failover function's timeout",
+                "shorter waits",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn windows_are_weekly_utc_and_may_wrap_over_the_week_end() {
+        let w = Window::parse("Sat:00:00-Sun:06:00").unwrap();
+        assert!(w.contains(at("2026-11-28T12:00:00Z")), "a Saturday");
+        assert!(w.contains(at("2026-11-29T05:59:00Z")), "Sunday morning");
+        assert!(!w.contains(at("2026-11-29T06:00:00Z")), "the end is excluded");
+        assert!(!w.contains(at("2026-11-26T12:00:00Z")), "a Thursday");
+        let wrap = Window::parse("Sun:22:00-Mon:02:00").unwrap();
+        assert!(wrap.contains(at("2026-11-30T01:00:00Z")), "Monday 01:00");
+        assert!(wrap.contains(at("2026-11-29T23:00:00Z")), "Sunday 23:00");
+        assert!(!wrap.contains(at("2026-11-30T03:00:00Z")));
+        assert_eq!(Window::parse("Sat 00:00-Sun 06:00"), None);
+        assert_eq!(Window::parse("Sat:25:00-Sun:06:00"), None);
+    }
+}

@@ -1,0 +1,270 @@
+//! The practice failover drill end to end: the compiled dns-failover binary under the Lambda
+//! Runtime API conducts it (its drill schedule), reacts to the practice trigger alarms' state
+//! changes as EventBridge delivers them (the test delivers them: the emulator has no
+//! EventBridge), drains and restores the practice name through the latency model (drain alarms
+//! evaluated after 600 ms, health checks following them after 400 ms, Route 53's answers from
+//! the records and their health), and reports every phase. One test per guard.
+
+// Test code: an unexpected error is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_cloudwatch::types::StateValue;
+use resilience_tests::platform::{NORTH, Platform, SOUTH};
+use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
+use resilience_tests::{scheduler_tick, sdk};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn drilled(edit: impl FnOnce(&mut Platform)) -> (Platform, RuntimeApi, FunctionProcess) {
+    let mut p = Platform::provision(&["health-metric", "control-plane"]).await;
+    p.practice_drill().await;
+    edit(&mut p);
+    let api = RuntimeApi::start().await;
+    let f = FunctionProcess::spawn("dns-failover", &api, &p.env());
+    (p, api, f)
+}
+
+fn trigger(p: &Platform) -> String {
+    p.config["failover_drill"]["trigger_alarms"][0].as_str().unwrap().to_owned()
+}
+
+/// The drill schedule's tick in eu-north-1 (the region that is not drilled conducts).
+async fn conduct(api: &RuntimeApi) -> Value {
+    api.invoke(&scheduler_tick("aworld-failover-drill-eu-north-1", NORTH))
+        .await
+        .expect("handled")
+}
+
+async fn alarm_state(alarm: &str, region: &str) -> StateValue {
+    aws_sdk_cloudwatch::Client::new(&sdk(region).await)
+        .describe_alarms()
+        .alarm_names(alarm)
+        .send()
+        .await
+        .unwrap()
+        .metric_alarms()[0]
+        .state_value()
+        .cloned()
+        .unwrap()
+}
+
+async fn create_alarm(name: &str, region: &str) {
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk(region).await);
+    cw.put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWorld/Guards")
+        .metric_name(name)
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    set(name, region, StateValue::Ok).await;
+}
+
+async fn set(name: &str, region: &str, state: StateValue) {
+    aws_sdk_cloudwatch::Client::new(&sdk(region).await)
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(state)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Delivers the trigger alarm's current state change, as EventBridge would.
+async fn deliver(p: &Platform, api: &RuntimeApi) -> Value {
+    let event = p.state_change_event(&trigger(p), SOUTH).await;
+    api.invoke(&event).await.expect("handled")
+}
+
+/// Production was never touched: no drain published, both production records serving.
+async fn production_untouched(p: &Platform) {
+    assert_eq!(p.drain_metric(SOUTH).await, None, "no production drain metric");
+    for region in [SOUTH, NORTH] {
+        assert_eq!(p.record(region).await.weight(), Some(100), "production record of {region}");
+    }
+}
+
+#[tokio::test]
+async fn a_practice_drill_drains_and_restores_the_practice_name_and_times_every_phase_against_the_rto() {
+    let (p, api, _f) = drilled(|_| {}).await;
+    let started = conduct(&api).await;
+    assert_eq!(started["decision"], "drill", "{started:#}");
+    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Alarm, "the trigger is pulled");
+
+    let drained = deliver(&p, &api).await;
+    assert_eq!(drained["decision"]["decision"], "failover", "{drained:#}");
+    assert!(drained["drill"]["stopped"].is_null(), "{drained:#}");
+    let phases: Vec<&str> = drained["drill"]["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "triggered",
+            "delivered",
+            "decided",
+            "switch applied",
+            "switch effective",
+            "DNS answer changed"
+        ]
+    );
+    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok, "the failback is triggered");
+
+    let restored = deliver(&p, &api).await;
+    assert_eq!(restored["decision"]["decision"], "failback", "{restored:#}");
+    let report = &restored["drill"]["report"];
+    println!("{}", restored["drill"]["table"].as_str().unwrap());
+    assert_eq!(report["status"], "PASS", "{report:#}");
+    assert_eq!(report["restored"], true);
+    assert_eq!(report["rows"].as_array().unwrap().len(), 12, "six phases each way");
+    let rows = report["rows"].as_array().unwrap();
+    let seconds = |leg: &str, phase: &str| {
+        rows.iter()
+            .find(|r| r["leg"] == leg && r["phase"] == phase)
+            .and_then(|r| r["seconds"].as_f64())
+            .unwrap()
+    };
+    for leg in ["failover", "failback"] {
+        // Realistic, non-zero durations from the latency model: the drain alarm is evaluated
+        // 600 ms after the metric, the health check follows it 400 ms later.
+        assert!(
+            seconds(leg, "switch effective") - seconds(leg, "switch applied") >= 0.5,
+            "{report:#}"
+        );
+        assert!(
+            seconds(leg, "DNS answer changed") - seconds(leg, "switch effective") >= 0.2,
+            "{report:#}"
+        );
+        let mut previous = 0.0;
+        for phase in ["delivered", "decided", "switch applied", "switch effective", "DNS answer changed"] {
+            let s = seconds(leg, phase);
+            assert!(s >= previous, "{leg} {phase} at {s} s is before the previous phase at {previous} s");
+            previous = s;
+        }
+    }
+    let rto = report["rto_seconds"].as_f64().unwrap();
+    assert!((1.0..60.0).contains(&rto), "RTO {rto} s");
+    assert_eq!(rto, seconds("failover", "DNS answer changed"));
+
+    production_untouched(&p).await;
+    assert!(p.notifications().await.is_empty(), "a drill that met its target notifies nobody");
+    let audit = p.audit("dns-failover").await;
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.decision.as_str() == "drill" && r.reason.contains(": Pass: ")),
+        "the report is audited"
+    );
+    // The trend: the run is in the region's drill history.
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(NORTH).await);
+    let store = resilience_core::store::dynamodb::DynamoStore::new(ddb, p.state_table.clone());
+    use resilience_core::store::StateStore;
+    let history = store
+        .get_state(&resilience_core::decide::drills::history_name(&NORTH.parse().unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(history.value[0]["kind"], "failover", "{}", history.value);
+    assert_eq!(history.value[0]["figure"].as_f64(), Some(rto));
+}
+
+/// The kill switch: the drill does not start (audited refusal), no alarm is touched.
+#[tokio::test]
+async fn the_kill_switch_refuses_the_drill() {
+    let (p, api, _f) = drilled(|p| p.config["kill_switch"] = json!(true)).await;
+    let out = conduct(&api).await;
+    assert_eq!(out["decision"], "refused", "{out:#}");
+    assert!(out["why"].as_str().unwrap().contains("kill switch"), "{out:#}");
+    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok);
+}
+
+/// A blocked window (UTC, zonal autoshift's format) covering now: no drill.
+#[tokio::test]
+async fn a_blocked_window_refuses_the_drill() {
+    let (p, api, _f) = drilled(|p| p.config["failover_drill"]["blocked_windows"] = json!(["Mon:00:00-Sun:23:59"])).await;
+    let out = conduct(&api).await;
+    assert_eq!(out["decision"], "refused", "{out:#}");
+    assert!(
+        out["why"].as_str().unwrap().contains("blocked window Mon:00:00-Sun:23:59"),
+        "{out:#}"
+    );
+    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok);
+}
+
+/// A real incident: a production health alarm in ALARM (one, below the quorum) is enough.
+#[tokio::test]
+async fn a_real_incident_refuses_the_drill() {
+    let (p, api, _f) = drilled(|_| {}).await;
+    p.set_alarm(NORTH, "api-5xx", StateValue::Alarm).await;
+    let out = conduct(&api).await;
+    assert_eq!(out["decision"], "refused", "{out:#}");
+    assert!(out["why"].as_str().unwrap().contains("a real incident"), "{out:#}");
+    assert!(out["why"].as_str().unwrap().contains("api-5xx"), "{out:#}");
+    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok);
+}
+
+/// A guard alarm that fires once the practice name is drained stops the run there: the trigger
+/// alarms go back to OK at once, the failback restores the practice name, and the report
+/// names the guard (FAIL, notified as a warning: restored).
+async fn stopped_mid_run_by(kind: &str) {
+    let guard = format!("guard-{}", uuid::Uuid::new_v4().simple());
+    create_alarm(&guard, NORTH).await;
+    let (p, api, _f) = drilled(|p| {
+        p.config["failover_drill"][kind] = json!([guard.clone()]);
+        // The region stays out 3 s: the guard fires meanwhile.
+        p.config["failover_drill"]["hold_seconds"] = json!(3);
+    })
+    .await;
+    assert_eq!(conduct(&api).await["decision"], "drill");
+    // The guard fires as soon as the practice drain is effective (its drain alarm in ALARM).
+    let drain_alarm = format!("{}-drill-drained-{SOUTH}", p.id);
+    let watcher = {
+        let guard = guard.clone();
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                if alarm_state(&drain_alarm, NORTH).await == StateValue::Alarm {
+                    set(&guard, NORTH, StateValue::Alarm).await;
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            false
+        })
+    };
+    let drained = deliver(&p, &api).await;
+    assert!(watcher.await.unwrap(), "the practice name was drained");
+    assert_eq!(drained["decision"]["decision"], "failover", "{drained:#}");
+    let stopped = drained["drill"]["stopped"].to_string();
+    assert!(stopped.contains(&guard), "{drained:#}");
+    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok, "failing back at once");
+
+    let restored = deliver(&p, &api).await;
+    assert_eq!(restored["decision"]["decision"], "failback", "{restored:#}");
+    let report = &restored["drill"]["report"];
+    assert_eq!(report["status"], "FAIL", "{report:#}");
+    assert_eq!(report["restored"], true, "{report:#}");
+    assert!(report["summary"].as_str().unwrap().contains(&guard), "{report:#}");
+    production_untouched(&p).await;
+    let notes = p.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert_eq!(notes[0]["severity"], "warning");
+}
+
+#[tokio::test]
+async fn a_blocking_alarm_stops_the_drill_and_the_practice_name_is_restored() {
+    stopped_mid_run_by("blocking_alarms").await;
+}
+
+#[tokio::test]
+async fn the_outcome_alarm_stops_the_drill_and_the_practice_name_is_restored() {
+    stopped_mid_run_by("outcome_alarms").await;
+}
