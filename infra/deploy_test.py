@@ -29,7 +29,7 @@ def check(name, ok, detail=""):
 
 def params(region, role, peer):
     return {"Platform": "aworld", "RegionRole": role, "PeerRegion": peer, "ConfigParameterName": "/aworld/resilience/config",
-            "HostedZoneId": "Z0AWORLDEXAMPLE", "RecordName": "api.aworld.example.", "PeerEndpoint": "192.0.2.10",
+            "HostedZoneId": "Z0AWORLDEXAMPLE", "RecordName": "api.aworld.example.", "PracticeRecordName": "drill.api.aworld.example.", "PeerEndpoint": "192.0.2.10",
             "OperatorPrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/aworld-oncall", "DetectorPrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/aworld-detector", "AlertEmail": "oncall@aworld.example"}
 
 
@@ -112,7 +112,7 @@ def main():
                  for e in v["Properties"].get("Events", {}).values() if e["Type"] == "ScheduleV2"]
     inputs = [json.loads(r(s["Input"]).replace("<aws.scheduler.scheduled-time>", "T").replace("<aws.scheduler.schedule-arn>", "ARN")) for s in schedules]
     check("every schedule sends a Scheduled Event naming itself (Scheduler sends only its Input)",
-          len(schedules) == 6 and all(i["detail-type"] == "Scheduled Event" and i["resources"] == ["ARN"] and i["id"] == "ARN@T" for i in inputs), inputs)
+          len(schedules) == 7 and all(i["detail-type"] == "Scheduled Event" and i["resources"] == ["ARN"] and i["id"] == "ARN@T" for i in inputs), inputs)
 
     # What dns-failover acts on reaches the peer that acts on it, and only once.
     fn = res["DnsFailover"]["Properties"]["Events"]
@@ -128,7 +128,7 @@ def main():
     model = json.loads(subprocess.run([CLI, "--json", "time-to-shift"], env={**os.environ, "RESILIENCE_CONFIG": minified(json.load(open(os.path.join(HERE, "..", "docs", "example-config.json"))))},
                                       text=True, capture_output=True).stdout or "{}")
     health = [v["Properties"] for v in res.values() if v["Type"] == "AWS::CloudWatch::Alarm" and "Period" in v["Properties"]
-              and "-health-" in r(v["Properties"]["AlarmName"])]
+              and "-health-" in r(v["Properties"]["AlarmName"]) and "-health-drill-" not in r(v["Properties"]["AlarmName"])]
     a = model.get("assumptions", {})
     check("time-to-shift's defaults are the template's health alarms and record TTL",
           health and all(h["Period"] == a.get("alarm_period_seconds") and h["EvaluationPeriods"] == a.get("evaluation_periods") for h in health)

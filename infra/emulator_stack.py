@@ -57,7 +57,7 @@ def bootstrap_admin(endpoint):
 
 def stack_params(region, role, peer, zone):
     return {"Platform": "aworld", "RegionRole": role, "PeerRegion": peer, "ConfigParameterName": PARAMETER,
-            "HostedZoneId": zone, "RecordName": "api.aworld.example.", "PeerEndpoint": "192.0.2.10" if peer == PRIMARY else "192.0.2.20",
+            "HostedZoneId": zone, "RecordName": "api.aworld.example.", "PracticeRecordName": "drill.api.aworld.example.", "PeerEndpoint": "192.0.2.10" if peer == PRIMARY else "192.0.2.20",
             "OperatorPrincipalArn": "arn:aws:iam::{account}:role/aworld-oncall", "DetectorPrincipalArn": "arn:aws:iam::{account}:role/aworld-detector", "AlertEmail": "oncall@aworld.example"}
 
 

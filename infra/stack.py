@@ -167,8 +167,10 @@ def names_in(template, params, region, account, partition="aws"):
     topic_name = probe(resources["AlertsTopic"]["Properties"]["TopicName"])
     refs["AlertsTopic"] = f"arn:{partition}:sns:{region}:{account}:{topic_name}"
     r = Resolver(template, params, region, account, partition, refs=refs)
-    alarms = sorted(r(res["Properties"]["AlarmName"]) for res in resources.values()
+    made = {logical: res for logical, res in resources.items() if "Condition" not in res or r.condition(res["Condition"])}
+    alarms = sorted(r(res["Properties"]["AlarmName"]) for res in made.values()
                     if res["Type"] in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"))
+    practice = "PracticePeerDrainAlarm" in made
     schedules = {}
     sources = {}
     for logical, res in resources.items():
@@ -200,6 +202,12 @@ def names_in(template, params, region, account, partition="aws"):
         "operator_principal": p.get("OperatorPrincipalArn"),
         "hosted_zone_id": p.get("HostedZoneId"),
         "record_name": p.get("RecordName"),
+        # The practice failover drill's name and wiring, when the stack makes them.
+        "practice_record": p.get("PracticeRecordName") if practice else None,
+        "practice_namespace": r(resources["PracticePeerDrainAlarm"]["Properties"]["Namespace"]) if practice else None,
+        "practice_metric": r(resources["PracticePeerDrainAlarm"]["Properties"]["MetricName"]) if practice else None,
+        "practice_alarm": r(resources["PracticePeerDrainAlarm"]["Properties"]["AlarmName"]).replace(p["PeerRegion"], "{region}") if practice else None,
+        "practice_triggers": sorted(r(made[k]["Properties"]["AlarmName"]) for k in made if k.startswith("PracticeTriggerAlarm")),
         "protected_table": p["ProtectedTableName"],
         "scaled_function_prefix": f"{p['Platform']}-api",
         # The usage plans' API keys and rates, when the stack creates them (an ApiId is given).
@@ -290,6 +298,26 @@ def render_config(user, names_by_region, signing_keys=None):
             problems.append(f"backup.drill.region: {drill_region} is not a deployed region (fix: one of {regions})")
         else:
             own(["backup", "drill", "schedules"], [names_by_region[drill_region]["schedules"]["RestoreDrill"]])
+
+    fd = cfg.get("failover_drill")
+    if fd:
+        if not fd.get("use_production_record"):
+            if not any_names.get("practice_record"):
+                problems.append("failover_drill: the template makes no practice name (fix: set PracticeRecordName in samconfig.toml, "
+                                "or remove failover_drill)")
+            else:
+                own(["failover_drill", "record_name"], any_names["practice_record"])
+                own(["failover_drill", "records"], {r: {"set_identifier": r, "weight": 100} for r in regions})
+                if "health-metric" in cfg.get("dns", {}).get("strategies", []):
+                    own(["failover_drill", "health_metric", "namespace"], any_names["practice_namespace"])
+                    own(["failover_drill", "health_metric", "metric_name"], any_names["practice_metric"])
+                    own(["failover_drill", "health_metric", "alarm_name"], any_names["practice_alarm"])
+        drilled = fd.get("region")
+        if drilled not in names_by_region:
+            problems.append(f"failover_drill.region: {drilled} is not a deployed region (fix: one of {regions})")
+        else:
+            own(["failover_drill", "trigger_alarms"], names_by_region[drilled]["practice_triggers"])
+            own(["failover_drill", "schedules"], [names_by_region[r]["schedules"]["FailoverDrill"] for r in regions if r != drilled])
 
     configured = set(cfg.get("regions", {}))
     if configured != set(regions):

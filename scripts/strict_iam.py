@@ -179,6 +179,9 @@ class Request:
     def checks(self, moto_resource):
         s, op, p = self.service, self.operation, self.params
         if s == "monitoring":
+            if op in ("SetAlarmState", "PutMetricAlarm") and "AlarmName" in p:
+                # Actions on one alarm are authorised against its ARN (resource type alarm).
+                return [(f"cloudwatch:{op}", self.arn("cloudwatch", f"alarm:{p['AlarmName']}"), {})]
             ctx = {"cloudwatch:namespace": p["Namespace"]} if op == "PutMetricData" and "Namespace" in p else {}
             return [(f"cloudwatch:{op}", "*", ctx)]
         if s == "dynamodb":

@@ -103,8 +103,8 @@ impl LatencyModel {
             clients.insert(home.clone(), aws_sdk_cloudwatch::Client::new(&sdk(home).await));
         }
         let answers = self.proxy.dns_answers();
-        let delay = self.delays.health_check;
-        self.dns.push(DnsModel(tokio::spawn(resolve(name, delay, r53, clients, answers))));
+        self.dns
+            .push(DnsModel::start(name, self.delays.health_check, r53, clients, answers));
     }
 }
 
@@ -120,6 +120,20 @@ pub struct DnsWiring {
 /// Route 53's answers, as a background task; stops when dropped.
 #[derive(Debug)]
 pub struct DnsModel(tokio::task::JoinHandle<()>);
+
+impl DnsModel {
+    /// Keeps `answers` (a proxy's) to what Route 53 would answer for `name`; `clients`: a
+    /// CloudWatch client for each region where its drain alarms live.
+    pub fn start(
+        name: DnsWiring,
+        health_check: Duration,
+        r53: aws_sdk_route53::Client,
+        clients: BTreeMap<String, aws_sdk_cloudwatch::Client>,
+        answers: crate::faults::DnsAnswers,
+    ) -> Self {
+        DnsModel(tokio::spawn(resolve(name, health_check, r53, clients, answers)))
+    }
+}
 
 impl Drop for DnsModel {
     fn drop(&mut self) {

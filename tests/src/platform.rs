@@ -38,6 +38,8 @@ impl Platform {
     pub async fn provision(strategies: &[&str]) -> Platform {
         let id = unique("t");
         let mut config: Value = serde_json::from_str(resilience_core::config::EXAMPLE).unwrap();
+        // The practice drill's names are the deployed stack's; `practice_drill` wires its own.
+        config.as_object_mut().unwrap().remove("failover_drill");
         let state_table = format!("{id}-state");
         let north = sdk(NORTH).await;
         create_state_table(&aws_sdk_dynamodb::Client::new(&north), &state_table).await;

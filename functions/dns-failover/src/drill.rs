@@ -206,6 +206,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     /// A trigger alarm's change, delivered: the practice reaction, watched.
     async fn trigger(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>, signal: &Signal, alarm: bool) -> Result<Value, FailoverError> {
         let received = Utc::now();
+        if self.region == d.region {
+            // The drilled region's own trigger also reaches it: the other region runs the drill.
+            return Ok(
+                json!({ "signal": signal.key, "decision": "no-action", "why": format!("{} is the drilled region: the other region runs the drill", self.region) }),
+            );
+        }
         let name = practice::state_name(&p.run.config.dns.record_name);
         let stored = self.store.get_state(&name).await?;
         let version = stored.as_ref().map_or(0, |v| v.version);

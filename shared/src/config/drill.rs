@@ -60,7 +60,7 @@ fn default_rto() -> u64 {
 }
 
 fn default_answer_wait() -> u64 {
-    300
+    60
 }
 
 /// One blocked window: from (weekday, minute of day) to (weekday, minute of day), UTC.
@@ -222,10 +222,17 @@ impl SuiteConfig {
                 out.bad(f("blocked_dates"), &format!("{day:?} is not YYYY-MM-DD"), "e.g. 2026-12-24");
             }
         }
-        if d.answer_wait_seconds + d.hold_seconds > self.dns.function_timeout_seconds.saturating_sub(60) {
+        // The drain's worst case, the wait for the answer and the hold all happen in the one
+        // invocation that reacts to the trigger's ALARM.
+        let drain = self.practice().map_or(0, |p| p.dns.worst_case_seconds());
+        let needed = drain + d.answer_wait_seconds + d.hold_seconds;
+        if needed > self.dns.function_timeout_seconds {
             out.bad(
                 f("answer_wait_seconds"),
-                "with hold_seconds, does not fit in the dns-failover function's timeout",
+                &format!(
+                    "the practice drain's worst case ({drain} s) with answer_wait_seconds and hold_seconds is {needed} s, beyond the dns-failover function's timeout ({} s)",
+                    self.dns.function_timeout_seconds
+                ),
                 "shorter waits",
             );
         }

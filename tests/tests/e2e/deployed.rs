@@ -446,6 +446,84 @@ async fn ungranted_calls_are_denied(stack: &Stack) {
     );
 }
 
+/// dns-failover's practice failover drill as the template wires it: the practice name's
+/// records, health checks, drain alarms and trigger alarms, the drill schedule, and the grants
+/// (SetAlarmState on the trigger alarms, TestDNSAnswer, the practice drain namespace). Through
+/// the latency model: the emulator evaluates no alarm and has no TestDNSAnswer.
+async fn practice_drill(stack: &Stack) {
+    use resilience_tests::latency::{DnsModel, DnsWiring, DrainAlarms, DrainWiring};
+    all_health_ok(stack).await;
+    let mut config = stack.config();
+    // Today may fall in the example's blocked window (Fri 16:00 to Mon 08:00 UTC).
+    config["failover_drill"]["blocked_windows"] = json!([]);
+    config["failover_drill"]["blocked_dates"] = json!([]);
+    config["failover_drill"]["health_metric"]["confirm_seconds"] = json!(10);
+    stack.put_config(&config).await;
+    let triggers: Vec<String> = serde_json::from_value(config["failover_drill"]["trigger_alarms"].clone()).unwrap();
+    for t in &triggers {
+        set_alarm(stack, SOUTH, t, StateValue::Ok).await;
+    }
+    let mut clients = BTreeMap::new();
+    for region in [SOUTH, NORTH] {
+        clients.insert(region.to_owned(), aws_sdk_cloudwatch::Client::new(&stack.admin(region).await));
+    }
+    let _evaluated = DrainAlarms::start(
+        DrainWiring {
+            namespace: "aworld/FailoverDrill".into(),
+            metric: "PracticeRegionDrained".into(),
+            alarm_name: "aworld-drill-drained-{region}".into(),
+            pairs: vec![(SOUTH.into(), NORTH.into()), (NORTH.into(), SOUTH.into())],
+        },
+        std::time::Duration::from_millis(500),
+        clients.clone(),
+    );
+    let proxy = resilience_tests::faults::FaultProxy::start(&stack.endpoint, 0.0, 0, std::time::Duration::from_secs(5)).await;
+    let _answers = DnsModel::start(
+        DnsWiring {
+            zone_id: stack.manifest["hosted_zone_id"].as_str().unwrap().to_owned(),
+            record_name: "drill.api.aworld.example.".into(),
+            alarms: [
+                (SOUTH.to_owned(), (NORTH.to_owned(), format!("aworld-drill-drained-{SOUTH}"))),
+                (NORTH.to_owned(), (SOUTH.to_owned(), format!("aworld-drill-drained-{NORTH}"))),
+            ]
+            .into(),
+        },
+        std::time::Duration::from_millis(300),
+        aws_sdk_route53::Client::new(&stack.admin("us-east-1").await),
+        clients.clone(),
+        proxy.dns_answers(),
+    );
+    let (api, _f) = spawn(stack, "dns-failover", NORTH, &[("AWS_ENDPOINT_URL", proxy.url())]).await;
+    let started = api
+        .invoke(&resilience_tests::scheduler_tick("aworld-failover-drill-eu-north-1", NORTH))
+        .await
+        .expect("handled");
+    assert_eq!(started["decision"], "drill", "{started}");
+    let deliver = async || {
+        let described = clients[SOUTH].describe_alarms().alarm_names(&triggers[0]).send().await.unwrap();
+        let a = &described.metric_alarms()[0];
+        let at = a
+            .state_updated_timestamp()
+            .and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?))
+            .unwrap_or_else(Utc::now);
+        let event = resilience_tests::alarm_event(&triggers[0], SOUTH, a.state_value().unwrap().as_str(), at);
+        api.invoke(&event).await.expect("handled")
+    };
+    let drained = deliver().await;
+    assert_eq!(drained["decision"]["decision"], "failover", "{drained}");
+    let restored = deliver().await;
+    let report = &restored["drill"]["report"];
+    assert_eq!(
+        report["status"], "PASS",
+        "the practice drill under the template's grants: {restored}"
+    );
+    assert_eq!(
+        denied(stack),
+        Vec::<String>::new(),
+        "dns-failover's practice drill under its template permissions"
+    );
+}
+
 #[tokio::test]
 async fn every_function_works_on_the_deployed_stack_under_only_the_permissions_its_template_grants() {
     let stack = Stack::deploy().await;
@@ -454,6 +532,7 @@ async fn every_function_works_on_the_deployed_stack_under_only_the_permissions_i
     throttle(&stack).await;
     authorizer(&stack).await;
     backup(&stack).await;
+    practice_drill(&stack).await;
     ungranted_calls_are_denied(&stack).await;
 
     // readiness-check's grants are held to the same rule by its own test (e2e::readiness).

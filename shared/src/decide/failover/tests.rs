@@ -671,6 +671,7 @@ fn three_regions() -> SuiteConfig {
         "composite_alarm": "aworld-health-region-unhealthy-eu-central-1"
     });
     v["dns"]["records"][CENTRAL] = serde_json::json!({ "set_identifier": CENTRAL, "weight": 100 });
+    v["failover_drill"]["records"][CENTRAL] = serde_json::json!({ "set_identifier": CENTRAL, "weight": 100 });
     v["notifications"]["topics"][CENTRAL] = serde_json::json!("arn:aws:sns:eu-central-1:123456789012:aworld-alerts");
     SuiteConfig::from_json(&v.to_string()).unwrap()
 }
