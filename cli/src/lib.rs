@@ -340,6 +340,26 @@ pub async fn send(eb: &aws_sdk_eventbridge::Client, bus: &str, event: &Value) ->
 }
 
 /// Every region's drill history, oldest first, and the regions whose history could not be read.
+/// The newest practice failover drill report of any region (its phase table and timeline).
+pub async fn last_practice(config: &SuiteConfig, peers: &[(Region, DynamoStore)]) -> Option<resilience_core::decide::practice::Report> {
+    use resilience_core::decide::practice;
+    let record = &config.failover_drill.as_ref()?.record_name;
+    let mut newest: Option<practice::Report> = None;
+    for (_, store) in peers {
+        let Ok(Some(v)) = store.get_state(&practice::last_name(record)).await else {
+            continue;
+        };
+        let Ok(report) = serde_json::from_value::<practice::Report>(v.value) else {
+            continue;
+        };
+        let at = |r: &practice::Report| r.rows.first().map(|x| x.at);
+        if newest.as_ref().is_none_or(|n| at(&report) > at(n)) {
+            newest = Some(report);
+        }
+    }
+    newest
+}
+
 pub async fn drills(peers: &[(Region, DynamoStore)]) -> (Vec<resilience_core::decide::drills::DrillRecord>, Vec<String>) {
     use resilience_core::decide::drills;
     let mut all = Vec::new();

@@ -63,11 +63,15 @@ enum Command {
     Throttled,
     /// backup-verifier's last report.
     Backup,
-    /// Every region's drill history (restore drills, RPO probes), oldest first, with each
-    /// figure against its target; `--svg FILE` also draws the trend.
+    /// Every region's drill history (restore drills, RPO probes, practice failover drills),
+    /// oldest first, with each figure against its target; `--svg FILE` also draws the trend;
+    /// `--timeline FILE` prints the last practice failover drill's phase table and draws its
+    /// timeline.
     Drills {
         #[arg(long)]
         svg: Option<String>,
+        #[arg(long)]
+        timeline: Option<String>,
     },
     /// Send an operator command as its documented event.
     Send {
@@ -271,9 +275,17 @@ async fn run(args: Args) -> Result<(), String> {
                 ));
             }
         }
-        Command::Drills { svg } => {
+        Command::Drills { svg, timeline } => {
             let peers = state_tables(&config, &clients);
             let (records, unreadable) = cli::drills(&peers).await;
+            let practice = match &timeline {
+                Some(_) => cli::last_practice(&config, &peers).await,
+                None => None,
+            };
+            if let Some(path) = &timeline {
+                let r = practice.as_ref().ok_or("no practice failover drill has finished yet")?;
+                std::fs::write(path, resilience_core::decide::practice::timeline_svg(r)).map_err(|e| format!("{path}: {e}"))?;
+            }
             if let Some(path) = &svg {
                 std::fs::write(path, resilience_core::decide::drills::trend_svg(&records)).map_err(|e| format!("{path}: {e}"))?;
             }
@@ -299,6 +311,11 @@ async fn run(args: Args) -> Result<(), String> {
                 lines.extend(unreadable.iter().map(|u| format!("history unreadable in {u}")));
                 if let Some(path) = &svg {
                     lines.push(format!("trend drawn in {path}"));
+                }
+                if let (Some(path), Some(r)) = (&timeline, &practice) {
+                    lines.push(String::new());
+                    lines.push(resilience_core::decide::practice::phase_table(r));
+                    lines.push(format!("timeline drawn in {path}"));
                 }
                 lines.join("\n")
             });

@@ -402,6 +402,8 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     }
 
     fn audit_record(&self, signal: &Signal, now: chrono::DateTime<Utc>, decision: DecisionName, why: String) -> AuditRecord {
+        // A practice name's decisions say so: they moved no real traffic.
+        let why = if self.rehearsal { format!("[practice drill] {why}") } else { why };
         AuditRecord::new(
             FUNCTION,
             self.region.as_str(),
