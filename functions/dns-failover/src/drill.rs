@@ -46,8 +46,13 @@ pub enum Role {
     Trigger(bool),
 }
 
-/// Between two looks at Route 53's answer, and at the guards.
-const POLL: Duration = Duration::from_millis(250);
+/// Between two looks at Route 53's answer. Route 53's API takes five requests per second per
+/// account ("Quotas on Route 53 API requests"), TestDNSAnswer included: two a second leave the
+/// rest to a real failover.
+const POLL: Duration = Duration::from_millis(500);
+/// Between two looks at the guards (DescribeAlarms in every region, the DNS state): CloudWatch's
+/// API quotas are shared with production's own reads.
+const GUARD_EVERY: Duration = Duration::from_secs(2);
 /// A failover's answer counts as changed after this many answers in a row without the region
 /// (weighted records answer one value per query).
 const CLEAN_ANSWERS: u32 = 3;
@@ -152,8 +157,30 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 "{} is the drilled region: the other region conducts the drill",
                 self.region
             ))
-        } else if let Some(r) = running.filter(|r| now - r.started_at < stale_after(d)) {
-            Some(format!("practice drill {} is in progress since {}", r.id, r.started_at))
+        } else if let Some(r) = running {
+            if now - r.started_at < stale_after(d) {
+                Some(format!("practice drill {} is in progress since {}", r.id, r.started_at))
+            } else {
+                // An invocation died mid-run (or a delivery was lost): the trigger alarms go back
+                // to OK, whose delivery fails the practice name back, and the run is dropped. A
+                // new run starts next time: a trigger already in ALARM would send no new event.
+                let cleared = p
+                    .api
+                    .set_alarms(
+                        &d.region,
+                        &d.trigger_alarms,
+                        false,
+                        &format!("stale practice drill {} cleared", r.id),
+                    )
+                    .await;
+                self.store.put_state(&name, &Value::Null, version).await?;
+                Some(format!(
+                    "practice drill {} of {} never finished: trigger alarms set back to OK ({}), the run dropped; the next schedule starts a new one",
+                    r.id,
+                    r.started_at,
+                    cleared.map_or_else(|e| format!("failed: {e}"), |()| "done".into())
+                ))
+            }
         } else {
             self.guard(d, p).await.map(|s| format!("practice failover drill not started: {s}"))
         };
@@ -247,7 +274,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 // The region stays out for hold_seconds; any guard ends that early.
                 let until = Instant::now() + Duration::from_secs(d.hold_seconds);
                 while run.stopped.is_none() && Instant::now() < until {
-                    tokio::time::sleep(POLL).await;
+                    tokio::time::sleep(GUARD_EVERY.min(until.saturating_duration_since(Instant::now()))).await;
                     run.stopped = self.guard(d, p).await;
                 }
                 if run.stopped.is_none() {
@@ -326,8 +353,18 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         let mut clean = 0;
         let mut first_clean = None;
         let mut last;
+        let mut owners = None;
+        let mut next_guard = Instant::now() + GUARD_EVERY;
         loop {
-            match p.api.answer(&p.run.config).await {
+            // Which region each value belongs to: read once.
+            if owners.is_none() {
+                owners = p.api.owners(&p.run.config).await.ok();
+            }
+            let answered = match &owners {
+                Some(o) => p.api.answer(&p.run.config, o).await,
+                None => Err("route53:ListResourceRecordSets failed: the answer's regions are unknown".to_owned()),
+            };
+            match answered {
                 Ok((values, owner)) => {
                     last = format!("Route 53 answers {values:?}");
                     let with = owner.as_ref() == Some(region);
@@ -349,8 +386,11 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 Err(e) => last = e,
             }
             // Failing back restores the region whatever the guards say.
-            if !back && let Some(stop) = self.guard(d, p).await {
-                return Err(stop);
+            if !back && Instant::now() >= next_guard {
+                if let Some(stop) = self.guard(d, p).await {
+                    return Err(stop);
+                }
+                next_guard = Instant::now() + GUARD_EVERY;
             }
             if Instant::now() >= deadline {
                 return Err(Stop::Refused(format!(

@@ -69,8 +69,8 @@ impl PracticeApi {
     }
 
     /// The value Route 53 answers for `config.dns.record_name` now, and the region it belongs
-    /// to (None: no configured region's record holds it).
-    pub async fn answer(&self, config: &SuiteConfig) -> Result<(Vec<String>, Option<Region>), String> {
+    /// to by `owners` (None: no configured region's record holds it).
+    pub async fn answer(&self, config: &SuiteConfig, owners: &BTreeMap<String, Region>) -> Result<(Vec<String>, Option<Region>), String> {
         let r53 = self.clients.route53();
         let out = r53
             .test_dns_answer()
@@ -81,13 +81,12 @@ impl PracticeApi {
             .await
             .map_err(|e| format!("route53:TestDNSAnswer: {}", aws_sdk_route53::error::DisplayErrorContext(e)))?;
         let values = out.record_data().to_vec();
-        let owners = self.owners(config).await?;
         let region = values.iter().find_map(|v| owners.get(v).cloned());
         Ok((values, region))
     }
 
     /// Each record value of the name, by the region whose set identifier holds it.
-    async fn owners(&self, config: &SuiteConfig) -> Result<BTreeMap<String, Region>, String> {
+    pub async fn owners(&self, config: &SuiteConfig) -> Result<BTreeMap<String, Region>, String> {
         let out = self
             .clients
             .route53()

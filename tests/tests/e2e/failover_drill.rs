@@ -219,6 +219,17 @@ async fn a_blocked_window_refuses_the_drill() {
     assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok);
 }
 
+/// A blocked date (UTC): today, no drill.
+#[tokio::test]
+async fn a_blocked_date_refuses_the_drill() {
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let (p, api, _f) = drilled(|p| p.config["failover_drill"]["blocked_dates"] = json!([today.clone()])).await;
+    let out = conduct(&api).await;
+    assert_eq!(out["decision"], "refused", "{out:#}");
+    assert!(out["why"].as_str().unwrap().contains(&format!("blocked date {today}")), "{out:#}");
+    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok);
+}
+
 /// A real incident: a production health alarm in ALARM (one, below the quorum) is enough.
 #[tokio::test]
 async fn a_real_incident_refuses_the_drill() {
@@ -286,4 +297,34 @@ async fn a_blocking_alarm_stops_the_drill_and_the_practice_name_is_restored() {
 #[tokio::test]
 async fn the_outcome_alarm_stops_the_drill_and_the_practice_name_is_restored() {
     stopped_mid_run_by("outcome_alarms").await;
+}
+
+/// A run that never finished (its ALARM delivery lost, or its invocation stopped mid-run) does
+/// not block the drill for ever, nor leave the practice name drained: once stale, the next
+/// schedule sets the trigger alarms back to OK (whose delivery fails the practice name back)
+/// and drops the run; the schedule after that starts a new one.
+#[tokio::test]
+async fn a_run_that_never_finished_is_cleared_and_the_next_schedule_starts_a_new_one() {
+    use resilience_core::store::StateStore;
+    let (p, api, _f) = drilled(|_| {}).await;
+    assert_eq!(conduct(&api).await["decision"], "drill");
+    // Its ALARM is never delivered. While the run is recent, the next schedule refuses.
+    let again = conduct(&api).await;
+    assert!(again["why"].as_str().unwrap().contains("in progress"), "{again:#}");
+    // Two hours later it is stale.
+    let store = resilience_core::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk(NORTH).await), p.state_table.clone());
+    let record = p.config["failover_drill"]["record_name"].as_str().unwrap();
+    let name = resilience_core::decide::practice::state_name(record);
+    let stored = store.get_state(&name).await.unwrap().unwrap();
+    let mut run = stored.value.clone();
+    run["started_at"] = json!((chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339());
+    store.put_state(&name, &run, stored.version).await.unwrap();
+    let cleared = conduct(&api).await;
+    assert_eq!(cleared["decision"], "refused", "{cleared:#}");
+    assert!(cleared["why"].as_str().unwrap().contains("never finished"), "{cleared:#}");
+    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok, "trigger released");
+    assert!(store.get_state(&name).await.unwrap().unwrap().value.is_null(), "run dropped");
+    let fresh = conduct(&api).await;
+    assert_eq!(fresh["decision"], "drill", "{fresh:#}");
+    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Alarm);
 }
