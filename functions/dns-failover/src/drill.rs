@@ -247,6 +247,30 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             return p.run.react(signal).await;
         };
         let region: Region = d.region.clone();
+        // What the event says is the sender's; what CloudWatch says is the alarm's. The leg and
+        // the trigger time come from CloudWatch: a replayed or forged state change moves nothing
+        // on (the practice name still reacts to the alarms as they are).
+        let alarm_name = match &signal.kind {
+            SignalKind::Alarm(a) => a.alarm_name.clone(),
+            _ => String::new(),
+        };
+        let (alarm, triggered) = match p.api.alarm_state(&region, &alarm_name).await {
+            Ok((state, at)) if state == alarm => (state, at),
+            Ok((state, _)) => {
+                tracing::warn!(alarm = %alarm_name, claimed = alarm, actual = state, "a trigger's delivered state is not its state");
+                return Ok(json!({ "signal": signal.key, "decision": "no-action", "why": format!(
+                    "{alarm_name} is {} in CloudWatch, not as delivered: a replayed or forged change, ignored during practice drill {}",
+                    if state { "ALARM" } else { "OK" },
+                    run.id
+                ) }));
+            }
+            Err(e) => {
+                return Err(FailoverError::ActionFailed {
+                    what: format!("read the trigger alarm {alarm_name} of practice drill {}", run.id),
+                    detail: e,
+                });
+            }
+        };
         match (alarm, run.step) {
             (true, Step::Triggered) => {
                 if let Some(stop) = self.guard(d, p).await {
@@ -259,7 +283,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 if out["duplicate"] == true {
                     return Ok(out);
                 }
-                self.mark_reaction(&mut run, Leg::Failover, signal.at, received, &out);
+                self.mark_reaction(&mut run, Leg::Failover, triggered, received, &out);
                 if out["decision"]["decision"] != "failover" {
                     run.stopped = Some(Stop::Refused(format!(
                         "the practice reaction did not drain: {}",
@@ -287,7 +311,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 if out["duplicate"] == true {
                     return Ok(out);
                 }
-                self.mark_reaction(&mut run, Leg::Failback, signal.at, received, &out);
+                self.mark_reaction(&mut run, Leg::Failback, triggered, received, &out);
                 let restored = match self.watch(d, p, &region, true).await {
                     Ok((at, detail)) => {
                         run.mark(Leg::Failback, ANSWERED, at, detail);

@@ -37,6 +37,28 @@ impl PracticeApi {
         Ok(())
     }
 
+    /// Whether the alarm `name` in `region` is in ALARM, and since when (its state-change time):
+    /// read from CloudWatch, never taken from a delivered event.
+    pub async fn alarm_state(&self, region: &Region, name: &str) -> Result<(bool, chrono::DateTime<chrono::Utc>), String> {
+        let out = self
+            .clients
+            .cloudwatch(region)
+            .describe_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .map_err(|e| format!("cloudwatch:DescribeAlarms {name} in {region}: {}", DisplayErrorContext(e)))?;
+        let a = out
+            .metric_alarms()
+            .first()
+            .ok_or_else(|| format!("alarm {name} does not exist in {region}"))?;
+        let at = a
+            .state_updated_timestamp()
+            .and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?))
+            .ok_or_else(|| format!("alarm {name} in {region} has no state-change time"))?;
+        Ok((a.state_value() == Some(&StateValue::Alarm), at))
+    }
+
     /// Of `names`, those in ALARM in any configured region, and those found in none.
     pub async fn firing(&self, config: &SuiteConfig, names: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
         if names.is_empty() {

@@ -328,3 +328,27 @@ async fn a_run_that_never_finished_is_cleared_and_the_next_schedule_starts_a_new
     assert_eq!(fresh["decision"], "drill", "{fresh:#}");
     assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Alarm);
 }
+
+/// The drill's legs and times come from CloudWatch, not from the event: a delivered state the
+/// trigger alarm is not in (replayed, or forged by whoever can reach the function) moves the
+/// run nowhere; the real delivery then runs the drill as usual.
+#[tokio::test]
+async fn a_delivered_state_the_trigger_is_not_in_moves_the_drill_nowhere() {
+    use resilience_core::store::StateStore;
+    let (p, api, _f) = drilled(|_| {}).await;
+    assert_eq!(conduct(&api).await["decision"], "drill");
+    let forged = resilience_tests::alarm_event(&trigger(&p), SOUTH, "OK", chrono::Utc::now());
+    let out = api.invoke(&forged).await.expect("handled");
+    assert_eq!(out["decision"], "no-action", "{out:#}");
+    assert!(out["why"].as_str().unwrap().contains("not as delivered"), "{out:#}");
+    let store = resilience_core::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk(NORTH).await), p.state_table.clone());
+    let name = resilience_core::decide::practice::state_name(p.config["failover_drill"]["record_name"].as_str().unwrap());
+    let run = store.get_state(&name).await.unwrap().unwrap().value;
+    assert_eq!(run["step"], "triggered", "{run}");
+    assert_eq!(run["marks"], json!([]), "{run}");
+    // The real state change runs the drill; its trigger time is the alarm's, from CloudWatch.
+    let drained = deliver(&p, &api).await;
+    assert_eq!(drained["decision"]["decision"], "failover", "{drained:#}");
+    assert!(drained["drill"]["stopped"].is_null(), "{drained:#}");
+    assert_eq!(drained["drill"]["step"], "failing-back", "{drained:#}");
+}
