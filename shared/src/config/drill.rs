@@ -247,6 +247,78 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn problems(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<String> {
+        let mut v: serde_json::Value = serde_json::from_str(crate::config::EXAMPLE).unwrap();
+        edit(&mut v);
+        match SuiteConfig::from_json(&v.to_string()) {
+            Ok(_) => vec![],
+            Err(crate::config::ConfigError::Invalid(p)) => p.iter().map(|p| format!("{}: {}", p.field, p.problem)).collect(),
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    #[test]
+    fn the_example_drill_is_valid_and_each_bad_setting_is_named() {
+        assert_eq!(problems(|_| {}), Vec::<String>::new());
+        let named = |edit: fn(&mut serde_json::Value), field: &str| {
+            let p = problems(edit);
+            assert!(p.iter().any(|x| x.starts_with(field)), "{field}: {p:?}");
+        };
+        named(
+            |v| v["failover_drill"]["record_name"] = v["dns"]["record_name"].clone(),
+            "failover_drill.record_name",
+        );
+        named(
+            |v| v["failover_drill"]["trigger_alarms"] = serde_json::json!(["one"]),
+            "failover_drill.trigger_alarms",
+        );
+        named(
+            |v| v["failover_drill"]["region"] = serde_json::json!("us-east-1"),
+            "failover_drill.region",
+        );
+        named(
+            |v| v["failover_drill"]["blocked_windows"] = serde_json::json!(["weekends"]),
+            "failover_drill.blocked_windows",
+        );
+        named(
+            |v| v["failover_drill"]["blocked_dates"] = serde_json::json!(["24/12/2026"]),
+            "failover_drill.blocked_dates",
+        );
+        named(
+            |v| v["failover_drill"]["answer_wait_seconds"] = serde_json::json!(600),
+            "failover_drill.answer_wait_seconds",
+        );
+        named(
+            |v| v["failover_drill"]["health_metric"]["namespace"] = v["dns"]["health_metric"]["namespace"].clone(),
+            "failover_drill.health_metric.namespace",
+        );
+        named(|v| v["failover_drill"]["records"] = serde_json::json!({}), "failover_drill.records");
+    }
+
+    #[test]
+    fn the_practice_configuration_changes_only_the_practice_names_and_never_raises_capacity() {
+        let c = SuiteConfig::from_json(crate::config::EXAMPLE).unwrap();
+        let d = c.failover_drill.clone().unwrap();
+        let p = c.practice().unwrap();
+        assert_eq!(p.dns.record_name, d.record_name);
+        assert_eq!(p.dns.health_metric, d.health_metric);
+        assert_eq!(p.dns.hosted_zone_id, c.dns.hosted_zone_id);
+        assert_eq!(p.regions[&d.region].health_alarms, d.trigger_alarms);
+        let other: Region = "eu-north-1".parse().unwrap();
+        assert_eq!(
+            p.regions[&other].health_alarms, c.regions[&other].health_alarms,
+            "the target keeps its real alarms"
+        );
+        assert!(p.capacity.resources.is_empty());
+        assert!(p.policy.auto_failback && p.failover_drill.is_none());
+        assert_eq!(p.region_of_alarm(&d.trigger_alarms[0]), Some(&d.region));
+        assert_eq!(
+            c.region_of_alarm(&d.trigger_alarms[0]),
+            Some(&d.region),
+            "production resolves the trigger's region too"
+        );
+    }
+
     #[test]
     fn windows_are_weekly_utc_and_may_wrap_over_the_week_end() {
         let w = Window::parse("Sat:00:00-Sun:06:00").unwrap();
