@@ -207,7 +207,10 @@ def names_in(template, params, region, account, partition="aws"):
         "practice_namespace": r(resources["PracticePeerDrainAlarm"]["Properties"]["Namespace"]) if practice else None,
         "practice_metric": r(resources["PracticePeerDrainAlarm"]["Properties"]["MetricName"]) if practice else None,
         "practice_alarm": r(resources["PracticePeerDrainAlarm"]["Properties"]["AlarmName"]).replace(p["PeerRegion"], "{region}") if practice else None,
+        # This region's trigger alarms (its practice health alarms) and their metric.
         "practice_triggers": sorted(r(made[k]["Properties"]["AlarmName"]) for k in made if k.startswith("PracticeTriggerAlarm")),
+        "practice_trigger_metric": {"namespace": r(resources["PracticeTriggerAlarmA"]["Properties"]["Namespace"]),
+                                    "metric_name": r(resources["PracticeTriggerAlarmA"]["Properties"]["MetricName"])} if practice else None,
         "protected_table": p["ProtectedTableName"],
         "scaled_function_prefix": f"{p['Platform']}-api",
         # The usage plans' API keys and rates, when the stack creates them (an ApiId is given).
@@ -317,6 +320,8 @@ def render_config(user, names_by_region, signing_keys=None):
             problems.append(f"failover_drill.region: {drilled} is not a deployed region (fix: one of {regions})")
         else:
             own(["failover_drill", "trigger_alarms"], names_by_region[drilled]["practice_triggers"])
+            if names_by_region[drilled].get("practice_trigger_metric"):
+                own(["failover_drill", "trigger_metric"], names_by_region[drilled]["practice_trigger_metric"])
             own(["failover_drill", "schedules"], [names_by_region[r]["schedules"]["FailoverDrill"] for r in regions if r != drilled])
 
     configured = set(cfg.get("regions", {}))

@@ -189,10 +189,26 @@ impl Platform {
             let peer = if region == SOUTH { NORTH } else { SOUTH };
             alarms.insert(region.to_owned(), (peer.to_owned(), alarm));
         }
+        // eu-south-1's trigger alarms, there (as its health alarms are), on the trigger metric;
+        // the latency model evaluates them like the drain alarms.
         let cw = aws_sdk_cloudwatch::Client::new(&sdk(SOUTH).await);
+        let trigger_metric = format!("PracticeTrigger-{id}");
         let triggers: Vec<String> = ["a", "b"].iter().map(|n| format!("{id}-drill-trigger-{n}-{SOUTH}")).collect();
         for t in &triggers {
-            watch_alarm(&cw, t, "AWorld/Drill").await;
+            cw.put_metric_alarm()
+                .alarm_name(t)
+                .namespace(&namespace)
+                .metric_name(&trigger_metric)
+                .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Region").value(SOUTH).build())
+                .statistic(Statistic::Maximum)
+                .period(60)
+                .evaluation_periods(1)
+                .threshold(1.0)
+                .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+                .treat_missing_data("ignore")
+                .send()
+                .await
+                .unwrap();
             cw.set_alarm_state()
                 .alarm_name(t)
                 .state_value(StateValue::Ok)
@@ -200,6 +216,14 @@ impl Platform {
                 .send()
                 .await
                 .unwrap();
+            self.latency
+                .add_drain_alarms(crate::latency::DrainWiring {
+                    namespace: namespace.clone(),
+                    metric: trigger_metric.clone(),
+                    alarm_name: t.replace(SOUTH, "{region}"),
+                    pairs: vec![(SOUTH.into(), SOUTH.into())],
+                })
+                .await;
         }
         self.config["failover_drill"] = json!({
             "record_name": practice,
@@ -207,6 +231,7 @@ impl Platform {
             "health_metric": { "namespace": namespace, "metric_name": metric, "alarm_name": format!("{id}-drill-drained-{{region}}"), "confirm_seconds": 8 },
             "region": SOUTH,
             "trigger_alarms": triggers,
+            "trigger_metric": { "namespace": namespace, "metric_name": trigger_metric },
             "rto_target_seconds": 60,
             "answer_wait_seconds": 15,
         });
@@ -331,6 +356,20 @@ impl Platform {
             .and_then(|t| DateTime::from_timestamp_millis(t.to_millis().ok()?))
             .unwrap_or_else(Utc::now);
         crate::alarm_event(alarm, region, a.state_value().map_or("OK", |s| s.as_str()), at)
+    }
+
+    /// [`Self::state_change_event`] once the alarm is in `state` (CloudWatch, here the latency
+    /// model, evaluates it a moment after its metric changes; at most 10 s).
+    pub async fn state_change_event_when(&self, alarm: &str, region: &str, state: StateValue) -> Value {
+        let cw = aws_sdk_cloudwatch::Client::new(&sdk(region).await);
+        for _ in 0..100 {
+            let out = cw.describe_alarms().alarm_names(alarm).send().await.unwrap();
+            if out.metric_alarms().first().and_then(|a| a.state_value()) == Some(&state) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        self.state_change_event(alarm, region).await
     }
 
     pub fn command(&self, detail_type: &str, region: Option<&str>) -> Value {

@@ -274,7 +274,17 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
         let name = restore_drill::state_name(&drill.table, drill.region.as_str());
         let stored = self.store.get_state(&name).await?;
         let version = stored.as_ref().map_or(0, |v| v.version);
-        let in_progress: Option<DrillState> = stored.and_then(|v| serde_json::from_value(v.value).ok());
+        let in_progress: Option<DrillState> = match stored.map(|v| v.value).filter(|v| !v.is_null()) {
+            None => None,
+            Some(v) => match serde_json::from_value(v) {
+                Ok(s) => Some(s),
+                // Never taken for "no drill": a new one would remove this one's scratch table.
+                Err(e) => {
+                    report.drill_progress = Some(format!("the drill's state {name} is unreadable ({e}): no drill started"));
+                    return Ok(());
+                }
+            },
+        };
         let turn = match (in_progress, start) {
             (Some(state), _) => self.inspector.drill_advance(drill, state, Utc::now()).await,
             (None, true) => self.inspector.drill_start(drill, Utc::now()).await,

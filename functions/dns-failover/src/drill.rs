@@ -1,12 +1,14 @@
 //! The practice failover drill, carried out (the guards, the run and its report are
 //! `resilience_core::decide::practice`). Three deliveries make one run:
 //!
-//! 1. the drill schedule (in a region that is not drilled): guards, then the trigger alarms of
-//!    the drilled region set to ALARM; the run is kept in `failover-drill#<practice name>`;
-//! 2. their ALARM, delivered like any alarm: the practice reaction drains the practice name
-//!    (the production code with the practice configuration), then Route 53's answer is watched
-//!    until the region's value is gone, the guards checked all along; then the trigger alarms
-//!    are set back to OK (at once when a guard stopped the run);
+//! 1. the drill schedule (in a region that is not drilled): guards, then the trigger pulled: its
+//!    metric published in the drilled region, which the trigger alarms there watch; the run is
+//!    kept in `failover-drill#<practice name>`;
+//! 2. the trigger alarms' ALARM, evaluated by CloudWatch and delivered like any alarm's: the
+//!    practice reaction drains the practice name (the production code with the practice
+//!    configuration), then Route 53's answer is watched until the region's value is gone, the
+//!    guards checked all along; then the trigger is released (at once when a guard stopped the
+//!    run);
 //! 3. their OK, delivered: the practice reaction fails back (automatic in the practice
 //!    configuration), the answer is watched until the region is back, and the report is kept,
 //!    audited, measured and, when the RTO target is missed or the run was stopped, notified.
@@ -138,8 +140,22 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         facts
     }
 
-    async fn guard(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>) -> Option<Stop> {
-        practice::stop(d, &self.facts(d, p).await, Utc::now())
+    /// When the last finished run was triggered (its report's first phase).
+    async fn last_trigger(&self, p: &Practice<S, N, H>) -> Result<Option<DateTime<Utc>>, FailoverError> {
+        let last = self.store.get_state(&practice::last_name(&p.run.config.dns.record_name)).await?;
+        Ok(last
+            .and_then(|v| serde_json::from_value::<practice::Report>(v.value).ok())
+            .and_then(|r| r.rows.first().map(|row| row.at)))
+    }
+
+    /// `running`: during a run, where a drill of the production record itself
+    /// (`use_production_record`) has the drilled region drained by its own doing.
+    async fn guard(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>, running: bool) -> Option<Stop> {
+        let mut facts = self.facts(d, p).await;
+        if running && d.use_production_record {
+            facts.production_drained.retain(|r| *r != d.region.as_str());
+        }
+        practice::stop(d, &facts, Utc::now())
     }
 
     /// The drill schedule: checks the guards and pulls the trigger.
@@ -161,28 +177,34 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             if now - r.started_at < stale_after(d) {
                 Some(format!("practice drill {} is in progress since {}", r.id, r.started_at))
             } else {
-                // An invocation died mid-run (or a delivery was lost): the trigger alarms go back
-                // to OK, whose delivery fails the practice name back, and the run is dropped. A
-                // new run starts next time: a trigger already in ALARM would send no new event.
-                let cleared = p
-                    .api
-                    .set_alarms(
-                        &d.region,
-                        &d.trigger_alarms,
-                        false,
-                        &format!("stale practice drill {} cleared", r.id),
-                    )
-                    .await;
-                self.store.put_state(&name, &Value::Null, version).await?;
+                // An invocation died mid-run (or a delivery was lost): the trigger is released,
+                // whose alarms' OK fails the practice name back, and the run is dropped. A new run
+                // starts next time: a trigger alarm already in ALARM would send no new event.
+                let released = p.api.trigger(&self.config, d, false).await;
+                let failed = released.outcome == Outcome::Failed;
+                record.actions.push(released);
+                // Kept while the trigger could not be released: the next schedule tries again.
+                if !failed {
+                    self.store.put_state(&name, &Value::Null, version).await?;
+                }
                 Some(format!(
-                    "practice drill {} of {} never finished: trigger alarms set back to OK ({}), the run dropped; the next schedule starts a new one",
+                    "practice drill {} of {} never finished: {}",
                     r.id,
                     r.started_at,
-                    cleared.map_or_else(|e| format!("failed: {e}"), |()| "done".into())
+                    if failed {
+                        "the trigger could NOT be released (see the action); the run is kept and the next schedule tries again"
+                    } else {
+                        "the trigger released, the run dropped; the next schedule starts a new one"
+                    }
                 ))
             }
+        } else if let Some(last) = self.last_trigger(p).await?.filter(|at| now - *at < chrono::Duration::hours(1)) {
+            // A tick is only believed so far: whoever can invoke the function can send one.
+            Some(format!("the last practice drill was triggered at {last}: at most one an hour"))
         } else {
-            self.guard(d, p).await.map(|s| format!("practice failover drill not started: {s}"))
+            self.guard(d, p, false)
+                .await
+                .map(|s| format!("practice failover drill not started: {s}"))
         };
         if let Some(why) = refusal {
             record.decision = DecisionName::Refused;
@@ -196,14 +218,6 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
         let id = format!("{}-{}", now.format("%Y%m%d%H%M%S"), &uuid::Uuid::new_v4().simple().to_string()[..6]);
         let reason = format!("practice failover drill {id}");
-        if let Err(e) = p.api.set_alarms(&d.region, &d.trigger_alarms, true, &reason).await {
-            // Some may be set: put them back, so no half-pulled trigger is left.
-            let _ = p.api.set_alarms(&d.region, &d.trigger_alarms, false, &reason).await;
-            return Err(FailoverError::ActionFailed {
-                what: format!("start {reason}"),
-                detail: e,
-            });
-        }
         let run = Run {
             id: id.clone(),
             record_name: p.run.config.dns.record_name.clone(),
@@ -213,13 +227,28 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             marks: vec![],
             stopped: None,
         };
-        self.store
+        // The run first: the ALARM the trigger causes must find it.
+        let written = self
+            .store
             .put_state(&name, &serde_json::to_value(&run).unwrap_or_default(), version)
             .await?;
+        let pulled = p.api.trigger(&self.config, d, true).await;
+        if pulled.outcome == Outcome::Failed {
+            // Published in some region perhaps: released everywhere, so no half-pulled trigger.
+            let _ = p.api.trigger(&self.config, d, false).await;
+            self.store.put_state(&name, &Value::Null, written).await?;
+            return Err(FailoverError::ActionFailed {
+                what: format!("start {reason}"),
+                detail: format!("{}: {}", pulled.action, pulled.detail),
+            });
+        }
+        record.actions.push(pulled);
         record.reason = format!(
-            "{reason} started: {} set to ALARM in {}; {} drains under {}",
-            d.trigger_alarms.join(", "),
+            "{reason} started: trigger {}/{}{{Region={}}} pulled for {}; {} drains under {} once CloudWatch sets them to ALARM",
+            d.trigger_metric.namespace,
+            d.trigger_metric.metric_name,
             d.region,
+            d.trigger_alarms.join(", "),
             d.region,
             run.record_name
         );
@@ -247,13 +276,22 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             return p.run.react(signal).await;
         };
         let region: Region = d.region.clone();
-        // What the event says is the sender's; what CloudWatch says is the alarm's. The leg and
-        // the trigger time come from CloudWatch: a replayed or forged state change moves nothing
-        // on (the practice name still reacts to the alarms as they are).
         let alarm_name = match &signal.kind {
             SignalKind::Alarm(a) => a.alarm_name.clone(),
             _ => String::new(),
         };
+        // Every trigger alarm changes together; the first one drives the run, so one change
+        // makes one drain and one report (the others change nothing during a run).
+        let lead = d.trigger_alarms.first().cloned().unwrap_or_default();
+        if alarm_name != lead {
+            return Ok(
+                json!({ "signal": signal.key, "decision": "no-action", "why": format!("practice drill {} follows {lead}", run.id) }),
+            );
+        }
+        // What the event says is the sender's; what CloudWatch says is the alarm's. The leg and
+        // the trigger time come from CloudWatch: a replayed or forged state change moves nothing
+        // on (the practice name still reacts to the alarms as they are).
+        // The trigger alarms live in the drilled region, as its health alarms do.
         let (alarm, triggered) = match p.api.alarm_state(&region, &alarm_name).await {
             Ok((state, at)) if state == alarm => (state, at),
             Ok((state, _)) => {
@@ -273,7 +311,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         };
         match (alarm, run.step) {
             (true, Step::Triggered) => {
-                if let Some(stop) = self.guard(d, p).await {
+                if let Some(stop) = self.guard(d, p, false).await {
                     run.stopped = Some(stop);
                     return self
                         .fail_back(d, p, run, &name, version, json!({ "signal": signal.key, "decision": "no-action" }))
@@ -281,7 +319,10 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 }
                 let out = p.run.react(signal).await?;
                 if out["duplicate"] == true {
-                    return Ok(out);
+                    // A retried delivery (the first attempt stopped mid-run): what it measured is
+                    // lost, so the run ends here, failing back.
+                    run.stopped = Some(Stop::Refused("the delivery was retried: the drain's phases were lost".into()));
+                    return self.fail_back(d, p, run, &name, version, out).await;
                 }
                 self.mark_reaction(&mut run, Leg::Failover, triggered, received, &out);
                 if out["decision"]["decision"] != "failover" {
@@ -299,19 +340,19 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 let until = Instant::now() + Duration::from_secs(d.hold_seconds);
                 while run.stopped.is_none() && Instant::now() < until {
                     tokio::time::sleep(GUARD_EVERY.min(until.saturating_duration_since(Instant::now()))).await;
-                    run.stopped = self.guard(d, p).await;
+                    run.stopped = self.guard(d, p, true).await;
                 }
                 if run.stopped.is_none() {
-                    run.stopped = self.guard(d, p).await;
+                    run.stopped = self.guard(d, p, true).await;
                 }
                 self.fail_back(d, p, run, &name, version, out).await
             }
             (false, Step::FailingBack) => {
                 let out = p.run.react(signal).await?;
-                if out["duplicate"] == true {
-                    return Ok(out);
+                // A retried delivery has no phases to mark; the answer and the report still come.
+                if out["duplicate"] != true {
+                    self.mark_reaction(&mut run, Leg::Failback, triggered, received, &out);
                 }
-                self.mark_reaction(&mut run, Leg::Failback, triggered, received, &out);
                 let restored = match self.watch(d, p, &region, true).await {
                     Ok((at, detail)) => {
                         run.mark(Leg::Failback, ANSWERED, at, detail);
@@ -321,8 +362,21 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 };
                 self.finish(d, run, &name, version, restored, out).await
             }
+            // The trigger still pulled while failing back: a release that failed, retried.
+            (true, Step::FailingBack) => {
+                let released = p.api.trigger(&self.config, d, false).await;
+                if released.outcome == Outcome::Failed {
+                    return Err(FailoverError::ActionFailed {
+                        what: format!("release the trigger of practice drill {}", run.id),
+                        detail: format!("{}: {}", released.action, released.detail),
+                    });
+                }
+                Ok(
+                    json!({ "signal": signal.key, "decision": "no-action", "why": format!("practice drill {}: trigger released again", run.id) }),
+                )
+            }
             // A late or repeated change: the practice name reacts as it would, nothing more.
-            _ => p.run.react(signal).await,
+            (false, Step::Triggered) => p.run.react(signal).await,
         }
     }
 
@@ -411,7 +465,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             }
             // Failing back restores the region whatever the guards say.
             if !back && Instant::now() >= next_guard {
-                if let Some(stop) = self.guard(d, p).await {
+                if let Some(stop) = self.guard(d, p, true).await {
                     return Err(stop);
                 }
                 next_guard = Instant::now() + GUARD_EVERY;
@@ -426,7 +480,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
     }
 
-    /// Sets the trigger alarms back to OK, so their delivery fails the practice name back.
+    /// Releases the trigger, so its alarms' OK, delivered, fails the practice name back.
     async fn fail_back(
         &self,
         d: &FailoverDrillConfig,
@@ -440,13 +494,17 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             Some(s) => format!("practice failover drill {} stopped: {s}; failing back", run.id),
             None => format!("practice failover drill {}: failing back", run.id),
         };
-        let set = p.api.set_alarms(&d.region, &d.trigger_alarms, false, &why).await;
+        // The step first: the OK it causes must find the run failing back.
         run.step = Step::FailingBack;
         self.store
             .put_state(name, &serde_json::to_value(&run).unwrap_or_default(), version)
             .await?;
-        if let Err(e) = set {
-            return Err(FailoverError::ActionFailed { what: why, detail: e });
+        let released = p.api.trigger(&self.config, d, false).await;
+        if released.outcome == Outcome::Failed {
+            return Err(FailoverError::ActionFailed {
+                what: why,
+                detail: format!("{}: {}", released.action, released.detail),
+            });
         }
         let mut out = out;
         out["drill"] = json!({ "id": run.id, "step": run.step, "stopped": run.stopped, "marks": run.marks, "why": why });

@@ -1,10 +1,12 @@
-//! The practice failover drill's reads and writes: the trigger alarms (`SetAlarmState`), the
-//! guard alarms in every region (`DescribeAlarms`), and what Route 53 answers for the practice
+//! The practice failover drill's reads and writes: the trigger (its metric, published with the
+//! drain metric's switch), the trigger and guard alarms (`DescribeAlarms`), and what Route 53 answers for the practice
 //! name (`TestDNSAnswer`, with the records' values from `ListResourceRecordSets` to tell which
 //! region an answer is).
 
+use crate::act::traffic::health_metric::HealthMetricSwitch;
 use crate::aws::clients::AwsClients;
-use crate::config::SuiteConfig;
+use crate::config::{FailoverDrillConfig, SuiteConfig};
+use crate::evidence::audit::{ActionRecord, Outcome};
 use crate::model::Region;
 use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::types::StateValue;
@@ -20,25 +22,34 @@ impl PracticeApi {
         PracticeApi { clients: clients.clone() }
     }
 
-    /// Sets every alarm in `names` (in `region`) to `ALARM` or `OK`. `SetAlarmState` changes an
-    /// alarm's state until its next evaluation; the practice alarms watch a metric nobody
-    /// publishes with `TreatMissingData: ignore`, so the state stays as set.
-    pub async fn set_alarms(&self, region: &Region, names: &[String], alarm: bool, reason: &str) -> Result<(), String> {
-        let cw = self.clients.cloudwatch(region);
-        for name in names {
-            cw.set_alarm_state()
-                .alarm_name(name)
-                .state_value(if alarm { StateValue::Alarm } else { StateValue::Ok })
-                .state_reason(reason)
-                .send()
-                .await
-                .map_err(|e| format!("cloudwatch:SetAlarmState {name} in {region}: {}", DisplayErrorContext(e)))?;
-        }
-        Ok(())
+    /// Pulls (`pulled`) or releases the drill's trigger for `d.region`: the trigger metric
+    /// published in the drilled region, where its trigger alarms live (as its health alarms
+    /// do). The production drain metric's switch, with the trigger's names.
+    pub async fn trigger(&self, config: &SuiteConfig, d: &FailoverDrillConfig, pulled: bool) -> ActionRecord {
+        let switch = HealthMetricSwitch {
+            metric: d.trigger_switch_metric(),
+            clients: self.clients.clone(),
+            regions: config.regions.keys().cloned().collect(),
+        };
+        let started = std::time::Instant::now();
+        let mut record = match switch.set_at(&[&d.region], &d.region, pulled).await {
+            Ok(r) => r,
+            Err(e) => ActionRecord {
+                action: e.action,
+                outcome: Outcome::Failed,
+                detail: e.message,
+                millis: 0,
+                confirm_ms: None,
+            },
+        };
+        record.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        record
     }
 
-    /// Whether the alarm `name` in `region` is in ALARM, and since when (its state-change time):
-    /// read from CloudWatch, never taken from a delivered event.
+    /// Whether the alarm `name` in `region` is in ALARM, and since when: its state-change time
+    /// (`StateTransitionedTimestamp`, "the date and time that the alarm's StateValue most recently
+    /// changed"; `StateUpdatedTimestamp` where it is absent), read from CloudWatch, never taken
+    /// from a delivered event.
     pub async fn alarm_state(&self, region: &Region, name: &str) -> Result<(bool, chrono::DateTime<chrono::Utc>), String> {
         let out = self
             .clients
@@ -53,7 +64,8 @@ impl PracticeApi {
             .first()
             .ok_or_else(|| format!("alarm {name} does not exist in {region}"))?;
         let at = a
-            .state_updated_timestamp()
+            .state_transitioned_timestamp()
+            .or(a.state_updated_timestamp())
             .and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?))
             .ok_or_else(|| format!("alarm {name} in {region} has no state-change time"))?;
         Ok((a.state_value() == Some(&StateValue::Alarm), at))

@@ -26,9 +26,14 @@ pub struct FailoverDrillConfig {
     pub health_metric: Option<HealthMetricConfig>,
     /// The region drained in practice.
     pub region: Region,
-    /// Practice health alarms of that region: the drill sets them to ALARM (`SetAlarmState`),
-    /// and they stand for the region's health alarms (at least `policy.quorum` of them).
+    /// Practice health alarms of that region, at least `policy.quorum` of them: they stand for
+    /// its health alarms and live there as they do. They watch `trigger_metric`, which the drill
+    /// publishes there (1, then 0): CloudWatch evaluates them
+    /// as it evaluates a real health alarm. (`SetAlarmState` would not do: "Metric alarms return
+    /// to their actual state quickly, often within seconds", `SetAlarmState`.)
     pub trigger_alarms: Vec<String>,
+    /// The metric the trigger alarms watch, with the drilled region as its `Region` dimension.
+    pub trigger_metric: TriggerMetric,
     /// In ALARM in any region: the drill does not start, or stops and restores.
     #[serde(default)]
     pub blocking_alarms: Vec<String>,
@@ -55,12 +60,19 @@ pub struct FailoverDrillConfig {
     pub schedules: Vec<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerMetric {
+    pub namespace: String,
+    pub metric_name: String,
+}
+
 fn default_rto() -> u64 {
     900
 }
 
 fn default_answer_wait() -> u64 {
-    60
+    45
 }
 
 /// One blocked window: from (weekday, minute of day) to (weekday, minute of day), UTC.
@@ -98,6 +110,20 @@ impl Window {
 }
 
 impl FailoverDrillConfig {
+    /// The trigger as a data-plane switch: publishing 1 for the drilled region (in that region,
+    /// where the trigger alarms live) pulls it, 0 releases it. The same code as the production drain metric, one datapoint per change.
+    pub fn trigger_switch_metric(&self) -> super::HealthMetricConfig {
+        super::HealthMetricConfig {
+            namespace: self.trigger_metric.namespace.clone(),
+            metric_name: self.trigger_metric.metric_name.clone(),
+            region_dimension: "Region".into(),
+            alarm_name: self.trigger_alarms.first().cloned().unwrap_or_default(),
+            // No wait: the trigger alarms' own state change, delivered, is what the drill waits
+            // for (a pull or release is "unconfirmed" until then).
+            confirm_seconds: 0,
+        }
+    }
+
     /// The blocked window or date `t` falls in, named.
     pub fn blocked_at(&self, t: DateTime<Utc>) -> Option<String> {
         let day = t.date_naive();
@@ -155,11 +181,16 @@ impl SuiteConfig {
                 "use one of regions",
             );
         }
-        if self.regions.len() < 2 {
+        if self.regions.len() != 2 {
+            // One conducting region: with more, two could start a run at once (the run's
+            // document is replicated asynchronously).
+            out.bad(f("region"), "a drill needs exactly two configured regions", "configure two regions");
+        }
+        if self.practice().is_some_and(|p| p.dns.strategies.is_empty()) {
             out.bad(
-                f("region"),
-                "a drill needs a second region to take the traffic",
-                "configure two regions",
+                f("record_name"),
+                "the practice name has no strategy: it has no routing controls of its own",
+                "add health-metric or control-plane to dns.strategies",
             );
         }
         if d.trigger_alarms.len() < self.policy.quorum.max(1) {
@@ -222,10 +253,27 @@ impl SuiteConfig {
                 out.bad(f("blocked_dates"), &format!("{day:?} is not YYYY-MM-DD"), "e.g. 2026-12-24");
             }
         }
+        if self
+            .dns
+            .health_metric
+            .as_ref()
+            .is_some_and(|p| p.namespace == d.trigger_metric.namespace)
+        {
+            out.bad(
+                f("trigger_metric.namespace"),
+                "is the production drain namespace",
+                "the practice namespace, e.g. <platform>/FailoverDrill",
+            );
+        }
         // The drain's worst case, the wait for the answer and the hold all happen in the one
         // invocation that reacts to the trigger's ALARM.
         let drain = self.practice().map_or(0, |p| p.dns.worst_case_seconds());
-        let needed = drain + d.answer_wait_seconds + d.hold_seconds;
+        // Plus the guard reads, the lease wait and the release around them.
+        let needed = drain
+            .saturating_add(d.answer_wait_seconds)
+            .saturating_add(d.hold_seconds)
+            .saturating_add(self.policy.lease_wait_seconds)
+            .saturating_add(15);
         if needed > self.dns.function_timeout_seconds {
             out.bad(
                 f("answer_wait_seconds"),

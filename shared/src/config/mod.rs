@@ -25,7 +25,7 @@ pub use auth::AuthConfig;
 pub use backup::{BackupConfig, DrillConfig, RpoProbeConfig};
 pub use capacity::{CapacityConfig, CapacityResource, CapacityTarget};
 pub use dns::{ClusterEndpoint, DnsConfig, HealthMetricConfig, RegionRecord, RoutingControlConfig, Strategy};
-pub use drill::{FailoverDrillConfig, Window};
+pub use drill::{FailoverDrillConfig, TriggerMetric, Window};
 pub use policy::{HealthEventConfig, OperatorConfig, Policy, SigningKey};
 pub use regions::{NotificationConfig, RegionConfig, RegionRole};
 pub use throttle::{ThrottleConfig, ThrottleLevelConfig};

@@ -2,11 +2,12 @@
 //! (the phase table and the timeline picture).
 //!
 //! A practice run goes through the production path end to end. dns-failover's drill schedule
-//! checks the guards and sets the practice trigger alarms to ALARM; their state change is
+//! checks the guards and pulls the trigger (a metric the practice trigger alarms of the drilled
+//! region watch, so CloudWatch evaluates them as real health alarms); their state change is
 //! delivered to dns-failover like any alarm's, which drains the practice record with the
 //! production strategies (applied, then confirmed by the switch), and then watches Route 53's
-//! answer (`TestDNSAnswer`) until the drained region's value is gone; it then sets the trigger
-//! alarms back to OK, whose delivery fails back the same way. Every phase is timed from the
+//! answer (`TestDNSAnswer`) until the drained region's value is gone; it then releases the
+//! trigger, whose alarms' OK, delivered, fails back the same way. Every phase is timed from the
 //! trigger alarm's state-change time, and the total (trigger to DNS answer changed) is the RTO
 //! measured against the target.
 //!
@@ -131,9 +132,9 @@ pub struct Mark {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
-    /// Trigger alarms set to ALARM; waiting for their delivery.
+    /// Trigger pulled; waiting for its alarms' ALARM, delivered.
     Triggered,
-    /// Drained; trigger alarms set back to OK; waiting for that delivery.
+    /// Drained; trigger released; waiting for its alarms' OK, delivered.
     FailingBack,
 }
 
@@ -361,6 +362,7 @@ mod tests {
             "record_name": "drill.api.aworld.example.",
             "region": "eu-south-1",
             "trigger_alarms": ["a", "b"],
+            "trigger_metric": { "namespace": "aworld/FailoverDrill", "metric_name": "PracticeTrigger" },
             "blocked_windows": ["Sat:00:00-Sun:06:00"],
             "blocked_dates": ["2026-12-24"]
         }))

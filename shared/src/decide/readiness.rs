@@ -856,14 +856,13 @@ pub fn needs(config: &SuiteConfig, function: &str, region: &Region) -> Vec<Need>
             out.push(need("cloudwatch:DescribeAlarms", "*".into()));
             let zone = format!("arn:{partition}:route53:::hostedzone/{}", config.dns.hosted_zone_id);
             out.push(need("route53:ListResourceRecordSets", zone.clone()));
-            // The practice failover drill: its trigger alarms, Route 53's answer, its drain.
+            // The practice failover drill: its trigger metric, Route 53's answer, its drain.
             if let Some(d) = &config.failover_drill {
-                for alarm in &d.trigger_alarms {
-                    out.push(need(
-                        "cloudwatch:SetAlarmState",
-                        format!("arn:{partition}:cloudwatch:{}:{account}:alarm:{alarm}", d.region),
-                    ));
-                }
+                out.push(Need {
+                    action: "cloudwatch:PutMetricData",
+                    resource: "*".into(),
+                    context: vec![("cloudwatch:namespace", d.trigger_metric.namespace.clone())],
+                });
                 out.push(need("route53:TestDNSAnswer", "*".into()));
                 if let Some(m) = d.health_metric.as_ref().filter(|_| !d.use_production_record) {
                     out.push(Need {

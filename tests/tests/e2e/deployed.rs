@@ -467,16 +467,39 @@ async fn practice_drill(stack: &Stack) {
     for region in [SOUTH, NORTH] {
         clients.insert(region.to_owned(), aws_sdk_cloudwatch::Client::new(&stack.admin(region).await));
     }
-    let _evaluated = DrainAlarms::start(
-        DrainWiring {
-            namespace: "aworld/FailoverDrill".into(),
-            metric: "PracticeRegionDrained".into(),
-            alarm_name: "aworld-drill-drained-{region}".into(),
-            pairs: vec![(SOUTH.into(), NORTH.into()), (NORTH.into(), SOUTH.into())],
-        },
-        std::time::Duration::from_millis(500),
-        clients.clone(),
-    );
+    // CloudWatch's evaluation: the practice drain alarms, and eu-south-1's trigger alarms on
+    // the trigger metric the drill publishes there.
+    let _evaluated: Vec<DrainAlarms> = [
+        (
+            "PracticeRegionDrained",
+            "aworld-drill-drained-{region}",
+            vec![(SOUTH.into(), NORTH.into()), (NORTH.into(), SOUTH.into())],
+        ),
+        (
+            "PracticeTrigger",
+            "aworld-health-drill-a-{region}",
+            vec![(SOUTH.into(), SOUTH.into())],
+        ),
+        (
+            "PracticeTrigger",
+            "aworld-health-drill-b-{region}",
+            vec![(SOUTH.into(), SOUTH.into())],
+        ),
+    ]
+    .into_iter()
+    .map(|(metric, alarm, pairs)| {
+        DrainAlarms::start(
+            DrainWiring {
+                namespace: "aworld/FailoverDrill".into(),
+                metric: metric.into(),
+                alarm_name: alarm.into(),
+                pairs,
+            },
+            std::time::Duration::from_millis(500),
+            clients.clone(),
+        )
+    })
+    .collect();
     let proxy = resilience_tests::faults::FaultProxy::start(&stack.endpoint, 0.0, 0, std::time::Duration::from_secs(5)).await;
     let _answers = DnsModel::start(
         DnsWiring {
@@ -499,8 +522,15 @@ async fn practice_drill(stack: &Stack) {
         .await
         .expect("handled");
     assert_eq!(started["decision"], "drill", "{started}");
-    let deliver = async || {
-        let described = clients[SOUTH].describe_alarms().alarm_names(&triggers[0]).send().await.unwrap();
+    let deliver = async |want: StateValue| {
+        let mut described = clients[SOUTH].describe_alarms().alarm_names(&triggers[0]).send().await.unwrap();
+        for _ in 0..100 {
+            if described.metric_alarms()[0].state_value() == Some(&want) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            described = clients[SOUTH].describe_alarms().alarm_names(&triggers[0]).send().await.unwrap();
+        }
         let a = &described.metric_alarms()[0];
         let at = a
             .state_updated_timestamp()
@@ -509,9 +539,9 @@ async fn practice_drill(stack: &Stack) {
         let event = resilience_tests::alarm_event(&triggers[0], SOUTH, a.state_value().unwrap().as_str(), at);
         api.invoke(&event).await.expect("handled")
     };
-    let drained = deliver().await;
+    let drained = deliver(StateValue::Alarm).await;
     assert_eq!(drained["decision"]["decision"], "failover", "{drained}");
-    let restored = deliver().await;
+    let restored = deliver(StateValue::Ok).await;
     let report = &restored["drill"]["report"];
     assert_eq!(
         report["status"], "PASS",

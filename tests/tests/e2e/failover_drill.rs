@@ -48,6 +48,19 @@ async fn alarm_state(alarm: &str, region: &str) -> StateValue {
         .unwrap()
 }
 
+/// The trigger metric's latest value (the drill publishes it in eu-south-1, the drilled region).
+async fn trigger_value(p: &Platform) -> Option<f64> {
+    let m = &p.config["failover_drill"]["trigger_metric"];
+    resilience_tests::latency::latest_drain(
+        &aws_sdk_cloudwatch::Client::new(&sdk(SOUTH).await),
+        m["namespace"].as_str().unwrap(),
+        m["metric_name"].as_str().unwrap(),
+        SOUTH,
+    )
+    .await
+    .unwrap()
+}
+
 async fn create_alarm(name: &str, region: &str) {
     let cw = aws_sdk_cloudwatch::Client::new(&sdk(region).await);
     cw.put_metric_alarm()
@@ -76,9 +89,10 @@ async fn set(name: &str, region: &str, state: StateValue) {
         .unwrap();
 }
 
-/// Delivers the trigger alarm's current state change, as EventBridge would.
-async fn deliver(p: &Platform, api: &RuntimeApi) -> Value {
-    let event = p.state_change_event(&trigger(p), SOUTH).await;
+/// Delivers the trigger alarm's state change once CloudWatch (the latency model) has made it,
+/// as EventBridge would.
+async fn deliver(p: &Platform, api: &RuntimeApi, state: StateValue) -> Value {
+    let event = p.state_change_event_when(&trigger(p), SOUTH, state).await;
     api.invoke(&event).await.expect("handled")
 }
 
@@ -95,9 +109,8 @@ async fn a_practice_drill_drains_and_restores_the_practice_name_and_times_every_
     let (p, api, _f) = drilled(|_| {}).await;
     let started = conduct(&api).await;
     assert_eq!(started["decision"], "drill", "{started:#}");
-    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Alarm, "the trigger is pulled");
 
-    let drained = deliver(&p, &api).await;
+    let drained = deliver(&p, &api, StateValue::Alarm).await;
     assert_eq!(drained["decision"]["decision"], "failover", "{drained:#}");
     assert!(drained["drill"]["stopped"].is_null(), "{drained:#}");
     let phases: Vec<&str> = drained["drill"]["marks"]
@@ -117,9 +130,9 @@ async fn a_practice_drill_drains_and_restores_the_practice_name_and_times_every_
             "DNS answer changed"
         ]
     );
-    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok, "the failback is triggered");
+    assert_eq!(p.config["failover_drill"]["trigger_alarms"].as_array().unwrap().len(), 2);
 
-    let restored = deliver(&p, &api).await;
+    let restored = deliver(&p, &api, StateValue::Ok).await;
     assert_eq!(restored["decision"]["decision"], "failback", "{restored:#}");
     let report = &restored["drill"]["report"];
     println!("{}", restored["drill"]["table"].as_str().unwrap());
@@ -203,7 +216,7 @@ async fn the_kill_switch_refuses_the_drill() {
     let out = conduct(&api).await;
     assert_eq!(out["decision"], "refused", "{out:#}");
     assert!(out["why"].as_str().unwrap().contains("kill switch"), "{out:#}");
-    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok);
+    assert_eq!(trigger_value(&p).await, None, "the trigger is not pulled");
 }
 
 /// A blocked window (UTC, zonal autoshift's format) covering now: no drill.
@@ -216,7 +229,7 @@ async fn a_blocked_window_refuses_the_drill() {
         out["why"].as_str().unwrap().contains("blocked window Mon:00:00-Sun:23:59"),
         "{out:#}"
     );
-    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok);
+    assert_eq!(trigger_value(&p).await, None, "the trigger is not pulled");
 }
 
 /// A blocked date (UTC): today, no drill.
@@ -227,7 +240,7 @@ async fn a_blocked_date_refuses_the_drill() {
     let out = conduct(&api).await;
     assert_eq!(out["decision"], "refused", "{out:#}");
     assert!(out["why"].as_str().unwrap().contains(&format!("blocked date {today}")), "{out:#}");
-    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok);
+    assert_eq!(trigger_value(&p).await, None, "the trigger is not pulled");
 }
 
 /// A real incident: a production health alarm in ALARM (one, below the quorum) is enough.
@@ -239,7 +252,7 @@ async fn a_real_incident_refuses_the_drill() {
     assert_eq!(out["decision"], "refused", "{out:#}");
     assert!(out["why"].as_str().unwrap().contains("a real incident"), "{out:#}");
     assert!(out["why"].as_str().unwrap().contains("api-5xx"), "{out:#}");
-    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok);
+    assert_eq!(trigger_value(&p).await, None, "the trigger is not pulled");
 }
 
 /// A guard alarm that fires once the practice name is drained stops the run there: the trigger
@@ -270,14 +283,14 @@ async fn stopped_mid_run_by(kind: &str) {
             false
         })
     };
-    let drained = deliver(&p, &api).await;
+    let drained = deliver(&p, &api, StateValue::Alarm).await;
     assert!(watcher.await.unwrap(), "the practice name was drained");
     assert_eq!(drained["decision"]["decision"], "failover", "{drained:#}");
     let stopped = drained["drill"]["stopped"].to_string();
     assert!(stopped.contains(&guard), "{drained:#}");
-    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok, "failing back at once");
+    assert_eq!(trigger_value(&p).await, Some(0.0), "the trigger released at once");
 
-    let restored = deliver(&p, &api).await;
+    let restored = deliver(&p, &api, StateValue::Ok).await;
     assert_eq!(restored["decision"]["decision"], "failback", "{restored:#}");
     let report = &restored["drill"]["report"];
     assert_eq!(report["status"], "FAIL", "{report:#}");
@@ -322,11 +335,11 @@ async fn a_run_that_never_finished_is_cleared_and_the_next_schedule_starts_a_new
     let cleared = conduct(&api).await;
     assert_eq!(cleared["decision"], "refused", "{cleared:#}");
     assert!(cleared["why"].as_str().unwrap().contains("never finished"), "{cleared:#}");
-    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Ok, "trigger released");
+    assert_eq!(trigger_value(&p).await, Some(0.0), "trigger released");
     assert!(store.get_state(&name).await.unwrap().unwrap().value.is_null(), "run dropped");
     let fresh = conduct(&api).await;
     assert_eq!(fresh["decision"], "drill", "{fresh:#}");
-    assert_eq!(alarm_state(&trigger(&p), SOUTH).await, StateValue::Alarm);
+    assert_eq!(trigger_value(&p).await, Some(1.0), "pulled again");
 }
 
 /// The drill's legs and times come from CloudWatch, not from the event: a delivered state the
@@ -337,6 +350,12 @@ async fn a_delivered_state_the_trigger_is_not_in_moves_the_drill_nowhere() {
     use resilience_core::store::StateStore;
     let (p, api, _f) = drilled(|_| {}).await;
     assert_eq!(conduct(&api).await["decision"], "drill");
+    for _ in 0..100 {
+        if alarm_state(&trigger(&p), SOUTH).await == StateValue::Alarm {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let forged = resilience_tests::alarm_event(&trigger(&p), SOUTH, "OK", chrono::Utc::now());
     let out = api.invoke(&forged).await.expect("handled");
     assert_eq!(out["decision"], "no-action", "{out:#}");
@@ -347,7 +366,7 @@ async fn a_delivered_state_the_trigger_is_not_in_moves_the_drill_nowhere() {
     assert_eq!(run["step"], "triggered", "{run}");
     assert_eq!(run["marks"], json!([]), "{run}");
     // The real state change runs the drill; its trigger time is the alarm's, from CloudWatch.
-    let drained = deliver(&p, &api).await;
+    let drained = deliver(&p, &api, StateValue::Alarm).await;
     assert_eq!(drained["decision"]["decision"], "failover", "{drained:#}");
     assert!(drained["drill"]["stopped"].is_null(), "{drained:#}");
     assert_eq!(drained["drill"]["step"], "failing-back", "{drained:#}");

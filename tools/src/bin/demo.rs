@@ -244,10 +244,13 @@ async fn main() -> ExitCode {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    // EventBridge delivers the trigger alarm's state change (the emulator has no EventBridge).
-    let drained = api.invoke(&p.state_change_event(&trigger, SOUTH).await).await.unwrap_or_else(|e| e);
+    // EventBridge delivers the trigger alarm's state change once CloudWatch has evaluated it
+    // (the emulator has no EventBridge; the latency model evaluates the alarm).
+    let alarm = p.state_change_event_when(&trigger, SOUTH, StateValue::Alarm).await;
+    let drained = api.invoke(&alarm).await.unwrap_or_else(|e| e);
     t.show(&drained);
-    let restored = api.invoke(&p.state_change_event(&trigger, SOUTH).await).await.unwrap_or_else(|e| e);
+    let ok = p.state_change_event_when(&trigger, SOUTH, StateValue::Ok).await;
+    let restored = api.invoke(&ok).await.unwrap_or_else(|e| e);
     t.show(&restored);
     let practice = restored["drill"]["report"].clone();
     println!("{}", restored["drill"]["table"].as_str().unwrap_or("no phase table"));

@@ -84,19 +84,25 @@ impl BackupInspector {
             Phase::AwaitingPitr => (self.latest_restorable(&ddb, &state.table).await, Scratch::NotAsked),
             Phase::Restoring => (Ok(None), self.scratch(&ddb, &state.scratch_table).await),
         };
-        let latest = match latest {
-            Ok(l) => l,
-            Err(e) => {
+        // A PITR that cannot be read is not there yet: the age limit still applies.
+        let (latest, unread) = match latest {
+            Ok(l) => (l, None),
+            Err(e) => (None, Some(e)),
+        };
+        match restore_drill::step(&state, now, abandon_after, latest, &scratch) {
+            Step::AwaitPitr { .. } if unread.is_some() => {
                 state.steps += 1;
-                let progress = format!("drill {}: PITR not read ({e}); looks again next time", state.id);
-                return DrillTurn {
+                let progress = format!(
+                    "drill {}: PITR not read ({}); looks again next time",
+                    state.id,
+                    unread.unwrap_or_default()
+                );
+                DrillTurn {
                     state: Some(state),
                     report: None,
                     progress,
-                };
+                }
             }
-        };
-        match restore_drill::step(&state, now, abandon_after, latest, &scratch) {
             Step::AwaitPitr { latest } => {
                 state.steps += 1;
                 let progress = format!(
@@ -188,6 +194,25 @@ impl BackupInspector {
             Err(e) if e.code() == Some("InvalidRestoreTimeException") => {
                 let progress = format!(
                     "drill {}: restore time not yet restorable ({})",
+                    state.id,
+                    api_error("RestoreTableToPointInTime", e)
+                );
+                return DrillTurn {
+                    state: Some(state),
+                    report: None,
+                    progress,
+                };
+            }
+            // Throttled, a service error, or the account's concurrent restores all in use (at
+            // most four, `RestoreTableToPointInTime`): not a verdict, the next tick tries again.
+            // A restore that did start answers TableAlreadyExistsException then.
+            Err(e)
+                if e.code()
+                    .is_some_and(|c| c.contains("Throttl") || c == "LimitExceededException" || c == "InternalServerError")
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() >= 500) =>
+            {
+                let progress = format!(
+                    "drill {}: the restore could not be submitted now ({}); the next tick tries again",
                     state.id,
                     api_error("RestoreTableToPointInTime", e)
                 );
@@ -422,7 +447,15 @@ impl BackupInspector {
             let Ok(page) = ddb.list_tables().set_exclusive_start_table_name(start.clone()).send().await else {
                 break;
             };
-            for name in page.table_names().iter().filter(|n| n.starts_with(&prefix)) {
+            // Only names a drill makes (`<table>-drill-<YYYYmmddHHMMSS>-<6 hex>`): never a table
+            // of the platform's that merely starts the same way.
+            let ours = |n: &&String| {
+                n.strip_prefix(&prefix).is_some_and(|id| {
+                    let b = id.as_bytes();
+                    b.len() == 21 && b[..14].iter().all(u8::is_ascii_digit) && b[14] == b'-' && b[15..].iter().all(u8::is_ascii_hexdigit)
+                })
+            };
+            for name in page.table_names().iter().filter(ours) {
                 match ddb.delete_table().table_name(name).send().await {
                     Ok(_) => notes.push(format!("removed leftover scratch table {name}")),
                     Err(e) => notes.push(format!(

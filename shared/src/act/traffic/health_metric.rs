@@ -43,16 +43,22 @@ impl HealthMetricSwitch {
     /// `confirm_seconds`) until the drain alarm there shows the effect: ALARM when drained, OK
     /// when restored. Not seen in time: `Unconfirmed`, and the caller tries the next strategy.
     pub(crate) async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
+        let peers: Vec<&Region> = self.regions.iter().filter(|r| *r != region).collect();
+        self.set_at(&peers, region, drained).await
+    }
+
+    /// The same, with the metric and its alarm in the regions `peers` (the practice drill's
+    /// trigger lives in the drilled region itself).
+    pub(crate) async fn set_at(&self, peers: &[&Region], region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
         let value = if drained { 1.0 } else { 0.0 };
         let alarm = self.metric.alarm_of(region);
         let action = format!(
             "health-metric {}/{} {region}={value}",
             self.metric.namespace, self.metric.metric_name
         );
-        let peers: Vec<&Region> = self.regions.iter().filter(|r| *r != region).collect();
         let mut details = Vec::new();
         let mut changed = false;
-        let published = self.publish(&peers, region, value, &mut details, &mut changed).await;
+        let published = self.publish(peers, region, value, &mut details, &mut changed).await;
         let started = Instant::now();
         // Once a datapoint is out, the drain may take effect whatever happens next: from here
         // on, a failure is `Unconfirmed` (applied), never an error that would leave it unrecorded.
@@ -69,7 +75,7 @@ impl HealthMetricSwitch {
         if let Err(e) = published {
             return if changed { unconfirmed(details, e.to_string()) } else { Err(e) };
         }
-        match self.confirm(&peers, &alarm, drained).await {
+        match self.confirm(peers, &alarm, drained).await {
             Ok(()) if changed => {
                 let waited = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 details.push(format!(
