@@ -48,9 +48,9 @@ pub enum Role {
     Trigger(bool),
 }
 
-/// Between two looks at Route 53's answer. Route 53's API takes five requests per second per
-/// account ("Quotas on Route 53 API requests"), TestDNSAnswer included: two a second leave the
-/// rest to a real failover.
+/// Between two looks at Route 53's answer. Route 53's API takes ten requests per second per
+/// account, all operations together ("Throttling for Amazon Route 53 API requests"),
+/// TestDNSAnswer included: two a second leave the rest to a real failover.
 const POLL: Duration = Duration::from_millis(500);
 /// Between two looks at the guards (DescribeAlarms in every region, the DNS state): CloudWatch's
 /// API quotas are shared with production's own reads.
