@@ -195,20 +195,7 @@ impl Platform {
         let trigger_metric = format!("PracticeTrigger-{id}");
         let triggers: Vec<String> = ["a", "b"].iter().map(|n| format!("{id}-drill-trigger-{n}-{SOUTH}")).collect();
         for t in &triggers {
-            cw.put_metric_alarm()
-                .alarm_name(t)
-                .namespace(&namespace)
-                .metric_name(&trigger_metric)
-                .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Region").value(SOUTH).build())
-                .statistic(Statistic::Maximum)
-                .period(60)
-                .evaluation_periods(1)
-                .threshold(1.0)
-                .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
-                .treat_missing_data("ignore")
-                .send()
-                .await
-                .unwrap();
+            region_alarm(&cw, t, (&namespace, &trigger_metric), SOUTH).await;
             cw.set_alarm_state()
                 .alarm_name(t)
                 .state_value(StateValue::Ok)
@@ -743,22 +730,13 @@ async fn metric_health_check(
 ) -> String {
     use aws_sdk_route53::types::{AlarmIdentifier, CloudWatchRegion, HealthCheckConfig, HealthCheckType, InsufficientDataHealthStatus};
     let peer = if region == SOUTH { NORTH } else { SOUTH };
-    aws_sdk_cloudwatch::Client::new(&sdk(peer).await)
-        .put_metric_alarm()
-        .alarm_name(alarm)
-        .namespace(namespace)
-        .metric_name(metric)
-        .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Region").value(region).build())
-        .statistic(Statistic::Maximum)
-        // Standard resolution: Route 53 health checks do not support high-resolution alarms.
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(1.0)
-        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
-        .treat_missing_data("ignore")
-        .send()
-        .await
-        .unwrap();
+    region_alarm(
+        &aws_sdk_cloudwatch::Client::new(&sdk(peer).await),
+        alarm,
+        (namespace, metric),
+        region,
+    )
+    .await;
     let config = HealthCheckConfig::builder()
         .r#type(HealthCheckType::CloudwatchMetric)
         .alarm_identifier(
@@ -783,6 +761,26 @@ async fn metric_health_check(
 }
 
 /// A metric alarm on its own metric (tests set its state directly with SetAlarmState).
+/// An alarm as the template makes the drain and trigger alarms: Maximum of (namespace, metric)
+/// with the `Region` dimension `region` at least 1, one standard-resolution 60-second period
+/// (Route 53 health checks support no high-resolution alarm), missing data ignored.
+async fn region_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, (namespace, metric): (&str, &str), region: &str) {
+    cw.put_metric_alarm()
+        .alarm_name(name)
+        .namespace(namespace)
+        .metric_name(metric)
+        .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Region").value(region).build())
+        .statistic(Statistic::Maximum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .treat_missing_data("ignore")
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn watch_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, namespace: &str) {
     cw.put_metric_alarm()
         .alarm_name(name)

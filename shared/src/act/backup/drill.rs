@@ -190,30 +190,22 @@ impl BackupInspector {
             Ok(_) => {}
             // A second invocation got there first: the restore is running.
             Err(e) if e.code() == Some("TableAlreadyExistsException") => {}
-            // PITR said it was there, the restore says not yet: look again next time.
-            Err(e) if e.code() == Some("InvalidRestoreTimeException") => {
-                let progress = format!(
-                    "drill {}: restore time not yet restorable ({})",
-                    state.id,
-                    api_error("RestoreTableToPointInTime", e)
-                );
-                return DrillTurn {
-                    state: Some(state),
-                    report: None,
-                    progress,
-                };
-            }
-            // Throttled, a service error, or the account's concurrent restores all in use (at
-            // most four, `RestoreTableToPointInTime`): not a verdict, the next tick tries again.
-            // A restore that did start answers TableAlreadyExistsException then.
+            // Not a verdict, the next tick tries again: PITR said it was there and the restore
+            // says not yet; throttled; a service error; or the account's concurrent restores all
+            // in use (at most four, `RestoreTableToPointInTime`). A restore that did start
+            // answers TableAlreadyExistsException then.
             Err(e)
-                if e.code()
-                    .is_some_and(|c| c.contains("Throttl") || c == "LimitExceededException" || c == "InternalServerError")
-                    || e.raw_response().is_some_and(|r| r.status().as_u16() >= 500) =>
+                if e.code().is_some_and(|c| {
+                    c == "InvalidRestoreTimeException"
+                        || c.contains("Throttl")
+                        || c == "LimitExceededException"
+                        || c == "InternalServerError"
+                }) || e.raw_response().is_some_and(|r| r.status().as_u16() >= 500) =>
             {
                 let progress = format!(
-                    "drill {}: the restore could not be submitted now ({}); the next tick tries again",
+                    "drill {}: the restore to {} could not be submitted now ({}); the next tick tries again",
                     state.id,
+                    state.restore_time.to_rfc3339(),
                     api_error("RestoreTableToPointInTime", e)
                 );
                 return DrillTurn {
