@@ -162,6 +162,37 @@ pub fn scheduler_tick(name: &str, region: &str) -> Value {
     e
 }
 
+/// The "CloudWatch Alarm State Change" event EventBridge delivers for `alarm`'s last change in
+/// `region`, read through `cw`: its current state at its state-change time (the emulator has no
+/// EventBridge, so tests deliver it). With `wait`, once the alarm is in that state (at most
+/// 10 s: the latency model evaluates alarms a moment after their metric changes).
+pub async fn state_change_event(
+    cw: &aws_sdk_cloudwatch::Client,
+    alarm: &str,
+    region: &str,
+    wait: Option<aws_sdk_cloudwatch::types::StateValue>,
+) -> Value {
+    let mut out = cw.describe_alarms().alarm_names(alarm).send().await.unwrap();
+    for _ in 0..100 {
+        let state = out.metric_alarms().first().and_then(|a| a.state_value());
+        if wait.is_none() || state == wait.as_ref() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        out = cw.describe_alarms().alarm_names(alarm).send().await.unwrap();
+    }
+    let a = out
+        .metric_alarms()
+        .first()
+        .unwrap_or_else(|| panic!("no alarm {alarm} in {region}"));
+    let at = a
+        .state_transitioned_timestamp()
+        .or(a.state_updated_timestamp())
+        .and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?))
+        .unwrap_or_else(chrono::Utc::now);
+    alarm_event(alarm, region, a.state_value().map_or("OK", |s| s.as_str()), at)
+}
+
 /// Writes the configuration document to the SSM parameter `name` (as `make deploy` does).
 pub async fn put_config_parameter(sdk: &SdkConfig, name: &str, config: &Value) {
     aws_sdk_ssm::Client::new(sdk)

@@ -328,35 +328,13 @@ impl Platform {
     /// in `region`: its current state, at its state-change time (the emulator has no EventBridge
     /// delivery, so the test delivers it).
     pub async fn state_change_event(&self, alarm: &str, region: &str) -> Value {
-        let out = aws_sdk_cloudwatch::Client::new(&sdk(region).await)
-            .describe_alarms()
-            .alarm_names(alarm)
-            .send()
-            .await
-            .unwrap();
-        let a = out
-            .metric_alarms()
-            .first()
-            .unwrap_or_else(|| panic!("no alarm {alarm} in {region}"));
-        let at = a
-            .state_updated_timestamp()
-            .and_then(|t| DateTime::from_timestamp_millis(t.to_millis().ok()?))
-            .unwrap_or_else(Utc::now);
-        crate::alarm_event(alarm, region, a.state_value().map_or("OK", |s| s.as_str()), at)
+        crate::state_change_event(&aws_sdk_cloudwatch::Client::new(&sdk(region).await), alarm, region, None).await
     }
 
     /// [`Self::state_change_event`] once the alarm is in `state` (CloudWatch, here the latency
     /// model, evaluates it a moment after its metric changes; at most 10 s).
     pub async fn state_change_event_when(&self, alarm: &str, region: &str, state: StateValue) -> Value {
-        let cw = aws_sdk_cloudwatch::Client::new(&sdk(region).await);
-        for _ in 0..100 {
-            let out = cw.describe_alarms().alarm_names(alarm).send().await.unwrap();
-            if out.metric_alarms().first().and_then(|a| a.state_value()) == Some(&state) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        self.state_change_event(alarm, region).await
+        crate::state_change_event(&aws_sdk_cloudwatch::Client::new(&sdk(region).await), alarm, region, Some(state)).await
     }
 
     pub fn command(&self, detail_type: &str, region: Option<&str>) -> Value {

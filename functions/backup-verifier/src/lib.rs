@@ -106,7 +106,9 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
     pub async fn react(&self, signal: &Signal) -> Result<Value, VerifierError> {
         // The progress schedule ticks every few minutes: with no drill in progress it has
         // nothing to do, and leaves no audit record (one read).
-        if run_for(&self.config, &self.region, signal, Utc::now()) == Run::DrillProgress && self.drill_state().await?.is_none() {
+        if run_for(&self.config, &self.region, signal, Utc::now()) == Run::DrillProgress
+            && matches!(self.drill_doc().await?, None | Some((_, _, Ok(None))))
+        {
             return Ok(json!({ "signal": signal.key, "decision": DecisionName::NoAction, "why": "no restore drill in progress" }));
         }
         match exactly_once(&self.store, &self.config.policy, FUNCTION, &signal.key, "backup", async || {
@@ -225,23 +227,12 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
             }
             // The last report of the checks, for the operator CLI; last writer wins.
             if run != Run::DrillProgress {
-                let version = self.store.get_state(LAST_REPORT).await?.map_or(0, |v| v.version);
                 self.store
-                    .put_state(LAST_REPORT, &serde_json::to_value(report).unwrap_or_default(), version)
+                    .replace_state(LAST_REPORT, &serde_json::to_value(report).unwrap_or_default())
                     .await?;
             }
             // Each drill run (restore, RPO probe) joins this region's history: the trend.
-            let runs = drills::records_of(&self.config, &self.region, report);
-            if !runs.is_empty() {
-                let name = drills::history_name(&self.region);
-                let stored = self.store.get_state(&name).await?;
-                let version = stored.as_ref().map_or(0, |v| v.version);
-                let history: Vec<drills::DrillRecord> = stored.and_then(|v| serde_json::from_value(v.value).ok()).unwrap_or_default();
-                let history = drills::append(history, runs, drills::KEEP);
-                self.store
-                    .put_state(&name, &serde_json::to_value(&history).unwrap_or_default(), version)
-                    .await?;
-            }
+            evidence::record_drills(&self.store, &self.region, drills::records_of(&self.config, &self.region, report)).await?;
         }
         evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
         Ok((
@@ -252,38 +243,35 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
 }
 
 impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
-    /// The drill in progress here, with its document's version (None: no drill, or drills run
-    /// elsewhere).
-    async fn drill_state(&self) -> Result<Option<(DrillState, u64)>, VerifierError> {
+    /// The restore drill's state document here: its name, its version and the drill in progress
+    /// (Err: a document that is no drill's). None when drills run in another region.
+    async fn drill_doc(&self) -> Result<Option<(String, u64, Result<Option<DrillState>, String>)>, VerifierError> {
         let Some(drill) = self.config.backup.drill.as_ref().filter(|d| d.region == self.region) else {
             return Ok(None);
         };
-        let stored = self
-            .store
-            .get_state(&restore_drill::state_name(&drill.table, drill.region.as_str()))
-            .await?;
-        Ok(stored.and_then(|v| Some((serde_json::from_value(v.value).ok()?, v.version))))
+        let name = restore_drill::state_name(&drill.table, drill.region.as_str());
+        let stored = self.store.get_state(&name).await?;
+        let version = stored.as_ref().map_or(0, |v| v.version);
+        let drill = match stored.map(|v| v.value).filter(|v| !v.is_null()) {
+            None => Ok(None),
+            Some(v) => serde_json::from_value(v).map(Some).map_err(|e| e.to_string()),
+        };
+        Ok(Some((name, version, drill)))
     }
 
     /// One step of the restore drill: the one in progress, or a new one when `start`. Its state
     /// is written back (null once it is over), so the next tick picks it up.
     async fn drill_turn(&self, start: bool, report: &mut BackupReport) -> Result<(), VerifierError> {
-        let Some(drill) = self.config.backup.drill.as_ref().filter(|d| d.region == self.region) else {
+        let (Some(drill), Some((name, version, in_progress))) = (self.config.backup.drill.as_ref(), self.drill_doc().await?) else {
             return Ok(());
         };
-        let name = restore_drill::state_name(&drill.table, drill.region.as_str());
-        let stored = self.store.get_state(&name).await?;
-        let version = stored.as_ref().map_or(0, |v| v.version);
-        let in_progress: Option<DrillState> = match stored.map(|v| v.value).filter(|v| !v.is_null()) {
-            None => None,
-            Some(v) => match serde_json::from_value(v) {
-                Ok(s) => Some(s),
-                // Never taken for "no drill": a new one would remove this one's scratch table.
-                Err(e) => {
-                    report.drill_progress = Some(format!("the drill's state {name} is unreadable ({e}): no drill started"));
-                    return Ok(());
-                }
-            },
+        let in_progress = match in_progress {
+            Ok(d) => d,
+            // Never taken for "no drill": a new one would remove this one's scratch table.
+            Err(e) => {
+                report.drill_progress = Some(format!("the drill's state {name} is unreadable ({e}): no drill started"));
+                return Ok(());
+            }
         };
         let turn = match (in_progress, start) {
             (Some(state), _) => self.inspector.drill_advance(drill, state, Utc::now()).await,

@@ -19,7 +19,7 @@ use resilience_core::act::health::HealthReader;
 use resilience_core::act::practice::PracticeApi;
 use resilience_core::config::FailoverDrillConfig;
 use resilience_core::decide::backup::Status;
-use resilience_core::decide::drills::{self, DrillKind, DrillRecord};
+use resilience_core::decide::drills;
 use resilience_core::decide::practice::{self, ANSWERED, GuardFacts, Leg, Run, Step, Stop};
 use resilience_core::evidence;
 use resilience_core::evidence::audit::{DecisionName, Outcome};
@@ -560,37 +560,16 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
         evidence::record(&self.store, &self.config.policy, &record, &mut metrics, started).await?;
         // The trend: this region's drill history, with the restore drills and RPO probes.
-        let history = drills::history_name(&self.region);
-        let stored = self.store.get_state(&history).await?;
-        let v = stored.as_ref().map_or(0, |s| s.version);
-        let mut kept: Vec<DrillRecord> = stored.and_then(|s| serde_json::from_value(s.value).ok()).unwrap_or_default();
-        kept = drills::append(
-            kept,
-            vec![DrillRecord {
-                at: run.started_at,
-                region: self.region.to_string(),
-                kind: DrillKind::Failover,
-                subject: format!("{} drained", run.region),
-                status: report.status,
-                figure: report.rto_seconds,
-                target: Some(d.rto_target_seconds as f64),
-                summary: report.summary.clone(),
-            }],
-            drills::KEEP,
-        );
+        evidence::record_drills(
+            &self.store,
+            &self.region,
+            vec![drills::practice_record(&self.region, run.started_at, &report)],
+        )
+        .await?;
         self.store
-            .put_state(&history, &serde_json::to_value(&kept).unwrap_or_default(), v)
-            .await?;
-        self.store
-            .put_state(
+            .replace_state(
                 &practice::last_name(&run.record_name),
                 &serde_json::to_value(&report).unwrap_or_default(),
-                {
-                    self.store
-                        .get_state(&practice::last_name(&run.record_name))
-                        .await?
-                        .map_or(0, |s| s.version)
-                },
             )
             .await?;
         self.store.put_state(name, &Value::Null, version).await?;

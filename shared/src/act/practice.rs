@@ -130,20 +130,11 @@ impl PracticeApi {
             .send()
             .await
             .map_err(|e| format!("route53:ListResourceRecordSets: {}", aws_sdk_route53::error::DisplayErrorContext(e)))?;
-        let mut owners = BTreeMap::new();
-        for rrs in out.resource_record_sets().iter().filter(|r| r.name() == config.dns.record_name) {
-            let region = config
-                .dns
-                .records
-                .iter()
-                .find(|(_, r)| Some(r.set_identifier.as_str()) == rrs.set_identifier())
-                .map(|(region, _)| region.clone());
-            if let Some(region) = region {
-                for v in rrs.resource_records() {
-                    owners.insert(v.value().to_owned(), region.clone());
-                }
-            }
-        }
+        // The readiness check's matching of records to regions, inverted: value -> region.
+        let owners = crate::act::readiness::record_facts(config, out.resource_record_sets())
+            .into_iter()
+            .flat_map(|(region, facts)| facts.values.into_iter().map(move |v| (v, region.clone())))
+            .collect();
         Ok(owners)
     }
 }

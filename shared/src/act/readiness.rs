@@ -390,34 +390,7 @@ impl ReadinessProbe {
                     &f,
                 )];
             }
-            Ok(out) => {
-                let want = config.dns.record_name.trim_end_matches('.');
-                let sets: Vec<_> = out
-                    .resource_record_sets()
-                    .iter()
-                    .filter(|s| s.name().trim_end_matches('.') == want)
-                    .collect();
-                config
-                    .dns
-                    .records
-                    .iter()
-                    .filter_map(|(region, rec)| {
-                        sets.iter()
-                            .find(|s| s.set_identifier() == Some(rec.set_identifier.as_str()))
-                            .map(|s| {
-                                (
-                                    region.clone(),
-                                    RecordFacts {
-                                        weight: s.weight(),
-                                        ttl: s.ttl(),
-                                        health_check_id: s.health_check_id().map(str::to_owned),
-                                        values: s.resource_records().iter().map(|r| r.value().to_owned()).collect(),
-                                    },
-                                )
-                            })
-                    })
-                    .collect()
-            }
+            Ok(out) => record_facts(config, out.resource_record_sets()),
         };
         for region in config.dns.records.keys() {
             let found = records.get(region);
@@ -1035,6 +1008,32 @@ async fn enabled_patterns(eb: &aws_sdk_eventbridge::Client, arn: &str, bus: &str
     Ok(patterns)
 }
 
+/// Each configured region's record of `config.dns.record_name` among `sets` (a
+/// ListResourceRecordSets page), matched by set identifier.
+pub(crate) fn record_facts(config: &SuiteConfig, sets: &[aws_sdk_route53::types::ResourceRecordSet]) -> BTreeMap<Region, RecordFacts> {
+    let want = config.dns.record_name.trim_end_matches('.');
+    let sets: Vec<_> = sets.iter().filter(|s| s.name().trim_end_matches('.') == want).collect();
+    config
+        .dns
+        .records
+        .iter()
+        .filter_map(|(region, rec)| {
+            sets.iter()
+                .find(|s| s.set_identifier() == Some(rec.set_identifier.as_str()))
+                .map(|s| {
+                    (
+                        region.clone(),
+                        RecordFacts {
+                            weight: s.weight(),
+                            ttl: s.ttl(),
+                            health_check_id: s.health_check_id().map(str::to_owned),
+                            values: s.resource_records().iter().map(|r| r.value().to_owned()).collect(),
+                        },
+                    )
+                })
+        })
+        .collect()
+}
 #[cfg(test)]
 mod tests {
     //! What the emulator cannot answer (TestDNSAnswer, IAM's policy simulator, hosted-zone

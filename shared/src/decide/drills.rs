@@ -74,6 +74,20 @@ pub fn records_of(config: &SuiteConfig, region: &Region, report: &BackupReport) 
     probes.chain(restores).collect()
 }
 
+/// The record of a practice failover drill started at `at`: its RTO against the target.
+pub fn practice_record(region: &Region, at: DateTime<Utc>, report: &super::practice::Report) -> DrillRecord {
+    DrillRecord {
+        at,
+        region: region.to_string(),
+        kind: DrillKind::Failover,
+        subject: format!("{} drained", report.region),
+        status: report.status,
+        figure: report.rto_seconds,
+        target: Some(report.rto_target_seconds as f64),
+        summary: report.summary.clone(),
+    }
+}
+
 /// The history with `new` appended, oldest dropped beyond `keep`.
 pub fn append(mut history: Vec<DrillRecord>, new: Vec<DrillRecord>, keep: usize) -> Vec<DrillRecord> {
     history.extend(new);

@@ -42,6 +42,29 @@ pub async fn record<S: StateStore>(
     Ok(())
 }
 
+/// Adds drill runs to `region`'s history (the newest `drills::KEEP`), the trend
+/// `resilience drills` shows: restore drills and RPO probes (backup-verifier), practice failover
+/// drills (dns-failover).
+pub async fn record_drills<S: StateStore>(
+    store: &S,
+    region: &crate::model::Region,
+    runs: Vec<crate::decide::drills::DrillRecord>,
+) -> StoreResult<()> {
+    use crate::decide::drills;
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let name = drills::history_name(region);
+    let stored = store.get_state(&name).await?;
+    let version = stored.as_ref().map_or(0, |v| v.version);
+    let history: Vec<drills::DrillRecord> = stored.and_then(|v| serde_json::from_value(v.value).ok()).unwrap_or_default();
+    let history = drills::append(history, runs, drills::KEEP);
+    store
+        .put_state(&name, &serde_json::to_value(&history).unwrap_or_default(), version)
+        .await?;
+    Ok(())
+}
+
 /// Sends a notification and returns its outcome as an action of the audit record, the same way
 /// for every function (a failed send is recorded, never a reason to undo what was done).
 pub async fn notify<N: Notifier>(notifier: &N, n: &Notification) -> ActionRecord {

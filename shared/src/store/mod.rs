@@ -151,6 +151,13 @@ pub trait StateStore: Send + Sync {
     fn get_state(&self, name: &str) -> impl Future<Output = StoreResult<Option<Versioned>>> + Send;
     /// Writes a state document if its version is still `expected` (0 = must not exist yet).
     fn put_state(&self, name: &str, value: &Value, expected: u64) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Writes a state document whatever its version (a report where the last writer wins).
+    fn replace_state(&self, name: &str, value: &Value) -> impl Future<Output = StoreResult<u64>> + Send {
+        async move {
+            let version = self.get_state(name).await?.map_or(0, |v| v.version);
+            self.put_state(name, value, version).await
+        }
+    }
 }
 
 /// Item keys, one place.

@@ -523,20 +523,7 @@ async fn practice_drill(stack: &Stack) {
         .expect("handled");
     assert_eq!(started["decision"], "drill", "{started}");
     let deliver = async |want: StateValue| {
-        let mut described = clients[SOUTH].describe_alarms().alarm_names(&triggers[0]).send().await.unwrap();
-        for _ in 0..100 {
-            if described.metric_alarms()[0].state_value() == Some(&want) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            described = clients[SOUTH].describe_alarms().alarm_names(&triggers[0]).send().await.unwrap();
-        }
-        let a = &described.metric_alarms()[0];
-        let at = a
-            .state_updated_timestamp()
-            .and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?))
-            .unwrap_or_else(Utc::now);
-        let event = resilience_tests::alarm_event(&triggers[0], SOUTH, a.state_value().unwrap().as_str(), at);
+        let event = resilience_tests::state_change_event(&clients[SOUTH], &triggers[0], SOUTH, Some(want)).await;
         api.invoke(&event).await.expect("handled")
     };
     let drained = deliver(StateValue::Alarm).await;

@@ -23,6 +23,26 @@ pub struct DrillTurn {
     pub progress: String,
 }
 
+impl DrillTurn {
+    /// Still in progress: `state` is kept for the next tick.
+    fn waiting(state: DrillState, progress: String) -> Self {
+        DrillTurn {
+            state: Some(state),
+            report: None,
+            progress,
+        }
+    }
+
+    /// Over: nothing is kept, the report is given.
+    fn over(progress: String, report: DrillReport) -> Self {
+        DrillTurn {
+            state: None,
+            report: Some(report),
+            progress,
+        }
+    }
+}
+
 fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_milliseconds() as f64 / 1000.0
 }
@@ -56,11 +76,7 @@ impl BackupInspector {
                     .finish(&ddb, &state, Status::Fail, format!("the canaries could not be written: {why}"))
                     .await;
                 report.detail = format!("{}{}", report.detail, notes(&leftovers));
-                return DrillTurn {
-                    state: None,
-                    progress: report.detail.clone(),
-                    report: Some(report),
-                };
+                return DrillTurn::over(report.detail.clone(), report);
             }
             last_ack = Utc::now();
         }
@@ -97,11 +113,7 @@ impl BackupInspector {
                     state.id,
                     unread.unwrap_or_default()
                 );
-                DrillTurn {
-                    state: Some(state),
-                    report: None,
-                    progress,
-                }
+                DrillTurn::waiting(state, progress)
             }
             Step::AwaitPitr { latest } => {
                 state.steps += 1;
@@ -111,21 +123,13 @@ impl BackupInspector {
                     state.restore_time.to_rfc3339(),
                     latest.map_or("unknown".into(), |l| l.to_rfc3339())
                 );
-                DrillTurn {
-                    state: Some(state),
-                    report: None,
-                    progress,
-                }
+                DrillTurn::waiting(state, progress)
             }
             Step::Submit => self.submit(&ddb, state, now).await,
             Step::AwaitRestore { status, for_seconds } => {
                 state.steps += 1;
                 let progress = format!("drill {}: {} is {status} after {for_seconds:.0} s", state.id, state.scratch_table);
-                DrillTurn {
-                    state: Some(state),
-                    report: None,
-                    progress,
-                }
+                DrillTurn::waiting(state, progress)
             }
             Step::Validate => {
                 state.steps += 1;
@@ -154,20 +158,12 @@ impl BackupInspector {
                     }
                 };
                 report.restore_seconds = restore_seconds;
-                DrillTurn {
-                    state: None,
-                    progress: format!("drill {}: {:?}", state.id, report.status),
-                    report: Some(report),
-                }
+                DrillTurn::over(format!("drill {}: {:?}", state.id, report.status), report)
             }
             Step::Abandon(why) => {
                 state.steps += 1;
                 let report = self.finish(&ddb, &state, Status::Fail, format!("drill abandoned: {why}")).await;
-                DrillTurn {
-                    state: None,
-                    progress: format!("drill {} abandoned", state.id),
-                    report: Some(report),
-                }
+                DrillTurn::over(format!("drill {} abandoned", state.id), report)
             }
         }
     }
@@ -208,22 +204,14 @@ impl BackupInspector {
                     state.restore_time.to_rfc3339(),
                     api_error("RestoreTableToPointInTime", e)
                 );
-                return DrillTurn {
-                    state: Some(state),
-                    report: None,
-                    progress,
-                };
+                return DrillTurn::waiting(state, progress);
             }
             Err(e) => {
                 let why = api_error("RestoreTableToPointInTime", e);
                 let report = self
                     .finish(ddb, &state, Status::Fail, format!("the restore was refused: {why}"))
                     .await;
-                return DrillTurn {
-                    state: None,
-                    progress: report.detail.clone(),
-                    report: Some(report),
-                };
+                return DrillTurn::over(report.detail.clone(), report);
             }
         }
         state.phase = Phase::Restoring;
@@ -264,11 +252,7 @@ impl BackupInspector {
                 format!(" (later writes failed, the validation is weaker: {})", failed.join("; "))
             }
         );
-        DrillTurn {
-            state: Some(state),
-            report: None,
-            progress,
-        }
+        DrillTurn::waiting(state, progress)
     }
 
     /// The report of a drill that ends now, after deleting its scratch table and canaries.
@@ -330,11 +314,7 @@ impl BackupInspector {
             cleaned_up: true,
             detail: format!("the drill could not start at {}: {why}", now.to_rfc3339()),
         };
-        DrillTurn {
-            state: None,
-            progress: report.detail.clone(),
-            report: Some(report),
-        }
+        DrillTurn::over(report.detail.clone(), report)
     }
 
     fn canary_key(&self, state: &DrillState, key: &str) -> HashMap<String, AttributeValue> {
