@@ -7,6 +7,8 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
+# Where cargo builds, asked of cargo (CARGO_TARGET_DIR, build.target-dir, or ./target).
+TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
 .PHONY: help venv fmt-check clippy deny no-test-util lint lint-infra test demo soak bench package deploy deploy-config clean
 
@@ -73,14 +75,14 @@ test:
 	@echo "== infra: SAM transform, limits, the configuration rendered from the template and checked"
 	./scripts/with-moto.sh $(VENV)/bin/python infra/deploy_test.py
 	@echo "== demo (fast form, so it cannot rot)"
-	./scripts/with-moto.sh target/debug/demo > target/demo.log || { cat target/demo.log; exit 1; }
-	@tail -4 target/demo.log
+	./scripts/with-moto.sh $(TARGET_DIR)/debug/demo > $(TARGET_DIR)/demo.log || { cat $(TARGET_DIR)/demo.log; exit 1; }
+	@tail -4 $(TARGET_DIR)/demo.log
 
 # The binaries as `make test` builds them (one feature set: nothing is compiled twice); the demo
 # is run as built, since `cargo run -p` alone would resolve other features and rebuild the SDK.
 demo: venv
 	$(CARGO) build --workspace --bins --tests
-	./scripts/with-moto.sh target/debug/demo $(if $(DRY_RUN),--dry-run,)
+	./scripts/with-moto.sh $(TARGET_DIR)/debug/demo $(if $(DRY_RUN),--dry-run,)
 
 # The long settings of the reliability tests: 10,000 random event sequences for the invariants,
 # 1,000,000 fuzzed inputs per target, 1,000 copies of one alarm from 20 senders through the
@@ -101,8 +103,8 @@ bench: venv
 	# The functions on their own, so the tools' test-util feature is not unified into the measured binaries.
 	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p $(f))
 	$(CARGO) build --release -p resilience-tools --bins
-	target/release/coldstart 30
-	./scripts/with-moto.sh target/release/reaction 5
+	$(TARGET_DIR)/release/coldstart 30
+	./scripts/with-moto.sh $(TARGET_DIR)/release/reaction 5
 	python3 scripts/bench-report.py
 
 PACKAGE_STAMP := $(VENV)/.package-tools
@@ -110,13 +112,13 @@ $(PACKAGE_STAMP): requirements-package.txt $(STAMP)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-package.txt
 	touch $(PACKAGE_STAMP)
 
-# arm64 (Graviton) zips of every function in target/lambda/<name>/bootstrap.zip.
+# arm64 (Graviton) zips of every function in <target dir>/lambda/<name>/bootstrap.zip.
 package: $(PACKAGE_STAMP)
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda lambda build --release --arm64 --output-format zip \
 	  $(foreach f,$(FUNCTIONS),-p $(f))
 	@for f in dns-failover capacity-scaler backup-verifier user-throttle access-authorizer; do \
-	  printf '%-18s %8s bytes\n' $$f $$(stat -c %s target/lambda/$$f/bootstrap.zip); done
+	  printf '%-18s %8s bytes\n' $$f $$(stat -c %s $(TARGET_DIR)/lambda/$$f/bootstrap.zip); done
 
 # Both regions with the SAM CLI (infra/samconfig.toml: one environment per region): the
 # configuration parameter first (infra/deploy.py, what SAM cannot do), then `sam build`

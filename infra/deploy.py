@@ -28,7 +28,7 @@ import tomllib
 
 import boto3
 
-from stack import HERE, SSM_ADVANCED_MAX, SSM_STANDARD_MAX, load_template, minified, names_in, operator_keys, render_config
+from stack import HERE, SSM_ADVANCED_MAX, SSM_STANDARD_MAX, cargo_target_dir, load_template, minified, names_in, operator_keys, render_config
 
 ENVIRONMENTS = ("primary", "backup")
 
@@ -109,7 +109,7 @@ def main():
     a.add_argument("--config", required=True, help="the suite configuration document (JSON file)")
     a.add_argument("--samconfig", default=os.path.join(HERE, "samconfig.toml"))
     a.add_argument("--config-only", action="store_true", help="render, validate and write the configuration parameter only (no code deploy)")
-    a.add_argument("--cli", default=os.path.join(HERE, "..", "target", "debug", "resilience"))
+    a.add_argument("--cli", default=os.environ.get("RESILIENCE_CLI") or os.path.join(cargo_target_dir(), "debug", "resilience"))
     a.add_argument("--sam", default="sam")
     a.add_argument("--allow-weight-reset", action="store_true",
                    help="deploy even while a region is drained by weight (the update may restore its weight and its traffic)")

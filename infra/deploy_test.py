@@ -13,11 +13,11 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import (CFN_PARAMETER_MAX, LAMBDA_ENV_MAX, SSM_ADVANCED_MAX, Resolver, load_template, minified,  # noqa: E402
+from stack import (CFN_PARAMETER_MAX, cargo_target_dir, LAMBDA_ENV_MAX, SSM_ADVANCED_MAX, Resolver, load_template, minified,  # noqa: E402
                    names_in, render_config, transformed)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLI = os.path.join(HERE, "..", "target", "debug", "resilience")
+CLI = os.environ.get("RESILIENCE_CLI") or os.path.join(cargo_target_dir(), "debug", "resilience")
 ACCOUNT = "111122223333"
 results = []
 

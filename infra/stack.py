@@ -9,11 +9,18 @@ function the template does not create or grant is refused, each one listed. Used
 import copy
 import json
 import os
+import subprocess
 
 import yaml
 from samtranslator.translator.transform import transform
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def cargo_target_dir():
+    """Where cargo builds (CARGO_TARGET_DIR, build.target-dir or ./target): asked of cargo itself."""
+    out = subprocess.check_output(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=os.path.join(HERE, ".."))
+    return json.loads(out)["target_directory"]
 FUNCTIONS = ["dns-failover", "capacity-scaler", "backup-verifier", "user-throttle", "access-authorizer", "readiness-check"]
 
 # Documented size limits the deployment depends on.

@@ -3,7 +3,10 @@
 import json, os, pathlib, platform, subprocess, datetime
 
 root = pathlib.Path(__file__).resolve().parent.parent
-crit = root / "target" / "criterion"
+# Where cargo builds (CARGO_TARGET_DIR, build.target-dir or ./target), asked of cargo.
+target = pathlib.Path(json.loads(subprocess.check_output(
+    ["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=root))["target_directory"])
+crit = target / "criterion"
 rows = []
 for est in sorted(crit.glob("**/new/estimates.json")):
     bench = json.loads((est.parent / "benchmark.json").read_text())
@@ -38,7 +41,7 @@ lines = [
 ]
 for g, f, m, lo, hi, t in rows:
     lines.append(f"| {g} | {f} | {fmt(m)} | {fmt(lo)} – {fmt(hi)} | {t} |")
-cold = root / "target" / "coldstart.json"
+cold = target / "coldstart.json"
 if cold.exists():
     lines += ["", "## Cold start", "",
               "Process start → first poll of the Runtime API (configuration, SDK config and clients included), "
@@ -46,19 +49,19 @@ if cold.exists():
               "| binary | median | vs bare lambda_runtime |", "|---|---|---|"]
     for r in json.loads(cold.read_text()):
         lines.append(f"| {r['binary']} | {r['median_ms']:.2f} ms | {r['ratio']:.2f}x |")
-zips = [(n, root / "target" / "lambda" / n / "bootstrap.zip") for n in
+zips = [(n, target / "lambda" / n / "bootstrap.zip") for n in
         ["dns-failover", "capacity-scaler", "backup-verifier", "user-throttle", "access-authorizer"]]
 if all(z.exists() for _, z in zips):
     lines += ["", "## Package size (arm64 zip, `make package`)", "", "| function | bytes |", "|---|---|"]
     lines += [f"| {n} | {z.stat().st_size:,} |" for n, z in zips]
-lat = root / "target" / "authorizer-latency.json"
+lat = target / "authorizer-latency.json"
 if lat.exists():
     lines += ["", "## access-authorizer tail latency (warm, cache hit)", "",
               "20,000 single requests timed one by one after the criterion run (`warm_path` bench).", "",
               "| algorithm | p50 | p99 | max |", "|---|---|---|---|"]
     for r in json.loads(lat.read_text()):
         lines.append(f"| {r['alg']} | {r['p50_us']:.1f} µs | {r['p99_us']:.1f} µs | {r['max_us']:.1f} µs |")
-reaction = root / "target" / "reaction.json"
+reaction = target / "reaction.json"
 if reaction.exists():
     r = json.loads(reaction.read_text())
     x = r["reaction"]

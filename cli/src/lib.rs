@@ -6,9 +6,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use resilience_core::config::SuiteConfig;
-use resilience_core::decide::readiness::{self, Grade, Item, ReadinessReport};
-use resilience_core::evidence::audit::AuditRecord;
-use resilience_core::model::Region;
+use resilience_core::decide::readiness::{Grade, Item, ReadinessReport};
+use resilience_core::model::audit::AuditRecord;
+use resilience_core::model::{Function, Region};
 use resilience_core::signal::command::{MAX_REASON_CHARS, MAX_SIGNED_BYTES, signing_input};
 use resilience_core::signal::{CommandProof, OperatorCommandDetail, OperatorCommandKind};
 use resilience_core::store::StateStore;
@@ -62,7 +62,7 @@ pub async fn readiness(peers: &[(Region, DynamoStore)]) -> (Vec<ReadinessSeen>, 
     let mut out = Vec::new();
     let mut unreadable = Vec::new();
     for (region, store) in peers {
-        let v = match store.get_state(&readiness::report_name(region)).await {
+        let v = match store.get_state(&resilience_core::documents::readiness_report(region)).await {
             Ok(Some(v)) => v,
             Ok(None) => continue,
             Err(e) => {
@@ -124,7 +124,7 @@ pub async fn status(
     peers: &[(Region, DynamoStore)],
     ddb: &aws_sdk_dynamodb::Client,
 ) -> Result<Status, CliError> {
-    let (_, _, state) = resilience_core::handler::dns_state::read(config, home, store, peers).await?;
+    let (_, _, state) = resilience_core::documents::dns::read(config, home, store, peers).await?;
     let now = Utc::now().timestamp_millis();
     let leases = ddb
         .scan()
@@ -160,19 +160,11 @@ pub async fn status(
     })
 }
 
-pub const FUNCTIONS: [&str; 5] = [
-    "dns-failover",
-    "capacity-scaler",
-    "backup-verifier",
-    "user-throttle",
-    "access-authorizer",
-];
-
 /// The newest audit records of one function, or of every function merged by time.
-pub async fn audit(store: &DynamoStore, function: Option<&str>, limit: usize) -> Result<Vec<AuditRecord>, CliError> {
+pub async fn audit(store: &DynamoStore, function: Option<Function>, limit: usize) -> Result<Vec<AuditRecord>, CliError> {
     let mut all = Vec::new();
-    for f in function.map_or(FUNCTIONS.to_vec(), |f| vec![f]) {
-        all.extend(store.recent_audit(f, limit).await?);
+    for f in function.map_or(Function::ALL.to_vec(), |f| vec![f]) {
+        all.extend(store.recent_audit(f.as_str(), limit).await?);
     }
     all.sort_by_key(|r| std::cmp::Reverse(r.at));
     all.truncate(limit);
@@ -205,7 +197,7 @@ pub async fn throttled(config: &SuiteConfig, ddb: &aws_sdk_dynamodb::Client) -> 
 
 /// backup-verifier's last report.
 pub async fn last_backup_report(store: &DynamoStore) -> Result<Option<Value>, CliError> {
-    Ok(store.get_state("backup#last-report").await?.map(|v| v.value))
+    Ok(store.get_state(resilience_core::documents::BACKUP_REPORT).await?.map(|v| v.value))
 }
 
 /// The documented EventBridge event of an operator command, as PutEvents takes it and as the
@@ -339,33 +331,47 @@ pub async fn send(eb: &aws_sdk_eventbridge::Client, bus: &str, event: &Value) ->
     }
 }
 
-/// Every region's drill history, oldest first, and the regions whose history could not be read.
-/// The newest practice failover drill report of any region (its phase table and timeline).
-pub async fn last_practice(config: &SuiteConfig, peers: &[(Region, DynamoStore)]) -> Option<resilience_core::decide::practice::Report> {
+/// The newest practice drill report of any region (its phase table and timeline), and the
+/// regions whose report could not be read (named, never taken as "no drill yet").
+pub async fn last_practice(
+    config: &SuiteConfig,
+    peers: &[(Region, DynamoStore)],
+) -> (Option<resilience_core::decide::practice::Report>, Vec<String>) {
     use resilience_core::decide::practice;
-    let record = &config.failover_drill.as_ref()?.record_name;
+    let Some(d) = config.failover_drill.as_ref() else {
+        return (None, Vec::new());
+    };
     let mut newest: Option<practice::Report> = None;
-    for (_, store) in peers {
-        let Ok(Some(v)) = store.get_state(&practice::last_name(record)).await else {
-            continue;
-        };
-        let Ok(report) = serde_json::from_value::<practice::Report>(v.value) else {
-            continue;
+    let mut unreadable = Vec::new();
+    for (region, store) in peers {
+        let report = match resilience_core::documents::load::<practice::Report, _>(
+            store,
+            &resilience_core::documents::practice_last(&d.record_name),
+        )
+        .await
+        {
+            Ok((Some(report), _)) => report,
+            Ok((None, _)) => continue,
+            Err(e) => {
+                unreadable.push(format!("{region}: {e}"));
+                continue;
+            }
         };
         let at = |r: &practice::Report| r.rows.first().map(|x| x.at);
         if newest.as_ref().is_none_or(|n| at(&report) > at(n)) {
             newest = Some(report);
         }
     }
-    newest
+    (newest, unreadable)
 }
 
+/// Every region's drill history, oldest first, and the regions whose history could not be read.
 pub async fn drills(peers: &[(Region, DynamoStore)]) -> (Vec<resilience_core::decide::drills::DrillRecord>, Vec<String>) {
     use resilience_core::decide::drills;
     let mut all = Vec::new();
     let mut unreadable = Vec::new();
     for (region, store) in peers {
-        match store.get_state(&drills::history_name(region)).await {
+        match store.get_state(&resilience_core::documents::drill_history(region)).await {
             Ok(Some(v)) => match serde_json::from_value::<Vec<drills::DrillRecord>>(v.value) {
                 Ok(records) => all.extend(records),
                 Err(e) => unreadable.push(format!("{region}: {e}")),

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use resilience_cli as cli;
 use resilience_core::aws::clients::{AwsClients, TrustRoots};
 use resilience_core::config::SuiteConfig;
+use resilience_core::model::Function;
 use resilience_core::signal::{OperatorCommandDetail, OperatorCommandKind};
 use resilience_core::store::dynamodb::DynamoStore;
 use serde_json::Value;
@@ -54,8 +55,9 @@ enum Command {
     },
     /// The newest audit records.
     Audit {
-        #[arg(long)]
-        function: Option<String>,
+        /// One function's records (dns-failover, capacity-scaler, ..., readiness-check); all by default.
+        #[arg(long, value_parser = function_arg)]
+        function: Option<Function>,
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
@@ -251,7 +253,7 @@ async fn run(args: Args) -> Result<(), String> {
         }
         Command::Check { parameter } => {
             let peers = state_tables(&config, &clients);
-            let recorded_drained = resilience_core::handler::dns_state::read(&config, &region, &store, &peers)
+            let recorded_drained = resilience_core::documents::dns::read(&config, &region, &store, &peers)
                 .await
                 .map(|(_, _, merged)| merged.drained)
                 .map_err(|e| eprintln!("resilience: the recorded DNS state is unreadable ({e}); the DNS answer is not compared"))
@@ -277,9 +279,13 @@ async fn run(args: Args) -> Result<(), String> {
         }
         Command::Drills { svg, timeline } => {
             let peers = state_tables(&config, &clients);
-            let (records, unreadable) = cli::drills(&peers).await;
+            let (records, mut unreadable) = cli::drills(&peers).await;
             let practice = match &timeline {
-                Some(_) => cli::last_practice(&config, &peers).await,
+                Some(_) => {
+                    let (report, practice_unreadable) = cli::last_practice(&config, &peers).await;
+                    unreadable.extend(practice_unreadable.into_iter().map(|r| format!("practice drill report, {r}")));
+                    report
+                }
                 None => None,
             };
             if let Some(path) = &timeline {
@@ -321,7 +327,7 @@ async fn run(args: Args) -> Result<(), String> {
             });
         }
         Command::Audit { function, limit } => {
-            let records = cli::audit(&store, function.as_deref(), limit).await.map_err(|e| e.to_string())?;
+            let records = cli::audit(&store, function, limit).await.map_err(|e| e.to_string())?;
             let v = serde_json::to_value(&records).unwrap_or_default();
             print(args.json, &v, || {
                 records
@@ -483,4 +489,12 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--function`: one of the suite's functions, named as in `functions/`.
+fn function_arg(name: &str) -> Result<Function, String> {
+    Function::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Function::ALL.iter().map(|f| f.as_str()).collect();
+        format!("{name:?} is not a function of the suite; one of: {}", names.join(", "))
+    })
 }

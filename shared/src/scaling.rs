@@ -6,10 +6,10 @@
 use crate::act::capacity::CapacityActuator;
 use crate::config::{CapacityResource, CapacityTarget, SuiteConfig};
 use crate::decide::capacity::{self, CapacityStep, Inputs, Intent, Level, UnreservedPool};
-use crate::evidence::audit::{ActionRecord, Outcome};
 use crate::handler::once as guard;
 use crate::handler::once::GuardError;
 use crate::model::Region;
+use crate::model::audit::{ActionRecord, Outcome};
 use crate::store::{StateStore, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -68,10 +68,6 @@ impl ScaleReport {
     }
 }
 
-fn memory_name(region: &Region) -> String {
-    format!("capacity#{region}")
-}
-
 /// Applies `intent_of` to the configured resources of `region` (those for which it returns an
 /// intent). The caller holds [`CAPACITY_LEASE`]. `saturation_ok` says, per resource id, whether
 /// its saturation alarms are all OK now (feeds the sustained-OK clock).
@@ -90,7 +86,7 @@ pub async fn scale_region<S: StateStore>(
     if resources.is_empty() {
         return Ok(report);
     }
-    let name = memory_name(region);
+    let name = crate::documents::capacity(region);
     let (mut memory, version) = match store.get_state(&name).await? {
         Some(v) => (
             serde_json::from_value::<CapacityMemory>(v.value).map_err(|e| StoreError::Corrupt {

@@ -7,7 +7,7 @@ use crate::{create_state_table, create_table, drain_queue, sdk, topic_with_queue
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use chrono::{DateTime, Utc};
-use resilience_core::evidence::audit::AuditRecord;
+use resilience_core::model::audit::AuditRecord;
 use resilience_core::store::StateStore;
 use resilience_core::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};

@@ -143,10 +143,23 @@ pub struct FunctionProcess {
     captured: Option<tokio::task::JoinHandle<String>>,
 }
 
-/// Path of a function binary built by `cargo build --workspace --bins`.
+/// The profile directory this process was built into (`<target>/debug`, `<target>/release`):
+/// the directory of the running executable, above `deps/` for a test binary. Wherever cargo
+/// put the target directory (`CARGO_TARGET_DIR`, a relative one, `build.target-dir`), the
+/// binaries built beside this one are found.
+pub fn profile_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the running executable's path");
+    let dir = exe.parent().expect("an executable lives in a directory").to_path_buf();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().map(std::path::Path::to_path_buf).unwrap_or(dir)
+    } else {
+        dir
+    }
+}
+
+/// Path of a function binary built by `cargo build --workspace --bins` (same profile as the tests).
 pub fn binary(name: &str) -> std::path::PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
-    let path = std::path::Path::new(&target).join("debug").join(name);
+    let path = profile_dir().join(name);
     assert!(
         path.exists(),
         "{} is missing: build the functions first (`cargo build --workspace --bins`; `make test` does)",

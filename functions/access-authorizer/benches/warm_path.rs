@@ -7,9 +7,9 @@ use access_authorizer::Authorizer;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;
 use resilience_core::act::throttle_table::ThrottleTable;
+use resilience_core::auth::TokenValidator;
 use resilience_core::config::AuthConfig;
 use resilience_core::model::Principal;
-use resilience_core::signal::token::TokenValidator;
 use resilience_tests::jwt;
 use serde_json::json;
 use std::time::Duration;
@@ -80,7 +80,13 @@ fn warm_path(c: &mut Criterion) {
         tails.push(json!({ "alg": name, "p50_us": at(0.5), "p99_us": at(0.99), "max_us": at(1.0), "requests": micros.len() }));
     }
     g.finish();
-    let out = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/authorizer-latency.json");
+    // The target directory, wherever cargo put it: this bench runs from <target>/release/deps.
+    let exe = std::env::current_exe().expect("bench path");
+    let out = exe
+        .ancestors()
+        .nth(3)
+        .expect("<target>/release/deps/<bench>")
+        .join("authorizer-latency.json");
     std::fs::write(out, serde_json::to_string_pretty(&tails).expect("json")).expect("write latency report");
 }
 

@@ -9,7 +9,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use resilience_core::signal::token::TokenValidator;
+use resilience_core::auth::TokenValidator;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 

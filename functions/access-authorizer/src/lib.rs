@@ -26,10 +26,10 @@ use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use resilience_core::act::throttle_table::ThrottleTable;
+use resilience_core::auth::{AuthError, TokenValidator};
 use resilience_core::decide::throttle::{Access, ThrottleRecord, access};
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::model::Principal;
-use resilience_core::signal::token::{AuthError, TokenValidator};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -114,7 +114,7 @@ impl Authorizer {
 
     /// Validates the token; a key id not known yet makes one fetch of the issuer's key set
     /// (rate-limited) and one more try.
-    async fn validate(&self, token: &str) -> Result<resilience_core::signal::token::Claims, AuthError> {
+    async fn validate(&self, token: &str) -> Result<resilience_core::auth::Claims, AuthError> {
         match (self.validator.validate(token), &self.jwks) {
             (Err(AuthError::UnknownKid(kid)), Some(source)) => {
                 let refreshed = source.refresh(&self.validator).await;

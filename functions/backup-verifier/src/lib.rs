@@ -10,21 +10,21 @@ use resilience_core::act::backup::BackupInspector;
 use resilience_core::config::SuiteConfig;
 use resilience_core::decide::backup::{BackupReport, Status};
 use resilience_core::decide::drills;
-use resilience_core::decide::restore_drill::{self, DrillState};
+use resilience_core::decide::restore_drill::DrillState;
 use resilience_core::evidence;
-use resilience_core::evidence::audit::{AuditRecord, DecisionName, Outcome};
-use resilience_core::evidence::notify::{Notification, Notifier, Severity};
+use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::handler::once::{Once, exactly_once};
 use resilience_core::handler::{ReactError, audit_rejected, dispatch};
 use resilience_core::model::Region;
+use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
+use resilience_core::model::{Notification, Severity};
 use resilience_core::signal::{OperatorCommandKind, Signal, SignalKind};
 use resilience_core::store::StateStore;
 use serde_json::{Value, json};
 
 pub const FUNCTION: &str = "backup-verifier";
 /// The state document holding the last report (read by the operator CLI).
-pub const LAST_REPORT: &str = "backup#last-report";
 
 #[derive(Debug)]
 pub struct BackupVerifier<S, N> {
@@ -228,7 +228,10 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
             // The last report of the checks, for the operator CLI; last writer wins.
             if run != Run::DrillProgress {
                 self.store
-                    .replace_state(LAST_REPORT, &serde_json::to_value(report).unwrap_or_default())
+                    .replace_state(
+                        resilience_core::documents::BACKUP_REPORT,
+                        &serde_json::to_value(report).unwrap_or_default(),
+                    )
                     .await?;
             }
             // Each drill run (restore, RPO probe) joins this region's history: the trend.
@@ -249,7 +252,7 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
         let Some(drill) = self.config.backup.drill.as_ref().filter(|d| d.region == self.region) else {
             return Ok(None);
         };
-        let name = restore_drill::state_name(&drill.table, drill.region.as_str());
+        let name = resilience_core::documents::restore_drill(&drill.table, drill.region.as_str());
         let stored = self.store.get_state(&name).await?;
         let version = stored.as_ref().map_or(0, |v| v.version);
         let drill = match stored.map(|v| v.value).filter(|v| !v.is_null()) {

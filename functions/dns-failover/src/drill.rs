@@ -21,14 +21,16 @@ use resilience_core::config::FailoverDrillConfig;
 use resilience_core::decide::backup::Status;
 use resilience_core::decide::drills;
 use resilience_core::decide::practice::{self, ANSWERED, GuardFacts, Leg, Run, Step, Stop};
+use resilience_core::documents;
 use resilience_core::evidence;
-use resilience_core::evidence::audit::{DecisionName, Outcome};
-use resilience_core::evidence::notify::{Notification, Notifier, Severity};
+use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::handler::once::{Once, exactly_once};
+use resilience_core::model::audit::{DecisionName, Outcome};
 use resilience_core::model::{AlarmState, Region};
+use resilience_core::model::{Notification, Severity};
 use resilience_core::signal::{Signal, SignalKind};
-use resilience_core::store::StateStore;
+use resilience_core::store::{StateStore, StoreError};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -90,7 +92,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         match role {
             Role::Conduct => {
                 let claimant = format!("{FUNCTION}-drill@{}", self.region);
-                let lease = practice::state_name(&p.run.config.dns.record_name);
+                let lease = resilience_core::documents::practice_run(&p.run.config.dns.record_name);
                 match exactly_once(&self.store, &self.config.policy, &claimant, &signal.key, &lease, async || {
                     self.conduct(d, p, signal).await
                 })
@@ -110,7 +112,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             kill_switch: self.config.kill_switch,
             ..Default::default()
         };
-        match resilience_core::handler::dns_state::read(&self.config, &self.region, &self.store, &self.peers).await {
+        match resilience_core::documents::dns::read(&self.config, &self.region, &self.store, &self.peers).await {
             Ok((_, _, view)) => {
                 facts.production_drained = view.drained.iter().map(ToString::to_string).collect();
                 facts.production_frozen = view.frozen;
@@ -142,10 +144,10 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 
     /// When the last finished run was triggered (its report's first phase).
     async fn last_trigger(&self, p: &Practice<S, N, H>) -> Result<Option<DateTime<Utc>>, FailoverError> {
-        let last = self.store.get_state(&practice::last_name(&p.run.config.dns.record_name)).await?;
-        Ok(last
-            .and_then(|v| serde_json::from_value::<practice::Report>(v.value).ok())
-            .and_then(|r| r.rows.first().map(|row| row.at)))
+        // An unreadable report is Corrupt, not "no drill yet": the hour rule must not lapse.
+        let (last, _) =
+            documents::load::<practice::Report, _>(&self.store, &documents::practice_last(&p.run.config.dns.record_name)).await?;
+        Ok(last.and_then(|r| r.rows.first().map(|row| row.at)))
     }
 
     /// `running`: during a run, where a drill of the production record itself
@@ -164,15 +166,27 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         let now = Utc::now();
         let mut metrics = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
         let mut record = self.audit_record(signal, now, DecisionName::Drill, String::new());
-        let name = practice::state_name(&p.run.config.dns.record_name);
-        let stored = self.store.get_state(&name).await?;
-        let version = stored.as_ref().map_or(0, |v| v.version);
-        let running: Option<Run> = stored.and_then(|v| serde_json::from_value(v.value).ok());
+        let name = resilience_core::documents::practice_run(&p.run.config.dns.record_name);
+        // An unreadable run is Corrupt, never "no run": a second drill must not start on top of
+        // it; the refusal names the document so a person can repair or remove it.
+        let (running, version, unreadable) = match documents::load::<Run, _>(&self.store, &name).await {
+            Ok((run, version)) => (run, version, None),
+            Err(StoreError::Corrupt { key, problem }) => (
+                None,
+                0,
+                Some(format!(
+                    "the practice drill's state document {key} is unreadable ({problem}): no drill starts until it is repaired or removed"
+                )),
+            ),
+            Err(e) => return Err(e.into()),
+        };
         let refusal = if self.region == d.region {
             Some(format!(
                 "{} is the drilled region: the other region conducts the drill",
                 self.region
             ))
+        } else if let Some(why) = unreadable {
+            Some(why)
         } else if let Some(r) = running {
             if now - r.started_at < stale_after(d) {
                 Some(format!("practice drill {} is in progress since {}", r.id, r.started_at))
@@ -268,10 +282,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 json!({ "signal": signal.key, "decision": "no-action", "why": format!("{} is the drilled region: the other region runs the drill", self.region) }),
             );
         }
-        let name = practice::state_name(&p.run.config.dns.record_name);
-        let stored = self.store.get_state(&name).await?;
-        let version = stored.as_ref().map_or(0, |v| v.version);
-        let Some(mut run) = stored.and_then(|v| serde_json::from_value::<Run>(v.value).ok()) else {
+        let name = resilience_core::documents::practice_run(&p.run.config.dns.record_name);
+        let (run, version) = documents::load::<Run, _>(&self.store, &name).await?;
+        let Some(mut run) = run else {
             // Outside a drill (someone set a practice alarm): the practice name reacts, nothing more.
             return p.run.react(signal).await;
         };
@@ -533,7 +546,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
         metrics.metric("PracticeFailed", if report.status == Status::Pass { 0.0 } else { 1.0 }, Unit::Count);
         let signal_key = format!("failover-drill/{}", run.id);
-        let mut record = resilience_core::evidence::audit::AuditRecord::new(
+        let mut record = resilience_core::model::audit::AuditRecord::new(
             FUNCTION,
             self.region.as_str(),
             Utc::now(),
@@ -568,7 +581,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         .await?;
         self.store
             .replace_state(
-                &practice::last_name(&run.record_name),
+                &resilience_core::documents::practice_last(&run.record_name),
                 &serde_json::to_value(&report).unwrap_or_default(),
             )
             .await?;

@@ -16,13 +16,14 @@ use resilience_core::config::Strategy;
 use resilience_core::config::SuiteConfig;
 use resilience_core::decide::failover::{self, Decision, DnsState};
 use resilience_core::evidence;
-use resilience_core::evidence::audit::{ActionRecord, AuditRecord, DecisionName, Outcome};
-use resilience_core::evidence::notify::{Notification, Notifier, Severity};
+use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::handler::once::{self, GuardError, Once, exactly_once};
 use resilience_core::handler::{Retryable, audit_rejected, diagnostic, dispatch};
 use resilience_core::model::HealthView;
 use resilience_core::model::Region;
+use resilience_core::model::audit::{ActionRecord, AuditRecord, DecisionName, Outcome};
+use resilience_core::model::{Notification, Severity};
 use resilience_core::scaling::scale_before_shift;
 use resilience_core::signal::{HealthStatus, Signal, SignalError, SignalKind};
 use resilience_core::store::{Claim, StateStore, StoreError};
@@ -124,7 +125,7 @@ impl From<FailoverError> for Diagnostic {
 impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     /// This region's copy of the DNS state; every region's function writes only its own.
     fn state_name(&self) -> String {
-        resilience_core::handler::dns_state::copy_name(&self.config, &self.region)
+        resilience_core::documents::dns::copy_name(&self.config, &self.region)
     }
 
     /// Handles one Lambda payload (one event, or an SNS / SQS batch).
@@ -170,8 +171,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 
     async fn react_leased(&self, signal: &Signal, metrics: &mut Metrics, started: Instant) -> Result<(String, Value), FailoverError> {
         let state_name = self.state_name();
-        let (stored, version, view) =
-            resilience_core::handler::dns_state::read(&self.config, &self.region, &self.store, &self.peers).await?;
+        let (stored, version, view) = resilience_core::documents::dns::read(&self.config, &self.region, &self.store, &self.peers).await?;
         // Notifications a faulted invocation left queued go out first.
         let mut state = view;
         let mut actions = self.flush_outbox(&mut state).await;

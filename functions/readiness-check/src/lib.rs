@@ -8,13 +8,15 @@ use chrono::Utc;
 use resilience_core::act::readiness::{CheckInputs, ReadinessProbe};
 use resilience_core::config::{Policy, SuiteConfig};
 use resilience_core::decide::readiness::{self, Change, Grade, ReadinessReport};
+use resilience_core::documents::dns as dns_state;
 use resilience_core::evidence;
-use resilience_core::evidence::audit::{AuditRecord, DecisionName, Outcome};
-use resilience_core::evidence::notify::{Notification, Notifier, Severity};
+use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::handler::once::{Once, exactly_once};
-use resilience_core::handler::{ReactError, audit_rejected, dispatch, dns_state};
+use resilience_core::handler::{ReactError, audit_rejected, dispatch};
 use resilience_core::model::Region;
+use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
+use resilience_core::model::{Notification, Severity};
 use resilience_core::signal::{Signal, SignalKind};
 use resilience_core::store::StateStore;
 use serde_json::{Value, json};
@@ -127,7 +129,7 @@ impl<S: StateStore, N: Notifier> ReadinessCheck<S, N> {
             recorded_drained,
         };
         let report = self.probe.run(&self.config, &self.region, &inputs).await;
-        let name = readiness::report_name(&self.region);
+        let name = resilience_core::documents::readiness_report(&self.region);
         let previous = self.store.get_state(&name).await?;
         let version = previous.as_ref().map_or(0, |v| v.version);
         let previous: Option<ReadinessReport> = previous.and_then(|v| serde_json::from_value(v.value).ok());

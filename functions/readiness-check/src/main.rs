@@ -12,7 +12,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = deployment::start(|d| {
-        // Each region's copy of the DNS state is read where it is written (`handler::dns_state`).
+        // Each region's copy of the DNS state is read where it is written (`documents::dns`).
         let peers = d
             .config
             .regions

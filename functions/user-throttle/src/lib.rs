@@ -16,14 +16,15 @@ use resilience_core::act::throttle_table::{ThrottleTable, ThrottleTableError, Wr
 use resilience_core::config::{SuiteConfig, ThrottleConfig};
 use resilience_core::decide::throttle::{Offence, ThrottleDecision, ThrottleRecord, on_offence};
 use resilience_core::evidence;
-use resilience_core::evidence::audit::{AuditRecord, DecisionName, Outcome};
-use resilience_core::evidence::notify::{Notification, Notifier, Severity};
+use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::handler::once::{self, GuardError};
 use resilience_core::handler::{Retryable, answer, diagnostic, is_sqs_batch};
 use resilience_core::model::AlarmState;
 use resilience_core::model::Principal;
 use resilience_core::model::Region;
+use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
+use resilience_core::model::{Notification, Severity};
 use resilience_core::signal::{AlarmChange, OperatorCommandKind, Signal, SignalKind, normalise};
 use resilience_core::store::{Claim, StateStore, StoreError};
 use serde_json::{Value, json};

@@ -6,8 +6,8 @@
 use crate::act::traffic::health_metric::HealthMetricSwitch;
 use crate::aws::clients::AwsClients;
 use crate::config::{FailoverDrillConfig, SuiteConfig};
-use crate::evidence::audit::{ActionRecord, Outcome};
 use crate::model::Region;
+use crate::model::audit::{ActionRecord, Outcome};
 use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::types::StateValue;
 use std::collections::{BTreeMap, BTreeSet};

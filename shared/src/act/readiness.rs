@@ -800,7 +800,7 @@ impl ReadinessProbe {
         let iam = client!(self, aws_sdk_iam, region);
         let mut items = Vec::new();
         let mut simulator_down: Option<ReadFailure> = None;
-        for function in grade::FUNCTIONS {
+        for function in grade::checked_functions() {
             let name = grade::function_name(config, function);
             let item = format!("{function} may do its job");
             let role = match lambda.get_function_configuration().function_name(&name).send().await {

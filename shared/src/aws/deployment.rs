@@ -3,11 +3,11 @@
 //! deployed configuration (an SSM parameter) changes, so the kill switch or a threshold changes
 //! without a code deploy.
 
+use crate::auth::TokenValidator;
 use crate::aws::clients::{AwsClients, TrustRoots};
 use crate::config::{ConfigError, ENV_CONFIG_PARAMETER, SuiteConfig};
 use crate::evidence::notify::SnsNotifier;
 use crate::model::Region;
-use crate::signal::token::TokenValidator;
 use crate::store::dynamodb::DynamoStore;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};

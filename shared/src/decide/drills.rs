@@ -43,11 +43,6 @@ pub struct DrillRecord {
     pub summary: String,
 }
 
-/// The history document of `region`.
-pub fn history_name(region: &Region) -> String {
-    format!("drills#history@{region}")
-}
-
 /// The drill records of one backup-verifier run (none when it ran no drill and no probe).
 pub fn records_of(config: &SuiteConfig, region: &Region, report: &BackupReport) -> Vec<DrillRecord> {
     let rpo_ms = config.backup.rpo_target_seconds as f64 * 1000.0;

@@ -22,16 +22,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
-/// The state document of the practice run on `record_name`.
-pub fn state_name(record_name: &str) -> String {
-    format!("failover-drill#{record_name}")
-}
-
-/// The state document holding the last finished run's report.
-pub fn last_name(record_name: &str) -> String {
-    format!("failover-drill#last#{record_name}")
-}
-
 /// What the guards look at, read by the adapter.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuardFacts {

@@ -6,7 +6,7 @@
 //! ([`unreadable`]), never as a pass.
 
 use crate::config::{CapacityTarget, Strategy, SuiteConfig};
-use crate::model::Region;
+use crate::model::{Function, Region};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -191,12 +191,6 @@ impl ReadinessReport {
     }
 }
 
-/// The state document holding the last report of the check run from `region` (read by the
-/// next check, and by `resilience status`).
-pub fn report_name(region: &Region) -> String {
-    format!("readiness#{region}")
-}
-
 /// An item whose grade changed since the last check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
@@ -298,7 +292,7 @@ pub fn pattern_routes(pattern: &str, source: &str, alarm: Option<&str>) -> bool 
 /// reaching `function`; for alarm routes, each of `alarms` must pass the rule's filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    pub function: &'static str,
+    pub function: Function,
     pub bus: String,
     pub source: String,
     pub alarms: Vec<String>,
@@ -325,31 +319,31 @@ pub fn routes(config: &SuiteConfig, region: &Region) -> Vec<Route> {
     let source = config.operators.sources.first().cloned().unwrap_or_else(|| format!("{p}.operator"));
     let mut out = vec![
         Route {
-            function: "dns-failover",
+            function: Function::DnsFailover,
             bus: "default".into(),
             source: "aws.cloudwatch".into(),
             alarms: health,
         },
         Route {
-            function: "dns-failover",
+            function: Function::DnsFailover,
             bus: "default".into(),
             source: "aws.health".into(),
             alarms: vec![],
         },
         Route {
-            function: "dns-failover",
+            function: Function::DnsFailover,
             bus: operator.clone(),
             source: source.clone(),
             alarms: vec![],
         },
         Route {
-            function: "capacity-scaler",
+            function: Function::CapacityScaler,
             bus: operator.clone(),
             source: source.clone(),
             alarms: vec![],
         },
         Route {
-            function: "backup-verifier",
+            function: Function::BackupVerifier,
             bus: operator,
             source,
             alarms: vec![],
@@ -357,7 +351,7 @@ pub fn routes(config: &SuiteConfig, region: &Region) -> Vec<Route> {
     ];
     if !saturation.is_empty() {
         out.push(Route {
-            function: "capacity-scaler",
+            function: Function::CapacityScaler,
             bus: "default".into(),
             source: "aws.cloudwatch".into(),
             alarms: saturation,
@@ -799,17 +793,15 @@ pub fn grade_pitr(table: &str, region: &Region, status: Option<&str>, days: Opti
 
 // ---- permissions ----------------------------------------------------------------------------
 
-/// The functions the template deploys, by their name in `functions/` (the template names each
-/// `<platform>-<name>`).
-pub const FUNCTIONS: [&str; 5] = [
-    "dns-failover",
-    "capacity-scaler",
-    "backup-verifier",
-    "user-throttle",
-    "access-authorizer",
-];
+/// The functions whose permissions the check simulates: every function but readiness-check
+/// itself, whose grants are read-only and held against the template by the deployed-stack test
+/// (a check that cannot run reports nothing, so it cannot vouch for itself).
+pub fn checked_functions() -> impl Iterator<Item = Function> {
+    Function::ALL.into_iter().filter(|f| *f != Function::ReadinessCheck)
+}
 
-pub fn function_name(config: &SuiteConfig, function: &str) -> String {
+/// The deployed name of `function` (the template names each `<platform>-<name>`).
+pub fn function_name(config: &SuiteConfig, function: Function) -> String {
     format!("{}-{function}", config.platform)
 }
 
@@ -834,7 +826,7 @@ pub fn partition_and_account(config: &SuiteConfig) -> Option<(String, String)> {
 /// one list of permissions (simulated by the readiness check, held against the template's
 /// grants by the deployed-stack test). Reads of what it acts on are included where a decision
 /// depends on them.
-pub fn needs(config: &SuiteConfig, function: &str, region: &Region) -> Vec<Need> {
+pub fn needs(config: &SuiteConfig, function: Function, region: &Region) -> Vec<Need> {
     let Some((partition, account)) = partition_and_account(config) else {
         return Vec::new();
     };
@@ -846,12 +838,12 @@ pub fn needs(config: &SuiteConfig, function: &str, region: &Region) -> Vec<Need>
     let table = |r: &Region, name: &str| format!("arn:{partition}:dynamodb:{r}:{account}:table/{name}");
     let state = table(region, &config.state_table);
     let mut out = Vec::new();
-    if let Some(topic) = config.topic_for(region).filter(|_| function != "access-authorizer") {
+    if let Some(topic) = config.topic_for(region).filter(|_| function != Function::AccessAuthorizer) {
         out.push(need("sns:Publish", topic.to_owned()));
     }
     let claims = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
     match function {
-        "dns-failover" => {
+        Function::DnsFailover => {
             out.extend(claims.iter().map(|a| need(a, state.clone())));
             out.push(need("cloudwatch:DescribeAlarms", "*".into()));
             let zone = format!("arn:{partition}:route53:::hostedzone/{}", config.dns.hosted_zone_id);
@@ -900,7 +892,7 @@ pub fn needs(config: &SuiteConfig, function: &str, region: &Region) -> Vec<Need>
                 }
             }
         }
-        "capacity-scaler" => {
+        Function::CapacityScaler => {
             out.extend(claims.iter().map(|a| need(a, state.clone())));
             out.push(need("cloudwatch:DescribeAlarms", "*".into()));
             for r in &config.capacity.resources {
@@ -920,7 +912,7 @@ pub fn needs(config: &SuiteConfig, function: &str, region: &Region) -> Vec<Need>
                 }
             }
         }
-        "backup-verifier" => {
+        Function::BackupVerifier => {
             out.extend(claims.iter().map(|a| need(a, state.clone())));
             for t in &config.protected_tables {
                 for r in config.regions.keys() {
@@ -942,7 +934,7 @@ pub fn needs(config: &SuiteConfig, function: &str, region: &Region) -> Vec<Need>
                 }
             }
         }
-        "user-throttle" => {
+        Function::UserThrottle => {
             out.extend(claims.iter().map(|a| need(a, state.clone())));
             out.push(need("cloudwatch:DescribeAlarms", "*".into()));
             if let Some(t) = &config.throttle {
@@ -950,12 +942,12 @@ pub fn needs(config: &SuiteConfig, function: &str, region: &Region) -> Vec<Need>
                 out.push(need("dynamodb:GetItem", table(region, &t.table)));
             }
         }
-        "access-authorizer" => {
+        Function::AccessAuthorizer => {
             if let Some(t) = &config.throttle {
                 out.push(need("dynamodb:GetItem", table(region, &t.table)));
             }
         }
-        _ => {}
+        Function::ReadinessCheck => {}
     }
     out.sort();
     out.dedup();
@@ -971,7 +963,7 @@ pub struct Simulated {
     pub decision: String,
 }
 
-pub fn grade_permissions(function: &str, region: &Region, role: &str, results: &[Simulated]) -> Item {
+pub fn grade_permissions(function: Function, region: &Region, role: &str, results: &[Simulated]) -> Item {
     let denied: Vec<String> = results
         .iter()
         .filter(|r| r.decision != "allowed")
@@ -1272,7 +1264,7 @@ mod tests {
     #[test]
     fn each_function_needs_what_its_configuration_uses() {
         let c = config();
-        let dns = needs(&c, "dns-failover", &south());
+        let dns = needs(&c, Function::DnsFailover, &south());
         assert!(
             dns.iter().any(
                 |n| n.action == "cloudwatch:PutMetricData" && n.context == vec![("cloudwatch:namespace", "aworld/Failover".to_owned())]
@@ -1282,17 +1274,17 @@ mod tests {
             dns.iter()
                 .any(|n| n.action == "route53:ChangeResourceRecordSets" && n.resource == "arn:aws:route53:::hostedzone/Z0AWORLDEXAMPLE")
         );
-        let backup = needs(&c, "backup-verifier", &south());
+        let backup = needs(&c, Function::BackupVerifier, &south());
         assert_eq!(
             backup.iter().filter(|n| n.action == "dynamodb:DescribeContinuousBackups").count(),
             4,
             "two tables in two regions"
         );
-        for f in FUNCTIONS {
+        for f in checked_functions() {
             assert!(!needs(&c, f, &south()).is_empty(), "{f}");
         }
         let denied = grade_permissions(
-            "dns-failover",
+            Function::DnsFailover,
             &south(),
             "role",
             &[Simulated {

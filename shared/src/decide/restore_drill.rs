@@ -32,11 +32,6 @@ pub const CANARY_ATTRIBUTE: &str = "resilience_drill_value";
 /// The sort-key value of canaries in a table with a string sort key.
 pub const CANARY_SORT_KEY: &str = "resilience-drill";
 
-/// The state document of the drill of `table` in `region`.
-pub fn state_name(table: &str, region: &str) -> String {
-    format!("restore-drill#{table}@{region}")
-}
-
 /// Where a drill is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -1,14 +1,14 @@
 //! Evidence of every decision: the audit record, the decision log line, the metrics and the
 //! notification, written the same way by every function.
 
-pub mod audit;
 pub mod notify;
 pub mod telemetry;
 
 use crate::config::Policy;
-use crate::evidence::audit::{ActionRecord, AuditRecord, Outcome};
-use crate::evidence::notify::{Notification, Notifier};
+use crate::evidence::notify::Notifier;
 use crate::evidence::telemetry::{Metrics, Unit};
+use crate::model::Notification;
+use crate::model::audit::{ActionRecord, AuditRecord, Outcome};
 use crate::store::{StateStore, StoreResult};
 use std::time::Instant;
 
@@ -54,10 +54,10 @@ pub async fn record_drills<S: StateStore>(
     if runs.is_empty() {
         return Ok(());
     }
-    let name = drills::history_name(region);
-    let stored = store.get_state(&name).await?;
-    let version = stored.as_ref().map_or(0, |v| v.version);
-    let history: Vec<drills::DrillRecord> = stored.and_then(|v| serde_json::from_value(v.value).ok()).unwrap_or_default();
+    let name = crate::documents::drill_history(region);
+    // An unreadable history is Corrupt, not empty: appending to "nothing" would erase it.
+    let (history, version) = crate::documents::load::<Vec<drills::DrillRecord>, _>(store, &name).await?;
+    let history = history.unwrap_or_default();
     let history = drills::append(history, runs, drills::KEEP);
     store
         .put_state(&name, &serde_json::to_value(&history).unwrap_or_default(), version)

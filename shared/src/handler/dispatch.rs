@@ -4,9 +4,9 @@
 
 use crate::config::SuiteConfig;
 use crate::evidence;
-use crate::evidence::audit::{AuditRecord, DecisionName};
 use crate::evidence::telemetry::Metrics;
 use crate::handler::error::Retryable;
+use crate::model::audit::{AuditRecord, DecisionName};
 use crate::signal::{Signal, SignalError, normalise};
 use crate::store::StateStore;
 use aws_lambda_events::sqs::BatchItemFailure;

@@ -2,7 +2,6 @@
 //! typed partial-batch response), one exactly-once path, one error diagnostic.
 
 pub mod dispatch;
-pub mod dns_state;
 pub mod error;
 pub mod once;
 

@@ -1,10 +1,17 @@
-//! Leaf value types of the data path. They depend on nothing else in the crate, so every
-//! stage (config, signal, decide, act, evidence) can name them without a module cycle.
+//! Leaf value types: every noun the data path speaks. They depend on nothing else in the
+//! crate, so every stage (config, signal, decide, act, store, evidence) can name them without
+//! a module cycle.
 
+pub mod audit;
+pub mod function;
 pub mod health;
+pub mod notification;
 pub mod principal;
 pub mod region;
 
+pub use audit::{ActionRecord, AuditRecord, DecisionName, Outcome};
+pub use function::Function;
 pub use health::{AlarmState, HealthView, RegionHealth, Unread};
+pub use notification::{Notification, Severity};
 pub use principal::{InvalidPrincipal, Principal};
 pub use region::{Region, region_of_arn};

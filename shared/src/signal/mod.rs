@@ -18,7 +18,6 @@ mod envelope;
 pub mod health;
 pub mod schedule;
 pub mod suspicious;
-pub mod token;
 
 pub use alarm::{AlarmChange, AlarmType, REGION_TAG, RegionSource};
 pub use command::{CommandProof, CommandRefusal, DEFAULT_OPERATOR_SOURCE, OperatorCommand, OperatorCommandDetail, OperatorCommandKind};

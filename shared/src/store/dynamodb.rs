@@ -3,7 +3,7 @@
 
 use super::transact::PutOutcome;
 use super::{Claim, Lease, LeaseOutcome, StateStore, StoreError, StoreResult, Versioned, keys};
-use crate::evidence::audit::AuditRecord;
+use crate::model::audit::AuditRecord;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};

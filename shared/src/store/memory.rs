@@ -3,7 +3,7 @@
 //! process.
 
 use super::{Claim, Lease, LeaseOutcome, StateStore, StoreError, StoreResult, Versioned};
-use crate::evidence::audit::AuditRecord;
+use crate::model::audit::AuditRecord;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use std::collections::HashMap;

@@ -21,7 +21,7 @@ pub mod dynamodb;
 pub mod memory;
 pub mod transact;
 
-use crate::evidence::audit::AuditRecord;
+use crate::model::audit::AuditRecord;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use std::future::Future;

@@ -216,7 +216,7 @@ async fn an_abandoned_drill_fails_is_notified_and_removes_its_scratch_table_and_
 
     let ddb = aws_sdk_dynamodb::Client::new(&sdk(NORTH).await);
     let store = resilience_core::store::dynamodb::DynamoStore::new(ddb, p.state_table.clone());
-    let name = resilience_core::decide::restore_drill::state_name(&format!("{}-orders", p.id), NORTH);
+    let name = resilience_core::documents::restore_drill(&format!("{}-orders", p.id), NORTH);
     let stored = store.get_state(&name).await.unwrap().unwrap();
     let mut state = stored.value.clone();
     state["started_at"] = json!((chrono::Utc::now() - chrono::Duration::hours(25)).to_rfc3339());

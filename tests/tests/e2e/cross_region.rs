@@ -120,9 +120,7 @@ async fn one_alarm_to_both_regions_makes_one_change_and_one_notification(lag: Du
         let store = t.p.store(aws_sdk_dynamodb::Client::new(&sdk(region).await));
         let config = resilience_core::config::SuiteConfig::from_json(&t.p.config.to_string()).unwrap();
         let home: resilience_core::Region = region.parse().unwrap();
-        let (_, _, view) = resilience_core::handler::dns_state::read(&config, &home, &store, &[])
-            .await
-            .unwrap();
+        let (_, _, view) = resilience_core::documents::dns::read(&config, &home, &store, &[]).await.unwrap();
         assert_eq!(
             view.drained.iter().map(ToString::to_string).collect::<Vec<_>>(),
             [SOUTH],

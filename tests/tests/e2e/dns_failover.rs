@@ -45,7 +45,7 @@ async fn heal_south_and_fail_back(p: &Platform, api: &RuntimeApi) -> serde_json:
         .expect("handled")
 }
 
-fn failovers(audit: &[resilience_core::evidence::audit::AuditRecord]) -> usize {
+fn failovers(audit: &[resilience_core::model::audit::AuditRecord]) -> usize {
     audit.iter().filter(|r| r.decision == "failover").count()
 }
 
@@ -115,7 +115,9 @@ async fn control_plane_fallback_changes_weights_and_operator_failback_restores_t
         .invoke(&p.command("Resilience Failback Command", Some(SOUTH)))
         .await
         .expect("handled");
-    assert_eq!(refused["decision"]["reason"], "target-not-healthy", "{refused}");
+    // A command a safety rule stops is refused, and says so (not "no action").
+    assert_eq!(refused["decision"]["decision"], "refused", "{refused}");
+    assert!(refused["decision"]["why"].as_str().unwrap().contains("is not healthy"), "{refused}");
     p.set_alarm(SOUTH, "api-5xx", StateValue::Ok).await;
     p.set_alarm(SOUTH, "api-latency", StateValue::Ok).await;
     let back = api

@@ -76,7 +76,7 @@ async fn sns_failing_after_the_change_keeps_the_change_audits_it_and_a_retry_sen
         audit[0]
             .actions
             .iter()
-            .any(|a| a.action == "sns:Publish" && a.outcome == resilience_core::evidence::audit::Outcome::Planned),
+            .any(|a| a.action == "sns:Publish" && a.outcome == resilience_core::model::audit::Outcome::Planned),
         "the audit record, written before the announcement, says one is queued"
     );
 

@@ -183,7 +183,7 @@ async fn a_practice_drill_drains_and_restores_the_practice_name_and_times_every_
     let store = resilience_core::store::dynamodb::DynamoStore::new(ddb, p.state_table.clone());
     use resilience_core::store::StateStore;
     let history = store
-        .get_state(&resilience_core::decide::drills::history_name(&NORTH.parse().unwrap()))
+        .get_state(&resilience_core::documents::drill_history(&NORTH.parse().unwrap()))
         .await
         .unwrap()
         .unwrap();
@@ -327,7 +327,7 @@ async fn a_run_that_never_finished_is_cleared_and_the_next_schedule_starts_a_new
     // Two hours later it is stale.
     let store = resilience_core::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk(NORTH).await), p.state_table.clone());
     let record = p.config["failover_drill"]["record_name"].as_str().unwrap();
-    let name = resilience_core::decide::practice::state_name(record);
+    let name = resilience_core::documents::practice_run(record);
     let stored = store.get_state(&name).await.unwrap().unwrap();
     let mut run = stored.value.clone();
     run["started_at"] = json!((chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339());
@@ -361,7 +361,7 @@ async fn a_delivered_state_the_trigger_is_not_in_moves_the_drill_nowhere() {
     assert_eq!(out["decision"], "no-action", "{out:#}");
     assert!(out["why"].as_str().unwrap().contains("not as delivered"), "{out:#}");
     let store = resilience_core::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk(NORTH).await), p.state_table.clone());
-    let name = resilience_core::decide::practice::state_name(p.config["failover_drill"]["record_name"].as_str().unwrap());
+    let name = resilience_core::documents::practice_run(p.config["failover_drill"]["record_name"].as_str().unwrap());
     let run = store.get_state(&name).await.unwrap().unwrap().value;
     assert_eq!(run["step"], "triggered", "{run}");
     assert_eq!(run["marks"], json!([]), "{run}");

@@ -3,7 +3,8 @@
 // Test code: an unexpected error is the test failing.
 #![allow(clippy::unwrap_used)]
 
-use resilience_core::evidence::notify::{Notification, Notifier, Severity, SnsNotifier};
+use resilience_core::evidence::notify::{Notifier, SnsNotifier};
+use resilience_core::model::{Notification, Severity};
 use resilience_tests::{drain_queue, sdk, topic_with_queue, unique};
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::{Duration, Utc};
-use resilience_core::evidence::audit::AuditRecord;
+use resilience_core::model::audit::AuditRecord;
 use resilience_core::store::dynamodb::DynamoStore;
 use resilience_core::store::memory::MemoryStore;
 use resilience_core::store::{Claim, LeaseOutcome, StateStore, StoreError};
@@ -107,12 +107,12 @@ async fn audit_records_read_back_newest_first<S: StateStore>(store: &S) {
             t0 + Duration::seconds(i),
             &format!("sig-{i}"),
             json!({"n": i}),
-            resilience_core::evidence::audit::DecisionName::NoAction,
+            resilience_core::model::audit::DecisionName::NoAction,
             format!("because {i}"),
         );
-        r.actions.push(resilience_core::evidence::audit::ActionRecord {
+        r.actions.push(resilience_core::model::audit::ActionRecord {
             action: "x".into(),
-            outcome: resilience_core::evidence::audit::Outcome::Skipped,
+            outcome: resilience_core::model::audit::Outcome::Skipped,
             detail: "d".into(),
             millis: 1,
             confirm_ms: None,

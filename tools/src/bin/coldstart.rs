@@ -23,8 +23,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(30);
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let release = std::path::Path::new(root).join("target/release");
+    // Beside this binary: `make bench` builds the functions in the same (release) profile.
+    let release = resilience_tests::runtime::profile_dir();
     let mut config: serde_json::Value = serde_json::from_str(resilience_core::config::EXAMPLE).expect("example config");
     // The authorizer needs signing keys; any valid JWKS does for start-up.
     config["auth"]["jwks"] = resilience_tests::jwt::generate().jwks;
@@ -57,7 +57,7 @@ async fn main() {
         out.push(serde_json::json!({ "binary": name, "median_ms": m, "ratio": m / base, "runs": runs }));
     }
     std::fs::write(
-        std::path::Path::new(root).join("target/coldstart.json"),
+        release.parent().unwrap_or(&release).join("coldstart.json"),
         serde_json::to_string_pretty(&out).expect("json"),
     )
     .expect("write");

@@ -11,7 +11,8 @@
 use aws_sdk_cloudwatch::types::{Dimension, MetricDataQuery, MetricDatum, MetricStat, StateValue};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jsonwebtoken::Algorithm;
-use resilience_core::evidence::notify::{Notification, Notifier, Severity, SnsNotifier};
+use resilience_core::evidence::notify::{Notifier, SnsNotifier};
+use resilience_core::model::{Notification, Severity};
 use resilience_tests::faults::FaultProxy;
 use resilience_tests::platform::{NORTH, Platform, SOUTH};
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
@@ -20,8 +21,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// A release binary beside this one (`make bench` builds the functions in the same profile).
 fn release(name: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release")).join(name)
+    resilience_tests::runtime::profile_dir().join(name)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -444,7 +446,10 @@ async fn main() {
     );
     report["reaction"] = json!({ "runs": runs, "cold_ms": cold, "warm_ms": warm, "direct_ms": direct_ms, "overhead_pct": (warm / direct_ms - 1.0) * 100.0, "peak_rss_mib": rss, "python_cold_ms": python, "python_ratio": python / cold, "cold_parameter_ms": cold_parameter, "parameter_init_ms": cold_parameter - cold });
     std::fs::write(
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/reaction.json")),
+        resilience_tests::runtime::profile_dir()
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("reaction.json"),
         serde_json::to_string_pretty(&report).expect("json"),
     )
     .expect("write report");

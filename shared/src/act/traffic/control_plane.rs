@@ -2,8 +2,8 @@
 
 use crate::act::traffic::SwitchError;
 use crate::config::DnsConfig;
-use crate::evidence::audit::{ActionRecord, Outcome};
 use crate::model::Region;
+use crate::model::audit::{ActionRecord, Outcome};
 use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet};
 use std::time::{Duration, Instant};

@@ -3,8 +3,8 @@
 use crate::act::traffic::SwitchError;
 use crate::aws::clients::AwsClients;
 use crate::config::HealthMetricConfig;
-use crate::evidence::audit::{ActionRecord, Outcome};
 use crate::model::Region;
+use crate::model::audit::{ActionRecord, Outcome};
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit, StateValue};
 use aws_sdk_route53::error::DisplayErrorContext;
 use std::time::{Duration, Instant, SystemTime};

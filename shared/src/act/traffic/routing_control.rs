@@ -2,8 +2,8 @@
 
 use crate::act::traffic::SwitchError;
 use crate::aws::clients::AwsClients;
-use crate::evidence::audit::{ActionRecord, Outcome};
 use crate::model::Region;
+use crate::model::audit::{ActionRecord, Outcome};
 use aws_sdk_route53recoverycluster::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use std::collections::BTreeMap;

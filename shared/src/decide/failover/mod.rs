@@ -10,9 +10,9 @@
 //! - with the kill switch on, or frozen, no automatic action (the plan is still reported).
 
 use crate::config::SuiteConfig;
-use crate::evidence::audit::DecisionName;
-use crate::evidence::notify::Severity;
 use crate::model::Region;
+use crate::model::Severity;
+use crate::model::audit::DecisionName;
 use crate::model::{AlarmState, HealthView, RegionHealth, Unread};
 use crate::signal::{HealthStatus, OperatorCommandKind, Signal, SignalKind};
 use chrono::{DateTime, Duration, Utc};
@@ -55,7 +55,7 @@ pub struct DnsState {
     pub health_issue_seen: BTreeMap<String, DateTime<Utc>>,
     /// Notifications that could not be sent yet; the next invocation sends them first.
     #[serde(default)]
-    pub outbox: Vec<crate::evidence::notify::Notification>,
+    pub outbox: Vec<crate::model::Notification>,
 }
 
 /// A switch that does not say what the state records: changed outside the suite (a drain
@@ -308,7 +308,8 @@ pub enum Decision {
     Unfreeze {
         by: String,
     },
-    /// An operator command from a source or principal that is not allowed.
+    /// An operator command that is not obeyed: its sender or principal is not allowed, or a
+    /// safety rule stops it (traffic is never moved to a region that is not healthy).
     Refused {
         why: String,
     },
@@ -479,7 +480,7 @@ pub fn decide(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &
                 };
             }
             let by = cmd.detail.requested_by.clone();
-            match cmd.command {
+            let decided = match cmd.command {
                 OperatorCommandKind::Freeze => Decision::Freeze { by },
                 OperatorCommandKind::Unfreeze => Decision::Unfreeze { by },
                 OperatorCommandKind::Failover => match &cmd.detail.region {
@@ -501,7 +502,8 @@ pub fn decide(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: &
                     NoActionReason::NotForThisFunction,
                     format!("{other:?} is not a dns-failover command"),
                 ),
-            }
+            };
+            refused_by_a_safety_rule(cmd.command, decided)
         }
         SignalKind::Alarm(a) => {
             if !config.regions.contains_key(&a.region) {
@@ -610,6 +612,17 @@ fn pick_target(config: &SuiteConfig, state: &DnsState, health: &HealthView, drai
         NoActionReason::TargetNotHealthy,
         format!("no healthy region to take {drain}'s traffic ({})", detail.join("; ")),
     ))
+}
+
+/// A command a safety rule stops (traffic is never moved to a region that is not healthy) was
+/// asked for and is not obeyed: it is refused, and says so, rather than "no action".
+fn refused_by_a_safety_rule(command: OperatorCommandKind, decided: Decision) -> Decision {
+    match decided {
+        Decision::NoAction(n) if n.reason == NoActionReason::TargetNotHealthy => Decision::Refused {
+            why: format!("operator command {command:?} refused: {}", n.why),
+        },
+        d => d,
+    }
 }
 
 fn automatic_failover(config: &SuiteConfig, state: &DnsState, health: &HealthView, region: &Region) -> Decision {

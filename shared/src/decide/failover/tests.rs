@@ -392,7 +392,10 @@ fn operator_commands_work_while_frozen_but_still_never_to_an_unhealthy_region() 
         &view(&c, 0, 1),
         t0(),
     );
-    assert_eq!(reason(&d), NoActionReason::TargetNotHealthy);
+    assert!(
+        matches!(&d, Decision::Refused { why } if why.contains("Failover refused") && why.contains("is not healthy")),
+        "a command a safety rule stops is refused, and says so: {d:?}"
+    );
 }
 
 #[test]
@@ -418,7 +421,11 @@ fn manual_failback_restores_a_healthy_drained_region_even_inside_hold_down() {
         &view(&c, 1, 0),
         t0(),
     );
-    assert_eq!(reason(&d), NoActionReason::TargetNotHealthy);
+    assert!(
+        matches!(&d, Decision::Refused { why } if why.contains("Failback refused") && why.contains("is not healthy")),
+        "a failback to an unhealthy region is refused, and says so: {d:?}"
+    );
+    assert_eq!(d.name(), DecisionName::Refused);
 }
 
 #[test]

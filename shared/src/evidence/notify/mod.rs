@@ -10,42 +10,9 @@ mod sns;
 pub use recording::RecordingNotifier;
 pub use sns::SnsNotifier;
 
-use crate::model::Region;
-use serde::{Deserialize, Serialize};
+use crate::model::notification::Notification;
 use serde_json::{Value, json};
 use std::future::Future;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// Something a person must know of.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notification {
-    pub severity: Severity,
-    pub function: String,
-    pub region: Region,
-    /// One line, for a mail subject or a chat title.
-    pub subject: String,
-    /// A few lines for a person: what happened, what was done, what to check, how to undo.
-    pub summary: String,
-    /// Everything a program needs (the decision, the actions, the audit id).
-    pub body: Value,
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("notification {subject:?} not sent: {message}")]
@@ -149,6 +116,7 @@ fn sns_structure(n: &Notification, summary: &str, body: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
 
     #[test]
     fn a_notification_too_big_for_sns_keeps_its_summary_and_an_excerpt_of_its_body() {

@@ -1,5 +1,5 @@
-//! JWT validation for the API edge: RS256 / ES256 against a configured JWKS; issuer, audience,
-//! expiry and not-before with bounded clock skew. `alg: none`, HMAC algorithms, unknown `kid`s
+//! Token validation for the API edge, its own module: a token is a credential, not a signal.
+//! JWT: RS256 / ES256 against a configured JWKS; issuer, audience, expiry and not-before with bounded clock skew. `alg: none`, HMAC algorithms, unknown `kid`s
 //! and tampered signatures are refused. Tokens are valid in every region: no regional state.
 
 use crate::config::AuthConfig;

@@ -10,14 +10,11 @@ use crate::store::{StateStore, StoreError};
 
 /// The name of `region`'s copy.
 pub fn copy_name(config: &SuiteConfig, region: &Region) -> String {
-    format!("dns#{}@{region}", config.dns.record_name)
+    super::dns_copy(&config.dns.record_name, region)
 }
 
 fn parse(name: &str, value: serde_json::Value) -> Result<DnsState, StoreError> {
-    serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
-        key: name.to_owned(),
-        problem: e.to_string(),
-    })
+    super::decode(name, value)
 }
 
 /// This region's copy (with its version, to write back) and the view merged with every other
@@ -30,7 +27,7 @@ pub async fn read<S: StateStore>(
     peers: &[(Region, S)],
 ) -> Result<(DnsState, u64, DnsState), StoreError> {
     let own_name = copy_name(config, home);
-    let legacy = format!("dns#{}", config.dns.record_name);
+    let legacy = super::dns_legacy(&config.dns.record_name);
     let (own, version) = match local.get_state(&own_name).await? {
         Some(v) => (parse(&own_name, v.value)?, v.version),
         // No copy of its own yet: it starts from the single document of earlier versions, with
