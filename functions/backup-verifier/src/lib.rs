@@ -11,19 +11,20 @@ use resilience_core::config::SuiteConfig;
 use resilience_core::decide::backup::{BackupReport, Status};
 use resilience_core::decide::drills;
 use resilience_core::decide::restore_drill::DrillState;
+use resilience_core::documents;
 use resilience_core::evidence;
 use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
-use resilience_core::handler::once::{Once, exactly_once};
-use resilience_core::handler::{ReactError, audit_rejected, dispatch};
-use resilience_core::model::Region;
+use resilience_core::handler::reaction::once;
+use resilience_core::handler::{Answer, ReactError, Reaction, serve};
 use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
+use resilience_core::model::{Function, Region};
 use resilience_core::model::{Notification, Severity};
 use resilience_core::signal::{OperatorCommandKind, Signal, SignalKind};
-use resilience_core::store::StateStore;
+use resilience_core::store::{StateStore, StoreError};
 use serde_json::{Value, json};
 
-pub const FUNCTION: &str = "backup-verifier";
+pub const FUNCTION: &str = Function::BackupVerifier.as_str();
 /// The state document holding the last report (read by the operator CLI).
 
 #[derive(Debug)]
@@ -91,41 +92,51 @@ fn run_anywhere(config: &SuiteConfig, signal: &Signal, now: DateTime<Utc>) -> Ru
     }
 }
 
+impl<S: StateStore, N: Notifier> Reaction for BackupVerifier<S, N> {
+    type Store = S;
+    type Error = VerifierError;
+    const FUNCTION: Function = Function::BackupVerifier;
+
+    fn config(&self) -> &SuiteConfig {
+        &self.config
+    }
+
+    fn region(&self) -> &Region {
+        &self.region
+    }
+
+    fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn lease(&self, _signal: &Signal) -> String {
+        "backup".to_owned()
+    }
+
+    /// The progress schedule ticks every few minutes: with no drill in progress it has nothing
+    /// to do, and leaves no audit record (one read).
+    async fn route(&self, signal: &Signal) -> Result<Option<Answer>, VerifierError> {
+        let idle = run_for(&self.config, &self.region, signal, Utc::now()) == Run::DrillProgress
+            && matches!(self.drill_doc().await?, None | Some((_, _, Ok(None))));
+        Ok(idle.then(|| Answer::decided(&signal.key, DecisionName::NoAction, "no restore drill in progress")))
+    }
+
+    async fn react(&self, signal: &Signal) -> Result<(String, Answer), VerifierError> {
+        self.verify(signal).await
+    }
+}
+
 impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
     pub async fn handle(&self, payload: Value) -> Result<Value, VerifierError> {
-        dispatch(
-            &payload,
-            &self.config,
-            (FUNCTION, self.region.as_str()),
-            async |signal| self.react(signal).await,
-            async |e| audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await,
-        )
-        .await
+        serve(self, &payload).await
     }
 
-    pub async fn react(&self, signal: &Signal) -> Result<Value, VerifierError> {
-        // The progress schedule ticks every few minutes: with no drill in progress it has
-        // nothing to do, and leaves no audit record (one read).
-        if run_for(&self.config, &self.region, signal, Utc::now()) == Run::DrillProgress
-            && matches!(self.drill_doc().await?, None | Some((_, _, Ok(None))))
-        {
-            return Ok(json!({ "signal": signal.key, "decision": DecisionName::NoAction, "why": "no restore drill in progress" }));
-        }
-        match exactly_once(&self.store, &self.config.policy, FUNCTION, &signal.key, "backup", async || {
-            self.verify(signal).await
-        })
-        .await?
-        {
-            Once::Ran(v) => Ok(v),
-            Once::Duplicate { status } => {
-                let mut m = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
-                evidence::duplicate(&mut m, &signal.key, &status);
-                Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }))
-            }
-        }
+    /// One signal, exactly once.
+    pub async fn react(&self, signal: &Signal) -> Result<Answer, VerifierError> {
+        once(self, signal).await
     }
 
-    async fn verify(&self, signal: &Signal) -> Result<(String, Value), VerifierError> {
+    async fn verify(&self, signal: &Signal) -> Result<(String, Answer), VerifierError> {
         let started = std::time::Instant::now();
         let now = Utc::now();
         let run = run_for(&self.config, &self.region, signal, now);
@@ -240,7 +251,9 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
         evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
         Ok((
             record.decision.to_string(),
-            json!({ "signal": signal.key, "decision": record.decision, "why": record.reason, "status": report.as_ref().map(BackupReport::status), "report": report, "audit_id": record.id }),
+            Answer::audited(&record)
+                .with("status", report.as_ref().map(BackupReport::status))
+                .with("report", &report),
         ))
     }
 }
@@ -253,13 +266,12 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
             return Ok(None);
         };
         let name = resilience_core::documents::restore_drill(&drill.table, drill.region.as_str());
-        let stored = self.store.get_state(&name).await?;
-        let version = stored.as_ref().map_or(0, |v| v.version);
-        let drill = match stored.map(|v| v.value).filter(|v| !v.is_null()) {
-            None => Ok(None),
-            Some(v) => serde_json::from_value(v).map(Some).map_err(|e| e.to_string()),
-        };
-        Ok(Some((name, version, drill)))
+        match documents::load::<DrillState, _>(&self.store, &name).await {
+            Ok((drill, version)) => Ok(Some((name, version, Ok(drill)))),
+            // Never written back: the drill's turn stops at an unreadable document.
+            Err(StoreError::Corrupt { problem, .. }) => Ok(Some((name, 0, Err(problem)))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// One step of the restore drill: the one in progress, or a new one when `start`. Its state

@@ -19,13 +19,14 @@ use resilience_core::config::{CapacityResource, SuiteConfig};
 use resilience_core::decide::capacity::{CapacityStep, Intent};
 use resilience_core::evidence;
 use resilience_core::evidence::notify::Notifier;
-use resilience_core::evidence::telemetry::{Metrics, Unit};
-use resilience_core::handler::once::{GuardError, Once, exactly_once};
-use resilience_core::handler::{Retryable, audit_rejected, diagnostic, dispatch};
+use resilience_core::evidence::telemetry::Unit;
+use resilience_core::handler::once::GuardError;
+use resilience_core::handler::reaction::once;
+use resilience_core::handler::{Answer, Reaction, Retryable, diagnostic, serve};
 use resilience_core::model::AlarmState;
-use resilience_core::model::Region;
 use resilience_core::model::RegionHealth;
 use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
+use resilience_core::model::{Function, Region};
 use resilience_core::model::{Notification, Severity};
 use resilience_core::scaling::{CAPACITY_LEASE, ScaleReport, scale_region};
 use resilience_core::signal::{OperatorCommandKind, Signal, SignalError, SignalKind};
@@ -142,40 +143,40 @@ pub fn ask(config: &SuiteConfig, signal: &Signal, now: DateTime<Utc>) -> Ask {
     }
 }
 
+impl<S: StateStore, N: Notifier> Reaction for CapacityScaler<S, N> {
+    type Store = S;
+    type Error = ScalerError;
+    const FUNCTION: Function = Function::CapacityScaler;
+
+    fn config(&self) -> &SuiteConfig {
+        &self.config
+    }
+
+    fn region(&self) -> &Region {
+        &self.region
+    }
+
+    fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn lease(&self, _signal: &Signal) -> String {
+        CAPACITY_LEASE.to_owned()
+    }
+
+    async fn react(&self, signal: &Signal) -> Result<(String, Answer), ScalerError> {
+        self.react_leased(signal, Instant::now()).await
+    }
+}
+
 impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
     pub async fn handle(&self, payload: Value) -> Result<Value, ScalerError> {
-        dispatch(
-            &payload,
-            &self.config,
-            (FUNCTION, self.region.as_str()),
-            async |signal| self.react(signal).await,
-            async |e| audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await,
-        )
-        .await
+        serve(self, &payload).await
     }
 
-    fn metrics(&self) -> Metrics {
-        Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str())
-    }
-
-    pub async fn react(&self, signal: &Signal) -> Result<Value, ScalerError> {
-        let started = Instant::now();
-        let once = exactly_once(
-            &self.store,
-            &self.config.policy,
-            FUNCTION,
-            &signal.key,
-            CAPACITY_LEASE,
-            async || self.react_leased(signal, started).await,
-        )
-        .await?;
-        match once {
-            Once::Ran(v) => Ok(v),
-            Once::Duplicate { status } => {
-                evidence::duplicate(&mut self.metrics(), &signal.key, &status);
-                Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }))
-            }
-        }
+    /// One signal, exactly once.
+    pub async fn react(&self, signal: &Signal) -> Result<Answer, ScalerError> {
+        once(self, signal).await
     }
 
     /// Whether each resource's saturation alarms are all OK now, per region (DescribeAlarms).
@@ -195,7 +196,7 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
             .collect()
     }
 
-    async fn react_leased(&self, signal: &Signal, started: Instant) -> Result<(String, Value), ScalerError> {
+    async fn react_leased(&self, signal: &Signal, started: Instant) -> Result<(String, Answer), ScalerError> {
         let now = Utc::now();
         let dry_run = self.config.dry_run;
         let decision = ask(&self.config, signal, now);
@@ -264,7 +265,7 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
             _ => Outcome::Skipped,
         };
 
-        if changed > 0 || refused > 0 || failed > 0 || record.decision == "refused" {
+        if changed > 0 || refused > 0 || failed > 0 || record.decision == DecisionName::Refused {
             let severity = if failed > 0 || refused > 0 {
                 Severity::Warning
             } else {
@@ -289,16 +290,11 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
             .metric("CapacityRefusals", refused as f64, Unit::Count)
             .metric("CapacityFailures", failed as f64, Unit::Count);
         evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
-        let result = json!({
-            "signal": signal.key,
-            "decision": record.decision,
-            "why": record.reason,
-            "outcome": record.outcome,
-            "dry_run": dry_run,
-            "reports": reports,
-            "actions": record.actions,
-            "audit_id": record.id,
-        });
+        let result = Answer::audited(&record)
+            .with("outcome", record.outcome)
+            .with("dry_run", dry_run)
+            .with("reports", &reports)
+            .with("actions", &record.actions);
         if failed > 0 {
             return Err(ScalerError::ActionFailed {
                 failed,

@@ -25,7 +25,8 @@ use resilience_core::documents;
 use resilience_core::evidence;
 use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
-use resilience_core::handler::once::{Once, exactly_once};
+use resilience_core::handler::Answer;
+use resilience_core::handler::reaction::{self, Reaction};
 use resilience_core::model::audit::{DecisionName, Outcome};
 use resilience_core::model::{AlarmState, Region};
 use resilience_core::model::{Notification, Severity};
@@ -85,23 +86,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
     }
 
-    pub(crate) async fn drill(&self, role: Role, signal: &Signal) -> Result<Value, FailoverError> {
+    pub(crate) async fn drill(&self, role: Role, signal: &Signal) -> Result<Answer, FailoverError> {
         let (Some(d), Some(p)) = (self.config.failover_drill.as_ref(), self.practice.as_deref()) else {
-            return Ok(json!({ "signal": signal.key, "decision": "no-action", "why": "no practice drill configured" }));
+            return Ok(Answer::decided(&signal.key, DecisionName::NoAction, "no practice drill configured"));
         };
         match role {
-            Role::Conduct => {
-                let claimant = format!("{FUNCTION}-drill@{}", self.region);
-                let lease = resilience_core::documents::practice_run(&p.run.config.dns.record_name);
-                match exactly_once(&self.store, &self.config.policy, &claimant, &signal.key, &lease, async || {
-                    self.conduct(d, p, signal).await
-                })
-                .await?
-                {
-                    Once::Ran(v) => Ok(v),
-                    Once::Duplicate { status } => Ok(json!({ "signal": signal.key, "duplicate": true, "status": status })),
-                }
-            }
+            Role::Conduct => reaction::once(&Conduct { failover: self, d, p }, signal).await,
             Role::Trigger(alarm) => self.trigger(d, p, signal, alarm).await,
         }
     }
@@ -161,7 +151,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     }
 
     /// The drill schedule: checks the guards and pulls the trigger.
-    async fn conduct(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>, signal: &Signal) -> Result<(String, Value), FailoverError> {
+    async fn conduct(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>, signal: &Signal) -> Result<(String, Answer), FailoverError> {
         let started = Instant::now();
         let now = Utc::now();
         let mut metrics = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
@@ -225,10 +215,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             record.reason = why.clone();
             record.outcome = Outcome::Skipped;
             evidence::record(&self.store, &self.config.policy, &record, &mut metrics, started).await?;
-            return Ok((
-                record.decision.to_string(),
-                json!({ "signal": signal.key, "decision": record.decision, "why": why, "audit_id": record.id }),
-            ));
+            return Ok((record.decision.to_string(), Answer::audited(&record)));
         }
         let id = format!("{}-{}", now.format("%Y%m%d%H%M%S"), &uuid::Uuid::new_v4().simple().to_string()[..6]);
         let reason = format!("practice failover drill {id}");
@@ -267,26 +254,25 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             run.record_name
         );
         evidence::record(&self.store, &self.config.policy, &record, &mut metrics, started).await?;
-        Ok((
-            DecisionName::Drill.to_string(),
-            json!({ "signal": signal.key, "decision": "drill", "why": record.reason, "drill": run, "audit_id": record.id }),
-        ))
+        Ok((DecisionName::Drill.to_string(), Answer::audited(&record).with("drill", &run)))
     }
 
     /// A trigger alarm's change, delivered: the practice reaction, watched.
-    async fn trigger(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>, signal: &Signal, alarm: bool) -> Result<Value, FailoverError> {
+    async fn trigger(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>, signal: &Signal, alarm: bool) -> Result<Answer, FailoverError> {
         let received = Utc::now();
         if self.region == d.region {
             // The drilled region's own trigger also reaches it: the other region runs the drill.
-            return Ok(
-                json!({ "signal": signal.key, "decision": "no-action", "why": format!("{} is the drilled region: the other region runs the drill", self.region) }),
-            );
+            return Ok(Answer::decided(
+                &signal.key,
+                DecisionName::NoAction,
+                format!("{} is the drilled region: the other region runs the drill", self.region),
+            ));
         }
         let name = resilience_core::documents::practice_run(&p.run.config.dns.record_name);
         let (run, version) = documents::load::<Run, _>(&self.store, &name).await?;
         let Some(mut run) = run else {
             // Outside a drill (someone set a practice alarm): the practice name reacts, nothing more.
-            return p.run.react(signal).await;
+            return reaction::once(&p.run, signal).await;
         };
         let region: Region = d.region.clone();
         let alarm_name = match &signal.kind {
@@ -297,9 +283,11 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         // makes one drain and one report (the others change nothing during a run).
         let lead = d.trigger_alarms.first().cloned().unwrap_or_default();
         if alarm_name != lead {
-            return Ok(
-                json!({ "signal": signal.key, "decision": "no-action", "why": format!("practice drill {} follows {lead}", run.id) }),
-            );
+            return Ok(Answer::decided(
+                &signal.key,
+                DecisionName::NoAction,
+                format!("practice drill {} follows {lead}", run.id),
+            ));
         }
         // What the event says is the sender's; what CloudWatch says is the alarm's. The leg and
         // the trigger time come from CloudWatch: a replayed or forged state change moves nothing
@@ -309,11 +297,15 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             Ok((state, at)) if state == alarm => (state, at),
             Ok((state, _)) => {
                 tracing::warn!(alarm = %alarm_name, claimed = alarm, actual = state, "a trigger's delivered state is not its state");
-                return Ok(json!({ "signal": signal.key, "decision": "no-action", "why": format!(
-                    "{alarm_name} is {} in CloudWatch, not as delivered: a replayed or forged change, ignored during practice drill {}",
-                    if state { "ALARM" } else { "OK" },
-                    run.id
-                ) }));
+                return Ok(Answer::decided(
+                    &signal.key,
+                    DecisionName::NoAction,
+                    format!(
+                        "{alarm_name} is {} in CloudWatch, not as delivered: a replayed or forged change, ignored during practice drill {}",
+                        if state { "ALARM" } else { "OK" },
+                        run.id
+                    ),
+                ));
             }
             Err(e) => {
                 return Err(FailoverError::ActionFailed {
@@ -327,22 +319,19 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 if let Some(stop) = self.guard(d, p, false).await {
                     run.stopped = Some(stop);
                     return self
-                        .fail_back(d, p, run, &name, version, json!({ "signal": signal.key, "decision": "no-action" }))
+                        .fail_back(d, p, run, &name, version, Answer::decided(&signal.key, DecisionName::NoAction, ""))
                         .await;
                 }
-                let out = p.run.react(signal).await?;
-                if out["duplicate"] == true {
+                let out = reaction::once(&p.run, signal).await?;
+                if out.is_duplicate() {
                     // A retried delivery (the first attempt stopped mid-run): what it measured is
                     // lost, so the run ends here, failing back.
                     run.stopped = Some(Stop::Refused("the delivery was retried: the drain's phases were lost".into()));
                     return self.fail_back(d, p, run, &name, version, out).await;
                 }
                 self.mark_reaction(&mut run, Leg::Failover, triggered, received, &out);
-                if out["decision"]["decision"] != "failover" {
-                    run.stopped = Some(Stop::Refused(format!(
-                        "the practice reaction did not drain: {}",
-                        out["why"].as_str().unwrap_or("?")
-                    )));
+                if out.decision() != Some(DecisionName::Failover) {
+                    run.stopped = Some(Stop::Refused(format!("the practice reaction did not drain: {}", out.why())));
                     return self.fail_back(d, p, run, &name, version, out).await;
                 }
                 match self.watch(d, p, &region, false).await {
@@ -361,9 +350,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 self.fail_back(d, p, run, &name, version, out).await
             }
             (false, Step::FailingBack) => {
-                let out = p.run.react(signal).await?;
+                let out = reaction::once(&p.run, signal).await?;
                 // A retried delivery has no phases to mark; the answer and the report still come.
-                if out["duplicate"] != true {
+                if !out.is_duplicate() {
                     self.mark_reaction(&mut run, Leg::Failback, triggered, received, &out);
                 }
                 let restored = match self.watch(d, p, &region, true).await {
@@ -384,19 +373,21 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                         detail: format!("{}: {}", released.action, released.detail),
                     });
                 }
-                Ok(
-                    json!({ "signal": signal.key, "decision": "no-action", "why": format!("practice drill {}: trigger released again", run.id) }),
-                )
+                Ok(Answer::decided(
+                    &signal.key,
+                    DecisionName::NoAction,
+                    format!("practice drill {}: trigger released again", run.id),
+                ))
             }
             // A late or repeated change: the practice name reacts as it would, nothing more.
-            (false, Step::Triggered) => p.run.react(signal).await,
+            (false, Step::Triggered) => reaction::once(&p.run, signal).await,
         }
     }
 
     /// The phases of one reaction: triggered (the alarm's state-change time), delivered,
     /// decided, switch applied and switch effective (the switch's own confirmation).
-    fn mark_reaction(&self, run: &mut Run, leg: Leg, triggered: DateTime<Utc>, received: DateTime<Utc>, out: &Value) {
-        let at = |k: &str| out[k].as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok());
+    fn mark_reaction(&self, run: &mut Run, leg: Leg, triggered: DateTime<Utc>, received: DateTime<Utc>, out: &Answer) {
+        let at = |k: &str| out.detail(k).and_then(Value::as_str).and_then(|s| s.parse::<DateTime<Utc>>().ok());
         run.mark(leg, "triggered", triggered, "the trigger alarm's state change");
         run.mark(leg, "delivered", received, "the event reached dns-failover");
         if let Some(decided) = at("decided_at") {
@@ -404,16 +395,13 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 leg,
                 "decided",
                 decided,
-                format!(
-                    "{}: {}",
-                    out["decision"]["decision"].as_str().unwrap_or("?"),
-                    out["why"].as_str().unwrap_or("")
-                ),
+                format!("{}: {}", out.decision().map_or("?", DecisionName::as_str), out.why()),
             );
         }
         if let Some(switched) = at("switched_at") {
-            let switch = out["actions"]
-                .as_array()
+            let switch = out
+                .detail("actions")
+                .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .rev()
@@ -501,8 +489,8 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         mut run: Run,
         name: &str,
         version: u64,
-        out: Value,
-    ) -> Result<Value, FailoverError> {
+        out: Answer,
+    ) -> Result<Answer, FailoverError> {
         let why = match &run.stopped {
             Some(s) => format!("practice failover drill {} stopped: {s}; failing back", run.id),
             None => format!("practice failover drill {}: failing back", run.id),
@@ -519,9 +507,10 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 detail: format!("{}: {}", released.action, released.detail),
             });
         }
-        let mut out = out;
-        out["drill"] = json!({ "id": run.id, "step": run.step, "stopped": run.stopped, "marks": run.marks, "why": why });
-        Ok(out)
+        Ok(out.with(
+            "drill",
+            json!({ "id": run.id, "step": run.step, "stopped": run.stopped, "marks": run.marks, "why": why }),
+        ))
     }
 
     /// The run is over: its report kept, audited, measured, and notified when it failed.
@@ -532,8 +521,8 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         name: &str,
         version: u64,
         restored: bool,
-        out: Value,
-    ) -> Result<Value, FailoverError> {
+        out: Answer,
+    ) -> Result<Answer, FailoverError> {
         let started = Instant::now();
         let report = practice::report(&run, d.rto_target_seconds, restored);
         let table = practice::phase_table(&report);
@@ -586,8 +575,44 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             )
             .await?;
         self.store.put_state(name, &Value::Null, version).await?;
-        let mut out = out;
-        out["drill"] = json!({ "report": report, "table": table, "audit_id": record.id });
-        Ok(out)
+        Ok(out.with("drill", json!({ "report": report, "table": table, "audit_id": record.id })))
+    }
+}
+
+/// The drill schedule's reaction, a sibling of production's: claimed per region under the
+/// practice run's document, so a retried tick starts one run.
+struct Conduct<'a, S, N, H> {
+    failover: &'a Failover<S, N, H>,
+    d: &'a FailoverDrillConfig,
+    p: &'a Practice<S, N, H>,
+}
+
+impl<S: StateStore, N: Notifier, H: HealthReader> Reaction for Conduct<'_, S, N, H> {
+    type Store = S;
+    type Error = FailoverError;
+    const FUNCTION: resilience_core::model::Function = resilience_core::model::Function::DnsFailover;
+
+    fn config(&self) -> &resilience_core::config::SuiteConfig {
+        &self.failover.config
+    }
+
+    fn region(&self) -> &Region {
+        &self.failover.region
+    }
+
+    fn store(&self) -> &S {
+        &self.failover.store
+    }
+
+    fn claimant(&self) -> String {
+        format!("{FUNCTION}-drill@{}", self.failover.region)
+    }
+
+    fn lease(&self, _signal: &Signal) -> String {
+        resilience_core::documents::practice_run(&self.p.run.config.dns.record_name)
+    }
+
+    async fn react(&self, signal: &Signal) -> Result<(String, Answer), FailoverError> {
+        self.failover.conduct(self.d, self.p, signal).await
     }
 }

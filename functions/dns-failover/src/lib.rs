@@ -18,11 +18,12 @@ use resilience_core::decide::failover::{self, Decision, DnsState};
 use resilience_core::evidence;
 use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
-use resilience_core::handler::once::{self, GuardError, Once, exactly_once};
-use resilience_core::handler::{Retryable, audit_rejected, diagnostic, dispatch};
+use resilience_core::handler::once::{self, GuardError};
+use resilience_core::handler::reaction;
+use resilience_core::handler::{Answer, Reaction, Retryable, diagnostic, serve};
 use resilience_core::model::HealthView;
-use resilience_core::model::Region;
 use resilience_core::model::audit::{ActionRecord, AuditRecord, DecisionName, Outcome};
+use resilience_core::model::{Function, Region};
 use resilience_core::model::{Notification, Severity};
 use resilience_core::scaling::scale_before_shift;
 use resilience_core::signal::{HealthStatus, Signal, SignalError, SignalKind};
@@ -32,7 +33,7 @@ use std::time::Instant;
 
 pub mod drill;
 
-pub const FUNCTION: &str = "dns-failover";
+pub const FUNCTION: &str = Function::DnsFailover.as_str();
 
 /// Everything the handler needs, built once at cold start.
 #[derive(Debug)]
@@ -122,6 +123,83 @@ impl From<FailoverError> for Diagnostic {
     }
 }
 
+impl<S: StateStore, N: Notifier, H: HealthReader> Reaction for Failover<S, N, H> {
+    type Store = S;
+    type Error = FailoverError;
+    const FUNCTION: Function = Function::DnsFailover;
+
+    fn config(&self) -> &SuiteConfig {
+        &self.config
+    }
+
+    fn region(&self) -> &Region {
+        &self.region
+    }
+
+    fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Claims and the lease are this region's: the table is a global table, and a claim or
+    /// lease replicated from the other region must not stop this one deciding (whether it acts
+    /// is settled by `failover::for_this_region`).
+    fn claimant(&self) -> String {
+        format!("{FUNCTION}@{}", self.region)
+    }
+
+    fn lease(&self, _signal: &Signal) -> String {
+        self.state_name()
+    }
+
+    async fn react(&self, signal: &Signal) -> Result<(String, Answer), FailoverError> {
+        let mut metrics = Reaction::metrics(self);
+        self.react_leased(signal, &mut metrics, Instant::now()).await
+    }
+}
+
+/// dns-failover's router: the practice drill's signals (its schedule, its trigger alarms) go to
+/// the drill's handler ([`drill`]), every other signal to production's reaction. The practice
+/// instance reacts through [`Failover`] itself, never through the router.
+#[derive(Debug)]
+pub struct Router<'a, S, N, H>(pub &'a Failover<S, N, H>);
+
+impl<S: StateStore, N: Notifier, H: HealthReader> Reaction for Router<'_, S, N, H> {
+    type Store = S;
+    type Error = FailoverError;
+    const FUNCTION: Function = Function::DnsFailover;
+
+    fn config(&self) -> &SuiteConfig {
+        &self.0.config
+    }
+
+    fn region(&self) -> &Region {
+        &self.0.region
+    }
+
+    fn store(&self) -> &S {
+        &self.0.store
+    }
+
+    fn claimant(&self) -> String {
+        self.0.claimant()
+    }
+
+    fn lease(&self, signal: &Signal) -> String {
+        self.0.lease(signal)
+    }
+
+    async fn route(&self, signal: &Signal) -> Result<Option<Answer>, FailoverError> {
+        match self.0.drill_role(signal) {
+            Some(role) => self.0.drill(role, signal).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn react(&self, signal: &Signal) -> Result<(String, Answer), FailoverError> {
+        Reaction::react(self.0, signal).await
+    }
+}
+
 impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     /// This region's copy of the DNS state; every region's function writes only its own.
     fn state_name(&self) -> String {
@@ -130,46 +208,15 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 
     /// Handles one Lambda payload (one event, or an SNS / SQS batch).
     pub async fn handle(&self, payload: Value) -> Result<Value, FailoverError> {
-        dispatch(
-            &payload,
-            &self.config,
-            (FUNCTION, self.region.as_str()),
-            async |signal| self.react(signal).await,
-            async |e| audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await,
-        )
-        .await
+        serve(&Router(self), &payload).await
     }
 
-    /// One signal, exactly once.
-    pub async fn react(&self, signal: &Signal) -> Result<Value, FailoverError> {
-        if let Some(role) = self.drill_role(signal) {
-            return Box::pin(self.drill(role, signal)).await;
-        }
-        let started = Instant::now();
-        let mut metrics = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
-        // Claims and the lease are this region's: the table is a global table, and a claim or
-        // lease replicated from the other region must not stop this one deciding (whether it
-        // acts is settled by `failover::for_this_region`).
-        let lease = self.state_name();
-        let claimant = format!("{FUNCTION}@{}", self.region);
-        let once = exactly_once(&self.store, &self.config.policy, &claimant, &signal.key, &lease, async || {
-            self.react_leased(signal, &mut metrics, started).await
-        })
-        .await;
-        match once {
-            Ok(Once::Ran(v)) => Ok(v),
-            Ok(Once::Duplicate { status }) => {
-                evidence::duplicate(&mut metrics, &signal.key, &status);
-                Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }))
-            }
-            Err(e) => {
-                metrics.metric("ReactionsFailed", 1.0, Unit::Count).emit();
-                Err(e)
-            }
-        }
+    /// One signal, exactly once, through the router.
+    pub async fn react(&self, signal: &Signal) -> Result<Answer, FailoverError> {
+        reaction::once(&Router(self), signal).await
     }
 
-    async fn react_leased(&self, signal: &Signal, metrics: &mut Metrics, started: Instant) -> Result<(String, Value), FailoverError> {
+    async fn react_leased(&self, signal: &Signal, metrics: &mut Metrics, started: Instant) -> Result<(String, Answer), FailoverError> {
         let state_name = self.state_name();
         let (stored, version, view) = resilience_core::documents::dns::read(&self.config, &self.region, &self.store, &self.peers).await?;
         // Notifications a faulted invocation left queued go out first.
@@ -370,17 +417,13 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 tracing::warn!(error = %e, "outbox not cleared; its notifications may be sent again");
             }
         }
-        let result = json!({
-            "signal": signal.key,
-            "decision": decision,
-            "why": decision.why(),
-            "outcome": outcome,
-            "dry_run": dry_run,
-            "actions": record.actions,
-            "audit_id": record.id,
-            "decided_at": now,
-            "switched_at": switched_at,
-        });
+        let result = Answer::decided(&signal.key, decision.clone(), decision.why())
+            .audit_id(&record.id)
+            .with("outcome", outcome)
+            .with("dry_run", dry_run)
+            .with("actions", &record.actions)
+            .with("decided_at", now)
+            .with("switched_at", switched_at);
         if outcome == Outcome::Failed && !refused {
             return Err(FailoverError::ActionFailed {
                 what: decision.why(),

@@ -12,16 +12,16 @@ use resilience_core::documents::dns as dns_state;
 use resilience_core::evidence;
 use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
-use resilience_core::handler::once::{Once, exactly_once};
-use resilience_core::handler::{ReactError, audit_rejected, dispatch};
-use resilience_core::model::Region;
+use resilience_core::handler::reaction::once;
+use resilience_core::handler::{Answer, ReactError, Reaction, serve};
 use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
+use resilience_core::model::{Function, Region};
 use resilience_core::model::{Notification, Severity};
 use resilience_core::signal::{Signal, SignalKind};
 use resilience_core::store::StateStore;
 use serde_json::{Value, json};
 
-pub const FUNCTION: &str = "readiness-check";
+pub const FUNCTION: &str = Function::ReadinessCheck.as_str();
 
 #[derive(Debug)]
 pub struct ReadinessCheck<S, N> {
@@ -79,43 +79,57 @@ pub fn notification(region: &Region, report: &ReadinessReport, changes: &[Change
     })
 }
 
-impl<S: StateStore, N: Notifier> ReadinessCheck<S, N> {
-    pub async fn handle(&self, payload: Value) -> Result<Value, CheckError> {
-        dispatch(
-            &payload,
-            &self.config,
-            (FUNCTION, self.region.as_str()),
-            async |signal| self.react(signal).await,
-            async |e| audit_rejected(&self.store, &self.config, FUNCTION, self.region.as_str(), e, &payload).await,
-        )
-        .await
+impl<S: StateStore, N: Notifier> Reaction for ReadinessCheck<S, N> {
+    type Store = S;
+    type Error = CheckError;
+    const FUNCTION: Function = Function::ReadinessCheck;
+
+    fn config(&self) -> &SuiteConfig {
+        &self.config
     }
 
-    pub async fn react(&self, signal: &Signal) -> Result<Value, CheckError> {
-        if !matches!(signal.kind, SignalKind::Schedule(_)) {
-            return Ok(json!({ "signal": signal.key, "decision": "no-action", "why": "readiness-check runs on its schedule only" }));
-        }
-        // A retried tick is the same check: one report, one notification.
-        let policy = Policy {
+    fn region(&self) -> &Region {
+        &self.region
+    }
+
+    fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn lease(&self, _signal: &Signal) -> String {
+        format!("readiness@{}", self.region)
+    }
+
+    /// A retried tick is the same check: one report, one notification; a check reads for
+    /// minutes, so its claim and lease are held at least five.
+    fn policy(&self) -> Policy {
+        Policy {
             lease_seconds: self.config.policy.lease_seconds.max(300),
             ..self.config.policy.clone()
-        };
-        let lease = format!("readiness@{}", self.region);
-        match exactly_once(&self.store, &policy, FUNCTION, &signal.key, &lease, async || {
-            self.check(signal).await
-        })
-        .await?
-        {
-            Once::Ran(v) => Ok(v),
-            Once::Duplicate { status } => {
-                let mut m = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
-                evidence::duplicate(&mut m, &signal.key, &status);
-                Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }))
-            }
         }
     }
 
-    async fn check(&self, signal: &Signal) -> Result<(String, Value), CheckError> {
+    async fn route(&self, signal: &Signal) -> Result<Option<Answer>, CheckError> {
+        Ok((!matches!(signal.kind, SignalKind::Schedule(_)))
+            .then(|| Answer::decided(&signal.key, DecisionName::NoAction, "readiness-check runs on its schedule only")))
+    }
+
+    async fn react(&self, signal: &Signal) -> Result<(String, Answer), CheckError> {
+        self.check(signal).await
+    }
+}
+
+impl<S: StateStore, N: Notifier> ReadinessCheck<S, N> {
+    pub async fn handle(&self, payload: Value) -> Result<Value, CheckError> {
+        serve(self, &payload).await
+    }
+
+    /// One signal, exactly once.
+    pub async fn react(&self, signal: &Signal) -> Result<Answer, CheckError> {
+        once(self, signal).await
+    }
+
+    async fn check(&self, signal: &Signal) -> Result<(String, Answer), CheckError> {
         let started = std::time::Instant::now();
         let recorded_drained = match dns_state::read(&self.config, &self.region, &self.store, &self.peers).await {
             Ok((_, _, merged)) => Some(merged.drained),
@@ -169,14 +183,11 @@ impl<S: StateStore, N: Notifier> ReadinessCheck<S, N> {
         evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
         Ok((
             record.decision.to_string(),
-            json!({
-                "signal": signal.key,
-                "grade": report.grade(),
-                "summary": report.summary(),
-                "changes": changes,
-                "report": report,
-                "audit_id": record.id,
-            }),
+            Answer::audited(&record)
+                .with("grade", report.grade())
+                .with("summary", report.summary())
+                .with("changes", &changes)
+                .with("report", &report),
         ))
     }
 }

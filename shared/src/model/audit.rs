@@ -81,12 +81,6 @@ impl std::fmt::Display for DecisionName {
     }
 }
 
-impl PartialEq<&str> for DecisionName {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
     /// What was done, e.g. `cloudwatch:PutMetricData eu-north-1 aworld/Failover RegionDrained=1`.

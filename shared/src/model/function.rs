@@ -27,7 +27,7 @@ impl Function {
         Function::ReadinessCheck,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Function::DnsFailover => "dns-failover",
             Function::CapacityScaler => "capacity-scaler",

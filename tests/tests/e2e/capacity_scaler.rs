@@ -113,7 +113,13 @@ async fn saturation_adds_one_step_and_a_second_inside_cooldown_is_refused_audite
     assert_eq!(notes.len(), 2);
     assert_eq!(notes[1]["severity"], "warning");
     let audit = p.audit(FUNCTION).await;
-    assert_eq!(audit.iter().filter(|r| r.decision == "refused").count(), 1);
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.decision == resilience_core::model::DecisionName::Refused)
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]

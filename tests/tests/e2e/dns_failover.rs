@@ -46,7 +46,10 @@ async fn heal_south_and_fail_back(p: &Platform, api: &RuntimeApi) -> serde_json:
 }
 
 fn failovers(audit: &[resilience_core::model::audit::AuditRecord]) -> usize {
-    audit.iter().filter(|r| r.decision == "failover").count()
+    audit
+        .iter()
+        .filter(|r| r.decision == resilience_core::model::DecisionName::Failover)
+        .count()
 }
 
 #[tokio::test]
@@ -251,7 +254,13 @@ async fn flapping_alarm_fails_over_once_and_never_fails_back_inside_hold_down() 
     let audit = p.audit(FUNCTION).await;
     assert_eq!(audit.len(), 50);
     assert_eq!(failovers(&audit), 1);
-    assert_eq!(audit.iter().filter(|r| r.decision == "failback").count(), 0);
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.decision == resilience_core::model::DecisionName::Failback)
+            .count(),
+        0
+    );
     assert!(audit.iter().any(|r| r.reason.contains("hold-down")));
     assert_eq!(p.weights().await[SOUTH], 0);
 }
@@ -304,7 +313,7 @@ async fn dry_run_audits_and_notifies_the_plan_but_changes_nothing() {
     );
     assert_eq!(p.weights().await[SOUTH], 100);
     let audit = p.audit(FUNCTION).await;
-    assert!(audit[0].dry_run && audit[0].decision == "failover");
+    assert!(audit[0].dry_run && audit[0].decision == resilience_core::model::DecisionName::Failover);
     assert!(p.notifications().await[0]["subject"].as_str().unwrap().starts_with("[DRY RUN]"));
 }
 
@@ -383,7 +392,7 @@ async fn hostile_events_get_named_errors_bounded_audit_and_the_process_keeps_ser
         audit.iter().all(|r| r.signal.to_string().len() < 64 * 1024),
         "audit records stay small"
     );
-    assert!(audit.iter().any(|r| r.decision == "rejected"));
+    assert!(audit.iter().any(|r| r.decision == resilience_core::model::DecisionName::Rejected));
     fail_south(&p).await;
     let out = api
         .invoke(&p.alarm_event("api-5xx", SOUTH, "ALARM", Utc::now()))

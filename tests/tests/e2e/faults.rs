@@ -100,9 +100,8 @@ async fn dns_failover_under_30_percent_faults_moves_traffic_once_and_announces_i
 
         let audit = p.audit("dns-failover").await;
         assert!(
-            audit
-                .iter()
-                .any(|r| r.decision == "failover" && r.actions.iter().any(|a| a.action.starts_with("route53:ChangeResourceRecordSets"))),
+            audit.iter().any(|r| r.decision == resilience_core::model::DecisionName::Failover
+                && r.actions.iter().any(|a| a.action.starts_with("route53:ChangeResourceRecordSets"))),
             "seed {seed}: the change is on record: {audit:?}"
         );
         // Announced after everything was saved: one announcement. A copy can only come from a

@@ -118,7 +118,13 @@ async fn the_budget_counts_escalations_and_hands_what_it_refuses_back_to_be_retr
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["severity"], "critical");
     let audit = p.audit(FUNCTION).await;
-    assert_eq!(audit.iter().filter(|r| r.decision == "ceiling").count(), 1);
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.decision == resilience_core::model::DecisionName::Ceiling)
+            .count(),
+        1
+    );
     assert_eq!(
         audit[0].signal.to_string().matches("deferred").count(),
         4,
