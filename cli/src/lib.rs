@@ -338,7 +338,7 @@ pub async fn last_practice(
     peers: &[(Region, DynamoStore)],
 ) -> (Option<resilience_core::decide::practice::Report>, Vec<String>) {
     use resilience_core::decide::practice;
-    let Some(d) = config.failover_drill.as_ref() else {
+    let Some(d) = config.practice_drill.as_ref() else {
         return (None, Vec::new());
     };
     let mut newest: Option<practice::Report> = None;

@@ -5,7 +5,7 @@
 
 use crate::act::traffic::health_metric::HealthMetricSwitch;
 use crate::aws::clients::AwsClients;
-use crate::config::{FailoverDrillConfig, SuiteConfig};
+use crate::config::{PracticeDrillConfig, SuiteConfig};
 use crate::model::Region;
 use crate::model::audit::{ActionRecord, Outcome};
 use aws_sdk_cloudwatch::error::DisplayErrorContext;
@@ -25,7 +25,7 @@ impl PracticeApi {
     /// Pulls (`pulled`) or releases the drill's trigger for `d.region`: the trigger metric
     /// published in the drilled region, where its trigger alarms live (as its health alarms
     /// do). The production drain metric's switch, with the trigger's names.
-    pub async fn trigger(&self, config: &SuiteConfig, d: &FailoverDrillConfig, pulled: bool) -> ActionRecord {
+    pub async fn trigger(&self, config: &SuiteConfig, d: &PracticeDrillConfig, pulled: bool) -> ActionRecord {
         let switch = HealthMetricSwitch {
             metric: d.trigger_switch_metric(),
             clients: self.clients.clone(),

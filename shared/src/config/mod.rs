@@ -16,8 +16,8 @@ mod auth;
 mod backup;
 mod capacity;
 mod dns;
-mod drill;
 mod policy;
+mod practice_drill;
 mod regions;
 mod throttle;
 
@@ -25,8 +25,8 @@ pub use auth::AuthConfig;
 pub use backup::{BackupConfig, DrillConfig, RpoProbeConfig};
 pub use capacity::{CapacityConfig, CapacityResource, CapacityTarget};
 pub use dns::{ClusterEndpoint, DnsConfig, HealthMetricConfig, RegionRecord, RoutingControlConfig, Strategy};
-pub use drill::{FailoverDrillConfig, TriggerMetric, Window};
 pub use policy::{HealthEventConfig, OperatorConfig, Policy, SigningKey};
+pub use practice_drill::{PracticeDrillConfig, TriggerMetric, Window};
 pub use regions::{NotificationConfig, RegionConfig, RegionRole};
 pub use throttle::{ThrottleConfig, ThrottleLevelConfig};
 
@@ -85,9 +85,9 @@ pub struct SuiteConfig {
     /// Take no automatic action at all (every decision is still audited).
     #[serde(default)]
     pub kill_switch: bool,
-    /// The practice failover drill, where configured (dns-failover).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failover_drill: Option<FailoverDrillConfig>,
+    /// The practice drill, where configured (dns-failover). The key keeps its first name.
+    #[serde(default, rename = "failover_drill", skip_serializing_if = "Option::is_none")]
+    pub practice_drill: Option<PracticeDrillConfig>,
 }
 
 pub(crate) mod defaults {
@@ -245,7 +245,7 @@ impl SuiteConfig {
         self.check_dns(&mut p);
         self.check_capacity(&mut p);
         self.check_backup(&mut p);
-        self.check_failover_drill(&mut p);
+        self.check_practice_drill(&mut p);
         self.check_throttle(&mut p);
         self.check_auth(&mut p);
         let problems = p.0;
@@ -269,7 +269,7 @@ impl SuiteConfig {
             (rc.health_alarms.iter().any(|a| a == alarm_name) || rc.composite_alarm.as_deref() == Some(alarm_name)).then_some(region)
         });
         let practice = || {
-            self.failover_drill
+            self.practice_drill
                 .as_ref()
                 .filter(|d| d.trigger_alarms.iter().any(|a| a == alarm_name))
                 .map(|d| &d.region)

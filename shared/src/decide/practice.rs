@@ -17,7 +17,7 @@
 //! stop it, and the practice record is restored at once.
 
 use super::backup::Status;
-use crate::config::FailoverDrillConfig;
+use crate::config::PracticeDrillConfig;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -66,7 +66,7 @@ impl std::fmt::Display for Stop {
 
 /// The first guard that stops a drill now, in this order: kill switch, blocked window or date,
 /// real incident, blocking alarm, outcome alarm.
-pub fn stop(cfg: &FailoverDrillConfig, facts: &GuardFacts, now: DateTime<Utc>) -> Option<Stop> {
+pub fn stop(cfg: &PracticeDrillConfig, facts: &GuardFacts, now: DateTime<Utc>) -> Option<Stop> {
     if facts.kill_switch {
         return Some(Stop::KillSwitch);
     }
@@ -347,7 +347,7 @@ fn xml(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn cfg() -> FailoverDrillConfig {
+    fn cfg() -> PracticeDrillConfig {
         serde_json::from_value(serde_json::json!({
             "record_name": "drill.api.aworld.example.",
             "region": "eu-south-1",

@@ -849,7 +849,7 @@ pub fn needs(config: &SuiteConfig, function: Function, region: &Region) -> Vec<N
             let zone = format!("arn:{partition}:route53:::hostedzone/{}", config.dns.hosted_zone_id);
             out.push(need("route53:ListResourceRecordSets", zone.clone()));
             // The practice failover drill: its trigger metric, Route 53's answer, its drain.
-            if let Some(d) = &config.failover_drill {
+            if let Some(d) = &config.practice_drill {
                 out.push(Need {
                     action: "cloudwatch:PutMetricData",
                     resource: "*".into(),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::{DecisionName, Severity};
 use crate::signal::{AlarmChange, AlarmType, Channel, HealthEvent, OperatorCommand, OperatorCommandDetail, RegionSource, ScheduleTick};
 use proptest::prelude::*;
 

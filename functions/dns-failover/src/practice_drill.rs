@@ -17,7 +17,7 @@ use super::{FUNCTION, Failover, FailoverError};
 use chrono::{DateTime, Utc};
 use resilience_core::act::health::HealthReader;
 use resilience_core::act::practice::PracticeApi;
-use resilience_core::config::FailoverDrillConfig;
+use resilience_core::config::PracticeDrillConfig;
 use resilience_core::decide::backup::Status;
 use resilience_core::decide::drills;
 use resilience_core::decide::practice::{self, ANSWERED, GuardFacts, Leg, Run, Step, Stop};
@@ -62,14 +62,14 @@ const GUARD_EVERY: Duration = Duration::from_secs(2);
 /// (weighted records answer one value per query).
 const CLEAN_ANSWERS: u32 = 3;
 /// A run older than this is over, whatever its document says (an invocation died mid-run).
-fn stale_after(d: &FailoverDrillConfig) -> chrono::Duration {
+fn stale_after(d: &PracticeDrillConfig) -> chrono::Duration {
     chrono::Duration::seconds((2 * d.answer_wait_seconds + d.hold_seconds + 900) as i64)
 }
 
 impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     /// Whether `signal` is the drill's.
     pub(crate) fn drill_role(&self, signal: &Signal) -> Option<Role> {
-        let d = self.config.failover_drill.as_ref()?;
+        let d = self.config.practice_drill.as_ref()?;
         self.practice.as_ref()?;
         match &signal.kind {
             SignalKind::Schedule(t) => {
@@ -87,7 +87,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     }
 
     pub(crate) async fn drill(&self, role: Role, signal: &Signal) -> Result<Answer, FailoverError> {
-        let (Some(d), Some(p)) = (self.config.failover_drill.as_ref(), self.practice.as_deref()) else {
+        let (Some(d), Some(p)) = (self.config.practice_drill.as_ref(), self.practice.as_deref()) else {
             return Ok(Answer::decided(&signal.key, DecisionName::NoAction, "no practice drill configured"));
         };
         match role {
@@ -97,7 +97,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     }
 
     /// What the guards see now. A guard that cannot be read stops the drill.
-    async fn facts(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>) -> GuardFacts {
+    async fn facts(&self, d: &PracticeDrillConfig, p: &Practice<S, N, H>) -> GuardFacts {
         let mut facts = GuardFacts {
             kill_switch: self.config.kill_switch,
             ..Default::default()
@@ -142,7 +142,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 
     /// `running`: during a run, where a drill of the production record itself
     /// (`use_production_record`) has the drilled region drained by its own doing.
-    async fn guard(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>, running: bool) -> Option<Stop> {
+    async fn guard(&self, d: &PracticeDrillConfig, p: &Practice<S, N, H>, running: bool) -> Option<Stop> {
         let mut facts = self.facts(d, p).await;
         if running && d.use_production_record {
             facts.production_drained.retain(|r| *r != d.region.as_str());
@@ -151,7 +151,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     }
 
     /// The drill schedule: checks the guards and pulls the trigger.
-    async fn conduct(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>, signal: &Signal) -> Result<(String, Answer), FailoverError> {
+    async fn conduct(&self, d: &PracticeDrillConfig, p: &Practice<S, N, H>, signal: &Signal) -> Result<(String, Answer), FailoverError> {
         let started = Instant::now();
         let now = Utc::now();
         let mut metrics = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
@@ -258,7 +258,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     }
 
     /// A trigger alarm's change, delivered: the practice reaction, watched.
-    async fn trigger(&self, d: &FailoverDrillConfig, p: &Practice<S, N, H>, signal: &Signal, alarm: bool) -> Result<Answer, FailoverError> {
+    async fn trigger(&self, d: &PracticeDrillConfig, p: &Practice<S, N, H>, signal: &Signal, alarm: bool) -> Result<Answer, FailoverError> {
         let received = Utc::now();
         if self.region == d.region {
             // The drilled region's own trigger also reaches it: the other region runs the drill.
@@ -423,7 +423,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     /// `back`, with it again; checks the guards between looks. Bounded by answer_wait_seconds.
     async fn watch(
         &self,
-        d: &FailoverDrillConfig,
+        d: &PracticeDrillConfig,
         p: &Practice<S, N, H>,
         region: &Region,
         back: bool,
@@ -484,7 +484,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     /// Releases the trigger, so its alarms' OK, delivered, fails the practice name back.
     async fn fail_back(
         &self,
-        d: &FailoverDrillConfig,
+        d: &PracticeDrillConfig,
         p: &Practice<S, N, H>,
         mut run: Run,
         name: &str,
@@ -516,7 +516,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     /// The run is over: its report kept, audited, measured, and notified when it failed.
     async fn finish(
         &self,
-        d: &FailoverDrillConfig,
+        d: &PracticeDrillConfig,
         run: Run,
         name: &str,
         version: u64,
@@ -583,7 +583,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 /// practice run's document, so a retried tick starts one run.
 struct Conduct<'a, S, N, H> {
     failover: &'a Failover<S, N, H>,
-    d: &'a FailoverDrillConfig,
+    d: &'a PracticeDrillConfig,
     p: &'a Practice<S, N, H>,
 }
 

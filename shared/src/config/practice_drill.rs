@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FailoverDrillConfig {
+pub struct PracticeDrillConfig {
     /// The practice DNS name, in `dns.hosted_zone_id`.
     pub record_name: String,
     /// Drill the production record itself: real traffic moves. Only when set explicitly.
@@ -109,7 +109,7 @@ impl Window {
     }
 }
 
-impl FailoverDrillConfig {
+impl PracticeDrillConfig {
     /// The trigger as a data-plane switch: publishing 1 for the drilled region (in that region,
     /// where the trigger alarms live) pulls it, 0 releases it. The same code as the production drain metric, one datapoint per change.
     pub fn trigger_switch_metric(&self) -> super::HealthMetricConfig {
@@ -148,9 +148,9 @@ impl SuiteConfig {
     /// region), no capacity actions (a practice moves no real load), and a failback as soon as
     /// the trigger alarms are OK again. None without `failover_drill`.
     pub fn practice(&self) -> Option<SuiteConfig> {
-        let d = self.failover_drill.as_ref()?;
+        let d = self.practice_drill.as_ref()?;
         let mut c = self.clone();
-        c.failover_drill = None;
+        c.practice_drill = None;
         if !d.use_production_record {
             c.dns.record_name = d.record_name.clone();
             c.dns.records = d.records.clone();
@@ -171,8 +171,8 @@ impl SuiteConfig {
         Some(c)
     }
 
-    pub(super) fn check_failover_drill(&self, out: &mut Problems) {
-        let Some(d) = &self.failover_drill else { return };
+    pub(super) fn check_practice_drill(&self, out: &mut Problems) {
+        let Some(d) = &self.practice_drill else { return };
         let f = |s: &str| format!("failover_drill.{s}");
         if !self.regions.contains_key(&d.region) {
             out.bad(
@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn the_practice_configuration_changes_only_the_practice_names_and_never_raises_capacity() {
         let c = SuiteConfig::from_json(crate::config::EXAMPLE).unwrap();
-        let d = c.failover_drill.clone().unwrap();
+        let d = c.practice_drill.clone().unwrap();
         let p = c.practice().unwrap();
         assert_eq!(p.dns.record_name, d.record_name);
         assert_eq!(p.dns.health_metric, d.health_metric);
@@ -358,7 +358,7 @@ mod tests {
             "the target keeps its real alarms"
         );
         assert!(p.capacity.resources.is_empty());
-        assert!(p.policy.auto_failback && p.failover_drill.is_none());
+        assert!(p.policy.auto_failback && p.practice_drill.is_none());
         assert_eq!(p.region_of_alarm(&d.trigger_alarms[0]), Some(&d.region));
         assert_eq!(
             c.region_of_alarm(&d.trigger_alarms[0]),
