@@ -27,7 +27,7 @@ use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::handler::Answer;
 use resilience_core::handler::reaction::{self, Reaction};
-use resilience_core::model::audit::{DecisionName, Outcome};
+use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::model::{AlarmState, Region};
 use resilience_core::model::{Notification, Severity};
 use resilience_core::signal::{Signal, SignalKind};
@@ -157,59 +157,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         let mut metrics = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
         let mut record = self.audit_record(signal, now, DecisionName::Drill, String::new());
         let name = resilience_core::documents::practice_run(&p.run.config.dns.record_name);
-        // An unreadable run is Corrupt, never "no run": a second drill must not start on top of
-        // it; the refusal names the document so a person can repair or remove it.
-        let (running, version, unreadable) = match documents::load::<Run, _>(&self.store, &name).await {
-            Ok((run, version)) => (run, version, None),
-            Err(StoreError::Corrupt { key, problem }) => (
-                None,
-                0,
-                Some(format!(
-                    "the practice drill's state document {key} is unreadable ({problem}): no drill starts until it is repaired or removed"
-                )),
-            ),
-            Err(e) => return Err(e.into()),
-        };
-        let refusal = if self.region == d.region {
-            Some(format!(
-                "{} is the drilled region: the other region conducts the drill",
-                self.region
-            ))
-        } else if let Some(why) = unreadable {
-            Some(why)
-        } else if let Some(r) = running {
-            if now - r.started_at < stale_after(d) {
-                Some(format!("practice drill {} is in progress since {}", r.id, r.started_at))
-            } else {
-                // An invocation died mid-run (or a delivery was lost): the trigger is released,
-                // whose alarms' OK fails the practice name back, and the run is dropped. A new run
-                // starts next time: a trigger alarm already in ALARM would send no new event.
-                let released = p.api.trigger(&self.config, d, false).await;
-                let failed = released.outcome == Outcome::Failed;
-                record.actions.push(released);
-                // Kept while the trigger could not be released: the next schedule tries again.
-                if !failed {
-                    self.store.put_state(&name, &Value::Null, version).await?;
-                }
-                Some(format!(
-                    "practice drill {} of {} never finished: {}",
-                    r.id,
-                    r.started_at,
-                    if failed {
-                        "the trigger could NOT be released (see the action); the run is kept and the next schedule tries again"
-                    } else {
-                        "the trigger released, the run dropped; the next schedule starts a new one"
-                    }
-                ))
-            }
-        } else if let Some(last) = self.last_trigger(p).await?.filter(|at| now - *at < chrono::Duration::hours(1)) {
-            // A tick is only believed so far: whoever can invoke the function can send one.
-            Some(format!("the last practice drill was triggered at {last}: at most one an hour"))
-        } else {
-            self.guard(d, p, false)
-                .await
-                .map(|s| format!("practice failover drill not started: {s}"))
-        };
+        let (refusal, version) = self.why_not_start(d, p, &name, now, &mut record).await?;
         if let Some(why) = refusal {
             record.decision = DecisionName::Refused;
             record.reason = why.clone();
@@ -257,6 +205,83 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         Ok((DecisionName::Drill.to_string(), Answer::audited(&record).with("drill", &run)))
     }
 
+    /// Why no run starts now, if so (audited as a refusal), and the run document's version: the
+    /// drilled region conducts nothing; an unreadable run document (Corrupt, never "no run": a
+    /// second drill must not start on top of it; the refusal names it so a person can repair or
+    /// remove it); a run in progress, or a stale one dropped; a drill in the last hour; a guard.
+    async fn why_not_start(
+        &self,
+        d: &PracticeDrillConfig,
+        p: &Practice<S, N, H>,
+        name: &str,
+        now: DateTime<Utc>,
+        record: &mut AuditRecord,
+    ) -> Result<(Option<String>, u64), FailoverError> {
+        let (running, version, unreadable) = match documents::load::<Run, _>(&self.store, name).await {
+            Ok((run, version)) => (run, version, None),
+            Err(StoreError::Corrupt { key, problem }) => (
+                None,
+                0,
+                Some(format!(
+                    "the practice drill's state document {key} is unreadable ({problem}): no drill starts until it is repaired or removed"
+                )),
+            ),
+            Err(e) => return Err(e.into()),
+        };
+        let refusal = if self.region == d.region {
+            Some(format!(
+                "{} is the drilled region: the other region conducts the drill",
+                self.region
+            ))
+        } else if let Some(why) = unreadable {
+            Some(why)
+        } else if let Some(r) = running {
+            if now - r.started_at < stale_after(d) {
+                Some(format!("practice drill {} is in progress since {}", r.id, r.started_at))
+            } else {
+                Some(self.drop_stale_run(d, p, &r, (name, version), record).await?)
+            }
+        } else if let Some(last) = self.last_trigger(p).await?.filter(|at| now - *at < chrono::Duration::hours(1)) {
+            // A tick is only believed so far: whoever can invoke the function can send one.
+            Some(format!("the last practice drill was triggered at {last}: at most one an hour"))
+        } else {
+            self.guard(d, p, false)
+                .await
+                .map(|s| format!("practice failover drill not started: {s}"))
+        };
+        Ok((refusal, version))
+    }
+
+    /// An invocation died mid-run (or a delivery was lost): the trigger is released, whose
+    /// alarms' OK fails the practice name back, and the run is dropped. A new run starts next
+    /// time: a trigger alarm already in ALARM would send no new event. The refusal says which.
+    async fn drop_stale_run(
+        &self,
+        d: &PracticeDrillConfig,
+        p: &Practice<S, N, H>,
+        r: &Run,
+        (name, version): (&str, u64),
+        record: &mut AuditRecord,
+    ) -> Result<String, FailoverError> {
+        let released = p.api.trigger(&self.config, d, false).await;
+        let failed = released.outcome == Outcome::Failed;
+        record.actions.push(released);
+        // Kept while the trigger could not be released: the next schedule tries again.
+        if !failed {
+            self.store.put_state(name, &Value::Null, version).await?;
+        }
+        Ok(format!(
+            "practice drill {} of {} never finished: {}",
+            r.id,
+            r.started_at,
+            if failed {
+                "the trigger could NOT be released (see the action); the run is kept and the next schedule tries again"
+            } else {
+                "the trigger released, the run dropped; the next schedule starts a new one"
+            }
+        ))
+    }
+
     /// A trigger alarm's change, delivered: the practice reaction, watched.
     async fn trigger(&self, d: &PracticeDrillConfig, p: &Practice<S, N, H>, signal: &Signal, alarm: bool) -> Result<Answer, FailoverError> {
         let received = Utc::now();
@@ -270,7 +295,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
         let name = resilience_core::documents::practice_run(&p.run.config.dns.record_name);
         let (run, version) = documents::load::<Run, _>(&self.store, &name).await?;
-        let Some(mut run) = run else {
+        let Some(run) = run else {
             // Outside a drill (someone set a practice alarm): the practice name reacts, nothing more.
             return reaction::once(&p.run, signal).await;
         };
@@ -315,55 +340,8 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             }
         };
         match (alarm, run.step) {
-            (true, Step::Triggered) => {
-                if let Some(stop) = self.guard(d, p, false).await {
-                    run.stopped = Some(stop);
-                    return self
-                        .fail_back(d, p, run, &name, version, Answer::decided(&signal.key, DecisionName::NoAction, ""))
-                        .await;
-                }
-                let out = reaction::once(&p.run, signal).await?;
-                if out.is_duplicate() {
-                    // A retried delivery (the first attempt stopped mid-run): what it measured is
-                    // lost, so the run ends here, failing back.
-                    run.stopped = Some(Stop::Refused("the delivery was retried: the drain's phases were lost".into()));
-                    return self.fail_back(d, p, run, &name, version, out).await;
-                }
-                self.mark_reaction(&mut run, Leg::Failover, triggered, received, &out);
-                if out.decision() != Some(DecisionName::Failover) {
-                    run.stopped = Some(Stop::Refused(format!("the practice reaction did not drain: {}", out.why())));
-                    return self.fail_back(d, p, run, &name, version, out).await;
-                }
-                match self.watch(d, p, &region, false).await {
-                    Ok((at, detail)) => run.mark(Leg::Failover, ANSWERED, at, detail),
-                    Err(stopped) => run.stopped = Some(stopped),
-                }
-                // The region stays out for hold_seconds; any guard ends that early.
-                let until = Instant::now() + Duration::from_secs(d.hold_seconds);
-                while run.stopped.is_none() && Instant::now() < until {
-                    tokio::time::sleep(GUARD_EVERY.min(until.saturating_duration_since(Instant::now()))).await;
-                    run.stopped = self.guard(d, p, true).await;
-                }
-                if run.stopped.is_none() {
-                    run.stopped = self.guard(d, p, true).await;
-                }
-                self.fail_back(d, p, run, &name, version, out).await
-            }
-            (false, Step::FailingBack) => {
-                let out = reaction::once(&p.run, signal).await?;
-                // A retried delivery has no phases to mark; the answer and the report still come.
-                if !out.is_duplicate() {
-                    self.mark_reaction(&mut run, Leg::Failback, triggered, received, &out);
-                }
-                let restored = match self.watch(d, p, &region, true).await {
-                    Ok((at, detail)) => {
-                        run.mark(Leg::Failback, ANSWERED, at, detail);
-                        true
-                    }
-                    Err(_) => false,
-                };
-                self.finish(d, run, &name, version, restored, out).await
-            }
+            (true, Step::Triggered) => self.failover_leg(d, p, signal, run, (&name, version), (triggered, received)).await,
+            (false, Step::FailingBack) => self.failback_leg(d, p, signal, run, (&name, version), (triggered, received)).await,
             // The trigger still pulled while failing back: a release that failed, retried.
             (true, Step::FailingBack) => {
                 let released = p.api.trigger(&self.config, d, false).await;
@@ -382,6 +360,80 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             // A late or repeated change: the practice name reacts as it would, nothing more.
             (false, Step::Triggered) => reaction::once(&p.run, signal).await,
         }
+    }
+
+    /// The failover leg: the guards, the practice name's drain through production's reaction,
+    /// Route 53's answer watched, the region held out for `hold_seconds` (any guard ends that
+    /// early), then failing back.
+    async fn failover_leg(
+        &self,
+        d: &PracticeDrillConfig,
+        p: &Practice<S, N, H>,
+        signal: &Signal,
+        mut run: Run,
+        (name, version): (&str, u64),
+        (triggered, received): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Answer, FailoverError> {
+        let region = d.region.clone();
+        if let Some(stop) = self.guard(d, p, false).await {
+            run.stopped = Some(stop);
+            return self
+                .fail_back(d, p, run, &name, version, Answer::decided(&signal.key, DecisionName::NoAction, ""))
+                .await;
+        }
+        let out = reaction::once(&p.run, signal).await?;
+        if out.is_duplicate() {
+            // A retried delivery (the first attempt stopped mid-run): what it measured is
+            // lost, so the run ends here, failing back.
+            run.stopped = Some(Stop::Refused("the delivery was retried: the drain's phases were lost".into()));
+            return self.fail_back(d, p, run, &name, version, out).await;
+        }
+        self.mark_reaction(&mut run, Leg::Failover, triggered, received, &out);
+        if out.decision() != Some(DecisionName::Failover) {
+            run.stopped = Some(Stop::Refused(format!("the practice reaction did not drain: {}", out.why())));
+            return self.fail_back(d, p, run, &name, version, out).await;
+        }
+        match self.watch(d, p, &region, false).await {
+            Ok((at, detail)) => run.mark(Leg::Failover, ANSWERED, at, detail),
+            Err(stopped) => run.stopped = Some(stopped),
+        }
+        // The region stays out for hold_seconds; any guard ends that early.
+        let until = Instant::now() + Duration::from_secs(d.hold_seconds);
+        while run.stopped.is_none() && Instant::now() < until {
+            tokio::time::sleep(GUARD_EVERY.min(until.saturating_duration_since(Instant::now()))).await;
+            run.stopped = self.guard(d, p, true).await;
+        }
+        if run.stopped.is_none() {
+            run.stopped = self.guard(d, p, true).await;
+        }
+        self.fail_back(d, p, run, &name, version, out).await
+    }
+
+    /// The failback leg: the practice name restored through production's reaction, Route 53's
+    /// answer watched, the run finished and reported.
+    async fn failback_leg(
+        &self,
+        d: &PracticeDrillConfig,
+        p: &Practice<S, N, H>,
+        signal: &Signal,
+        mut run: Run,
+        (name, version): (&str, u64),
+        (triggered, received): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Answer, FailoverError> {
+        let region = d.region.clone();
+        let out = reaction::once(&p.run, signal).await?;
+        // A retried delivery has no phases to mark; the answer and the report still come.
+        if !out.is_duplicate() {
+            self.mark_reaction(&mut run, Leg::Failback, triggered, received, &out);
+        }
+        let restored = match self.watch(d, p, &region, true).await {
+            Ok((at, detail)) => {
+                run.mark(Leg::Failback, ANSWERED, at, detail);
+                true
+            }
+            Err(_) => false,
+        };
+        self.finish(d, run, &name, version, restored, out).await
     }
 
     /// The phases of one reaction: triggered (the alarm's state-change time), delivered,
