@@ -25,7 +25,7 @@ use resilience_core::model::Principal;
 use resilience_core::model::Region;
 use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::model::{Notification, Severity};
-use resilience_core::signal::{AlarmChange, OperatorCommandKind, Signal, SignalKind, normalise};
+use resilience_core::signal::{AlarmChange, Inbound, OperatorCommandKind, Signal, SignalKind, normalise};
 use resilience_core::store::{Claim, StateStore, StoreError};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -210,8 +210,22 @@ pub fn ask(config: &SuiteConfig, t: &ThrottleConfig, signal: &Signal, now: DateT
 #[derive(Debug)]
 struct Item {
     message_id: Option<String>,
+    /// The signal key while its claim is open.
     key: Option<String>,
     result: Result<Value, ThrottleError>,
+}
+
+/// A batch on its way: one item per record, and the lines of its audit record.
+#[derive(Debug, Default)]
+struct Batch {
+    items: Vec<Item>,
+    audit_lines: Vec<Value>,
+}
+
+impl Batch {
+    fn push(&mut self, message_id: Option<String>, key: Option<String>, result: Result<Value, ThrottleError>) {
+        self.items.push(Item { message_id, key, result });
+    }
 }
 
 impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
@@ -219,156 +233,180 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
         Duration::seconds(i64::try_from(self.throttle.escalation_window_seconds).unwrap_or(86_400))
     }
 
+    /// Read every record, claim the ones that ask for a change together, apply them, close the
+    /// claims, record; one answer per record (an SQS batch answers with its failures).
     pub async fn handle(&self, payload: Value) -> Result<Value, ThrottleError> {
         let started = std::time::Instant::now();
         let now = Utc::now();
-        let inbound = normalise(&payload, &self.config);
         let is_sqs = is_sqs_batch(&payload);
-        let mut items: Vec<Item> = Vec::new();
-        let mut offences: Vec<(usize, Principal, Offence)> = Vec::new();
-        let mut audit_lines: Vec<Value> = Vec::new();
-
-        // First every record is read; the ones that ask for a change are claimed together.
-        let mut asks: Vec<(usize, Signal, Ask)> = Vec::new();
-        for inb in inbound {
-            let idx = items.len();
-            let signal = match inb.signal {
-                Ok(s) => s,
-                Err(e) => {
-                    audit_lines.push(json!({ "rejected": e.to_string() }));
-                    items.push(Item {
-                        message_id: inb.message_id,
-                        key: None,
-                        result: Err(ThrottleError::BadInput(e.to_string())),
-                    });
-                    continue;
-                }
-            };
-            let mut a = ask(&self.config, &self.throttle, &signal, Utc::now());
-            if let (SignalKind::Alarm(alarm), Ask::Offence(principal, _)) = (&signal.kind, &a) {
-                // The alarm lives in the region of its ARN; the tag or configuration says which
-                // region it speaks for, which may differ.
-                let home = alarm
-                    .alarm_arn
-                    .as_deref()
-                    .and_then(|arn| arn.split(':').nth(3))
-                    .and_then(|r| r.parse::<Region>().ok())
-                    .unwrap_or_else(|| alarm.region.clone());
-                match self.alarms.alarm_now(&home, &alarm.alarm_name).await {
-                    Ok(now) => {
-                        if let Err(why) = confirm_alarm(&self.throttle, alarm, principal, now.as_ref()) {
-                            a = Ask::Refused(format!("not confirmed by CloudWatch: {why}"));
-                        }
-                    }
-                    // Unconfirmed is not refused: the event is handed back and retried.
-                    Err(e) => {
-                        audit_lines.push(json!({ "signal": signal.key, "decision": "failed", "why": e }));
-                        items.push(Item {
-                            message_id: inb.message_id,
-                            key: None,
-                            result: Err(ThrottleError::NotHandled(format!("cannot confirm the alarm: {e}"))),
-                        });
-                        continue;
-                    }
-                }
+        let mut batch = Batch::default();
+        let mut asks = Vec::new();
+        for inbound in normalise(&payload, &self.config) {
+            if let Some(ask) = self.read(inbound, &mut batch).await {
+                asks.push(ask);
             }
-            if let Ask::Nothing(why) | Ask::Refused(why) = &a {
-                let decision = if matches!(a, Ask::Refused(_)) { "refused" } else { "no-action" };
-                audit_lines.push(json!({ "signal": signal.key, "decision": decision, "why": why }));
-                items.push(Item {
-                    message_id: inb.message_id,
-                    key: None,
-                    result: Ok(json!({ "signal": signal.key, "decision": decision, "why": why })),
-                });
-                continue;
-            }
-            items.push(Item {
-                message_id: inb.message_id,
-                key: Some(signal.key.clone()),
-                result: Ok(Value::Null),
-            });
-            asks.push((idx, signal, a));
         }
-        // The same claims as every function's (handler::once), written for the whole batch.
-        let keys: Vec<String> = asks.iter().filter_map(|(idx, _, _)| items[*idx].key.clone()).collect();
-        let claims = once::claim_batch(&self.store, &self.config.policy, FUNCTION, &keys).await?;
+        let offences = self.claim(asks, &mut batch).await?;
+        let (stats, ceiling_tripped) = self.apply(&offences, now, &mut batch).await;
+        self.close(&mut batch).await;
+        self.record(&batch.items, &batch.audit_lines, stats, ceiling_tripped, now, started)
+            .await?;
+        let mut answered = answer(is_sqs, batch.items.into_iter().map(|i| (i.message_id, i.result)).collect())?;
+        if is_sqs && let Some(o) = answered.as_object_mut() {
+            o.insert("writes".into(), json!({ "calls": stats.calls, "items": stats.items }));
+        }
+        Ok(answered)
+    }
 
+    /// Reads one record: what it asks (an offence confirmed with CloudWatch when an alarm
+    /// reports it), answered at once when it asks nothing or is refused. `Some`: it asks for a
+    /// change and is to be claimed.
+    async fn read(&self, inbound: Inbound, batch: &mut Batch) -> Option<(usize, Signal, Ask)> {
+        let idx = batch.items.len();
+        let signal = match inbound.signal {
+            Ok(s) => s,
+            Err(e) => {
+                batch.audit_lines.push(json!({ "rejected": e.to_string() }));
+                batch.push(inbound.message_id, None, Err(ThrottleError::BadInput(e.to_string())));
+                return None;
+            }
+        };
+        let mut a = ask(&self.config, &self.throttle, &signal, Utc::now());
+        if let (SignalKind::Alarm(alarm), Ask::Offence(principal, _)) = (&signal.kind, &a) {
+            match self.confirm(alarm, principal).await {
+                Ok(Some(refused)) => a = refused,
+                Ok(None) => {}
+                // Unconfirmed is not refused: the event is handed back and retried.
+                Err(e) => {
+                    batch
+                        .audit_lines
+                        .push(json!({ "signal": signal.key, "decision": "failed", "why": e }));
+                    let failed = Err(ThrottleError::NotHandled(format!("cannot confirm the alarm: {e}")));
+                    batch.push(inbound.message_id, None, failed);
+                    return None;
+                }
+            }
+        }
+        if let Ask::Nothing(why) | Ask::Refused(why) = &a {
+            let decision = if matches!(a, Ask::Refused(_)) {
+                DecisionName::Refused
+            } else {
+                DecisionName::NoAction
+            };
+            batch
+                .audit_lines
+                .push(json!({ "signal": signal.key, "decision": decision, "why": why }));
+            let answered = Ok(json!({ "signal": signal.key, "decision": decision, "why": why }));
+            batch.push(inbound.message_id, None, answered);
+            return None;
+        }
+        batch.push(inbound.message_id, Some(signal.key.clone()), Ok(Value::Null));
+        Some((idx, signal, a))
+    }
+
+    /// What CloudWatch says of the alarm that reported an offence now: `Some` refusal when it
+    /// does not confirm it. The alarm lives in the region of its ARN; the tag or configuration
+    /// says which region it speaks for, which may differ.
+    async fn confirm(&self, alarm: &AlarmChange, principal: &Principal) -> Result<Option<Ask>, String> {
+        let home = alarm
+            .alarm_arn
+            .as_deref()
+            .and_then(|arn| arn.split(':').nth(3))
+            .and_then(|r| r.parse::<Region>().ok())
+            .unwrap_or_else(|| alarm.region.clone());
+        let now = self.alarms.alarm_now(&home, &alarm.alarm_name).await?;
+        Ok(confirm_alarm(&self.throttle, alarm, principal, now.as_ref())
+            .err()
+            .map(|why| Ask::Refused(format!("not confirmed by CloudWatch: {why}"))))
+    }
+
+    /// Claims the records that ask for a change, together (the same claims as every
+    /// function's, `handler::once`, written for the whole batch). Duplicates are answered, ones
+    /// in progress elsewhere fail retryably, releases are done; the offences are returned.
+    async fn claim(&self, asks: Vec<(usize, Signal, Ask)>, batch: &mut Batch) -> Result<Vec<(usize, Principal, Offence)>, ThrottleError> {
+        let keys: Vec<String> = asks.iter().filter_map(|(idx, _, _)| batch.items[*idx].key.clone()).collect();
+        let claims = once::claim_batch(&self.store, &self.config.policy, FUNCTION, &keys).await?;
+        let mut offences = Vec::new();
         for ((idx, signal, a), claim) in asks.into_iter().zip(claims) {
             match claim {
                 Claim::New => {}
                 Claim::Done { outcome } => {
                     let status = format!("already handled: {outcome}");
-                    items[idx].key = None;
-                    items[idx].result = Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }));
+                    batch.items[idx].key = None;
+                    batch.items[idx].result = Ok(json!({ "signal": signal.key, "duplicate": true, "status": status }));
                     continue;
                 }
                 // Unfinished elsewhere: not a success until a retry finds it done (see guard).
                 Claim::InProgress { until } => {
-                    items[idx].key = None;
-                    items[idx].result = Err(ThrottleError::NotHandled(GuardError::InProgress { until }.to_string()));
+                    batch.items[idx].key = None;
+                    batch.items[idx].result = Err(ThrottleError::NotHandled(GuardError::InProgress { until }.to_string()));
                     continue;
                 }
             }
             match a {
                 Ask::Offence(p, o) => offences.push((idx, p, o)),
                 Ask::Release(p) => {
-                    let result = if self.config.dry_run || self.config.kill_switch {
-                        Ok(
-                            json!({ "signal": signal.key, "decision": "release", "principal": p, "dry_run": self.config.dry_run, "why": "dry run or kill switch: nothing written" }),
-                        )
-                    } else {
-                        match self.table.release(&p).await {
-                            Ok(existed) => {
-                                Ok(json!({ "signal": signal.key, "decision": "release", "principal": p, "was_throttled": existed }))
-                            }
-                            Err(e) => Err(ThrottleError::from(e)),
-                        }
-                    };
-                    audit_lines.push(json!({ "signal": signal.key, "decision": "release", "principal": p }));
-                    items[idx].result = result;
+                    batch.items[idx].result = self.release(&signal, &p).await;
+                    batch
+                        .audit_lines
+                        .push(json!({ "signal": signal.key, "decision": "release", "principal": p }));
                 }
                 _ => {}
             }
         }
+        Ok(offences)
+    }
 
-        let (stats, ceiling_tripped) = match self.apply_offences(&mut items, &offences, now, &mut audit_lines).await {
+    /// Lifts a principal's limit (unless a dry run or the kill switch says not to write).
+    async fn release(&self, signal: &Signal, p: &Principal) -> Result<Value, ThrottleError> {
+        if self.config.dry_run || self.config.kill_switch {
+            return Ok(
+                json!({ "signal": signal.key, "decision": "release", "principal": p, "dry_run": self.config.dry_run, "why": "dry run or kill switch: nothing written" }),
+            );
+        }
+        let existed = self.table.release(p).await?;
+        Ok(json!({ "signal": signal.key, "decision": "release", "principal": p, "was_throttled": existed }))
+    }
+
+    /// Applies the claimed offences; if that fails, nothing was decided for good and every
+    /// offence is given back for redelivery.
+    async fn apply(&self, offences: &[(usize, Principal, Offence)], now: DateTime<Utc>, batch: &mut Batch) -> (WriteStats, bool) {
+        match self.apply_offences(&mut batch.items, offences, now, &mut batch.audit_lines).await {
             Ok(x) => x,
-            // Nothing was decided for good: every offence is given back for redelivery.
             Err(e) => {
                 let why = e.to_string();
-                audit_lines.push(json!({ "decision": "failed", "why": why }));
-                for (idx, _, _) in &offences {
-                    items[*idx].result = Err(ThrottleError::NotHandled(why.clone()));
+                batch.audit_lines.push(json!({ "decision": "failed", "why": why }));
+                for (idx, _, _) in offences {
+                    batch.items[*idx].result = Err(ThrottleError::NotHandled(why.clone()));
                 }
                 (WriteStats::default(), false)
             }
-        };
+        }
+    }
 
-        // Finish the claims: done, or given up so a redelivery runs again.
-        // Finish the claims: done ones together, failed ones given up so a redelivery runs again.
-        // A claim that cannot be closed makes its records retryable failures, not the whole
-        // batch: the redelivery finds each offence in the history and writes nothing again.
-        let done: Vec<(String, String)> = items
+    /// Finishes the claims: done ones together, failed ones given up so a redelivery runs again.
+    /// A claim that cannot be closed makes its records retryable failures, not the whole batch:
+    /// the redelivery finds each offence in the history and writes nothing again.
+    async fn close(&self, batch: &mut Batch) {
+        let done: Vec<(String, String)> = batch
+            .items
             .iter()
             .filter_map(|i| match (&i.key, &i.result) {
                 (Some(k), Ok(v)) => Some((k.clone(), v.get("decision").and_then(Value::as_str).unwrap_or("handled").to_owned())),
                 _ => None,
             })
             .collect();
-        let failed: Vec<String> = items.iter().filter(|i| i.result.is_err()).filter_map(|i| i.key.clone()).collect();
+        let failed: Vec<String> = batch
+            .items
+            .iter()
+            .filter(|i| i.result.is_err())
+            .filter_map(|i| i.key.clone())
+            .collect();
         if let Err(e) = once::finish_batch(&self.store, &self.config.policy, FUNCTION, &done, &failed).await {
-            for item in items.iter_mut().filter(|i| i.key.is_some() && i.result.is_ok()) {
+            for item in batch.items.iter_mut().filter(|i| i.key.is_some() && i.result.is_ok()) {
                 item.result = Err(ThrottleError::NotHandled(format!("recorded, but its claim was not closed ({e})")));
             }
         }
-
-        self.record(&items, &audit_lines, stats, ceiling_tripped, now, started).await?;
-
-        let mut answered = answer(is_sqs, items.into_iter().map(|i| (i.message_id, i.result)).collect())?;
-        if is_sqs && let Some(o) = answered.as_object_mut() {
-            o.insert("writes".into(), json!({ "calls": stats.calls, "items": stats.items }));
-        }
-        Ok(answered)
     }
 
     /// The principals whose limit change a budget refuses this minute, each with why: first
@@ -451,66 +489,15 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
                 .into_iter()
                 .collect();
             let mut current: HashMap<Principal, ThrottleRecord> = self.table.get_many(&principals).await?;
-            let stored_versions: HashMap<Principal, u64> = current.iter().map(|(p, r)| (p.clone(), r.version)).collect();
-            // Each principal's record to write, and the source of each limit change (a new
-            // throttle or an escalation) it carries, for the budgets.
-            let mut decided: BTreeMap<Principal, (ThrottleRecord, Vec<String>)> = BTreeMap::new();
-            for (idx, p, o) in &pending {
-                let existing = decided.get(p).map(|(r, _)| r).or_else(|| current.get(p));
-                let d = on_offence(&self.throttle, existing, p, o.clone(), now);
-                let (result, record) = match d {
-                    ThrottleDecision::AlreadyRecorded { record } => (
-                        json!({ "decision": "already-recorded", "principal": p, "level": record.level_name, "until": record.until, "why": "this offence was recorded by an earlier delivery" }),
-                        None,
-                    ),
-                    ThrottleDecision::AllowListed => (
-                        json!({ "decision": "allow-listed", "principal": p, "why": "on the allow-list: never throttled" }),
-                        None,
-                    ),
-                    ThrottleDecision::Coalesced { record } => (
-                        json!({ "decision": "coalesced", "principal": p, "level": record.level_name, "until": record.until, "why": "part of the incident already throttled" }),
-                        Some((record, vec![])),
-                    ),
-                    ThrottleDecision::Throttle { record, .. } => (
-                        json!({ "decision": "throttle", "principal": p, "level": record.level_name, "until": record.until, "offences": record.offences, "why": record.reason }),
-                        Some((record, vec![o.source.clone()])),
-                    ),
-                };
-                if let Some((mut record, changes)) = record {
-                    // The version to condition on is the stored one, however many offences this batch adds.
-                    record.version = stored_versions.get(p).copied().unwrap_or(0);
-                    let mut all = decided.remove(p).map(|(_, c)| c).unwrap_or_default();
-                    all.extend(changes);
-                    decided.insert(p.clone(), (record, all));
-                }
-                items[*idx].result = Ok(result);
-            }
-            // The budgets: limit changes (new throttles and escalations) this minute, per source
-            // and in all. What a budget refuses is handed back to be retried later (an SQS
-            // record is redelivered, an EventBridge event retried by Lambda, then kept in the
-            // dead-letter queue), never dropped.
-            if !self.config.dry_run && !self.config.kill_switch {
-                let over = self.over_budget(&decided, now).await?;
-                if !over.is_empty() {
-                    tripped = true;
-                    for (idx, p, _) in &pending {
-                        if let Some(why) = over.get(p) {
-                            audit.push(json!({ "decision": "deferred", "principal": p, "why": why }));
-                            items[*idx].result = Err(ThrottleError::NotHandled(why.clone()));
-                        }
-                    }
-                    decided.retain(|p, _| !over.contains_key(p));
-                }
+            let mut decided = self.decide_round(&pending, &current, now, items);
+            if !self.config.dry_run
+                && !self.config.kill_switch
+                && self.defer_over_budget(&pending, &mut decided, now, (items, audit)).await?
+            {
+                tripped = true;
             }
             if self.config.dry_run || self.config.kill_switch {
-                for (idx, _, _) in &pending {
-                    if let Ok(v) = &mut items[*idx].result
-                        && let Some(o) = v.as_object_mut()
-                    {
-                        o.insert("dry_run".into(), json!(self.config.dry_run));
-                        o.insert("written".into(), json!(false));
-                    }
-                }
+                mark_not_written(&pending, self.config.dry_run, items);
                 break;
             }
             let records: Vec<ThrottleRecord> = decided.values().map(|(r, _)| r.clone()).collect();
@@ -547,6 +534,58 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
             tokio::time::sleep(backoff(round)).await;
         }
         Ok((stats, tripped))
+    }
+
+    /// Decides each pending offence against the principal's record (stored, or decided earlier
+    /// in this batch): each principal's record to write, and the source of each limit change (a
+    /// new throttle or an escalation) it carries, for the budgets.
+    fn decide_round(
+        &self,
+        pending: &[&(usize, Principal, Offence)],
+        current: &HashMap<Principal, ThrottleRecord>,
+        now: DateTime<Utc>,
+        items: &mut [Item],
+    ) -> BTreeMap<Principal, (ThrottleRecord, Vec<String>)> {
+        let stored_versions: HashMap<Principal, u64> = current.iter().map(|(p, r)| (p.clone(), r.version)).collect();
+        let mut decided: BTreeMap<Principal, (ThrottleRecord, Vec<String>)> = BTreeMap::new();
+        for (idx, p, o) in pending {
+            let existing = decided.get(p).map(|(r, _)| r).or_else(|| current.get(p));
+            let (result, record) = offence_answer(p, o, on_offence(&self.throttle, existing, p, o.clone(), now));
+            if let Some((mut record, changes)) = record {
+                // The version to condition on is the stored one, however many offences this batch adds.
+                record.version = stored_versions.get(p).copied().unwrap_or(0);
+                let mut all = decided.remove(p).map(|(_, c)| c).unwrap_or_default();
+                all.extend(changes);
+                decided.insert(p.clone(), (record, all));
+            }
+            items[*idx].result = Ok(result);
+        }
+        decided
+    }
+
+    /// The budgets: limit changes (new throttles and escalations) this minute, per source and
+    /// in all. What a budget refuses is handed back to be retried later (an SQS record is
+    /// redelivered, an EventBridge event retried by Lambda, then kept in the dead-letter
+    /// queue), never dropped. Whether a budget was reached.
+    async fn defer_over_budget(
+        &self,
+        pending: &[&(usize, Principal, Offence)],
+        decided: &mut BTreeMap<Principal, (ThrottleRecord, Vec<String>)>,
+        now: DateTime<Utc>,
+        (items, audit): (&mut [Item], &mut Vec<Value>),
+    ) -> Result<bool, ThrottleError> {
+        let over = self.over_budget(decided, now).await?;
+        if over.is_empty() {
+            return Ok(false);
+        }
+        for (idx, p, _) in pending {
+            if let Some(why) = over.get(p) {
+                audit.push(json!({ "decision": "deferred", "principal": p, "why": why }));
+                items[*idx].result = Err(ThrottleError::NotHandled(why.clone()));
+            }
+        }
+        decided.retain(|p, _| !over.contains_key(p));
+        Ok(true)
     }
 
     async fn record(
@@ -626,6 +665,40 @@ impl<S: StateStore, N: Notifier> UserThrottle<S, N> {
         }
         evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
         Ok(())
+    }
+}
+
+/// The answer for one offence, and the record to write with the sources of its limit changes.
+fn offence_answer(p: &Principal, o: &Offence, d: ThrottleDecision) -> (Value, Option<(ThrottleRecord, Vec<String>)>) {
+    match d {
+        ThrottleDecision::AlreadyRecorded { record } => (
+            json!({ "decision": "already-recorded", "principal": p, "level": record.level_name, "until": record.until, "why": "this offence was recorded by an earlier delivery" }),
+            None,
+        ),
+        ThrottleDecision::AllowListed => (
+            json!({ "decision": "allow-listed", "principal": p, "why": "on the allow-list: never throttled" }),
+            None,
+        ),
+        ThrottleDecision::Coalesced { record } => (
+            json!({ "decision": "coalesced", "principal": p, "level": record.level_name, "until": record.until, "why": "part of the incident already throttled" }),
+            Some((record, vec![])),
+        ),
+        ThrottleDecision::Throttle { record, .. } => (
+            json!({ "decision": "throttle", "principal": p, "level": record.level_name, "until": record.until, "offences": record.offences, "why": record.reason }),
+            Some((record, vec![o.source.clone()])),
+        ),
+    }
+}
+
+/// A dry run or the kill switch: every answer says nothing was written.
+fn mark_not_written(pending: &[&(usize, Principal, Offence)], dry_run: bool, items: &mut [Item]) {
+    for (idx, _, _) in pending {
+        if let Ok(v) = &mut items[*idx].result
+            && let Some(o) = v.as_object_mut()
+        {
+            o.insert("dry_run".into(), json!(dry_run));
+            o.insert("written".into(), json!(false));
+        }
     }
 }
 
