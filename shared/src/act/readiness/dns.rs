@@ -1,0 +1,366 @@
+//! Reading DNS, once per check for every region (Route 53 is global): the weighted records,
+//! their health checks, the routing controls, Route 53's own answer and the zone's accelerated
+//! recovery. Everything a drain goes through is read on a quiet day, so that a drain that
+//! could not happen is known before it is needed.
+
+use super::read::{code_of, failure};
+use super::{CheckInputs, ReadinessProbe};
+use crate::config::{Strategy, SuiteConfig};
+use crate::decide::readiness::{self as grade, Area, Grade, HealthCheckFacts, Item, ReadFailure, RecordFacts};
+use crate::model::Region;
+use std::collections::BTreeMap;
+
+impl ReadinessProbe {
+    /// DNS, from Route 53's control plane: each configured region's record and its health
+    /// check, the routing controls, the answer a resolver gets, accelerated recovery. Records
+    /// that could not be listed are the only item: nothing else can be matched to a region.
+    pub(super) async fn dns(&self, config: &SuiteConfig, inputs: &CheckInputs) -> Vec<Item> {
+        let us_east_1: Region = crate::aws::clients::ROUTE53_CONTROL_PLANE_REGION
+            .parse()
+            .unwrap_or_else(|_| unreachable!("a region code"));
+        let r53 = client!(self, aws_sdk_route53, &us_east_1);
+        let records = match list_records(&r53, config).await {
+            Ok(records) => records,
+            Err(unread) => return vec![unread],
+        };
+        let mut items = Vec::new();
+        for region in config.dns.records.keys() {
+            let found = records.get(region);
+            items.push(grade::grade_record(config, region, found));
+            if let Some(id) = found.and_then(|r| r.health_check_id.as_deref()) {
+                items.push(health_check(&r53, config, region, id).await);
+            }
+        }
+        items.extend(self.routing_controls(config).await);
+        items.push(answer(&r53, config, inputs, &records).await);
+        items.push(accelerated_recovery(&r53, &config.dns.hosted_zone_id).await);
+        items
+    }
+
+    /// Whether each routing control answers through the cluster, when the routing-control
+    /// strategy is configured (none otherwise): a control no endpoint answers cannot drain.
+    async fn routing_controls(&self, config: &SuiteConfig) -> Vec<Item> {
+        let Some(rc) = config
+            .dns
+            .routing_control
+            .as_ref()
+            .filter(|_| config.dns.strategies.contains(&Strategy::RoutingControl))
+        else {
+            return vec![];
+        };
+        let switches = crate::act::traffic::TrafficSwitches::new(config, &self.clients);
+        let mut items = Vec::new();
+        for (region, arn) in &rc.controls {
+            let item = format!("routing control of {region}");
+            items.push(match switches.holds(Strategy::RoutingControl, region).await {
+                Ok(drained) => Item::pass(
+                    Area::Dns,
+                    "global",
+                    item,
+                    format!("{arn} answers through the cluster ({})", if drained { "Off" } else { "On" }),
+                ),
+                Err(e) => Item::new(
+                    Area::Dns,
+                    "global",
+                    item,
+                    Grade::Fail,
+                    format!("{arn} does not answer through any cluster endpoint: {e}"),
+                    "check dns.routing_control (control ARN, cluster endpoints) against the ARC cluster",
+                ),
+            });
+        }
+        items
+    }
+}
+
+/// The record set of the protected name (weighted records: one per set identifier), each
+/// configured region's record found by set identifier; or, if it could not be listed, the
+/// item saying so.
+async fn list_records(r53: &aws_sdk_route53::Client, config: &SuiteConfig) -> Result<BTreeMap<Region, RecordFacts>, Item> {
+    let listed = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(&config.dns.hosted_zone_id)
+        .start_record_name(&config.dns.record_name)
+        .max_items(100)
+        .send()
+        .await;
+    match listed {
+        Err(e) => Err(grade::unreadable(
+            Area::Dns,
+            "global",
+            format!("records of {}", config.dns.record_name),
+            "route53:ListResourceRecordSets",
+            &failure(e),
+        )),
+        Ok(out) => Ok(record_facts(config, out.resource_record_sets())),
+    }
+}
+
+/// The grade of health check `id`, which `region`'s record carries (one that does not exist
+/// is graded as missing, one that could not be read as unread).
+async fn health_check(r53: &aws_sdk_route53::Client, config: &SuiteConfig, region: &Region, id: &str) -> Item {
+    match r53.get_health_check().health_check_id(id).send().await {
+        // GetHealthCheck always gives a CLOUDWATCH_METRIC check its AlarmIdentifier (required
+        // by CreateHealthCheck for that type): one without it is an answer that cannot be graded.
+        Ok(out)
+            if out
+                .health_check()
+                .and_then(|h| h.health_check_config())
+                .is_some_and(|c| c.r#type().as_str() == "CLOUDWATCH_METRIC" && c.alarm_identifier().is_none()) =>
+        {
+            grade::unreadable(
+                Area::Dns,
+                "global",
+                format!("health check {id} ({region})"),
+                "route53:GetHealthCheck",
+                &ReadFailure::Other("a CLOUDWATCH_METRIC health check was described without its AlarmIdentifier".into()),
+            )
+        }
+        Ok(out) => {
+            let facts = out.health_check().and_then(|h| h.health_check_config()).map(|c| HealthCheckFacts {
+                kind: c.r#type().as_str().to_owned(),
+                inverted: c.inverted().unwrap_or(false),
+                alarm_name: c.alarm_identifier().map(|a| a.name().to_owned()),
+                alarm_region: c.alarm_identifier().map(|a| a.region().as_str().to_owned()),
+                routing_control_arn: c.routing_control_arn().map(str::to_owned),
+            });
+            grade::grade_health_check(config, region, id, facts.as_ref())
+        }
+        Err(e) if code_of(&e) == Some("NoSuchHealthCheck") => grade::grade_health_check(config, region, id, None),
+        Err(e) => grade::unreadable(
+            Area::Dns,
+            "global",
+            format!("health check {id} ({region})"),
+            "route53:GetHealthCheck",
+            &failure(e),
+        ),
+    }
+}
+
+/// What a resolver gets now, from Route 53 itself (TestDNSAnswer), graded against the
+/// drained regions the suite recorded (a warning when those could not be read).
+async fn answer(
+    r53: &aws_sdk_route53::Client,
+    config: &SuiteConfig,
+    inputs: &CheckInputs,
+    records: &BTreeMap<Region, RecordFacts>,
+) -> Item {
+    let answer_item = "answer agrees with the recorded state";
+    match r53
+        .test_dns_answer()
+        .hosted_zone_id(&config.dns.hosted_zone_id)
+        .record_name(&config.dns.record_name)
+        .record_type(aws_sdk_route53::types::RrType::A)
+        .send()
+        .await
+    {
+        Ok(out) => match &inputs.recorded_drained {
+            Some(drained) => grade::grade_answer(out.record_data(), records, drained),
+            None => Item::new(
+                Area::Dns,
+                "global",
+                answer_item,
+                Grade::Warn,
+                format!(
+                    "Route 53 answers {:?}; the recorded state could not be read to compare",
+                    out.record_data()
+                ),
+                "check the state table (`resilience status`)",
+            ),
+        },
+        Err(e) => grade::unreadable(Area::Dns, "global", answer_item, "route53:TestDNSAnswer", &failure(e)),
+    }
+}
+
+/// Whether `zone` has accelerated recovery, which keeps record changes possible while
+/// us-east-1 is impaired ("Enabling accelerated recovery for managing public DNS records":
+/// HostedZone.Features); without it a control-plane drain depends on us-east-1, so it warns.
+async fn accelerated_recovery(r53: &aws_sdk_route53::Client, zone: &str) -> Item {
+    let item = format!("accelerated recovery of zone {zone}");
+    match r53.get_hosted_zone().id(zone).send().await {
+        Ok(out) => {
+            let status = out
+                .hosted_zone()
+                .and_then(|z| z.features())
+                .and_then(|f| f.accelerated_recovery_status())
+                .map(|s| s.as_str().to_owned());
+            match status.as_deref() {
+                Some("ENABLED") => Item::pass(Area::Dns, "global", item, "enabled"),
+                other => Item::new(
+                    Area::Dns,
+                    "global",
+                    item,
+                    Grade::Warn,
+                    format!(
+                        "accelerated recovery is {}: a control-plane drain depends on us-east-1",
+                        other.unwrap_or("not enabled")
+                    ),
+                    "UpdateHostedZoneFeatures with EnableAcceleratedRecovery (public zones)",
+                ),
+            }
+        }
+        Err(e) => grade::unreadable(Area::Dns, "global", item, "route53:GetHostedZone", &failure(e)),
+    }
+}
+
+/// Each configured region's record of `config.dns.record_name` among `sets` (a
+/// ListResourceRecordSets page), matched by set identifier.
+pub(crate) fn record_facts(config: &SuiteConfig, sets: &[aws_sdk_route53::types::ResourceRecordSet]) -> BTreeMap<Region, RecordFacts> {
+    let want = config.dns.record_name.trim_end_matches('.');
+    let sets: Vec<_> = sets.iter().filter(|s| s.name().trim_end_matches('.') == want).collect();
+    config
+        .dns
+        .records
+        .iter()
+        .filter_map(|(region, rec)| {
+            sets.iter()
+                .find(|s| s.set_identifier() == Some(rec.set_identifier.as_str()))
+                .map(|s| {
+                    (
+                        region.clone(),
+                        RecordFacts {
+                            weight: s.weight(),
+                            ttl: s.ttl(),
+                            health_check_id: s.health_check_id().map(str::to_owned),
+                            values: s.resource_records().iter().map(|r| r.value().to_owned()).collect(),
+                        },
+                    )
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::test_support::{config, grades, probe, region};
+    use super::*;
+    use aws_smithy_mocks::{Rule, mock};
+    use std::collections::BTreeSet;
+
+    fn dns_rules(answer: &'static str, accelerated: aws_sdk_route53::types::AcceleratedRecoveryStatus) -> Vec<Rule> {
+        use aws_sdk_route53::operation::get_hosted_zone::GetHostedZoneOutput;
+        use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+        use aws_sdk_route53::operation::test_dns_answer::TestDnsAnswerOutput;
+        use aws_sdk_route53::types::*;
+        let record = |id: &str, value: &str, check: &str| {
+            ResourceRecordSet::builder()
+                .name("api.aworld.example.")
+                .r#type(RrType::A)
+                .set_identifier(id)
+                .weight(100)
+                .ttl(60)
+                .health_check_id(check)
+                .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+                .build()
+                .unwrap()
+        };
+        let (south, north) = (
+            record("eu-south-1", "192.0.2.20", "hc-south"),
+            record("eu-north-1", "192.0.2.10", "hc-north"),
+        );
+        vec![
+            mock!(aws_sdk_route53::Client::list_resource_record_sets).then_output(move || {
+                ListResourceRecordSetsOutput::builder()
+                    .resource_record_sets(south.clone())
+                    .resource_record_sets(north.clone())
+                    .is_truncated(false)
+                    .max_items(100)
+                    .build()
+                    .unwrap()
+            }),
+            mock!(aws_sdk_route53::Client::get_health_check)
+                .match_requests(|r| r.health_check_id() == Some("hc-south"))
+                .then_output(|| health_check("hc-south", "aworld-drained-eu-south-1", CloudWatchRegion::EuNorth1)),
+            mock!(aws_sdk_route53::Client::get_health_check)
+                .match_requests(|r| r.health_check_id() == Some("hc-north"))
+                .then_output(|| health_check("hc-north", "aworld-drained-eu-north-1", CloudWatchRegion::EuSouth1)),
+            mock!(aws_sdk_route53::Client::test_dns_answer).then_output(move || {
+                TestDnsAnswerOutput::builder()
+                    .nameserver("ns-1.awsdns-01.org")
+                    .record_name("api.aworld.example.")
+                    .record_type(RrType::A)
+                    .record_data(answer)
+                    .response_code("NOERROR")
+                    .protocol("UDP")
+                    .build()
+                    .unwrap()
+            }),
+            mock!(aws_sdk_route53::Client::get_hosted_zone).then_output(move || {
+                GetHostedZoneOutput::builder()
+                    .hosted_zone(
+                        HostedZone::builder()
+                            .id("Z0AWORLDEXAMPLE")
+                            .name("aworld.example.")
+                            .caller_reference("r")
+                            .features(
+                                HostedZoneFeatures::builder()
+                                    .accelerated_recovery_status(accelerated.clone())
+                                    .build(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            }),
+        ]
+    }
+
+    fn health_check(
+        id: &str,
+        alarm: &str,
+        alarm_region: aws_sdk_route53::types::CloudWatchRegion,
+    ) -> aws_sdk_route53::operation::get_health_check::GetHealthCheckOutput {
+        use aws_sdk_route53::types::*;
+        aws_sdk_route53::operation::get_health_check::GetHealthCheckOutput::builder()
+            .health_check(
+                HealthCheck::builder()
+                    .id(id)
+                    .caller_reference(id)
+                    .health_check_version(1)
+                    .health_check_config(
+                        HealthCheckConfig::builder()
+                            .r#type(HealthCheckType::CloudwatchMetric)
+                            .alarm_identifier(AlarmIdentifier::builder().region(alarm_region).name(alarm).build().unwrap())
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_dns_answer_naming_a_drained_region_fails_and_one_naming_a_serving_region_passes() {
+        use aws_sdk_route53::types::AcceleratedRecoveryStatus;
+        let drained = CheckInputs {
+            config_parameter: None,
+            recorded_drained: Some(BTreeSet::from([region("eu-south-1")])),
+        };
+        let items = probe(&dns_rules("192.0.2.20", AcceleratedRecoveryStatus::Enabled))
+            .dns(&config(), &drained)
+            .await;
+        let answer = items.iter().find(|i| i.item.starts_with("answer")).unwrap();
+        assert_eq!(answer.grade, Grade::Fail, "{answer:?}");
+        assert!(answer.detail.contains("eu-south-1"), "{answer:?}");
+        assert_eq!(
+            items.iter().filter(|i| i.grade != Grade::Pass).count(),
+            1,
+            "records, health checks and accelerated recovery pass: {:#?}",
+            grades(&items)
+        );
+
+        let items = probe(&dns_rules("192.0.2.10", AcceleratedRecoveryStatus::Disabled))
+            .dns(&config(), &drained)
+            .await;
+        let answer = items.iter().find(|i| i.item.starts_with("answer")).unwrap();
+        assert_eq!(answer.grade, Grade::Pass, "{answer:?}");
+        let accelerated = items.iter().find(|i| i.item.starts_with("accelerated")).unwrap();
+        assert_eq!(
+            accelerated.grade,
+            Grade::Warn,
+            "a zone without accelerated recovery warns: {accelerated:?}"
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! Readiness of the alarms: which alarms the configuration counts on in a region, and whether
+//! each exists and, when Route 53 follows it, is an alarm a health check can follow at all. A
+//! missing or unfollowable alarm is a failover that never starts, so it fails.
+
+use super::{Area, Grade, Item};
+use crate::config::{Strategy, SuiteConfig};
+use crate::model::Region;
+use std::collections::BTreeMap;
+
+/// The facts of a CloudWatch alarm the checks grade.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlarmFacts {
+    pub name: String,
+    pub composite: bool,
+    pub period: Option<i32>,
+    pub statistic: Option<String>,
+    pub extended_statistic: Option<String>,
+    /// A metric-math alarm (`Metrics` instead of one metric).
+    pub metric_math: bool,
+}
+
+/// Why Route 53 cannot follow `alarm` with a CLOUDWATCH_METRIC health check, if it cannot.
+/// "Monitoring a CloudWatch alarm" (Route 53 developer guide): standard-resolution metrics only,
+/// the statistics Average, Minimum, Maximum, Sum and SampleCount (no extended statistics), no
+/// metric math (and so no composite alarm either).
+pub fn route53_alarm_problem(alarm: &AlarmFacts) -> Option<String> {
+    if alarm.composite {
+        return Some("is a composite alarm".into());
+    }
+    if alarm.metric_math {
+        return Some("uses metric math".into());
+    }
+    if alarm.period.is_some_and(|p| p < 60) {
+        return Some(format!(
+            "has a period of {} s (a high-resolution metric)",
+            alarm.period.unwrap_or_default()
+        ));
+    }
+    if let Some(p) = &alarm.extended_statistic {
+        return Some(format!("uses the extended statistic {p}"));
+    }
+    match alarm.statistic.as_deref() {
+        Some("Average" | "Minimum" | "Maximum" | "Sum" | "SampleCount") => None,
+        Some(other) => Some(format!("uses the statistic {other}")),
+        None => Some("has no statistic".into()),
+    }
+}
+
+/// The alarms the configuration names in `region`, each with whether Route 53 follows it:
+/// health, composite, the drain alarms of the other regions (which live here and which
+/// Route 53 follows), saturation.
+pub fn wanted_alarms(config: &SuiteConfig, region: &Region) -> BTreeMap<String, bool> {
+    let mut wanted: BTreeMap<String, bool> = BTreeMap::new(); // name -> Route 53 follows it
+    if let Some(rc) = config.regions.get(region) {
+        for a in rc.health_alarms.iter().chain(rc.composite_alarm.iter()) {
+            wanted.insert(a.clone(), false);
+        }
+    }
+    if let Some(m) = config
+        .dns
+        .health_metric
+        .as_ref()
+        .filter(|_| config.dns.strategies.contains(&Strategy::HealthMetric))
+    {
+        for peer in config.peers_of(region) {
+            wanted.insert(m.alarm_of(peer), true);
+        }
+    }
+    for r in config.capacity.resources.iter().filter(|r| &r.region == region) {
+        for a in &r.saturation_alarms {
+            wanted.entry(a.clone()).or_insert(false);
+        }
+    }
+    wanted
+}
+
+/// The grade of alarm `name` in `region` as found (`None`: it does not exist); `followed`:
+/// Route 53 follows it, so it must also be an alarm a health check can follow.
+pub fn grade_alarm(region: &Region, name: &str, followed: bool, found: Option<&AlarmFacts>) -> Item {
+    let item = format!("alarm {name}");
+    match found {
+        None => Item::new(
+            Area::Signals,
+            region.as_str(),
+            item,
+            Grade::Fail,
+            format!("alarm {name} does not exist in {region}: nothing it watches can start a reaction"),
+            "create it (infra/template.yaml) or correct the name in the configuration",
+        ),
+        Some(a) if followed => match route53_alarm_problem(a) {
+            Some(problem) => Item::new(
+                Area::Signals,
+                region.as_str(),
+                item,
+                Grade::Fail,
+                format!("Route 53 follows {name}, which {problem}: its health check cannot use it"),
+                "a standard-resolution metric alarm on Average, Minimum, Maximum, Sum or SampleCount (\"Monitoring a CloudWatch alarm\")",
+            ),
+            None => Item::pass(Area::Signals, region.as_str(), item, "exists; a metric alarm Route 53 can follow"),
+        },
+        Some(_) => Item::pass(Area::Signals, region.as_str(), item, "exists"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route53_follows_only_standard_resolution_alarms_on_supported_statistics() {
+        let good = AlarmFacts {
+            name: "a".into(),
+            period: Some(60),
+            statistic: Some("Maximum".into()),
+            ..AlarmFacts::default()
+        };
+        assert_eq!(route53_alarm_problem(&good), None);
+        let high_res = AlarmFacts {
+            period: Some(10),
+            ..good.clone()
+        };
+        assert!(route53_alarm_problem(&high_res).unwrap().contains("high-resolution"));
+        let p99 = AlarmFacts {
+            statistic: None,
+            extended_statistic: Some("p99".into()),
+            ..good.clone()
+        };
+        assert!(route53_alarm_problem(&p99).unwrap().contains("p99"));
+        let math = AlarmFacts { metric_math: true, ..good };
+        assert!(route53_alarm_problem(&math).unwrap().contains("metric math"));
+    }
+}
