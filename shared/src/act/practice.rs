@@ -3,13 +3,13 @@
 //! name (`TestDNSAnswer`, with the records' values from `ListResourceRecordSets` to tell which
 //! region an answer is).
 
+use crate::act::alarms;
 use crate::act::traffic::health_metric::HealthMetricSwitch;
 use crate::aws::clients::AwsClients;
 use crate::config::{PracticeDrillConfig, SuiteConfig};
+use crate::model::AlarmState;
 use crate::model::Region;
 use crate::model::audit::{ActionRecord, Outcome};
-use aws_sdk_cloudwatch::error::DisplayErrorContext;
-use aws_sdk_cloudwatch::types::StateValue;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
@@ -51,24 +51,14 @@ impl PracticeApi {
     /// changed"; `StateUpdatedTimestamp` where it is absent), read from CloudWatch, never taken
     /// from a delivered event.
     pub async fn alarm_state(&self, region: &Region, name: &str) -> Result<(bool, chrono::DateTime<chrono::Utc>), String> {
-        let out = self
-            .clients
-            .cloudwatch(region)
-            .describe_alarms()
-            .alarm_names(name)
-            .send()
+        let a = alarms::one(&self.clients.cloudwatch(region), region, name)
             .await
-            .map_err(|e| format!("cloudwatch:DescribeAlarms {name} in {region}: {}", DisplayErrorContext(e)))?;
-        let a = out
-            .metric_alarms()
-            .first()
+            .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("alarm {name} does not exist in {region}"))?;
         let at = a
-            .state_transitioned_timestamp()
-            .or(a.state_updated_timestamp())
-            .and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?))
+            .changed_at
             .ok_or_else(|| format!("alarm {name} in {region} has no state-change time"))?;
-        Ok((a.state_value() == Some(&StateValue::Alarm), at))
+        Ok((a.state == AlarmState::Alarm, at))
     }
 
     /// Of `names`, those in ALARM in any configured region, and those found in none.
@@ -78,24 +68,16 @@ impl PracticeApi {
         }
         let mut firing = BTreeSet::new();
         let mut found = BTreeSet::new();
+        // Metric and composite alarms alike (`act::alarms`): a composite guard counts too.
         for region in config.regions.keys() {
-            // DescribeAlarms takes up to 100 names per call.
-            for chunk in names.chunks(100) {
-                let out = self
-                    .clients
-                    .cloudwatch(region)
-                    .describe_alarms()
-                    .set_alarm_names(Some(chunk.to_vec()))
-                    .send()
-                    .await
-                    .map_err(|e| format!("cloudwatch:DescribeAlarms in {region}: {}", DisplayErrorContext(e)))?;
-                for a in out.metric_alarms() {
-                    let name = a.alarm_name().unwrap_or_default().to_owned();
-                    if a.state_value() == Some(&StateValue::Alarm) {
-                        firing.insert(name.clone());
-                    }
-                    found.insert(name);
+            for a in alarms::describe(&self.clients.cloudwatch(region), region, names)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                if a.state == AlarmState::Alarm {
+                    firing.insert(a.name.clone());
                 }
+                found.insert(a.name);
             }
         }
         let missing = names.iter().filter(|n| !found.contains(*n)).cloned().collect();

@@ -2,16 +2,20 @@
 //! crate, so every stage (config, signal, decide, act, store, evidence) can name them without
 //! a module cycle.
 
+pub mod alarm;
 pub mod audit;
 pub mod function;
 pub mod health;
 pub mod notification;
 pub mod principal;
+pub mod read_error;
 pub mod region;
 
+pub use alarm::AlarmFacts;
 pub use audit::{ActionRecord, AuditRecord, DecisionName, Outcome};
 pub use function::Function;
 pub use health::{AlarmState, HealthView, RegionHealth, Unread};
 pub use notification::{Notification, Severity};
 pub use principal::{InvalidPrincipal, Principal};
+pub use read_error::{ReadError, ReadErrorKind};
 pub use region::{Region, region_of_arn};

@@ -3,11 +3,9 @@
 //! large configuration costs a few calls, not one per alarm.
 
 use super::ReadinessProbe;
-use super::read::failure;
 use crate::config::SuiteConfig;
-use crate::decide::readiness::{self as grade, AlarmFacts, Area, Item, ReadFailure};
+use crate::decide::readiness::{self as grade, AlarmFacts, Area, Item};
 use crate::model::Region;
-use aws_sdk_cloudwatch::types::AlarmType;
 use std::collections::BTreeMap;
 
 impl ReadinessProbe {
@@ -21,7 +19,7 @@ impl ReadinessProbe {
         let mut found: BTreeMap<String, AlarmFacts> = BTreeMap::new();
         // DescribeAlarms: at most 100 names per call; composite alarms only when asked for.
         for chunk in names.chunks(100) {
-            match describe_alarms(&cw, chunk).await {
+            match crate::act::alarms::describe(&cw, region, chunk).await {
                 Ok(facts) => found.extend(facts.into_iter().map(|a| (a.name.clone(), a))),
                 Err(f) => {
                     return chunk
@@ -44,33 +42,6 @@ impl ReadinessProbe {
             .map(|(name, followed)| grade::grade_alarm(region, name, *followed, found.get(name)))
             .collect()
     }
-}
-
-/// The facts of those of `names` that exist, metric alarms first, then composite ones (one
-/// DescribeAlarms call: at most 100 names).
-async fn describe_alarms(cw: &aws_sdk_cloudwatch::Client, names: &[String]) -> Result<Vec<AlarmFacts>, ReadFailure> {
-    let out = cw
-        .describe_alarms()
-        .set_alarm_names(Some(names.to_vec()))
-        .alarm_types(AlarmType::MetricAlarm)
-        .alarm_types(AlarmType::CompositeAlarm)
-        .send()
-        .await
-        .map_err(failure)?;
-    let metric = out.metric_alarms().iter().map(|a| AlarmFacts {
-        name: a.alarm_name().unwrap_or_default().to_owned(),
-        composite: false,
-        period: a.period(),
-        statistic: a.statistic().map(|s| s.as_str().to_owned()),
-        extended_statistic: a.extended_statistic().map(str::to_owned),
-        metric_math: !a.metrics().is_empty(),
-    });
-    let composite = out.composite_alarms().iter().map(|a| AlarmFacts {
-        name: a.alarm_name().unwrap_or_default().to_owned(),
-        composite: true,
-        ..AlarmFacts::default()
-    });
-    Ok(metric.chain(composite).collect())
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 use super::read::{code_of, failure};
 use super::{CheckInputs, ReadinessProbe};
 use crate::config::{Strategy, SuiteConfig};
-use crate::decide::readiness::{self as grade, Area, Grade, HealthCheckFacts, Item, ReadFailure, RecordFacts};
+use crate::decide::readiness::{self as grade, Area, Grade, HealthCheckFacts, Item, RecordFacts};
+use crate::model::ReadError;
 use crate::model::Region;
 use std::collections::BTreeMap;
 
@@ -113,7 +114,10 @@ async fn health_check(r53: &aws_sdk_route53::Client, config: &SuiteConfig, regio
                 "global",
                 format!("health check {id} ({region})"),
                 "route53:GetHealthCheck",
-                &ReadFailure::Other("a CLOUDWATCH_METRIC health check was described without its AlarmIdentifier".into()),
+                &ReadError::other(
+                    "route53:GetHealthCheck",
+                    "a CLOUDWATCH_METRIC health check was described without its AlarmIdentifier",
+                ),
             )
         }
         Ok(out) => {

@@ -5,7 +5,8 @@
 use super::ReadinessProbe;
 use super::read::{code_of, failure};
 use crate::config::SuiteConfig;
-use crate::decide::readiness::{self as grade, Area, Grade, Item, ReadFailure, SubscriptionFacts};
+use crate::decide::readiness::{self as grade, Area, Grade, Item, SubscriptionFacts};
+use crate::model::ReadError;
 use crate::model::Region;
 
 impl ReadinessProbe {
@@ -75,7 +76,7 @@ impl ReadinessProbe {
 
 /// The facts of one listed subscription: a confirmed one's attributes are read too (its
 /// confirmation as SNS has it now, its filter policy and scope).
-async fn subscription_facts(sns: &aws_sdk_sns::Client, s: &aws_sdk_sns::types::Subscription) -> Result<SubscriptionFacts, ReadFailure> {
+async fn subscription_facts(sns: &aws_sdk_sns::Client, s: &aws_sdk_sns::types::Subscription) -> Result<SubscriptionFacts, ReadError> {
     let arn = s.subscription_arn().unwrap_or_default();
     let mut facts = SubscriptionFacts {
         protocol: s.protocol().unwrap_or_default().to_owned(),

@@ -5,7 +5,8 @@
 use super::ReadinessProbe;
 use super::read::{code_of, failure};
 use crate::config::SuiteConfig;
-use crate::decide::readiness::{self as grade, Area, Grade, Item, ReadFailure, Simulated};
+use crate::decide::readiness::{self as grade, Area, Grade, Item, Simulated};
+use crate::model::ReadError;
 use crate::model::{Function, Region};
 use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum};
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ impl ReadinessProbe {
         let mut items = Vec::new();
         // A simulator that did not answer (not a refusal) is not asked again for the other
         // functions: one report of it, not five times the SDK's retries.
-        let mut simulator_down: Option<ReadFailure> = None;
+        let mut simulator_down: Option<ReadError> = None;
         for function in grade::checked_functions() {
             let role = match role_of(&lambda, config, region, function).await {
                 Ok(role) => role,
@@ -36,7 +37,9 @@ impl ReadinessProbe {
                 Some(f) => Err(f),
                 None => simulate_needs(&iam, &role, config, function, region).await,
             };
-            if let Err(f @ (ReadFailure::Other(_) | ReadFailure::Throttled(_))) = &simulated {
+            if let Err(f) = &simulated
+                && f.kind != crate::model::ReadErrorKind::Denied
+            {
                 simulator_down = Some(f.clone());
             }
             items.push(match simulated {
@@ -88,7 +91,7 @@ async fn simulate_needs(
     config: &SuiteConfig,
     function: Function,
     region: &Region,
-) -> Result<Vec<Simulated>, ReadFailure> {
+) -> Result<Vec<Simulated>, ReadError> {
     let mut groups: BTreeMap<Target, Vec<&str>> = BTreeMap::new();
     for n in grade::needs(config, function, region) {
         groups.entry((n.resource, n.context)).or_default().push(n.action);
@@ -109,7 +112,7 @@ async fn simulate(
     resource: &str,
     context: &[(&'static str, String)],
     actions: &[&str],
-) -> Result<Vec<Simulated>, ReadFailure> {
+) -> Result<Vec<Simulated>, ReadError> {
     let mut req = iam
         .simulate_principal_policy()
         .policy_source_arn(role)

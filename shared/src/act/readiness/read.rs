@@ -2,8 +2,9 @@
 //! classification of a failed call, so that every area reports a refusal, a throttle and an
 //! outage the same way (and none of them as a pass).
 
-use crate::decide::readiness::ReadFailure;
-use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use crate::model::ReadError;
+
+use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -26,26 +27,12 @@ impl Intercept for CallCounter {
     }
 }
 
-/// A failed read, classified by its error code, with a message short enough for a report: the
-/// code and message when AWS gave them, else the HTTP status or the transport's own error.
+/// A failed read, by the one classifier (`act::read_error`). The call is named by the item
+/// that reports it (`decide::readiness::unreadable` says which action was not answered).
 pub(super) fn failure<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     e: SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> ReadFailure {
-    let code = e.code().map(str::to_owned);
-    let message = match (&code, &e) {
-        (Some(c), _) => format!("{c}: {}", e.message().unwrap_or_default()),
-        (None, SdkError::ServiceError(se)) => format!("HTTP {} without an AWS error", se.raw().status().as_u16()),
-        (None, _) => {
-            let full = DisplayErrorContext(&e).to_string();
-            full.chars().take(200).collect()
-        }
-    };
-    // A 403 is a refusal whatever its body says (the query protocols' error bodies differ).
-    let forbidden = matches!(&e, SdkError::ServiceError(se) if se.raw().status().as_u16() == 403);
-    match code.as_deref() {
-        None if forbidden => ReadFailure::Denied(message),
-        code => ReadFailure::from_code(code, message),
-    }
+) -> ReadError {
+    crate::act::read_error::classify("", &e)
 }
 
 /// The AWS error code of a failed call, for the areas that grade a particular one (a missing

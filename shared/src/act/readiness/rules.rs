@@ -6,7 +6,8 @@
 use super::ReadinessProbe;
 use super::read::failure;
 use crate::config::SuiteConfig;
-use crate::decide::readiness::{self as grade, Item, ReadFailure};
+use crate::decide::readiness::{self as grade, Item};
+use crate::model::ReadError;
 use crate::model::Region;
 use std::collections::BTreeMap;
 
@@ -28,7 +29,7 @@ impl ReadinessProbe {
 /// bus that target its function; each (target, bus) is read once.
 async fn route_items(eb: &aws_sdk_eventbridge::Client, config: &SuiteConfig, region: &Region, partition: &str, account: &str) -> Vec<Item> {
     let mut items = Vec::new();
-    let mut cache: BTreeMap<(String, String), Result<Vec<String>, ReadFailure>> = BTreeMap::new();
+    let mut cache: BTreeMap<(String, String), Result<Vec<String>, ReadError>> = BTreeMap::new();
     for route in grade::routes(config, region) {
         let arn = format!(
             "arn:{partition}:lambda:{region}:{account}:function:{}",
@@ -63,7 +64,7 @@ async fn forwarding_items(
 }
 
 /// The event patterns of the enabled rules on `bus` that target `arn`.
-async fn enabled_patterns(eb: &aws_sdk_eventbridge::Client, arn: &str, bus: &str) -> Result<Vec<String>, ReadFailure> {
+async fn enabled_patterns(eb: &aws_sdk_eventbridge::Client, arn: &str, bus: &str) -> Result<Vec<String>, ReadError> {
     let mut names = Vec::new();
     let mut next = None;
     loop {

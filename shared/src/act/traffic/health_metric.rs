@@ -1,11 +1,12 @@
 //! The data-plane switch: a CloudWatch metric whose alarm a Route 53 health check follows.
 
+use crate::act::alarms;
 use crate::act::traffic::SwitchError;
 use crate::aws::clients::AwsClients;
 use crate::config::HealthMetricConfig;
-use crate::model::Region;
 use crate::model::audit::{ActionRecord, Outcome};
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit, StateValue};
+use crate::model::{AlarmState, Region};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit};
 use aws_sdk_route53::error::DisplayErrorContext;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -183,7 +184,7 @@ impl HealthMetricSwitch {
     /// error says what was still not in the wanted state, or that no peer has the alarm (a
     /// configuration error).
     async fn confirm(&self, peers: &[&Region], alarm: &str, drained: bool) -> Result<(), NotSeen> {
-        let wanted = if drained { StateValue::Alarm } else { StateValue::Ok };
+        let wanted = if drained { AlarmState::Alarm } else { AlarmState::Ok };
         let deadline = Instant::now() + Duration::from_secs(self.metric.confirm_seconds);
         // A 60-second alarm changes at most once a minute: every 5 s is plenty on AWS, and a
         // short configured wait (the emulator's latency model) polls proportionally faster.
@@ -193,21 +194,18 @@ impl HealthMetricSwitch {
             let mut answered = 0;
             let mut behind = Vec::new();
             for peer in peers {
-                let out = match self.clients.cloudwatch(peer).describe_alarms().alarm_names(alarm).send().await {
-                    Ok(out) => out,
+                let found = match alarms::one(&self.clients.cloudwatch(peer), peer, alarm).await {
+                    Ok(found) => found,
                     Err(e) => {
-                        behind.push(format!("{alarm} in {peer} unread ({})", DisplayErrorContext(e)));
+                        behind.push(format!("{alarm} in {peer} unread ({e})"));
                         continue;
                     }
                 };
                 answered += 1;
-                if let Some(a) = out.metric_alarms().first() {
+                if let Some(a) = found.filter(|a| !a.composite) {
                     seen += 1;
-                    if a.state_value() != Some(&wanted) {
-                        behind.push(format!(
-                            "{alarm} in {peer} is {}",
-                            a.state_value().map_or("unknown", StateValue::as_str)
-                        ));
+                    if a.state != wanted {
+                        behind.push(format!("{alarm} in {peer} is {}", a.state));
                     }
                 }
             }

@@ -4,20 +4,8 @@
 
 use super::{Area, Grade, Item};
 use crate::config::{Strategy, SuiteConfig};
-use crate::model::Region;
+use crate::model::{AlarmFacts, Region};
 use std::collections::BTreeMap;
-
-/// The facts of a CloudWatch alarm the checks grade.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AlarmFacts {
-    pub name: String,
-    pub composite: bool,
-    pub period: Option<i32>,
-    pub statistic: Option<String>,
-    pub extended_statistic: Option<String>,
-    /// A metric-math alarm (`Metrics` instead of one metric).
-    pub metric_math: bool,
-}
 
 /// Why Route 53 cannot follow `alarm` with a CLOUDWATCH_METRIC health check, if it cannot.
 /// "Monitoring a CloudWatch alarm" (Route 53 developer guide): standard-resolution metrics only,

@@ -19,13 +19,14 @@ mod permissions;
 mod report;
 mod rules;
 
-pub use alarms::{AlarmFacts, grade_alarm, route53_alarm_problem, wanted_alarms};
+pub use crate::model::AlarmFacts;
+pub use alarms::{grade_alarm, route53_alarm_problem, wanted_alarms};
 pub use capacity::{Quotas, grade_quotas, grade_unreserved, planned_reserved_raise};
 pub use data::{grade_pitr, grade_replicas};
 pub use dns::{HealthCheckFacts, MAX_TTL_SECONDS, RecordFacts, grade_answer, grade_health_check, grade_record};
 pub use notifications::{SubscriptionFacts, filter_lets_through, grade_subscriptions};
 pub use permissions::{Need, Simulated, checked_functions, function_name, grade_permissions, needs, partition_and_account};
-pub use report::{Area, Change, Grade, Item, ReadFailure, ReadinessReport, changes, unreadable};
+pub use report::{Area, Change, Grade, Item, ReadinessReport, changes, unreadable};
 pub use rules::{Route, grade_forwarding, grade_route, pattern_routes, routes};
 
 /// What the areas' tests share: the example configuration and its two regions.

@@ -3,6 +3,7 @@
 //! a pass), one check's report, and what changed since the last one (so a broken item is told
 //! once, not every run).
 
+use crate::model::{ReadError, ReadErrorKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -88,41 +89,12 @@ impl Item {
     }
 }
 
-/// Why a read did not answer. A denied or throttled read is never taken as a pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadFailure {
-    /// The readiness check's own role may not read it: the item cannot be vouched for.
-    Denied(String),
-    /// The API asked us to slow down: not checked this time.
-    Throttled(String),
-    /// Anything else (an endpoint down, an API the account or the emulator does not offer).
-    Other(String),
-}
-
-impl ReadFailure {
-    /// Classifies an SDK error by its code (AWS's documented common error codes).
-    pub fn from_code(code: Option<&str>, message: String) -> Self {
-        match code.unwrap_or_default() {
-            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError" | "Forbidden" => {
-                ReadFailure::Denied(message)
-            }
-            "Throttling"
-            | "ThrottlingException"
-            | "TooManyRequestsException"
-            | "RequestLimitExceeded"
-            | "Throttled"
-            | "PriorRequestNotComplete"
-            | "ProvisionedThroughputExceededException" => ReadFailure::Throttled(message),
-            _ => ReadFailure::Other(message),
-        }
-    }
-}
-
 /// The grade of an item whose reading failed: denied fails (the check itself is mis-wired and
 /// the item is unknown), throttled or unavailable warns (unknown this time).
-pub fn unreadable(area: Area, region: &str, item: impl Into<String>, action: &str, failure: &ReadFailure) -> Item {
-    match failure {
-        ReadFailure::Denied(m) => Item::new(
+pub fn unreadable(area: Area, region: &str, item: impl Into<String>, action: &str, failure: &ReadError) -> Item {
+    let m = failure.said();
+    match failure.kind {
+        ReadErrorKind::Denied => Item::new(
             area,
             region,
             item,
@@ -130,7 +102,7 @@ pub fn unreadable(area: Area, region: &str, item: impl Into<String>, action: &st
             format!("not checked: {action} was denied ({m})"),
             format!("grant {action} to the readiness-check role (infra/template.yaml, ReadinessCheck)"),
         ),
-        ReadFailure::Throttled(m) => Item::new(
+        ReadErrorKind::Throttled => Item::new(
             area,
             region,
             item,
@@ -138,7 +110,7 @@ pub fn unreadable(area: Area, region: &str, item: impl Into<String>, action: &st
             format!("not checked: {action} was throttled ({m})"),
             "none if the next check passes; otherwise ask for a higher API rate quota",
         ),
-        ReadFailure::Other(m) => Item::new(
+        ReadErrorKind::Unreachable | ReadErrorKind::Missing | ReadErrorKind::Other => Item::new(
             area,
             region,
             item,
@@ -253,7 +225,7 @@ mod tests {
             "global",
             "x",
             "route53:GetHealthCheck",
-            &ReadFailure::from_code(Some("AccessDenied"), "no".into()),
+            &ReadError::new(ReadErrorKind::Denied, "route53:GetHealthCheck", Some("AccessDenied".into()), "no"),
         );
         assert_eq!(denied.grade, Grade::Fail);
         assert!(denied.fix.contains("route53:GetHealthCheck"));
@@ -262,7 +234,7 @@ mod tests {
             "global",
             "x",
             "a",
-            &ReadFailure::from_code(Some("Throttling"), "slow".into()),
+            &ReadError::new(ReadErrorKind::Throttled, "a", Some("Throttling".into()), "slow"),
         );
         assert_eq!(throttled.grade, Grade::Warn);
         assert!(throttled.detail.contains("throttled"));

@@ -3,8 +3,9 @@
 //! pattern carries them, alarm-name filters included, so a renamed alarm is caught before the
 //! failure it should have announced.
 
-use super::{Area, Grade, Item, ReadFailure, function_name, unreadable};
+use super::{Area, Grade, Item, function_name, unreadable};
 use crate::config::SuiteConfig;
+use crate::model::ReadError;
 use crate::model::{Function, Region};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -108,7 +109,7 @@ const RULES_READ: &str = "events:ListRuleNamesByTarget / events:DescribeRule";
 /// The grade of `route` in `region` given the event patterns of the enabled rules on its bus
 /// that target its function (or why they could not be read): some rule must carry the source,
 /// and for an alarm route every alarm must pass some rule's name filter.
-pub fn grade_route(config: &SuiteConfig, region: &Region, route: &Route, patterns: &Result<Vec<String>, ReadFailure>) -> Item {
+pub fn grade_route(config: &SuiteConfig, region: &Region, route: &Route, patterns: &Result<Vec<String>, ReadError>) -> Item {
     let item = format!("{} events on bus {} reach {}", route.source, route.bus, route.function);
     let patterns = match patterns {
         Err(f) => return unreadable(Area::Signals, region.as_str(), item, RULES_READ, f),
@@ -154,7 +155,7 @@ pub fn grade_route(config: &SuiteConfig, region: &Region, route: &Route, pattern
 /// The grade of the forwarding of `region`'s health alarms and AWS Health events to `peer`,
 /// which acts on `region`'s failures, given the patterns of the enabled rules on `region`'s
 /// default bus that target the peer's default bus (or why they could not be read).
-pub fn grade_forwarding(config: &SuiteConfig, region: &Region, peer: &Region, patterns: &Result<Vec<String>, ReadFailure>) -> Item {
+pub fn grade_forwarding(config: &SuiteConfig, region: &Region, peer: &Region, patterns: &Result<Vec<String>, ReadError>) -> Item {
     let item = format!("alarms and AWS Health forwarded to {peer}");
     let own: Vec<&String> = config.regions[region].health_alarms.iter().collect();
     let patterns = match patterns {
