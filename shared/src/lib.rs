@@ -37,4 +37,7 @@ pub mod scaling;
 pub mod signal;
 pub mod store;
 
+#[cfg(test)]
+mod architecture;
+
 pub use model::Region;
