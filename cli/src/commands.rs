@@ -19,7 +19,7 @@ pub struct SendArgs {
     /// failover: where traffic goes; failback: the region to restore.
     #[arg(long)]
     pub region: Option<String>,
-    /// throttle / release: user#<id>, key#<id> or ip#<address>.
+    /// throttle / release: `user#<id>`, `key#<id>` or `ip#<address>`.
     #[arg(long)]
     pub principal: Option<String>,
     #[arg(long, default_value = "")]
@@ -28,7 +28,7 @@ pub struct SendArgs {
     /// key of the region the CLI talks to). Who you are comes from your credentials (STS), never a flag.
     #[arg(long)]
     pub key: Option<String>,
-    /// The operator event bus (default: <platform>-operator).
+    /// The operator event bus (default: `<platform>-operator`).
     #[arg(long)]
     pub bus: Option<String>,
     /// Print the event instead of sending it.

@@ -218,7 +218,7 @@ impl FunctionProcess {
         cmd
     }
 
-    /// Starts `name` (see [`FunctionProcess::command`]); its warnings go to the test's stderr.
+    /// Starts `name` (see `FunctionProcess::command`); its warnings go to the test's stderr.
     pub fn spawn(name: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
         let log = std::env::var("TEST_FUNCTION_LOG").unwrap_or_else(|_| "warn".into());
         let mut cmd = Self::command(name, api, log, env);

@@ -151,7 +151,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Reaction for Failover<S, N, H>
 }
 
 /// dns-failover's router: the practice drill's signals (its schedule, its trigger alarms) go to
-/// the drill's handler ([`drill`]), every other signal to production's reaction. The practice
+/// the drill's handler ([`practice_drill`]), every other signal to production's reaction. The practice
 /// instance reacts through [`Failover`] itself, never through the router.
 #[derive(Debug)]
 pub struct Router<'a, S, N, H>(pub &'a Failover<S, N, H>);

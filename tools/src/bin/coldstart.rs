@@ -1,7 +1,7 @@
 //! Cold start of each function binary: process start → first poll of the Runtime API
 //! (configuration, SDK config and clients included), against the bare `hello_runtime`, both
 //! from `target/release`. Medians over repeated runs, measured side by side in one run.
-//! Usage: coldstart [runs]. Writes target/coldstart.json for scripts/bench-report.py.
+//! Usage: `coldstart [runs]`. Writes `<target dir>/coldstart.json` for scripts/bench-report.py.
 
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
 use std::time::{Duration, Instant};

@@ -5,8 +5,8 @@
 //!   calls made directly in sequence with the SDK by this program;
 //! - the peak RSS of the dns-failover process after a failover.
 //!
-//! Medians over `runs` samples, interleaved. Writes target/reaction.json for bench-report.py.
-//! Usage (under scripts/with-moto.sh): reaction [runs]
+//! Medians over `runs` samples, interleaved. Writes `<target dir>/reaction.json` for bench-report.py.
+//! Usage (under scripts/with-moto.sh): `reaction [runs]`
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDataQuery, MetricDatum, MetricStat, StateValue};
 use aws_sdk_dynamodb::types::AttributeValue;
