@@ -82,115 +82,169 @@ pub async fn scale_region<S: StateStore>(
 ) -> Result<ScaleReport, StoreError> {
     let now = Utc::now();
     let resources: Vec<&CapacityResource> = config.capacity.resources.iter().filter(|r| r.region == *region).collect();
-    let mut report = ScaleReport::default();
     if resources.is_empty() {
-        return Ok(report);
+        return Ok(ScaleReport::default());
     }
     let name = crate::documents::capacity(region);
-    let (mut memory, version) = match store.get_state(&name).await? {
-        Some(v) => (
+    let (memory, version) = load_memory(store, &name).await?;
+    let before = memory.clone();
+    let mut pass = Pass::new(actuator, store, config, region, memory, now, dry_run);
+    pass.memory.note_saturation(saturation_ok, now);
+    pass.read_levels(&resources).await?;
+    pass.read_pool(&resources).await;
+    for r in &resources {
+        let Some(intent) = intent_of(r) else { continue };
+        pass.scale(r, intent).await?;
+    }
+    if pass.memory != before && !dry_run {
+        store
+            .put_state(&name, &serde_json::to_value(&pass.memory).unwrap_or_default(), version)
+            .await?;
+    }
+    Ok(pass.report)
+}
+
+/// The region's capacity memory and its version (0: never written). A document that does not
+/// decode is corrupt, never taken for an empty memory: that would forget cooldowns and clocks.
+async fn load_memory<S: StateStore>(store: &S, name: &str) -> Result<(CapacityMemory, u64), StoreError> {
+    match store.get_state(name).await? {
+        Some(v) => Ok((
             serde_json::from_value::<CapacityMemory>(v.value).map_err(|e| StoreError::Corrupt {
-                key: name.clone(),
+                key: name.to_owned(),
                 problem: e.to_string(),
             })?,
             v.version,
-        ),
-        None => (CapacityMemory::default(), 0),
-    };
-    let before = memory.clone();
-    for (id, ok) in saturation_ok {
-        if *ok {
-            memory.ok_since.entry(id.clone()).or_insert(now);
-        } else {
-            memory.ok_since.remove(id);
+        )),
+        None => Ok((CapacityMemory::default(), 0)),
+    }
+}
+
+impl CapacityMemory {
+    /// Starts the sustained-OK clock of each resource whose saturation alarms are all OK now
+    /// (keeping an earlier start), and stops it for the others: a restore waits for OK held.
+    fn note_saturation(&mut self, saturation_ok: &BTreeMap<String, bool>, now: DateTime<Utc>) {
+        for (id, ok) in saturation_ok {
+            if *ok {
+                self.ok_since.entry(id.clone()).or_insert(now);
+            } else {
+                self.ok_since.remove(id);
+            }
+        }
+    }
+}
+
+/// One scaling pass over a region: what it was given, what it has read (levels, baselines,
+/// the unreserved pool left), the memory it will save and the report so far. Each resource's
+/// step sees the changes applied to the ones before it (the region ceiling and the pool count
+/// them all).
+struct Pass<'a, S> {
+    actuator: &'a CapacityActuator,
+    store: &'a S,
+    config: &'a SuiteConfig,
+    region: &'a Region,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    cooldown: Duration,
+    restore_after: Duration,
+    memory: CapacityMemory,
+    levels: BTreeMap<String, Level>,
+    baselines: BTreeMap<String, Level>,
+    pool: Option<UnreservedPool>,
+    report: ScaleReport,
+}
+
+impl<'a, S: StateStore> Pass<'a, S> {
+    /// A pass that has read nothing yet; the cooldown and restore delay come from the config.
+    fn new(
+        actuator: &'a CapacityActuator,
+        store: &'a S,
+        config: &'a SuiteConfig,
+        region: &'a Region,
+        memory: CapacityMemory,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Self {
+        Pass {
+            actuator,
+            store,
+            config,
+            region,
+            now,
+            dry_run,
+            cooldown: Duration::seconds(i64::try_from(config.policy.cooldown_seconds).unwrap_or(300)),
+            restore_after: Duration::seconds(i64::try_from(config.capacity.restore_after_seconds).unwrap_or(900)),
+            memory,
+            levels: BTreeMap::new(),
+            baselines: BTreeMap::new(),
+            pool: None,
+            report: ScaleReport::default(),
         }
     }
 
-    // Current levels and baselines of the whole region: the region ceiling counts them all.
-    let mut levels = BTreeMap::new();
-    let mut baselines = BTreeMap::new();
-    for r in &resources {
-        let id = r.id();
-        match actuator.read(r).await {
-            Ok(level) => {
-                levels.insert(id.clone(), level);
+    /// Current levels and baselines of the whole region: the region ceiling counts them all.
+    /// A level that cannot be read is a failed action (that resource is left alone); a stored
+    /// baseline that does not decode is corrupt.
+    async fn read_levels(&mut self, resources: &[&CapacityResource]) -> Result<(), StoreError> {
+        for r in resources {
+            let id = r.id();
+            match self.actuator.read(r).await {
+                Ok(level) => {
+                    self.levels.insert(id.clone(), level);
+                }
+                Err(e) => self.report.actions.push(unread(format!("read {id}"), e)),
             }
-            Err(e) => report.actions.push(ActionRecord {
-                action: format!("read {id}"),
-                outcome: Outcome::Failed,
-                detail: e,
-                millis: 0,
-                confirm_ms: None,
-            }),
+            if let Some(b) = self.store.load_baseline(&id).await? {
+                self.baselines.insert(
+                    id,
+                    serde_json::from_value::<Level>(b).map_err(|e| StoreError::Corrupt {
+                        key: r.id(),
+                        problem: e.to_string(),
+                    })?,
+                );
+            }
         }
-        if let Some(b) = store.load_baseline(&id).await? {
-            baselines.insert(
-                id,
-                serde_json::from_value::<Level>(b).map_err(|e| StoreError::Corrupt {
-                    key: r.id(),
-                    problem: e.to_string(),
-                })?,
-            );
-        }
+        Ok(())
     }
-    // Reserved concurrency comes out of the account's unreserved pool: read it once, and count
-    // down each raise applied below. Unreadable: no check here, Lambda's own refusal stands.
-    let mut pool = None;
-    if resources
-        .iter()
-        .any(|r| matches!(r.target, CapacityTarget::ReservedConcurrency { .. }))
-    {
-        match actuator.unreserved_pool(region).await {
+
+    /// Reserved concurrency comes out of the account's unreserved pool: read it once, and count
+    /// down each raise applied below. Unreadable: no check here, Lambda's own refusal stands.
+    async fn read_pool(&mut self, resources: &[&CapacityResource]) {
+        if !resources.iter().any(|r| is_reservation(r)) {
+            return;
+        }
+        match self.actuator.unreserved_pool(self.region).await {
             Ok(now) => {
-                pool = Some(UnreservedPool {
+                self.pool = Some(UnreservedPool {
                     now,
-                    keep: config.capacity.min_unreserved_concurrency,
+                    keep: self.config.capacity.min_unreserved_concurrency,
                 });
             }
-            Err(e) => report.actions.push(ActionRecord {
-                action: format!("read the unreserved concurrency of {region}"),
-                outcome: Outcome::Failed,
-                detail: e,
-                millis: 0,
-                confirm_ms: None,
-            }),
+            Err(e) => {
+                let action = format!("read the unreserved concurrency of {}", self.region);
+                self.report.actions.push(unread(action, e));
+            }
         }
     }
-    let cooldown = Duration::seconds(i64::try_from(config.policy.cooldown_seconds).unwrap_or(300));
-    let restore_after = Duration::seconds(i64::try_from(config.capacity.restore_after_seconds).unwrap_or(900));
 
-    for r in &resources {
+    /// Plans one resource's step and carries it out (or, in a dry run, records the plan). A
+    /// resource whose level could not be read is not planned: its outcome says so.
+    async fn scale(&mut self, r: &CapacityResource, mut intent: Intent) -> Result<(), StoreError> {
         let id = r.id();
-        let Some(mut intent) = intent_of(r) else { continue };
         if let Intent::Recovery { ok_since } = &mut intent {
-            *ok_since = memory.ok_since.get(&id).copied();
+            *ok_since = self.memory.ok_since.get(&id).copied();
         }
-        let Some(current) = levels.get(&id).copied() else {
-            report.outcomes.push(ResourceOutcome {
-                resource: id.clone(),
+        let Some(current) = self.levels.get(&id).copied() else {
+            self.report.outcomes.push(ResourceOutcome {
+                resource: id,
                 step: CapacityStep::Unchanged {
                     why: "level could not be read".into(),
                 },
                 confirmed: false,
                 error: Some("level could not be read".into()),
             });
-            continue;
+            return Ok(());
         };
-        let inputs = Inputs {
-            baseline: baselines.get(&id).copied(),
-            region_added_elsewhere: added_above_baseline(&levels, &baselines, &id),
-            region_ceiling: config.capacity.region_ceilings.get(region).copied(),
-            last_change: memory.last_change.get(&id).copied(),
-            unreserved_pool: pool.filter(|_| matches!(r.target, CapacityTarget::ReservedConcurrency { .. })),
-        };
-        let step = capacity::plan(r, current, &inputs, intent, now, cooldown, restore_after);
-        // What a reservation change takes from (or gives back to) the pool, once it is applied
-        // (or planned, in a dry run): the next resource of the region is judged against it.
-        let account = |pool: &mut Option<UnreservedPool>, to: Level| {
-            if let (Some(p), CapacityTarget::ReservedConcurrency { .. }) = (pool.as_mut(), &r.target) {
-                p.now -= to.min - current.min;
-            }
-        };
+        let step = self.plan(r, current, intent);
         let mut outcome = ResourceOutcome {
             resource: id.clone(),
             step: step.clone(),
@@ -198,9 +252,15 @@ pub async fn scale_region<S: StateStore>(
             error: None,
         };
         if let Some(to) = step.target() {
-            if dry_run {
-                account(&mut pool, to);
-                report.actions.push(ActionRecord {
+            let change = Change {
+                resource: r,
+                step: &step,
+                current,
+                to,
+            };
+            if self.dry_run {
+                self.take_from_pool(&change);
+                self.report.actions.push(ActionRecord {
                     action: format!("plan {id} {} {} -> {}", step.name(), current.min, to.min),
                     outcome: Outcome::Planned,
                     detail: "dry run".into(),
@@ -208,64 +268,126 @@ pub async fn scale_region<S: StateStore>(
                     confirm_ms: None,
                 });
             } else {
-                if matches!(step, CapacityStep::Raise { .. }) {
-                    // First value wins: a second raise in one emergency keeps the pre-emergency level.
-                    store
-                        .save_baseline(&id, &serde_json::to_value(current).unwrap_or_default(), now)
-                        .await?;
-                    // Known from now on to the region guard of the resources after this one.
-                    baselines.entry(id.clone()).or_insert(current);
-                }
-                let started = Instant::now();
-                match actuator.apply(r, to).await {
-                    Ok(action) => {
-                        account(&mut pool, to);
-                        let read_back = actuator.read(r).await;
-                        outcome.confirmed = read_back.as_ref().is_ok_and(|l| l.min == to.min);
-                        report.actions.push(ActionRecord {
-                            action,
-                            outcome: Outcome::Succeeded,
-                            detail: format!(
-                                "{} {} -> {}; read back: {}",
-                                step.name(),
-                                current.min,
-                                to.min,
-                                match &read_back {
-                                    Ok(l) => format!("min {}", l.min),
-                                    Err(e) => e.clone(),
-                                }
-                            ),
-                            millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                            confirm_ms: None,
-                        });
-                        memory.last_change.insert(id.clone(), now);
-                        levels.insert(id.clone(), to);
-                        if matches!(step, CapacityStep::Restore { .. }) && outcome.confirmed {
-                            store.clear_baseline(&id).await?;
-                            baselines.remove(&id);
-                        }
-                    }
-                    Err(e) => {
-                        report.actions.push(ActionRecord {
-                            action: format!("{} {id}", step.name()),
-                            outcome: Outcome::Failed,
-                            detail: e.clone(),
-                            millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                            confirm_ms: None,
-                        });
-                        outcome.error = Some(e);
-                    }
-                }
+                self.apply(&change, &mut outcome).await?;
             }
         }
-        report.outcomes.push(outcome);
+        self.report.outcomes.push(outcome);
+        Ok(())
     }
-    if memory != before && !dry_run {
-        store
-            .put_state(&name, &serde_json::to_value(&memory).unwrap_or_default(), version)
-            .await?;
+
+    /// The pure step for one resource, from what the pass knows of the whole region now.
+    fn plan(&self, r: &CapacityResource, current: Level, intent: Intent) -> CapacityStep {
+        let id = r.id();
+        let inputs = Inputs {
+            baseline: self.baselines.get(&id).copied(),
+            region_added_elsewhere: added_above_baseline(&self.levels, &self.baselines, &id),
+            region_ceiling: self.config.capacity.region_ceilings.get(self.region).copied(),
+            last_change: self.memory.last_change.get(&id).copied(),
+            unreserved_pool: self.pool.filter(|_| is_reservation(r)),
+        };
+        capacity::plan(r, current, &inputs, intent, self.now, self.cooldown, self.restore_after)
     }
-    Ok(report)
+
+    /// What a reservation change takes from (or gives back to) the pool, once it is applied
+    /// (or planned, in a dry run): the next resource of the region is judged against it.
+    fn take_from_pool(&mut self, change: &Change<'_>) {
+        if let (Some(p), true) = (self.pool.as_mut(), is_reservation(change.resource)) {
+            p.now -= change.to.min - change.current.min;
+        }
+    }
+
+    /// Applies a planned change: saves the baseline before a raise, sets the level, and records
+    /// the result (confirmed by a read back, or the error on the outcome).
+    async fn apply(&mut self, change: &Change<'_>, outcome: &mut ResourceOutcome) -> Result<(), StoreError> {
+        let id = change.resource.id();
+        if matches!(change.step, CapacityStep::Raise { .. }) {
+            // First value wins: a second raise in one emergency keeps the pre-emergency level.
+            self.store
+                .save_baseline(&id, &serde_json::to_value(change.current).unwrap_or_default(), self.now)
+                .await?;
+            // Known from now on to the region guard of the resources after this one.
+            self.baselines.entry(id.clone()).or_insert(change.current);
+        }
+        let started = Instant::now();
+        match self.actuator.apply(change.resource, change.to).await {
+            Ok(action) => {
+                outcome.confirmed = self.confirm(change, action, started).await?;
+            }
+            Err(e) => {
+                self.report.actions.push(ActionRecord {
+                    action: format!("{} {id}", change.step.name()),
+                    outcome: Outcome::Failed,
+                    detail: e.clone(),
+                    millis: millis_since(started),
+                    confirm_ms: None,
+                });
+                outcome.error = Some(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// After an applied change: counts it against the pool, reads the level back (success
+    /// means the level is the planned one), records it, and remembers the change. A restore
+    /// read back as done clears the baseline: the emergency is over for that resource.
+    async fn confirm(&mut self, change: &Change<'_>, action: String, started: Instant) -> Result<bool, StoreError> {
+        let (id, current, to) = (change.resource.id(), change.current, change.to);
+        self.take_from_pool(change);
+        let read_back = self.actuator.read(change.resource).await;
+        let confirmed = read_back.as_ref().is_ok_and(|l| l.min == to.min);
+        self.report.actions.push(ActionRecord {
+            action,
+            outcome: Outcome::Succeeded,
+            detail: format!(
+                "{} {} -> {}; read back: {}",
+                change.step.name(),
+                current.min,
+                to.min,
+                match &read_back {
+                    Ok(l) => format!("min {}", l.min),
+                    Err(e) => e.clone(),
+                }
+            ),
+            millis: millis_since(started),
+            confirm_ms: None,
+        });
+        self.memory.last_change.insert(id.clone(), self.now);
+        self.levels.insert(id.clone(), to);
+        if matches!(change.step, CapacityStep::Restore { .. }) && confirmed {
+            self.store.clear_baseline(&id).await?;
+            self.baselines.remove(&id);
+        }
+        Ok(confirmed)
+    }
+}
+
+/// One planned change of one resource: from `current` to `to` by `step`.
+struct Change<'a> {
+    resource: &'a CapacityResource,
+    step: &'a CapacityStep,
+    current: Level,
+    to: Level,
+}
+
+/// Whether the resource is a Lambda reservation, which draws on the account's unreserved pool.
+fn is_reservation(r: &CapacityResource) -> bool {
+    matches!(r.target, CapacityTarget::ReservedConcurrency { .. })
+}
+
+/// The failed action of a reading that did not succeed (nothing was changed).
+fn unread(action: String, detail: String) -> ActionRecord {
+    ActionRecord {
+        action,
+        outcome: Outcome::Failed,
+        detail,
+        millis: 0,
+        confirm_ms: None,
+    }
+}
+
+/// Milliseconds since `started`, saturating.
+fn millis_since(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Units the region's resources other than `except` have added above their baselines.

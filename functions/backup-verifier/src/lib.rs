@@ -136,6 +136,9 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
         once(self, signal).await
     }
 
+    /// Runs what the signal asks for (checks, a drill step, or nothing), then records it: the
+    /// report's verdict, metrics, notification and documents when there is a report, and the
+    /// audit record always.
     async fn verify(&self, signal: &Signal) -> Result<(String, Answer), VerifierError> {
         let started = std::time::Instant::now();
         let now = Utc::now();
@@ -150,103 +153,9 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
             "",
         );
         let mut m = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
-        let report = match &run {
-            Run::Nothing(why) | Run::Refused(why) => {
-                record.decision = if matches!(run, Run::Refused(_)) {
-                    DecisionName::Refused
-                } else {
-                    DecisionName::NoAction
-                };
-                record.reason = why.clone();
-                None
-            }
-            Run::Checks | Run::ChecksAndDrill | Run::DrillProgress => {
-                let mut report = if run == Run::DrillProgress {
-                    BackupReport {
-                        at: now,
-                        checks: vec![],
-                        drill: None,
-                        drill_progress: None,
-                    }
-                } else {
-                    self.inspector.run(&self.config, &self.region).await
-                };
-                self.drill_turn(run == Run::ChecksAndDrill, &mut report).await?;
-                Some(report)
-            }
-        };
+        let report = self.carry_out(&run, now, &mut record).await?;
         if let Some(report) = &report {
-            let status = report.status();
-            record.decision = DecisionName::Verified;
-            record.reason = summary(report);
-            record.outcome = if status == Status::Fail {
-                Outcome::Failed
-            } else {
-                Outcome::Succeeded
-            };
-            m.metric("FailedChecks", report.count(Status::Fail) as f64, Unit::Count).metric(
-                "WarnedChecks",
-                report.count(Status::Warn) as f64,
-                Unit::Count,
-            );
-            if let Some(rpo) = report.worst_rpo_seconds() {
-                m.metric("RpoSeconds", rpo, Unit::Seconds);
-            }
-            if let Some(worst) = report
-                .checks
-                .iter()
-                .filter(|c| c.check == "replication-lag")
-                .filter_map(|c| c.figure)
-                .reduce(f64::max)
-            {
-                m.metric("ReplicationLagP99Millis", worst, Unit::Milliseconds);
-            }
-            if let Some(secs) = report.drill.as_ref().and_then(|d| d.restore_seconds) {
-                m.metric("RestoreSeconds", secs, Unit::Seconds);
-            }
-            if status >= Status::Warn {
-                let failing: Vec<String> = report
-                    .checks
-                    .iter()
-                    .filter(|c| c.status >= Status::Warn)
-                    .map(|c| format!("{} {} {}: {:?} {}", c.table, c.region, c.check, c.status, c.detail))
-                    .chain(
-                        report
-                            .drill
-                            .iter()
-                            .filter(|d| d.status >= Status::Warn)
-                            .map(|d| format!("restore drill of {}: {}", d.table, d.detail)),
-                    )
-                    .collect();
-                let n = Notification {
-                    severity: if status == Status::Fail {
-                        Severity::Critical
-                    } else {
-                        Severity::Warning
-                    },
-                    function: FUNCTION.into(),
-                    region: self.region.clone(),
-                    subject: format!("Backup verification {status:?}: {}", record.reason),
-                    summary: format!("{}\n\nAudit record {}.", failing.join("\n"), record.id),
-                    body: json!({ "report": report, "audit_id": record.id }),
-                };
-                let sent = evidence::notify(&self.notifier, &n).await;
-                if sent.outcome == Outcome::Failed {
-                    record.reason.push_str(&format!(" (notification failed: {})", sent.detail));
-                }
-                record.actions.push(sent);
-            }
-            // The last report of the checks, for the operator CLI; last writer wins.
-            if run != Run::DrillProgress {
-                self.store
-                    .replace_state(
-                        resilience_core::documents::BACKUP_REPORT,
-                        &serde_json::to_value(report).unwrap_or_default(),
-                    )
-                    .await?;
-            }
-            // Each drill run (restore, RPO probe) joins this region's history: the trend.
-            evidence::record_drills(&self.store, &self.region, drills::records_of(&self.config, &self.region, report)).await?;
+            self.conclude(&run, report, &mut record, &mut m).await?;
         }
         evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
         Ok((
@@ -256,6 +165,130 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
                 .with("report", &report),
         ))
     }
+
+    /// The report of the run: the checks (none on the progress schedule) and a step of the
+    /// restore drill. None when there is nothing to do or the command is refused; the record
+    /// then says which, and why.
+    async fn carry_out(&self, run: &Run, now: DateTime<Utc>, record: &mut AuditRecord) -> Result<Option<BackupReport>, VerifierError> {
+        match run {
+            Run::Nothing(why) | Run::Refused(why) => {
+                record.decision = if matches!(run, Run::Refused(_)) {
+                    DecisionName::Refused
+                } else {
+                    DecisionName::NoAction
+                };
+                record.reason = why.clone();
+                Ok(None)
+            }
+            Run::Checks | Run::ChecksAndDrill | Run::DrillProgress => {
+                let mut report = if *run == Run::DrillProgress {
+                    BackupReport {
+                        at: now,
+                        checks: vec![],
+                        drill: None,
+                        drill_progress: None,
+                    }
+                } else {
+                    self.inspector.run(&self.config, &self.region).await
+                };
+                self.drill_turn(*run == Run::ChecksAndDrill, &mut report).await?;
+                Ok(Some(report))
+            }
+        }
+    }
+
+    /// Records a report: the verdict on the audit record, the metrics, a notification on WARN
+    /// or FAIL, the last report of the checks for the operator CLI, and the drill history.
+    async fn conclude(&self, run: &Run, report: &BackupReport, record: &mut AuditRecord, m: &mut Metrics) -> Result<(), VerifierError> {
+        let status = report.status();
+        record.decision = DecisionName::Verified;
+        record.reason = summary(report);
+        record.outcome = if status == Status::Fail {
+            Outcome::Failed
+        } else {
+            Outcome::Succeeded
+        };
+        report_metrics(m, report);
+        if status >= Status::Warn {
+            self.notify(report, status, record).await;
+        }
+        // The last report of the checks, for the operator CLI; last writer wins.
+        if *run != Run::DrillProgress {
+            self.store
+                .replace_state(
+                    resilience_core::documents::BACKUP_REPORT,
+                    &serde_json::to_value(report).unwrap_or_default(),
+                )
+                .await?;
+        }
+        // Each drill run (restore, RPO probe) joins this region's history: the trend.
+        evidence::record_drills(&self.store, &self.region, drills::records_of(&self.config, &self.region, report)).await?;
+        Ok(())
+    }
+
+    /// Tells a person what failed or warned (critical on FAIL). The notification is an action
+    /// of the record; one that could not be sent is also said in the record's reason.
+    async fn notify(&self, report: &BackupReport, status: Status, record: &mut AuditRecord) {
+        let n = Notification {
+            severity: if status == Status::Fail {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            function: FUNCTION.into(),
+            region: self.region.clone(),
+            subject: format!("Backup verification {status:?}: {}", record.reason),
+            summary: format!("{}\n\nAudit record {}.", failing(report).join("\n"), record.id),
+            body: json!({ "report": report, "audit_id": record.id }),
+        };
+        let sent = evidence::notify(&self.notifier, &n).await;
+        if sent.outcome == Outcome::Failed {
+            record.reason.push_str(&format!(" (notification failed: {})", sent.detail));
+        }
+        record.actions.push(sent);
+    }
+}
+
+/// The report's figures as EMF metrics: failed and warned checks always; the worst RPO, the
+/// worst replication lag p99 and the restore time when the run measured them.
+fn report_metrics(m: &mut Metrics, report: &BackupReport) {
+    m.metric("FailedChecks", report.count(Status::Fail) as f64, Unit::Count).metric(
+        "WarnedChecks",
+        report.count(Status::Warn) as f64,
+        Unit::Count,
+    );
+    if let Some(rpo) = report.worst_rpo_seconds() {
+        m.metric("RpoSeconds", rpo, Unit::Seconds);
+    }
+    if let Some(worst) = report
+        .checks
+        .iter()
+        .filter(|c| c.check == "replication-lag")
+        .filter_map(|c| c.figure)
+        .reduce(f64::max)
+    {
+        m.metric("ReplicationLagP99Millis", worst, Unit::Milliseconds);
+    }
+    if let Some(secs) = report.drill.as_ref().and_then(|d| d.restore_seconds) {
+        m.metric("RestoreSeconds", secs, Unit::Seconds);
+    }
+}
+
+/// One line per check, and for the restore drill, at WARN or worse.
+fn failing(report: &BackupReport) -> Vec<String> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.status >= Status::Warn)
+        .map(|c| format!("{} {} {}: {:?} {}", c.table, c.region, c.check, c.status, c.detail))
+        .chain(
+            report
+                .drill
+                .iter()
+                .filter(|d| d.status >= Status::Warn)
+                .map(|d| format!("restore drill of {}: {}", d.table, d.detail)),
+        )
+        .collect()
 }
 
 impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {

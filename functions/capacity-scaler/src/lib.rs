@@ -25,7 +25,7 @@ use resilience_core::handler::reaction::once;
 use resilience_core::handler::{Answer, Reaction, Retryable, diagnostic, serve};
 use resilience_core::model::AlarmState;
 use resilience_core::model::RegionHealth;
-use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
+use resilience_core::model::audit::{ActionRecord, AuditRecord, DecisionName, Outcome};
 use resilience_core::model::{Function, Region};
 use resilience_core::model::{Notification, Severity};
 use resilience_core::scaling::{CAPACITY_LEASE, ScaleReport, scale_region};
@@ -196,6 +196,9 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
             .collect()
     }
 
+    /// Under the capacity lease: reads what the signal asks, scales (unless the kill switch is
+    /// on), and records it: audit record, notification when anything changed, was refused or
+    /// failed, and metrics. A failed change is an error after it is recorded: safe to re-drive.
     async fn react_leased(&self, signal: &Signal, started: Instant) -> Result<(String, Answer), ScalerError> {
         let now = Utc::now();
         let dry_run = self.config.dry_run;
@@ -210,8 +213,38 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
             "",
         );
         record.dry_run = dry_run;
+        let reports = self.carry_out(&decision, &mut record).await?;
+        let tally = Tally::of(&reports);
+        record.outcome = tally.outcome(dry_run);
+        if tally.any() || record.decision == DecisionName::Refused {
+            let sent = self.notify(&record, &reports, &tally).await;
+            record.actions.push(sent);
+        }
+        let mut m = self.metrics();
+        m.metric("CapacityChanges", tally.changed as f64, Unit::Count)
+            .metric("CapacityRefusals", tally.refused as f64, Unit::Count)
+            .metric("CapacityFailures", tally.failed as f64, Unit::Count);
+        evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
+        let result = Answer::audited(&record)
+            .with("outcome", record.outcome)
+            .with("dry_run", dry_run)
+            .with("reports", &reports)
+            .with("actions", &record.actions);
+        if tally.failed > 0 {
+            return Err(ScalerError::ActionFailed {
+                failed: tally.failed,
+                detail: record.reason,
+            });
+        }
+        Ok((record.decision.to_string(), result))
+    }
+
+    /// Carries out the ask: nothing, a refusal, or the scaling of each region it names (none
+    /// while the kill switch is on). The record gets the decision, the reason and the actions;
+    /// the reports are by region.
+    async fn carry_out(&self, decision: &Ask, record: &mut AuditRecord) -> Result<BTreeMap<Region, ScaleReport>, ScalerError> {
         let mut reports: BTreeMap<Region, ScaleReport> = BTreeMap::new();
-        match &decision {
+        match decision {
             Ask::Nothing(why) => record.reason = why.clone(),
             Ask::Refused(why) => {
                 record.decision = DecisionName::Refused;
@@ -230,79 +263,102 @@ impl<S: StateStore, N: Notifier> CapacityScaler<S, N> {
                         region,
                         |r| intents.get(&r.id()).copied(),
                         &ok,
-                        dry_run,
+                        self.config.dry_run,
                     )
                     .await?;
                     reports.insert(region.clone(), report);
                 }
-                let steps: Vec<&CapacityStep> = reports.values().flat_map(|r| r.outcomes.iter().map(|o| &o.step)).collect();
-                record.decision = if steps.iter().any(|s| s.target().is_some()) {
-                    DecisionName::Scale
-                } else if steps.iter().any(|s| matches!(s, CapacityStep::Refused { .. })) {
-                    DecisionName::Refused
-                } else {
-                    DecisionName::NoAction
-                };
-                record.reason = reports
-                    .iter()
-                    .flat_map(|(region, r)| {
-                        r.outcomes
-                            .iter()
-                            .map(move |o| format!("{region} {}: {}", o.resource, describe(&o.step)))
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                record.decision = scale_decision(&reports);
+                record.reason = reason(&reports);
                 record.actions = reports.values().flat_map(|r| r.actions.clone()).collect();
             }
         }
-        let failed: usize = reports.values().map(ScaleReport::failed).sum();
-        let changed: usize = reports.values().map(ScaleReport::changed).sum();
-        let refused: usize = reports.values().map(ScaleReport::refused).sum();
-        record.outcome = match () {
-            _ if failed > 0 => Outcome::Failed,
-            _ if dry_run && changed > 0 => Outcome::Planned,
-            _ if changed > 0 => Outcome::Succeeded,
-            _ => Outcome::Skipped,
-        };
-
-        if changed > 0 || refused > 0 || failed > 0 || record.decision == DecisionName::Refused {
-            let severity = if failed > 0 || refused > 0 {
-                Severity::Warning
-            } else {
-                Severity::Info
-            };
-            let subject = format!(
-                "{}capacity: {changed} change(s), {refused} refused, {failed} failed",
-                if dry_run { "[DRY RUN] " } else { "" }
-            );
-            let n = Notification {
-                severity,
-                function: FUNCTION.into(),
-                region: self.region.clone(),
-                subject,
-                summary: format!("{}.\nAudit record {}.", record.reason, record.id),
-                body: json!({ "reports": reports, "audit_id": record.id, "dry_run": dry_run }),
-            };
-            record.actions.push(evidence::notify(&self.notifier, &n).await);
-        }
-        let mut m = self.metrics();
-        m.metric("CapacityChanges", changed as f64, Unit::Count)
-            .metric("CapacityRefusals", refused as f64, Unit::Count)
-            .metric("CapacityFailures", failed as f64, Unit::Count);
-        evidence::record(&self.store, &self.config.policy, &record, &mut m, started).await?;
-        let result = Answer::audited(&record)
-            .with("outcome", record.outcome)
-            .with("dry_run", dry_run)
-            .with("reports", &reports)
-            .with("actions", &record.actions);
-        if failed > 0 {
-            return Err(ScalerError::ActionFailed {
-                failed,
-                detail: record.reason,
-            });
-        }
-        Ok((record.decision.to_string(), result))
+        Ok(reports)
     }
+
+    /// The notification of a scaling: a warning when anything was refused or failed.
+    async fn notify(&self, record: &AuditRecord, reports: &BTreeMap<Region, ScaleReport>, tally: &Tally) -> ActionRecord {
+        let dry_run = record.dry_run;
+        let Tally { changed, refused, failed } = *tally;
+        let severity = if failed > 0 || refused > 0 {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        let subject = format!(
+            "{}capacity: {changed} change(s), {refused} refused, {failed} failed",
+            if dry_run { "[DRY RUN] " } else { "" }
+        );
+        let n = Notification {
+            severity,
+            function: FUNCTION.into(),
+            region: self.region.clone(),
+            subject,
+            summary: format!("{}.\nAudit record {}.", record.reason, record.id),
+            body: json!({ "reports": reports, "audit_id": record.id, "dry_run": dry_run }),
+        };
+        evidence::notify(&self.notifier, &n).await
+    }
+}
+
+/// The changes, refusals and failures of a run, over every region.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    changed: usize,
+    refused: usize,
+    failed: usize,
+}
+
+impl Tally {
+    /// Counts every region's report.
+    fn of(reports: &BTreeMap<Region, ScaleReport>) -> Tally {
+        Tally {
+            changed: reports.values().map(ScaleReport::changed).sum(),
+            refused: reports.values().map(ScaleReport::refused).sum(),
+            failed: reports.values().map(ScaleReport::failed).sum(),
+        }
+    }
+
+    /// Anything a person should hear of: a change, a refusal or a failure.
+    fn any(&self) -> bool {
+        self.changed > 0 || self.refused > 0 || self.failed > 0
+    }
+
+    /// The run's outcome: any failure fails it; changes succeed (or are planned, in a dry run).
+    fn outcome(&self, dry_run: bool) -> Outcome {
+        match () {
+            _ if self.failed > 0 => Outcome::Failed,
+            _ if dry_run && self.changed > 0 => Outcome::Planned,
+            _ if self.changed > 0 => Outcome::Succeeded,
+            _ => Outcome::Skipped,
+        }
+    }
+}
+
+/// The decision the steps amount to: a scaling if any step changes capacity, else a refusal if
+/// any step was refused, else no action.
+fn scale_decision(reports: &BTreeMap<Region, ScaleReport>) -> DecisionName {
+    let steps: Vec<&CapacityStep> = reports.values().flat_map(|r| r.outcomes.iter().map(|o| &o.step)).collect();
+    if steps.iter().any(|s| s.target().is_some()) {
+        DecisionName::Scale
+    } else if steps.iter().any(|s| matches!(s, CapacityStep::Refused { .. })) {
+        DecisionName::Refused
+    } else {
+        DecisionName::NoAction
+    }
+}
+
+/// The reason of the record: each resource's step, by region.
+fn reason(reports: &BTreeMap<Region, ScaleReport>) -> String {
+    reports
+        .iter()
+        .flat_map(|(region, r)| {
+            r.outcomes
+                .iter()
+                .map(move |o| format!("{region} {}: {}", o.resource, describe(&o.step)))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn describe(step: &CapacityStep) -> String {

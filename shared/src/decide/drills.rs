@@ -100,21 +100,23 @@ fn colour(status: Status) -> &'static str {
     }
 }
 
+/// The picture's width, each panel's height, the left margin and the space above each panel.
+const WIDTH: f64 = 720.0;
+const PANEL: f64 = 220.0;
+const LEFT: f64 = 60.0;
+const TOP: f64 = 40.0;
+
 /// A picture of the trend an on-call engineer can take in at a glance: one panel per kind
 /// (replication lag p99 in ms, restore time in s), one line per subject over the runs, each run
 /// a dot coloured by its grade, the target dashed where it fits the scale. Plain SVG, no script.
 pub fn trend_svg(records: &[DrillRecord]) -> String {
-    const W: f64 = 720.0;
-    const PANEL: f64 = 220.0;
-    const LEFT: f64 = 60.0;
-    const TOP: f64 = 40.0;
     let kinds: Vec<DrillKind> = [DrillKind::Failover, DrillKind::RpoProbe, DrillKind::Restore]
         .into_iter()
         .filter(|k| records.iter().any(|r| r.kind == *k))
         .collect();
     let height = TOP + kinds.len().max(1) as f64 * (PANEL + TOP);
     let mut svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="20" font-size="15">Recovery drills: {} runs</text>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="20" font-size="15">Recovery drills: {} runs</text>"#,
         records.len()
     );
     if kinds.is_empty() {
@@ -122,67 +124,96 @@ pub fn trend_svg(records: &[DrillRecord]) -> String {
     }
     let mut order: Vec<&DrillRecord> = records.iter().collect();
     order.sort_by_key(|r| r.at);
-    let (first, last) = (order.first().map(|r| r.at), order.last().map(|r| r.at));
-    let span = match (first, last) {
-        (Some(a), Some(b)) => (b - a).num_seconds().max(1) as f64,
-        _ => 1.0,
-    };
+    let time = Timeline::of(&order);
     for (n, kind) in kinds.iter().enumerate() {
         let y0 = TOP + n as f64 * (PANEL + TOP) + 20.0;
-        let mine: Vec<&&DrillRecord> = order.iter().filter(|r| r.kind == *kind && r.figure.is_some()).collect();
-        let max = mine.iter().filter_map(|r| r.figure).fold(0.0_f64, f64::max).max(1.0) * 1.1;
-        let (title, unit) = match kind {
-            DrillKind::RpoProbe => ("Replication lag p99 (RPO probe)", "ms"),
-            DrillKind::Restore => ("Restore to ACTIVE (restore drill)", "s"),
-            DrillKind::Failover => ("Alarm to DNS answer changed (practice failover drill)", "s"),
-        };
-        let _ = write!(
-            svg,
-            r#"<text x="{LEFT}" y="{}" font-size="13">{title}, {unit}</text><line x1="{LEFT}" y1="{}" x2="{LEFT}" y2="{}" stroke="black"/><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="black"/><text x="5" y="{}">{max:.0}</text><text x="5" y="{}">0</text>"#,
-            y0 - 5.0,
-            y0,
-            y0 + PANEL,
-            y0 + PANEL,
-            W - 20.0,
-            y0 + PANEL,
-            y0 + 12.0,
-            y0 + PANEL
-        );
-        let x = |at: DateTime<Utc>| LEFT + (W - LEFT - 30.0) * first.map_or(0.0, |f| (at - f).num_seconds() as f64 / span);
-        let y = |v: f64| y0 + PANEL - PANEL * (v / max);
-        if let Some(target) = mine.iter().find_map(|r| r.target).filter(|t| *t <= max) {
-            let _ = write!(
-                svg,
-                r##"<line x1="{LEFT}" y1="{0}" x2="{1}" y2="{0}" stroke="#c62828" stroke-dasharray="6 4"/><text x="{2}" y="{3}" fill="#c62828">target {target:.0}</text>"##,
-                y(target),
-                W - 20.0,
-                W - 120.0,
-                y(target) - 4.0
-            );
-        }
-        let mut lines: BTreeMap<&str, Vec<(f64, f64, Status)>> = BTreeMap::new();
-        for r in &mine {
-            if let Some(v) = r.figure {
-                lines.entry(r.subject.as_str()).or_default().push((x(r.at), y(v), r.status));
-            }
-        }
-        for (i, (subject, points)) in lines.iter().enumerate() {
-            let path: Vec<String> = points.iter().map(|(px, py, _)| format!("{px:.1},{py:.1}")).collect();
-            let _ = write!(
-                svg,
-                r##"<polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="{}"/><text x="{}" y="{}" fill="#1565c0">{}</text>"##,
-                path.join(" "),
-                LEFT + 10.0,
-                y0 + 15.0 + 14.0 * i as f64,
-                xml(subject)
-            );
-            for (px, py, status) in points {
-                let _ = write!(svg, r#"<circle cx="{px:.1}" cy="{py:.1}" r="4" fill="{}"/>"#, colour(*status));
-            }
-        }
+        let mine: Vec<&DrillRecord> = order.iter().copied().filter(|r| r.kind == *kind && r.figure.is_some()).collect();
+        panel(&mut svg, *kind, y0, &mine, &time);
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// The time axis every panel shares: from the first run to the last (at least a second).
+struct Timeline {
+    first: Option<DateTime<Utc>>,
+    span: f64,
+}
+
+impl Timeline {
+    /// The axis of runs sorted oldest first.
+    fn of(order: &[&DrillRecord]) -> Timeline {
+        let (first, last) = (order.first().map(|r| r.at), order.last().map(|r| r.at));
+        let span = match (first, last) {
+            (Some(a), Some(b)) => (b - a).num_seconds().max(1) as f64,
+            _ => 1.0,
+        };
+        Timeline { first, span }
+    }
+
+    /// Where a run at `at` sits across the picture.
+    fn x(&self, at: DateTime<Utc>) -> f64 {
+        LEFT + (WIDTH - LEFT - 30.0) * self.first.map_or(0.0, |f| (at - f).num_seconds() as f64 / self.span)
+    }
+}
+
+/// One kind's panel, its top at `y0`: axes and title, the target dashed where it fits the
+/// scale (a tenth above the highest figure), and one line of dots per subject.
+fn panel(svg: &mut String, kind: DrillKind, y0: f64, mine: &[&DrillRecord], time: &Timeline) {
+    let max = mine.iter().filter_map(|r| r.figure).fold(0.0_f64, f64::max).max(1.0) * 1.1;
+    axes(svg, kind, y0, max);
+    let y = |v: f64| y0 + PANEL - PANEL * (v / max);
+    if let Some(target) = mine.iter().find_map(|r| r.target).filter(|t| *t <= max) {
+        let _ = write!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{0}" x2="{1}" y2="{0}" stroke="#c62828" stroke-dasharray="6 4"/><text x="{2}" y="{3}" fill="#c62828">target {target:.0}</text>"##,
+            y(target),
+            WIDTH - 20.0,
+            WIDTH - 120.0,
+            y(target) - 4.0
+        );
+    }
+    let mut lines: BTreeMap<&str, Vec<(f64, f64, Status)>> = BTreeMap::new();
+    for r in mine {
+        if let Some(v) = r.figure {
+            lines.entry(r.subject.as_str()).or_default().push((time.x(r.at), y(v), r.status));
+        }
+    }
+    for (i, (subject, points)) in lines.iter().enumerate() {
+        let path: Vec<String> = points.iter().map(|(px, py, _)| format!("{px:.1},{py:.1}")).collect();
+        let _ = write!(
+            svg,
+            r##"<polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="{}"/><text x="{}" y="{}" fill="#1565c0">{}</text>"##,
+            path.join(" "),
+            LEFT + 10.0,
+            y0 + 15.0 + 14.0 * i as f64,
+            xml(subject)
+        );
+        for (px, py, status) in points {
+            let _ = write!(svg, r#"<circle cx="{px:.1}" cy="{py:.1}" r="4" fill="{}"/>"#, colour(*status));
+        }
+    }
+}
+
+/// A panel's title (what is measured, in which unit) and its axes, the scale from 0 to `max`.
+fn axes(svg: &mut String, kind: DrillKind, y0: f64, max: f64) {
+    let (title, unit) = match kind {
+        DrillKind::RpoProbe => ("Replication lag p99 (RPO probe)", "ms"),
+        DrillKind::Restore => ("Restore to ACTIVE (restore drill)", "s"),
+        DrillKind::Failover => ("Alarm to DNS answer changed (practice failover drill)", "s"),
+    };
+    let _ = write!(
+        svg,
+        r#"<text x="{LEFT}" y="{}" font-size="13">{title}, {unit}</text><line x1="{LEFT}" y1="{}" x2="{LEFT}" y2="{}" stroke="black"/><line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="black"/><text x="5" y="{}">{max:.0}</text><text x="5" y="{}">0</text>"#,
+        y0 - 5.0,
+        y0,
+        y0 + PANEL,
+        y0 + PANEL,
+        WIDTH - 20.0,
+        y0 + PANEL,
+        y0 + 12.0,
+        y0 + PANEL
+    );
 }
 
 fn xml(s: &str) -> String {

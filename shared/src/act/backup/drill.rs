@@ -47,6 +47,48 @@ fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_milliseconds() as f64 / 1000.0
 }
 
+/// How the request for the restore went.
+enum Submitted {
+    /// The restore is running (submitted now, or by an invocation that got there first).
+    Running,
+    /// Not now, and not a verdict: the next tick asks again.
+    NotNow(String),
+    /// Refused: the drill fails.
+    Refused(String),
+}
+
+/// Requests `RestoreTableToPointInTime` of the drill's table into its scratch table, to the
+/// drill's explicit restore time, and sorts the answer into running, not now, or refused.
+async fn request_restore(ddb: &aws_sdk_dynamodb::Client, state: &DrillState) -> Submitted {
+    let restore_at = aws_smithy_types::DateTime::from_millis(state.restore_time.timestamp_millis());
+    let submitted = ddb
+        .restore_table_to_point_in_time()
+        .source_table_name(&state.table)
+        .target_table_name(&state.scratch_table)
+        .restore_date_time(restore_at)
+        // A drill should cost little: on-demand, whatever the source uses.
+        .billing_mode_override(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    match submitted {
+        Ok(_) => Submitted::Running,
+        // A second invocation got there first: the restore is running.
+        Err(e) if e.code() == Some("TableAlreadyExistsException") => Submitted::Running,
+        // Not a verdict, the next tick tries again: PITR said it was there and the restore
+        // says not yet; throttled; a service error; or the account's concurrent restores all
+        // in use (at most four, `RestoreTableToPointInTime`). A restore that did start
+        // answers TableAlreadyExistsException then.
+        Err(e)
+            if e.code().is_some_and(|c| {
+                c == "InvalidRestoreTimeException" || c.contains("Throttl") || c == "LimitExceededException" || c == "InternalServerError"
+            }) || e.raw_response().is_some_and(|r| r.status().as_u16() >= 500) =>
+        {
+            Submitted::NotNow(api_error("RestoreTableToPointInTime", e))
+        }
+        Err(e) => Submitted::Refused(api_error("RestoreTableToPointInTime", e)),
+    }
+}
+
 impl BackupInspector {
     /// Starts a drill: removes leftovers of an earlier one, writes the canaries, fixes the
     /// restore time after them, and takes the first step (usually: PITR is not there yet).
@@ -172,42 +214,17 @@ impl BackupInspector {
     /// "after" value and the late canary, which a point-in-time restore must not hold.
     async fn submit(&self, ddb: &aws_sdk_dynamodb::Client, mut state: DrillState, now: DateTime<Utc>) -> DrillTurn {
         state.steps += 1;
-        let restore_at = aws_smithy_types::DateTime::from_millis(state.restore_time.timestamp_millis());
-        let submitted = ddb
-            .restore_table_to_point_in_time()
-            .source_table_name(&state.table)
-            .target_table_name(&state.scratch_table)
-            .restore_date_time(restore_at)
-            // A drill should cost little: on-demand, whatever the source uses.
-            .billing_mode_override(BillingMode::PayPerRequest)
-            .send()
-            .await;
-        match submitted {
-            Ok(_) => {}
-            // A second invocation got there first: the restore is running.
-            Err(e) if e.code() == Some("TableAlreadyExistsException") => {}
-            // Not a verdict, the next tick tries again: PITR said it was there and the restore
-            // says not yet; throttled; a service error; or the account's concurrent restores all
-            // in use (at most four, `RestoreTableToPointInTime`). A restore that did start
-            // answers TableAlreadyExistsException then.
-            Err(e)
-                if e.code().is_some_and(|c| {
-                    c == "InvalidRestoreTimeException"
-                        || c.contains("Throttl")
-                        || c == "LimitExceededException"
-                        || c == "InternalServerError"
-                }) || e.raw_response().is_some_and(|r| r.status().as_u16() >= 500) =>
-            {
+        match request_restore(ddb, &state).await {
+            Submitted::Running => {}
+            Submitted::NotNow(why) => {
                 let progress = format!(
-                    "drill {}: the restore to {} could not be submitted now ({}); the next tick tries again",
+                    "drill {}: the restore to {} could not be submitted now ({why}); the next tick tries again",
                     state.id,
                     state.restore_time.to_rfc3339(),
-                    api_error("RestoreTableToPointInTime", e)
                 );
                 return DrillTurn::waiting(state, progress);
             }
-            Err(e) => {
-                let why = api_error("RestoreTableToPointInTime", e);
+            Submitted::Refused(why) => {
                 let report = self
                     .finish(ddb, &state, Status::Fail, format!("the restore was refused: {why}"))
                     .await;
@@ -217,29 +234,7 @@ impl BackupInspector {
         state.phase = Phase::Restoring;
         state.submitted_at = Some(now);
         state.restorable_at = Some(now);
-        let mut failed = Vec::new();
-        for c in state.canaries.clone() {
-            let after = c.before.replacen("before", "after", 1);
-            if let Err(e) = ddb
-                .put_item()
-                .table_name(&state.table)
-                .set_item(Some(self.canary_item(&state, &c.key, &after)))
-                .send()
-                .await
-            {
-                failed.push(api_error("PutItem (canary after)", e));
-            }
-        }
-        let late = state.late_canary.clone();
-        if let Err(e) = ddb
-            .put_item()
-            .table_name(&state.table)
-            .set_item(Some(self.canary_item(&state, &late, "late")))
-            .send()
-            .await
-        {
-            failed.push(api_error("PutItem (late canary)", e));
-        }
+        let failed = self.write_after(ddb, &state).await;
         let progress = format!(
             "drill {}: restore to {} submitted into {} after {:.0} s waiting for PITR{}",
             state.id,
@@ -253,6 +248,35 @@ impl BackupInspector {
             }
         );
         DrillTurn::waiting(state, progress)
+    }
+
+    /// The writes after the restore time: each canary's "after" value, then the late canary.
+    /// Returns the writes that failed (a weaker validation, not a failed drill).
+    async fn write_after(&self, ddb: &aws_sdk_dynamodb::Client, state: &DrillState) -> Vec<String> {
+        let mut failed = Vec::new();
+        for c in state.canaries.clone() {
+            let after = c.before.replacen("before", "after", 1);
+            if let Err(e) = ddb
+                .put_item()
+                .table_name(&state.table)
+                .set_item(Some(self.canary_item(state, &c.key, &after)))
+                .send()
+                .await
+            {
+                failed.push(api_error("PutItem (canary after)", e));
+            }
+        }
+        let late = state.late_canary.clone();
+        if let Err(e) = ddb
+            .put_item()
+            .table_name(&state.table)
+            .set_item(Some(self.canary_item(state, &late, "late")))
+            .send()
+            .await
+        {
+            failed.push(api_error("PutItem (late canary)", e));
+        }
+        failed
     }
 
     /// The report of a drill that ends now, after deleting its scratch table and canaries.

@@ -10,7 +10,7 @@ mod rpo;
 pub use drill::DrillTurn;
 
 use crate::aws::clients::AwsClients;
-use crate::config::SuiteConfig;
+use crate::config::{BackupConfig, SuiteConfig};
 use crate::decide::backup::{self, BackupReport, CheckResult, Status};
 use crate::model::Region;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
@@ -70,6 +70,95 @@ pub fn attribute_json(v: &AttributeValue) -> Value {
     }
 }
 
+/// The table's creation time and its replicas' statuses by region (DescribeTable), or the
+/// failure as an operator reads it.
+async fn describe_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(Option<DateTime<Utc>>, BTreeMap<String, String>), String> {
+    let d = ddb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| api_error("DescribeTable", e))?;
+    let t = d.table();
+    let replicas: BTreeMap<String, String> = t
+        .map(|t| t.replicas())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|rep| {
+            Some((
+                rep.region_name()?.to_owned(),
+                rep.replica_status().map_or("UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
+            ))
+        })
+        .collect();
+    Ok((t.and_then(|t| t.creation_date_time()).and_then(to_utc), replicas))
+}
+
+/// Point-in-time recovery (DescribeContinuousBackups): whether it is on and its window, and,
+/// only when it is on, the RPO from its latest restorable time.
+async fn pitr_checks(
+    ddb: &aws_sdk_dynamodb::Client,
+    cfg: &BackupConfig,
+    table: &str,
+    r: &str,
+    created: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Vec<CheckResult> {
+    let cb = match ddb.describe_continuous_backups().table_name(table).send().await {
+        Ok(cb) => cb,
+        Err(e) => {
+            return vec![CheckResult::new(
+                table,
+                r,
+                "pitr",
+                Status::Fail,
+                None,
+                api_error("DescribeContinuousBackups", e),
+            )];
+        }
+    };
+    let pitr = cb
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description());
+    let enabled = pitr
+        .and_then(|p| p.point_in_time_recovery_status())
+        .is_some_and(|s| s.as_str() == "ENABLED");
+    let earliest = pitr.and_then(|p| p.earliest_restorable_date_time()).and_then(to_utc);
+    let latest = pitr.and_then(|p| p.latest_restorable_date_time()).and_then(to_utc);
+    let period = pitr.and_then(|p| p.recovery_period_in_days());
+    let reading = backup::PitrReading {
+        enabled,
+        period_days: period,
+        earliest,
+        created,
+    };
+    let mut out = backup::pitr(cfg, table, r, reading, now);
+    if enabled {
+        out.push(backup::rpo(cfg, table, r, latest, now));
+    }
+    out
+}
+
+/// The age of the newest on-demand backup (ListBackups), read only when a maximum age is
+/// configured; otherwise the check grades no backup against no limit.
+async fn backup_age_check(ddb: &aws_sdk_dynamodb::Client, cfg: &BackupConfig, table: &str, r: &str, now: DateTime<Utc>) -> CheckResult {
+    if cfg.max_backup_age_hours.is_none() {
+        return backup::backup_age(cfg, table, r, None, now);
+    }
+    match ddb.list_backups().table_name(table).send().await {
+        Ok(l) => {
+            let newest = l
+                .backup_summaries()
+                .iter()
+                .filter_map(|b| b.backup_creation_date_time())
+                .filter_map(to_utc)
+                .max();
+            backup::backup_age(cfg, table, r, newest, now)
+        }
+        Err(e) => CheckResult::new(table, r, "on-demand-backup", Status::Fail, None, api_error("ListBackups", e)),
+    }
+}
+
 impl BackupInspector {
     pub fn new(clients: AwsClients) -> Self {
         BackupInspector { clients, fixed: None }
@@ -101,72 +190,29 @@ impl BackupInspector {
         let r = region.as_str();
         let ddb = self.dynamodb(region);
         let mut out = Vec::new();
-
-        let (created, replicas) = match ddb.describe_table().table_name(table).send().await {
-            Ok(d) => {
-                let t = d.table();
-                let replicas: BTreeMap<String, String> = t
-                    .map(|t| t.replicas())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|rep| {
-                        Some((
-                            rep.region_name()?.to_owned(),
-                            rep.replica_status().map_or("UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
-                        ))
-                    })
-                    .collect();
-                (t.and_then(|t| t.creation_date_time()).and_then(to_utc), Some(replicas))
-            }
+        let (created, replicas) = match describe_table(&ddb, table).await {
+            Ok((created, replicas)) => (created, Some(replicas)),
             Err(e) => {
-                out.push(CheckResult::new(
-                    table,
-                    r,
-                    "table",
-                    Status::Fail,
-                    None,
-                    api_error("DescribeTable", e),
-                ));
+                out.push(CheckResult::new(table, r, "table", Status::Fail, None, e));
                 (None, None)
             }
         };
-
-        match ddb.describe_continuous_backups().table_name(table).send().await {
-            Ok(cb) => {
-                let pitr = cb
-                    .continuous_backups_description()
-                    .and_then(|d| d.point_in_time_recovery_description());
-                let enabled = pitr
-                    .and_then(|p| p.point_in_time_recovery_status())
-                    .is_some_and(|s| s.as_str() == "ENABLED");
-                let earliest = pitr.and_then(|p| p.earliest_restorable_date_time()).and_then(to_utc);
-                let latest = pitr.and_then(|p| p.latest_restorable_date_time()).and_then(to_utc);
-                let period = pitr.and_then(|p| p.recovery_period_in_days());
-                let reading = backup::PitrReading {
-                    enabled,
-                    period_days: period,
-                    earliest,
-                    created,
-                };
-                out.extend(backup::pitr(cfg, table, r, reading, now));
-                if enabled {
-                    out.push(backup::rpo(cfg, table, r, latest, now));
-                }
-            }
-            Err(e) => out.push(CheckResult::new(
-                table,
-                r,
-                "pitr",
-                Status::Fail,
-                None,
-                api_error("DescribeContinuousBackups", e),
-            )),
-        }
-
+        out.extend(pitr_checks(&ddb, cfg, table, r, created, now).await);
         let expected: Vec<String> = config.regions.keys().map(|r| r.to_string()).collect();
         if let Some(found) = &replicas {
             out.push(backup::replicas(cfg, table, r, found, &expected));
         }
+        out.extend(self.latency_checks(config, table, region).await);
+        out.push(backup_age_check(&ddb, cfg, table, r, now).await);
+        out
+    }
+
+    /// The replication latency to each peer region, one check per peer. Without global tables
+    /// nothing is read, and each check grades the absent figure.
+    async fn latency_checks(&self, config: &SuiteConfig, table: &str, region: &Region) -> Vec<CheckResult> {
+        let cfg = &config.backup;
+        let r = region.as_str();
+        let mut out = Vec::new();
         for peer in config.peers_of(region) {
             let latency = if cfg.global_tables {
                 self.replication_latency(table, region, peer).await
@@ -184,29 +230,6 @@ impl BackupInspector {
                     e,
                 )),
             }
-        }
-        if cfg.max_backup_age_hours.is_some() {
-            match ddb.list_backups().table_name(table).send().await {
-                Ok(l) => {
-                    let newest = l
-                        .backup_summaries()
-                        .iter()
-                        .filter_map(|b| b.backup_creation_date_time())
-                        .filter_map(to_utc)
-                        .max();
-                    out.push(backup::backup_age(cfg, table, r, newest, now));
-                }
-                Err(e) => out.push(CheckResult::new(
-                    table,
-                    r,
-                    "on-demand-backup",
-                    Status::Fail,
-                    None,
-                    api_error("ListBackups", e),
-                )),
-            }
-        } else {
-            out.push(backup::backup_age(cfg, table, r, None, now));
         }
         out
     }

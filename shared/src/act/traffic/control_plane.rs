@@ -61,6 +61,8 @@ impl ControlPlaneSwitch {
         Ok(record.weight() == Some(0))
     }
 
+    /// Sets the region's weighted record to 0 (`drained`) or its configured weight, unless it is
+    /// there already; success is the change INSYNC (or it is reported unconfirmed).
     pub(crate) async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
         let record = self.record_of(region).await?;
         let weight = if drained { 0 } else { self.dns.records[region].weight };
@@ -78,24 +80,16 @@ impl ControlPlaneSwitch {
             });
         }
         let fail = |message: String| SwitchError::next(&action, message);
-        let mut updated = record.clone();
-        updated.weight = Some(weight);
-        let batch = ChangeBatch::builder()
-            .comment(format!(
-                "aworld-resilience dns-failover: {} {region}",
-                if drained { "drain" } else { "restore" }
-            ))
-            .changes(
-                Change::builder()
-                    .action(ChangeAction::Upsert)
-                    .resource_record_set(updated)
-                    .build()
-                    .map_err(|e| fail(e.to_string()))?,
-            )
-            .build()
-            .map_err(|e| fail(e.to_string()))?;
+        let batch = change_batch(record, weight, region, drained).map_err(|e| fail(e.to_string()))?;
+        let change_id = self.submit(&batch).await.map_err(fail)?;
+        self.await_insync(action, &change_id).await
+    }
+
+    /// Submits the change, pausing and trying again (a few times) while Route 53 is busy with
+    /// an earlier change to the zone or throttles; returns the change's id.
+    async fn submit(&self, batch: &ChangeBatch) -> Result<String, String> {
         let mut attempt = 0;
-        let change_id = loop {
+        loop {
             let res = self
                 .client
                 .change_resource_record_sets()
@@ -104,24 +98,34 @@ impl ControlPlaneSwitch {
                 .send()
                 .await;
             match res {
-                Ok(out) => break out.change_info().map(|c| c.id().to_owned()).unwrap_or_default(),
+                Ok(out) => return Ok(out.change_info().map(|c| c.id().to_owned()).unwrap_or_default()),
                 Err(e) if attempt < ROUTE53_BUSY_RETRIES && route53_busy(&e) => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
                 }
-                Err(e) => return Err(fail(DisplayErrorContext(e).to_string())),
+                Err(e) => return Err(DisplayErrorContext(e).to_string()),
             }
-        };
+        }
+    }
+
+    /// Watches the submitted change (GetChange) until it is INSYNC, or reports it unconfirmed
+    /// after the configured wait.
+    async fn await_insync(&self, action: String, change_id: &str) -> Result<ActionRecord, SwitchError> {
         let started = Instant::now();
         let deadline = Duration::from_secs(self.dns.insync_wait_seconds);
         loop {
             let status = self
                 .client
                 .get_change()
-                .id(&change_id)
+                .id(change_id)
                 .send()
                 .await
-                .map_err(|e| fail(format!("change {change_id} submitted, status unknown: {}", DisplayErrorContext(e))))?
+                .map_err(|e| {
+                    SwitchError::next(
+                        &action,
+                        format!("change {change_id} submitted, status unknown: {}", DisplayErrorContext(e)),
+                    )
+                })?
                 .change_info()
                 .map(|c| c.status().clone());
             if status == Some(ChangeStatus::Insync) {
@@ -148,4 +152,27 @@ impl ControlPlaneSwitch {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+}
+
+/// The one-change batch that upserts `record` at `weight`, commented with what it is for.
+fn change_batch(
+    record: ResourceRecordSet,
+    weight: i64,
+    region: &Region,
+    drained: bool,
+) -> Result<ChangeBatch, aws_sdk_route53::error::BuildError> {
+    let mut updated = record;
+    updated.weight = Some(weight);
+    ChangeBatch::builder()
+        .comment(format!(
+            "aworld-resilience dns-failover: {} {region}",
+            if drained { "drain" } else { "restore" }
+        ))
+        .changes(
+            Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(updated)
+                .build()?,
+        )
+        .build()
 }

@@ -4,7 +4,9 @@ use crate::act::traffic::SwitchError;
 use crate::aws::clients::AwsClients;
 use crate::model::Region;
 use crate::model::audit::{ActionRecord, Outcome};
+use aws_sdk_route53recoverycluster::Client;
 use aws_sdk_route53recoverycluster::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_route53recoverycluster::types::RoutingControlState;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use std::collections::BTreeMap;
 
@@ -40,8 +42,10 @@ impl RoutingControlSwitch {
         RoutingControlSwitch { endpoints, controls }
     }
 
+    /// Sets the region's control Off (`drained`) or On through the cluster endpoints in turn,
+    /// until one answers; with no control configured, or no endpoint answering, the next
+    /// strategy may still drain.
     pub(crate) async fn set_drained(&self, region: &Region, drained: bool) -> Result<ActionRecord, SwitchError> {
-        use aws_sdk_route53recoverycluster::types::RoutingControlState;
         let wanted = if drained {
             RoutingControlState::Off
         } else {
@@ -51,85 +55,113 @@ impl RoutingControlSwitch {
         let Some(arn) = self.controls.get(region) else {
             return Err(SwitchError::next(&action, format!("no routing control configured for {region}")));
         };
+        let update = Update { arn, wanted, action };
         let mut failures = Vec::new();
-        let after = |failures: &[String]| {
-            if failures.is_empty() {
-                String::new()
-            } else {
-                format!(" after {} endpoint(s) failed", failures.len())
-            }
-        };
         for (endpoint, client) in &self.endpoints {
-            // An endpoint that cannot answer is skipped. Anything else it answers is the
-            // cluster's answer, the same at every endpoint: a rejected update (a safety rule,
-            // an invalid request) is final, since no other strategy may override what ARC
-            // refuses; a read or update we may not make (AccessDenied, a wrong ARN) is our
-            // configuration, and the next strategy may still drain.
-            let state = match client.get_routing_control_state().routing_control_arn(arn).send().await {
-                Ok(out) => out.routing_control_state().clone(),
-                Err(e) if rotates(&e) => {
-                    failures.push(format!("{endpoint}: {}", DisplayErrorContext(&e)));
-                    continue;
-                }
-                Err(e) => {
-                    return Err(SwitchError::next(
-                        &action,
-                        format!("read at {endpoint}: {}", DisplayErrorContext(&e)),
-                    ));
-                }
-            };
-            if state == wanted {
-                return Ok(ActionRecord {
-                    action,
-                    outcome: Outcome::AlreadyInPlace,
-                    detail: format!("already {wanted} (read at {endpoint})"),
-                    millis: 0,
-                    confirm_ms: None,
-                });
+            match update.at(endpoint, client, failures.len()).await {
+                Turn::Next(failure) => failures.push(failure),
+                Turn::Done(result) => return result,
             }
-            if let Err(e) = client
-                .update_routing_control_state()
-                .routing_control_arn(arn)
-                .routing_control_state(wanted.clone())
-                .send()
-                .await
-            {
-                let message = format!("{endpoint}: {}", DisplayErrorContext(&e));
-                if rotates(&e) {
-                    failures.push(message);
-                    continue;
-                }
-                let rejected = e.code().is_some_and(|c| c.starts_with("Validation") || c.starts_with("Conflict"));
-                return Err(if rejected {
-                    SwitchError::stop(&action, format!("refused at {message}"))
-                } else {
-                    SwitchError::next(&action, message)
-                });
-            }
-            // Success means effect: the state read back from the cluster.
-            let seen = client
-                .get_routing_control_state()
-                .routing_control_arn(arn)
-                .send()
-                .await
-                .map(|o| o.routing_control_state().clone());
-            let (outcome, seen) = match seen {
-                Ok(s) if s == wanted => (Outcome::Succeeded, format!("read back {s}")),
-                Ok(s) => (Outcome::Unconfirmed, format!("read back {s}, not {wanted}")),
-                Err(e) => (Outcome::Unconfirmed, format!("read-back failed: {}", DisplayErrorContext(e))),
-            };
-            return Ok(ActionRecord {
-                action,
-                outcome,
-                detail: format!("set at {endpoint}{}; {seen}", after(&failures)),
-                millis: 0,
-                confirm_ms: None,
-            });
         }
         Err(SwitchError::next(
-            &action,
+            &update.action,
             format!("no cluster endpoint answered: {}", failures.join("; ")),
         ))
+    }
+}
+
+/// One routing control to set: its ARN, the state wanted, and the action as audited.
+struct Update<'a> {
+    arn: &'a str,
+    wanted: RoutingControlState,
+    action: String,
+}
+
+/// What one cluster endpoint's answer means for the switch.
+enum Turn {
+    /// The endpoint could not answer (this failure noted): try the next one.
+    Next(String),
+    /// The cluster's answer: the switch is done, one way or the other.
+    Done(Result<ActionRecord, SwitchError>),
+}
+
+impl Update<'_> {
+    /// Reads, and if needed sets, the control at one endpoint. An endpoint that cannot answer
+    /// is skipped. Anything else it answers is the cluster's answer, the same at every
+    /// endpoint: a rejected update (a safety rule, an invalid request) is final, since no other
+    /// strategy may override what ARC refuses; a read or update we may not make (AccessDenied,
+    /// a wrong ARN) is our configuration, and the next strategy may still drain.
+    async fn at(&self, endpoint: &str, client: &Client, failed_before: usize) -> Turn {
+        let state = match client.get_routing_control_state().routing_control_arn(self.arn).send().await {
+            Ok(out) => out.routing_control_state().clone(),
+            Err(e) if rotates(&e) => return Turn::Next(format!("{endpoint}: {}", DisplayErrorContext(&e))),
+            Err(e) => {
+                let why = format!("read at {endpoint}: {}", DisplayErrorContext(&e));
+                return Turn::Done(Err(SwitchError::next(&self.action, why)));
+            }
+        };
+        if state == self.wanted {
+            return Turn::Done(Ok(ActionRecord {
+                action: self.action.clone(),
+                outcome: Outcome::AlreadyInPlace,
+                detail: format!("already {} (read at {endpoint})", self.wanted),
+                millis: 0,
+                confirm_ms: None,
+            }));
+        }
+        if let Err(e) = client
+            .update_routing_control_state()
+            .routing_control_arn(self.arn)
+            .routing_control_state(self.wanted.clone())
+            .send()
+            .await
+        {
+            return self.update_failed(endpoint, &e);
+        }
+        Turn::Done(Ok(self.read_back(endpoint, client, failed_before).await))
+    }
+
+    /// An update this endpoint did not make: the next endpoint may answer, ARC refused it (final),
+    /// or it is ours to fix (the next strategy may still drain).
+    fn update_failed<E: ProvideErrorMetadata + std::error::Error + 'static>(&self, endpoint: &str, e: &SdkError<E, HttpResponse>) -> Turn {
+        let message = format!("{endpoint}: {}", DisplayErrorContext(e));
+        if rotates(e) {
+            return Turn::Next(message);
+        }
+        let rejected = e.code().is_some_and(|c| c.starts_with("Validation") || c.starts_with("Conflict"));
+        Turn::Done(Err(if rejected {
+            SwitchError::stop(&self.action, format!("refused at {message}"))
+        } else {
+            SwitchError::next(&self.action, message)
+        }))
+    }
+
+    /// Success means effect: the state read back from the cluster after the update.
+    async fn read_back(&self, endpoint: &str, client: &Client, failed_before: usize) -> ActionRecord {
+        let seen = client
+            .get_routing_control_state()
+            .routing_control_arn(self.arn)
+            .send()
+            .await
+            .map(|o| o.routing_control_state().clone());
+        let wanted = &self.wanted;
+        let (outcome, seen) = match seen {
+            Ok(s) if s == *wanted => (Outcome::Succeeded, format!("read back {s}")),
+            Ok(s) => (Outcome::Unconfirmed, format!("read back {s}, not {wanted}")),
+            Err(e) => (Outcome::Unconfirmed, format!("read-back failed: {}", DisplayErrorContext(e))),
+        };
+        let after = if failed_before == 0 {
+            String::new()
+        } else {
+            format!(" after {failed_before} endpoint(s) failed")
+        };
+        ActionRecord {
+            action: self.action.clone(),
+            outcome,
+            detail: format!("set at {endpoint}{after}; {seen}"),
+            millis: 0,
+            confirm_ms: None,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The regions: whether each is failing or healthy (`verdict`), and which region's function
 //! acts on a decision (the preferred region that serves and is not failing).
 
-use crate::config::SuiteConfig;
+use crate::config::{RegionConfig, SuiteConfig};
 use crate::model::Region;
 use crate::model::{AlarmState, HealthView, RegionHealth, Unread};
 use crate::signal::{Signal, SignalKind};
@@ -25,8 +25,7 @@ pub struct Verdict {
 
 /// Evaluates one region's health against the policy.
 pub fn verdict(config: &SuiteConfig, region: &Region, health: Option<&RegionHealth>, state: &DnsState) -> Verdict {
-    let policy = &config.policy;
-    let quorum = policy.quorum;
+    let quorum = config.policy.quorum;
     let Some(rc) = config.regions.get(region) else {
         return Verdict {
             failing: false,
@@ -38,42 +37,15 @@ pub fn verdict(config: &SuiteConfig, region: &Region, health: Option<&RegionHeal
             why: format!("{region} is not a configured region"),
         };
     };
-    let open_issues = state.open_health_issues.get(region).map_or(0, BTreeSet::len);
-    let unreachable = health.is_none_or(|h| !h.reachable);
-    let state_of = |name: &str| health.and_then(|h| h.alarms.get(name)).copied();
-    let in_alarm: Vec<String> = rc
-        .health_alarms
-        .iter()
-        .filter(|a| state_of(a) == Some(AlarmState::Alarm))
-        .cloned()
-        .collect();
-    // Each alarm that is not OK, with why: a configured alarm that DescribeAlarms does not find
-    // is a configuration error, named as such in the decision's audit record and notification.
-    let mut not_ok: Vec<String> = rc
-        .health_alarms
-        .iter()
-        .chain(rc.composite_alarm.iter())
-        .filter_map(|a| match state_of(a) {
-            Some(AlarmState::Ok) => None,
-            Some(s) => Some(format!("{a} {s}")),
-            None if unreachable => Some(format!("{a} unread")),
-            None => Some(format!(
-                "{a} DOES NOT EXIST in {region} (configuration error: fix regions.{region} or create the alarm)"
-            )),
-        })
-        .collect();
-    if open_issues > 0 {
-        not_ok.push(format!("{open_issues} open AWS Health issue(s)"));
-    }
-    let composite = rc
-        .composite_alarm
-        .as_deref()
-        .is_some_and(|c| state_of(c) == Some(AlarmState::Alarm));
-    let health_vote = usize::from(open_issues > 0);
-    let votes = in_alarm.len() + health_vote;
-    let lone = policy.single_alarm_fails_region && rc.health_alarms.len() == 1 && in_alarm.len() == 1;
-    let decisive_health = config.health_events.decisive && open_issues > 0;
-
+    let reading = Reading {
+        region,
+        rc,
+        health,
+        open_issues: state.open_health_issues.get(region).map_or(0, BTreeSet::len),
+        unreachable: health.is_none_or(|h| !h.reachable),
+    };
+    let in_alarm = reading.in_alarm();
+    let not_ok = reading.not_ok();
     if let Some(unread) = health.and_then(|h| h.unread.as_ref()) {
         let (Unread::Throttled(m) | Unread::Refused(m)) = unread;
         return Verdict {
@@ -86,38 +58,111 @@ pub fn verdict(config: &SuiteConfig, region: &Region, health: Option<&RegionHeal
             why: format!("{region}'s alarms could not be read, which says nothing about the region: {m}"),
         };
     }
-    let (failing, why) = if unreachable {
-        (true, format!("{region}'s CloudWatch could not be read from outside the region"))
-    } else if composite {
-        (
-            true,
-            format!("composite alarm {} is in ALARM", rc.composite_alarm.as_deref().unwrap_or_default()),
-        )
-    } else if decisive_health {
-        (true, format!("{open_issues} open AWS Health issue(s) in {region}"))
-    } else if votes >= quorum || lone {
-        (
-            true,
-            format!(
-                "{votes} of {} health signals failing (quorum {quorum}): {}",
-                rc.health_alarms.len() + health_vote,
-                in_alarm.join(", ")
-            ),
-        )
-    } else {
-        (
-            false,
-            format!("{votes} of {} health signals failing, quorum is {quorum}", rc.health_alarms.len()),
-        )
-    };
+    let votes = in_alarm.len() + reading.health_vote();
+    let (failing, why) = reading.judge(config, &in_alarm, votes);
     Verdict {
         failing,
-        healthy: !unreachable && not_ok.is_empty(),
+        healthy: !reading.unreachable && not_ok.is_empty(),
         in_alarm,
         not_ok,
         votes,
         quorum,
         why,
+    }
+}
+
+/// One configured region's signals as read: its alarms' states, its open AWS Health issues,
+/// and whether its CloudWatch could be reached at all.
+struct Reading<'a> {
+    region: &'a Region,
+    rc: &'a RegionConfig,
+    health: Option<&'a RegionHealth>,
+    open_issues: usize,
+    unreachable: bool,
+}
+
+impl Reading<'_> {
+    /// An alarm's state as read (None: not found, or not read).
+    fn state_of(&self, name: &str) -> Option<AlarmState> {
+        self.health.and_then(|h| h.alarms.get(name)).copied()
+    }
+
+    /// The health alarms in ALARM: each is one vote.
+    fn in_alarm(&self) -> Vec<String> {
+        self.rc
+            .health_alarms
+            .iter()
+            .filter(|a| self.state_of(a) == Some(AlarmState::Alarm))
+            .cloned()
+            .collect()
+    }
+
+    /// The AWS Health issues' vote: one, however many are open.
+    fn health_vote(&self) -> usize {
+        usize::from(self.open_issues > 0)
+    }
+
+    /// Each alarm that is not OK, with why: a configured alarm that DescribeAlarms does not find
+    /// is a configuration error, named as such in the decision's audit record and notification.
+    /// Open AWS Health issues count too.
+    fn not_ok(&self) -> Vec<String> {
+        let region = self.region;
+        let mut not_ok: Vec<String> = self
+            .rc
+            .health_alarms
+            .iter()
+            .chain(self.rc.composite_alarm.iter())
+            .filter_map(|a| match self.state_of(a) {
+                Some(AlarmState::Ok) => None,
+                Some(s) => Some(format!("{a} {s}")),
+                None if self.unreachable => Some(format!("{a} unread")),
+                None => Some(format!(
+                    "{a} DOES NOT EXIST in {region} (configuration error: fix regions.{region} or create the alarm)"
+                )),
+            })
+            .collect();
+        if self.open_issues > 0 {
+            not_ok.push(format!("{} open AWS Health issue(s)", self.open_issues));
+        }
+        not_ok
+    }
+
+    /// Whether the region is failing, and why, in order of precedence: CloudWatch unreachable
+    /// from outside, the composite alarm, a decisive AWS Health issue, then the vote (quorum,
+    /// or a lone configured alarm in ALARM when the policy lets it fail the region).
+    fn judge(&self, config: &SuiteConfig, in_alarm: &[String], votes: usize) -> (bool, String) {
+        let (policy, rc, region, open_issues) = (&config.policy, self.rc, self.region, self.open_issues);
+        let quorum = policy.quorum;
+        let composite = rc
+            .composite_alarm
+            .as_deref()
+            .is_some_and(|c| self.state_of(c) == Some(AlarmState::Alarm));
+        let lone = policy.single_alarm_fails_region && rc.health_alarms.len() == 1 && in_alarm.len() == 1;
+        let decisive_health = config.health_events.decisive && open_issues > 0;
+        if self.unreachable {
+            (true, format!("{region}'s CloudWatch could not be read from outside the region"))
+        } else if composite {
+            (
+                true,
+                format!("composite alarm {} is in ALARM", rc.composite_alarm.as_deref().unwrap_or_default()),
+            )
+        } else if decisive_health {
+            (true, format!("{open_issues} open AWS Health issue(s) in {region}"))
+        } else if votes >= quorum || lone {
+            (
+                true,
+                format!(
+                    "{votes} of {} health signals failing (quorum {quorum}): {}",
+                    rc.health_alarms.len() + self.health_vote(),
+                    in_alarm.join(", ")
+                ),
+            )
+        } else {
+            (
+                false,
+                format!("{votes} of {} health signals failing, quorum is {quorum}", rc.health_alarms.len()),
+            )
+        }
     }
 }
 
