@@ -15,7 +15,7 @@ use resilience_core::documents;
 use resilience_core::evidence;
 use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
-use resilience_core::handler::reaction::once;
+use resilience_core::handler::reaction::{Core, once};
 use resilience_core::handler::{Answer, ReactError, Reaction, serve};
 use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::model::{Function, Region};
@@ -97,16 +97,12 @@ impl<S: StateStore, N: Notifier> Reaction for BackupVerifier<S, N> {
     type Error = VerifierError;
     const FUNCTION: Function = Function::BackupVerifier;
 
-    fn config(&self) -> &SuiteConfig {
-        &self.config
-    }
-
-    fn region(&self) -> &Region {
-        &self.region
-    }
-
-    fn store(&self) -> &S {
-        &self.store
+    fn core(&self) -> Core<'_, S> {
+        Core {
+            config: &self.config,
+            region: &self.region,
+            store: &self.store,
+        }
     }
 
     fn lease(&self, _signal: &Signal) -> String {

@@ -21,7 +21,7 @@ use resilience_core::evidence;
 use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::Unit;
 use resilience_core::handler::once::GuardError;
-use resilience_core::handler::reaction::once;
+use resilience_core::handler::reaction::{Core, once};
 use resilience_core::handler::{Answer, Reaction, Retryable, diagnostic, serve};
 use resilience_core::model::AlarmState;
 use resilience_core::model::RegionHealth;
@@ -148,16 +148,12 @@ impl<S: StateStore, N: Notifier> Reaction for CapacityScaler<S, N> {
     type Error = ScalerError;
     const FUNCTION: Function = Function::CapacityScaler;
 
-    fn config(&self) -> &SuiteConfig {
-        &self.config
-    }
-
-    fn region(&self) -> &Region {
-        &self.region
-    }
-
-    fn store(&self) -> &S {
-        &self.store
+    fn core(&self) -> Core<'_, S> {
+        Core {
+            config: &self.config,
+            region: &self.region,
+            store: &self.store,
+        }
     }
 
     fn lease(&self, _signal: &Signal) -> String {

@@ -14,7 +14,7 @@ use resilience_core::act::traffic::TrafficSwitches;
 use resilience_core::config::SuiteConfig;
 use resilience_core::evidence::notify::Notifier;
 use resilience_core::handler::once::GuardError;
-use resilience_core::handler::reaction;
+use resilience_core::handler::reaction::{self, Core};
 use resilience_core::handler::{Answer, Reaction, Retryable, diagnostic, serve};
 use resilience_core::model::{Function, Region};
 use resilience_core::signal::{Signal, SignalError};
@@ -121,16 +121,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Reaction for Failover<S, N, H>
     type Error = FailoverError;
     const FUNCTION: Function = Function::DnsFailover;
 
-    fn config(&self) -> &SuiteConfig {
-        &self.config
-    }
-
-    fn region(&self) -> &Region {
-        &self.region
-    }
-
-    fn store(&self) -> &S {
-        &self.store
+    fn core(&self) -> Core<'_, S> {
+        Core {
+            config: &self.config,
+            region: &self.region,
+            store: &self.store,
+        }
     }
 
     /// Claims and the lease are this region's: the table is a global table, and a claim or
@@ -161,16 +157,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Reaction for Router<'_, S, N, 
     type Error = FailoverError;
     const FUNCTION: Function = Function::DnsFailover;
 
-    fn config(&self) -> &SuiteConfig {
-        &self.0.config
-    }
-
-    fn region(&self) -> &Region {
-        &self.0.region
-    }
-
-    fn store(&self) -> &S {
-        &self.0.store
+    fn core(&self) -> Core<'_, S> {
+        Core {
+            config: &self.0.config,
+            region: &self.0.region,
+            store: &self.0.store,
+        }
     }
 
     fn claimant(&self) -> String {

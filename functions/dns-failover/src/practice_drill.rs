@@ -26,7 +26,7 @@ use resilience_core::evidence;
 use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::handler::Answer;
-use resilience_core::handler::reaction::{self, Reaction};
+use resilience_core::handler::reaction::{self, Core, Reaction};
 use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::model::{AlarmState, Region};
 use resilience_core::model::{Notification, Severity};
@@ -644,16 +644,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Reaction for Conduct<'_, S, N,
     type Error = FailoverError;
     const FUNCTION: resilience_core::model::Function = resilience_core::model::Function::DnsFailover;
 
-    fn config(&self) -> &resilience_core::config::SuiteConfig {
-        &self.failover.config
-    }
-
-    fn region(&self) -> &Region {
-        &self.failover.region
-    }
-
-    fn store(&self) -> &S {
-        &self.failover.store
+    fn core(&self) -> Core<'_, S> {
+        Core {
+            config: &self.failover.config,
+            region: &self.failover.region,
+            store: &self.failover.store,
+        }
     }
 
     fn claimant(&self) -> String {

@@ -12,7 +12,7 @@ use resilience_core::documents::dns as dns_state;
 use resilience_core::evidence;
 use resilience_core::evidence::notify::Notifier;
 use resilience_core::evidence::telemetry::{Metrics, Unit};
-use resilience_core::handler::reaction::once;
+use resilience_core::handler::reaction::{Core, once};
 use resilience_core::handler::{Answer, ReactError, Reaction, serve};
 use resilience_core::model::audit::{AuditRecord, DecisionName, Outcome};
 use resilience_core::model::{Function, Region};
@@ -84,16 +84,12 @@ impl<S: StateStore, N: Notifier> Reaction for ReadinessCheck<S, N> {
     type Error = CheckError;
     const FUNCTION: Function = Function::ReadinessCheck;
 
-    fn config(&self) -> &SuiteConfig {
-        &self.config
-    }
-
-    fn region(&self) -> &Region {
-        &self.region
-    }
-
-    fn store(&self) -> &S {
-        &self.store
+    fn core(&self) -> Core<'_, S> {
+        Core {
+            config: &self.config,
+            region: &self.region,
+            store: &self.store,
+        }
     }
 
     fn lease(&self, _signal: &Signal) -> String {

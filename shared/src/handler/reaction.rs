@@ -16,15 +16,34 @@ use crate::store::StateStore;
 use serde_json::Value;
 use std::future::Future;
 
+/// The parts of a function every reaction needs, borrowed from it.
+#[derive(Debug)]
+pub struct Core<'a, S> {
+    pub config: &'a SuiteConfig,
+    pub region: &'a Region,
+    pub store: &'a S,
+}
+
 pub trait Reaction: Sync {
     type Store: StateStore;
     type Error: Retryable + From<SignalError> + From<GuardError> + Send;
 
     const FUNCTION: Function;
 
-    fn config(&self) -> &SuiteConfig;
-    fn region(&self) -> &Region;
-    fn store(&self) -> &Self::Store;
+    /// What every reaction runs with: the configuration, its region, its state store.
+    fn core(&self) -> Core<'_, Self::Store>;
+
+    fn config(&self) -> &SuiteConfig {
+        self.core().config
+    }
+
+    fn region(&self) -> &Region {
+        self.core().region
+    }
+
+    fn store(&self) -> &Self::Store {
+        self.core().store
+    }
 
     /// Who claims signal keys: the function, unless its claims are per region.
     fn claimant(&self) -> String {
