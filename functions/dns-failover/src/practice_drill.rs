@@ -378,7 +378,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         if let Some(stop) = self.guard(d, p, false).await {
             run.stopped = Some(stop);
             return self
-                .fail_back(d, p, run, &name, version, Answer::decided(&signal.key, DecisionName::NoAction, ""))
+                .fail_back(d, p, run, name, version, Answer::decided(&signal.key, DecisionName::NoAction, ""))
                 .await;
         }
         let out = reaction::once(&p.run, signal).await?;
@@ -386,12 +386,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             // A retried delivery (the first attempt stopped mid-run): what it measured is
             // lost, so the run ends here, failing back.
             run.stopped = Some(Stop::Refused("the delivery was retried: the drain's phases were lost".into()));
-            return self.fail_back(d, p, run, &name, version, out).await;
+            return self.fail_back(d, p, run, name, version, out).await;
         }
         self.mark_reaction(&mut run, Leg::Failover, triggered, received, &out);
         if out.decision() != Some(DecisionName::Failover) {
             run.stopped = Some(Stop::Refused(format!("the practice reaction did not drain: {}", out.why())));
-            return self.fail_back(d, p, run, &name, version, out).await;
+            return self.fail_back(d, p, run, name, version, out).await;
         }
         match self.watch(d, p, &region, false).await {
             Ok((at, detail)) => run.mark(Leg::Failover, ANSWERED, at, detail),
@@ -406,7 +406,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         if run.stopped.is_none() {
             run.stopped = self.guard(d, p, true).await;
         }
-        self.fail_back(d, p, run, &name, version, out).await
+        self.fail_back(d, p, run, name, version, out).await
     }
 
     /// The failback leg: the practice name restored through production's reaction, Route 53's
@@ -433,7 +433,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             }
             Err(_) => false,
         };
-        self.finish(d, run, &name, version, restored, out).await
+        self.finish(d, run, name, version, restored, out).await
     }
 
     /// The phases of one reaction: triggered (the alarm's state-change time), delivered,
