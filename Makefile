@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR ?= never
 # Where cargo builds, asked of cargo (CARGO_TARGET_DIR, build.target-dir, or ./target).
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: help venv fmt-check clippy deny no-test-util doc lint lint-infra test demo soak bench package deploy deploy-config clean
+.PHONY: help venv fmt-check clippy deny no-test-util doc lint lint-infra test build-all infra-check demo-check demo soak bench package deploy deploy-config clean
 
 help:
 	@echo "make demo     - the regional-disaster demo on the local AWS emulator"
@@ -70,14 +70,23 @@ lint-infra: venv
 # compiled function binaries, under one private moto_server that is stopped afterwards. The
 # end-to-end tests mostly wait (the emulator, modelled latencies, child processes): 4 threads
 # on 2 cores overlap the waiting (e2e 172 s instead of 223 s here).
-# The virtualenv (mostly downloads) is installed while the Rust lint compiles.
+# The virtualenv (mostly downloads) is installed while the Rust lint compiles; the template's
+# linters (Python, one core) run while cargo builds; the deployment test and the demo, each
+# with its own moto_server, side by side at the end.
 test:
 	$(MAKE) --no-print-directory --output-sync=target -j2 venv lint
-	$(MAKE) --no-print-directory lint-infra
-	$(CARGO) build --workspace --bins --tests
+	$(MAKE) --no-print-directory --output-sync=target -j2 lint-infra build-all
 	./scripts/with-moto.sh $(CARGO) test --workspace --no-fail-fast -- --test-threads=4
+	$(MAKE) --no-print-directory --output-sync=target -j2 infra-check demo-check
+
+build-all:
+	$(CARGO) build --workspace --bins --tests
+
+infra-check: venv
 	@echo "== infra: SAM transform, limits, the configuration rendered from the template and checked"
 	./scripts/with-moto.sh $(VENV)/bin/python infra/deploy_test.py
+
+demo-check: venv
 	@echo "== demo (fast form, so it cannot rot)"
 	./scripts/with-moto.sh $(TARGET_DIR)/debug/demo > $(TARGET_DIR)/demo.log || { cat $(TARGET_DIR)/demo.log; exit 1; }
 	@tail -4 $(TARGET_DIR)/demo.log

@@ -10,12 +10,13 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = deployment::start(|d| {
+        let (store, notifier) = (d.store(), d.notifier());
         let handler = BackupVerifier {
             inspector: BackupInspector::new(d.clients.clone()),
             config: d.config,
             region: d.region,
-            store: d.store,
-            notifier: d.notifier,
+            store,
+            notifier,
         };
         Ok(handler)
     })

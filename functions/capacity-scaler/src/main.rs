@@ -11,13 +11,14 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = deployment::start(|d| {
+        let (store, notifier) = (d.store(), d.notifier());
         let handler = CapacityScaler {
             alarms: CloudWatchHealth::new(d.clients.clone()),
             actuator: CapacityActuator::new(d.clients.clone()),
             config: d.config,
             region: d.region,
-            store: d.store,
-            notifier: d.notifier,
+            store,
+            notifier,
         };
         Ok(handler)
     })

@@ -14,6 +14,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = deployment::start(|d| {
+        let (store, notifier) = (d.store(), d.notifier());
         let peers = d
             .config
             .regions
@@ -32,8 +33,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             health_api: HealthApi::new(&d.clients),
             config: d.config,
             region: d.region,
-            store: d.store,
-            notifier: d.notifier,
+            store,
+            notifier,
         }
         .with_practice(&clients);
         Ok(handler)

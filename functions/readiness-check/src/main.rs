@@ -12,6 +12,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = deployment::start(|d| {
+        let (store, notifier) = (d.store(), d.notifier());
         // Each region's copy of the DNS state is read where it is written (`documents::dns`).
         let peers = d
             .config
@@ -24,9 +25,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             parameter: std::env::var(ENV_CONFIG_PARAMETER).ok().filter(|p| !p.is_empty()),
             config: d.config,
             region: d.region,
-            store: d.store,
+            store,
             peers,
-            notifier: d.notifier,
+            notifier,
         })
     })
     .await;

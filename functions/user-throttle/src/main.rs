@@ -11,6 +11,7 @@ use user_throttle::UserThrottle;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = deployment::start(|d| {
+        let (store, notifier) = (d.store(), d.notifier());
         let throttle = deployment::required_throttle(&d.config, "user-throttle")?;
         let handler = UserThrottle {
             table: ThrottleTable::new(d.clients.dynamodb(&d.region), throttle.table.clone()),
@@ -18,8 +19,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             throttle,
             config: d.config,
             region: d.region,
-            store: d.store,
-            notifier: d.notifier,
+            store,
+            notifier,
         };
         Ok(handler)
     })

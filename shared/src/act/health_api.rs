@@ -5,12 +5,8 @@
 //! cannot answer, the event is taken as it came (and expires: `health_events.expire_hours`).
 
 use crate::aws::clients::AwsClients;
-use crate::model::Region;
 use aws_sdk_health::types::{EventFilter, EventStatusCode};
 use aws_sdk_route53::error::DisplayErrorContext;
-
-/// The Health API's endpoint region (the global endpoint).
-const HEALTH_API_REGION: &str = "us-east-1";
 
 /// What the Health API says of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,28 +19,36 @@ pub enum HealthCheck {
     Unconfirmable(String),
 }
 
+/// Its client is made on the first AWS Health event, not at cold start: most invocations never
+/// see one.
 #[derive(Debug, Clone)]
-pub struct HealthApi {
-    client: aws_sdk_health::Client,
+pub enum HealthApi {
+    Clients(AwsClients),
+    /// A client already made (tests: mocked answers).
+    Client(aws_sdk_health::Client),
 }
 
 impl HealthApi {
     pub fn new(clients: &AwsClients) -> Self {
-        let region: Region = HEALTH_API_REGION.parse().unwrap_or_else(|_| unreachable!("a region code"));
-        HealthApi {
-            client: aws_sdk_health::Client::new(&clients.config_for(&region)),
-        }
+        HealthApi::Clients(clients.clone())
     }
 
     /// Wraps a client (tests: mocked answers).
     pub fn with_client(client: aws_sdk_health::Client) -> Self {
-        HealthApi { client }
+        HealthApi::Client(client)
+    }
+
+    fn client(&self) -> aws_sdk_health::Client {
+        match self {
+            HealthApi::Clients(c) => c.health(),
+            HealthApi::Client(c) => c.clone(),
+        }
     }
 
     /// DescribeEvents for `event_arn`: open there, known but not open, unknown, or no answer.
     pub async fn confirm(&self, event_arn: &str) -> HealthCheck {
         let filter = EventFilter::builder().event_arns(event_arn).build();
-        match self.client.describe_events().filter(filter).send().await {
+        match self.client().describe_events().filter(filter).send().await {
             Ok(out) => match out.events().iter().find(|e| e.arn() == Some(event_arn)) {
                 Some(e) if e.status_code() == Some(&EventStatusCode::Open) => HealthCheck::Confirmed,
                 Some(e) => HealthCheck::Denied(format!(

@@ -7,10 +7,15 @@ use crate::model::Region;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Route 53's control plane lives in us-east-1 whatever region calls it.
 pub const ROUTE53_CONTROL_PLANE_REGION: &str = "us-east-1";
+/// The AWS Health API's global endpoint region.
+pub const HEALTH_API_REGION: &str = "us-east-1";
 
 /// Per attempt: enough for a healthy regional endpoint, short enough to fail over quickly.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -33,9 +38,13 @@ pub enum TrustRoots {
 /// PEM roots of Amazon Trust Services (fingerprints in the file).
 pub const AMAZON_TRUST_SERVICES_PEM: &str = include_str!("../../certs/amazon-trust-services.pem");
 
+/// One client per service and region, made on first use and shared by every clone: a
+/// function builds only the clients it uses (each costs 40–90 µs at cold start, BENCHMARKS.md),
+/// and a reader called on every event does not build its client again.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     base: SdkConfig,
+    made: Arc<Mutex<HashMap<(&'static str, String), Box<dyn Any + Send + Sync>>>>,
 }
 
 impl AwsClients {
@@ -56,12 +65,27 @@ impl AwsClients {
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
             .load()
             .await;
-        AwsClients { base }
+        AwsClients::from_config(base)
     }
 
     /// Wraps an already built configuration (tests: mocked HTTP clients).
     pub fn from_config(base: SdkConfig) -> Self {
-        AwsClients { base }
+        AwsClients {
+            base,
+            made: Arc::default(),
+        }
+    }
+
+    /// The `service` client for `region`, made by `make` the first time it is asked for.
+    fn shared<C: Clone + Send + Sync + 'static>(&self, service: &'static str, region: &str, make: impl FnOnce() -> C) -> C {
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (service, region.to_owned());
+        if let Some(c) = made.get(&key).and_then(|c| c.downcast_ref::<C>()) {
+            return c.clone();
+        }
+        let client = make();
+        made.insert(key, Box::new(client.clone()));
+        client
     }
 
     /// The region this process runs in (`AWS_REGION`), if valid.
@@ -78,33 +102,49 @@ impl AwsClients {
     }
 
     pub fn ssm(&self, region: &Region) -> aws_sdk_ssm::Client {
-        aws_sdk_ssm::Client::new(&self.config_for(region))
+        self.shared("ssm", region.as_str(), || aws_sdk_ssm::Client::new(&self.config_for(region)))
     }
 
     pub fn dynamodb(&self, region: &Region) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.config_for(region))
+        self.shared("dynamodb", region.as_str(), || {
+            aws_sdk_dynamodb::Client::new(&self.config_for(region))
+        })
     }
 
     pub fn cloudwatch(&self, region: &Region) -> aws_sdk_cloudwatch::Client {
-        aws_sdk_cloudwatch::Client::new(&self.config_for(region))
+        self.shared("cloudwatch", region.as_str(), || {
+            aws_sdk_cloudwatch::Client::new(&self.config_for(region))
+        })
     }
 
     pub fn sns(&self, region: &Region) -> aws_sdk_sns::Client {
-        aws_sdk_sns::Client::new(&self.config_for(region))
+        self.shared("sns", region.as_str(), || aws_sdk_sns::Client::new(&self.config_for(region)))
     }
 
     pub fn autoscaling(&self, region: &Region) -> aws_sdk_applicationautoscaling::Client {
-        aws_sdk_applicationautoscaling::Client::new(&self.config_for(region))
+        self.shared("autoscaling", region.as_str(), || {
+            aws_sdk_applicationautoscaling::Client::new(&self.config_for(region))
+        })
     }
 
     pub fn lambda(&self, region: &Region) -> aws_sdk_lambda::Client {
-        aws_sdk_lambda::Client::new(&self.config_for(region))
+        self.shared("lambda", region.as_str(), || aws_sdk_lambda::Client::new(&self.config_for(region)))
     }
 
     /// Route 53 (global; its control plane is in us-east-1).
     pub fn route53(&self) -> aws_sdk_route53::Client {
-        let region = aws_config::Region::new(ROUTE53_CONTROL_PLANE_REGION);
-        aws_sdk_route53::Client::new(&self.base.to_builder().region(region).build())
+        self.shared("route53", ROUTE53_CONTROL_PLANE_REGION, || {
+            let region = aws_config::Region::new(ROUTE53_CONTROL_PLANE_REGION);
+            aws_sdk_route53::Client::new(&self.base.to_builder().region(region).build())
+        })
+    }
+
+    /// The AWS Health API (its global endpoint, in us-east-1).
+    pub fn health(&self) -> aws_sdk_health::Client {
+        self.shared("health", HEALTH_API_REGION, || {
+            let region = aws_config::Region::new(HEALTH_API_REGION);
+            aws_sdk_health::Client::new(&self.base.to_builder().region(region).build())
+        })
     }
 }
 
@@ -145,6 +185,22 @@ mod tests {
             clients.route53().config().region().map(|r| r.as_ref()),
             Some(ROUTE53_CONTROL_PLANE_REGION)
         );
+    }
+
+    #[tokio::test]
+    async fn a_client_is_made_once_per_service_and_region_and_shared_by_clones() {
+        let base = aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new("eu-south-1"))
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let clients = AwsClients::from_config(base);
+        let (south, north): (Region, Region) = ("eu-south-1".parse().unwrap(), "eu-north-1".parse().unwrap());
+        let _ = clients.clone().dynamodb(&south);
+        let _ = clients.dynamodb(&south);
+        let _ = clients.dynamodb(&north);
+        let _ = clients.sns(&south);
+        assert_eq!(clients.made.lock().unwrap().len(), 3, "dynamodb in two regions, sns in one");
+        assert_eq!(clients.dynamodb(&north).config().region().map(|r| r.as_ref()), Some("eu-north-1"));
     }
 
     #[test]

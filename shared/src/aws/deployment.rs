@@ -16,14 +16,17 @@ use std::time::{Duration, Instant};
 pub const ENV_CONFIG_REFRESH_SECONDS: &str = "RESILIENCE_CONFIG_REFRESH_SECONDS";
 const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
 
+/// What a function is built from at cold start: the configuration, the SDK configuration and
+/// the region. The state store and the notifier are made when the function asks for them, so
+/// a function builds only the clients it uses (the authorizer needs neither).
 #[derive(Debug, Clone)]
 pub struct Deployment {
     pub config: SuiteConfig,
     pub clients: AwsClients,
     /// The region this function runs in.
     pub region: Region,
-    pub store: DynamoStore,
-    pub notifier: SnsNotifier,
+    /// This region's notification topic (checked at init: every function's region has one).
+    topic: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -282,16 +285,22 @@ impl Deployment {
             .topic_for(&region)
             .ok_or_else(|| InitError::UnconfiguredRegion(region.clone()))?
             .to_owned();
-        // The state table is a global table: use the local replica, never the failed region's.
-        let store = DynamoStore::new(clients.dynamodb(&region), config.state_table.clone());
-        let notifier = SnsNotifier::new(clients.sns(&region), topic);
         Ok(Deployment {
             config,
             clients,
             region,
-            store,
-            notifier,
+            topic,
         })
+    }
+
+    /// The state table here: a global table, so the local replica, never the failed region's.
+    pub fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.clients.dynamodb(&self.region), self.config.state_table.clone())
+    }
+
+    /// The notifier: this region's topic.
+    pub fn notifier(&self) -> SnsNotifier {
+        SnsNotifier::new(self.clients.sns(&self.region), self.topic.clone())
     }
 }
 

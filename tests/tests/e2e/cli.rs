@@ -167,3 +167,42 @@ async fn time_to_shift_models_each_strategy_from_the_configuration_without_aws()
         "{human}"
     );
 }
+
+/// `resilience audit` lists every function's records, readiness-check's included (the list of
+/// functions was once written twice and both copies left it out), and `--function` names
+/// refuse a function the suite does not have, listing those it has.
+#[tokio::test]
+async fn audit_lists_every_functions_records_readiness_check_included() {
+    use resilience_core::model::{AuditRecord, DecisionName, Function};
+    use resilience_core::store::StateStore;
+    let p = Platform::provision(&["control-plane"]).await;
+    let store = p.store(aws_sdk_dynamodb::Client::new(&resilience_tests::sdk(HOME).await));
+    for f in Function::ALL {
+        let record = AuditRecord::new(
+            f.as_str(),
+            HOME,
+            Utc::now(),
+            "",
+            Value::Null,
+            DecisionName::NoAction,
+            format!("{f} was here"),
+        );
+        store.put_audit(&record, Utc::now() + chrono::Duration::days(1)).await.unwrap();
+    }
+    let (ok, all, text) = cli(&p, &["--json", "audit", "--limit", "50"]).await;
+    assert!(ok, "{text}");
+    let mut seen: Vec<&str> = all.as_array().unwrap().iter().map(|r| r["function"].as_str().unwrap()).collect();
+    seen.sort_unstable();
+    let mut every: Vec<&str> = Function::ALL.iter().map(|f| f.as_str()).collect();
+    every.sort_unstable();
+    assert_eq!(seen, every, "{all:#}");
+    let (ok, one, text) = cli(&p, &["--json", "audit", "--function", "readiness-check"]).await;
+    assert!(ok, "{text}");
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one:#}");
+    assert_eq!(one[0]["reason"], "readiness-check was here", "{one:#}");
+    let (ok, _, text) = cli(&p, &["audit", "--function", "dns_failover"]).await;
+    assert!(
+        !ok && text.contains("not a function of the suite") && text.contains("readiness-check"),
+        "{text}"
+    );
+}

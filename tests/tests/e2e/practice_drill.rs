@@ -371,3 +371,24 @@ async fn a_delivered_state_the_trigger_is_not_in_moves_the_drill_nowhere() {
     assert!(drained["drill"]["stopped"].is_null(), "{drained:#}");
     assert_eq!(drained["drill"]["step"], "failing-back", "{drained:#}");
 }
+
+/// A practice drill's run document that does not decode is reported, never taken as "no run":
+/// the schedule refuses to start a drill on top of it, naming the document, and audits that.
+#[tokio::test]
+async fn an_unreadable_run_document_is_reported_and_no_drill_starts_on_top_of_it() {
+    use resilience_core::store::StateStore;
+    let (p, api, _f) = drilled(|_| {}).await;
+    let store = resilience_core::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk(NORTH).await), p.state_table.clone());
+    let name = resilience_core::documents::practice_run(p.config["failover_drill"]["record_name"].as_str().unwrap());
+    store.put_state(&name, &json!({ "not": "a run" }), 0).await.unwrap();
+    let refused = conduct(&api).await;
+    assert_eq!(refused["decision"], "refused", "{refused:#}");
+    let why = refused["why"].as_str().unwrap();
+    assert!(why.contains(&name) && why.contains("unreadable"), "{why}");
+    assert_eq!(trigger_value(&p).await, None, "the trigger was never pulled");
+    assert_eq!(
+        store.get_state(&name).await.unwrap().unwrap().value,
+        json!({ "not": "a run" }),
+        "left for a person to repair"
+    );
+}
