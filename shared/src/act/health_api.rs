@@ -23,14 +23,14 @@ pub enum HealthCheck {
 /// see one.
 #[derive(Debug, Clone)]
 pub enum HealthApi {
-    Clients(AwsClients),
+    Clients(Box<AwsClients>),
     /// A client already made (tests: mocked answers).
     Client(aws_sdk_health::Client),
 }
 
 impl HealthApi {
     pub fn new(clients: &AwsClients) -> Self {
-        HealthApi::Clients(clients.clone())
+        HealthApi::Clients(Box::new(clients.clone()))
     }
 
     /// Wraps a client (tests: mocked answers).

@@ -44,8 +44,11 @@ pub const AMAZON_TRUST_SERVICES_PEM: &str = include_str!("../../certs/amazon-tru
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     base: SdkConfig,
-    made: Arc<Mutex<HashMap<(&'static str, String), Box<dyn Any + Send + Sync>>>>,
+    made: Arc<Mutex<Made>>,
 }
+
+/// The clients made so far, by service and region.
+type Made = HashMap<(&'static str, String), Box<dyn Any + Send + Sync>>;
 
 impl AwsClients {
     /// Loads credentials and settings from the environment (once, at cold start).
