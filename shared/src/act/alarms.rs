@@ -3,7 +3,7 @@
 //! CloudWatch API reference), up to 100 names a call and every page (`NextToken`), into typed
 //! [`AlarmFacts`]; a failure is one [`ReadError`].
 
-use crate::act::read_error::classify;
+use crate::model::classify;
 use crate::model::{AlarmFacts, AlarmState, ReadError, Region};
 use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm, StateValue};
 use chrono::{DateTime, Utc};

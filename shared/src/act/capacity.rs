@@ -4,7 +4,7 @@
 use crate::aws::clients::AwsClients;
 use crate::config::{CapacityResource, CapacityTarget};
 use crate::decide::capacity::Level;
-use aws_sdk_applicationautoscaling::error::DisplayErrorContext;
+use crate::model::said;
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 
 /// Reads and sets resource levels. Lambda reserved concurrency 0 means "no reservation"
@@ -35,12 +35,7 @@ impl CapacityActuator {
                     .scalable_dimension(ScalableDimension::from(scalable_dimension.as_str()))
                     .send()
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "application-autoscaling:DescribeScalableTargets {resource_id}: {}",
-                            DisplayErrorContext(e)
-                        )
-                    })?;
+                    .map_err(|e| format!("application-autoscaling:DescribeScalableTargets {resource_id}: {}", said(&e)))?;
                 let t = out.scalable_targets().first().ok_or_else(|| {
                     format!(
                         "{resource_id} ({scalable_dimension}) is not a registered scalable target in {}",
@@ -57,12 +52,7 @@ impl CapacityActuator {
                     .function_name(function_name)
                     .send()
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "lambda:GetFunctionConcurrency {function_name}: {}",
-                            aws_sdk_lambda::error::DisplayErrorContext(e)
-                        )
-                    })?;
+                    .map_err(|e| format!("lambda:GetFunctionConcurrency {function_name}: {}", said(&e)))?;
                 Ok(out
                     .reserved_concurrent_executions()
                     .map_or_else(Level::unreserved, |r| Level::new(i64::from(r), None)))
@@ -78,7 +68,7 @@ impl CapacityActuator {
             .get_account_settings()
             .send()
             .await
-            .map_err(|e| format!("lambda:GetAccountSettings: {}", aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+            .map_err(|e| format!("lambda:GetAccountSettings: {}", said(&e)))?;
         out.account_limit()
             .and_then(|l| l.unreserved_concurrent_executions())
             .map(i64::from)
@@ -104,7 +94,7 @@ impl CapacityActuator {
                 if let Some(max) = to.max {
                     req = req.max_capacity(int(max)?);
                 }
-                req.send().await.map_err(|e| DisplayErrorContext(e).to_string())?;
+                req.send().await.map_err(|e| said(&e))?;
                 Ok(format!(
                     "application-autoscaling:RegisterScalableTarget {resource_id} {scalable_dimension} min={} max={:?}",
                     to.min, to.max
@@ -119,7 +109,7 @@ impl CapacityActuator {
                         .function_name(function_name)
                         .send()
                         .await
-                        .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(e).to_string())?;
+                        .map_err(|e| said(&e))?;
                     return Ok(format!("lambda:DeleteFunctionConcurrency {function_name}"));
                 }
                 lambda
@@ -128,7 +118,7 @@ impl CapacityActuator {
                     .reserved_concurrent_executions(int(to.min)?)
                     .send()
                     .await
-                    .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(e).to_string())?;
+                    .map_err(|e| said(&e))?;
                 Ok(format!("lambda:PutFunctionConcurrency {function_name} reserved={}", to.min))
             }
         }

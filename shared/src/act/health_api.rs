@@ -5,8 +5,8 @@
 //! cannot answer, the event is taken as it came (and expires: `health_events.expire_hours`).
 
 use crate::aws::clients::AwsClients;
+use crate::model::said;
 use aws_sdk_health::types::{EventFilter, EventStatusCode};
-use aws_sdk_route53::error::DisplayErrorContext;
 
 /// What the Health API says of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl HealthApi {
                 )),
                 None => HealthCheck::Denied(format!("AWS Health has no event {event_arn} (a forged event, or not visible yet)")),
             },
-            Err(e) => HealthCheck::Unconfirmable(format!("health:DescribeEvents: {}", DisplayErrorContext(e))),
+            Err(e) => HealthCheck::Unconfirmable(format!("health:DescribeEvents: {}", said(&e))),
         }
     }
 }

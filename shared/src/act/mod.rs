@@ -1,6 +1,6 @@
 //! AWS adapters: each carries out a decided plan, or reads what a decision needs, with one
 //! service's SDK. One reader per AWS resource (`alarms`, ...), one classifier of a failed call
-//! (`read_error`): the features (traffic switches, readiness areas, drills) call them. They decide nothing; their SDK calls are tested with aws-smithy-mocks next to
+//! (`model::read_error`): the features (traffic switches, readiness areas, drills) call them. They decide nothing; their SDK calls are tested with aws-smithy-mocks next to
 //! them and against the emulator in the e2e tests.
 
 pub mod alarms;
@@ -9,7 +9,6 @@ pub mod capacity;
 pub mod health;
 pub mod health_api;
 pub mod practice;
-pub mod read_error;
 pub mod readiness;
 pub mod throttle_table;
 pub mod traffic;

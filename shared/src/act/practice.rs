@@ -10,6 +10,7 @@ use crate::config::{PracticeDrillConfig, SuiteConfig};
 use crate::model::AlarmState;
 use crate::model::Region;
 use crate::model::audit::{ActionRecord, Outcome};
+use crate::model::said;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
@@ -95,7 +96,7 @@ impl PracticeApi {
             .record_type(aws_sdk_route53::types::RrType::A)
             .send()
             .await
-            .map_err(|e| format!("route53:TestDNSAnswer: {}", aws_sdk_route53::error::DisplayErrorContext(e)))?;
+            .map_err(|e| format!("route53:TestDNSAnswer: {}", said(&e)))?;
         let values = out.record_data().to_vec();
         let region = values.iter().find_map(|v| owners.get(v).cloned());
         Ok((values, region))
@@ -111,7 +112,7 @@ impl PracticeApi {
             .start_record_name(&config.dns.record_name)
             .send()
             .await
-            .map_err(|e| format!("route53:ListResourceRecordSets: {}", aws_sdk_route53::error::DisplayErrorContext(e)))?;
+            .map_err(|e| format!("route53:ListResourceRecordSets: {}", said(&e)))?;
         // The readiness check's matching of records to regions, inverted: value -> region.
         let owners = crate::act::readiness::record_facts(config, out.resource_record_sets())
             .into_iter()

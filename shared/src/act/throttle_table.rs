@@ -17,9 +17,9 @@
 
 use crate::decide::throttle::ThrottleRecord;
 use crate::model::Principal;
+use crate::model::said;
 use crate::store::transact::PutOutcome;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put};
 use chrono::{DateTime, Duration};
 use std::collections::HashMap;
@@ -105,8 +105,8 @@ fn from_item(i: &Item) -> Result<ThrottleRecord, ThrottleTableError> {
     })
 }
 
-fn unavailable<E: std::error::Error + 'static>(e: E) -> ThrottleTableError {
-    ThrottleTableError::Unavailable(DisplayErrorContext(e).to_string())
+fn unavailable<E: crate::model::read_error::Said>(e: E) -> ThrottleTableError {
+    ThrottleTableError::Unavailable(said(&e))
 }
 
 impl ThrottleTable {

@@ -8,6 +8,7 @@ use crate::aws::clients::{AwsClients, TrustRoots};
 use crate::config::{ConfigError, ENV_CONFIG_PARAMETER, SuiteConfig};
 use crate::evidence::notify::SnsNotifier;
 use crate::model::Region;
+use crate::model::said;
 use crate::store::dynamodb::DynamoStore;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -155,7 +156,7 @@ async fn read_parameter(clients: &AwsClients, region: &Region, name: &str) -> Re
         .await
         .map_err(|e| ConfigError::Parameter {
             name: name.to_owned(),
-            message: aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
+            message: said(&e),
         })?;
     let p = out.parameter.ok_or_else(|| ConfigError::Parameter {
         name: name.to_owned(),

@@ -17,5 +17,5 @@ pub use function::Function;
 pub use health::{AlarmState, HealthView, RegionHealth, Unread};
 pub use notification::{Notification, Severity};
 pub use principal::{InvalidPrincipal, Principal};
-pub use read_error::{ReadError, ReadErrorKind};
+pub use read_error::{ReadError, ReadErrorKind, classify, said};
 pub use region::{Region, region_of_arn};

@@ -4,8 +4,9 @@
 use super::transact::PutOutcome;
 use super::{Claim, Lease, LeaseOutcome, StateStore, StoreError, StoreResult, Versioned, keys};
 use crate::model::audit::AuditRecord;
+use crate::model::said;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
@@ -483,8 +484,8 @@ fn is_condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
 }
 
-fn unavailable<E: std::error::Error + 'static>(e: E) -> StoreError {
-    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+fn unavailable<E: crate::model::read_error::Said>(e: E) -> StoreError {
+    StoreError::Unavailable(said(&e))
 }
 
 /// The claim write: new, or an earlier claim that lapsed, or a remembered key past its

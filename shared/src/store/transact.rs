@@ -3,6 +3,7 @@
 //! the losers (with the item that beat them, when DynamoDB returns it), and the others are
 //! written again in one more transaction — not one call per item.
 
+use crate::model::said;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -55,7 +56,7 @@ pub async fn put_all(client: &Client, puts: Vec<Put>) -> Result<(Vec<PutOutcome>
                 Ok(_) => pending.drain(..).for_each(|i| out[i] = Some(PutOutcome::Written)),
                 Err(e) => {
                     let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else {
-                        return Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string());
+                        return Err(said(&e));
                     };
                     let reasons = c.cancellation_reasons();
                     let mut still = Vec::new();

@@ -13,7 +13,8 @@ use crate::aws::clients::AwsClients;
 use crate::config::{BackupConfig, SuiteConfig};
 use crate::decide::backup::{self, BackupReport, CheckResult, Status};
 use crate::model::Region;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use crate::model::said;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -31,18 +32,13 @@ pub(crate) fn to_utc(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
-/// Names an API failure the way an operator reads it.
-pub(crate) fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+/// Names an API failure the way an operator reads it: one line, the call, what AWS said and
+/// the fix (`model::classify`).
+pub(crate) fn api_error<E: ProvideErrorMetadata>(
     call: &str,
-    e: aws_sdk_dynamodb::error::SdkError<E, R>,
+    e: aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> String {
-    let kind = match e.code() {
-        Some("ResourceNotFoundException" | "TableNotFoundException") => "table not found",
-        Some("AccessDeniedException") => "access denied",
-        Some(c) if c.contains("Throttl") || c == "ProvisionedThroughputExceededException" => "throttled",
-        _ => "API error",
-    };
-    format!("{call}: {kind}: {}", DisplayErrorContext(e))
+    crate::model::classify(format!("dynamodb:{call}"), &e).to_string()
 }
 
 /// DynamoDB attribute values as JSON in the wire shape (`{"S": ...}`), sets sorted.
@@ -262,12 +258,7 @@ impl BackupInspector {
             .end_time(now.into())
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "GetMetricData ReplicationLatency: {}",
-                    aws_sdk_cloudwatch::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(|e| format!("GetMetricData ReplicationLatency: {}", said(&e)))?;
         Ok(out
             .metric_data_results()
             .first()

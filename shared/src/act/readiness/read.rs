@@ -32,7 +32,7 @@ impl Intercept for CallCounter {
 pub(super) fn failure<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     e: SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> ReadError {
-    crate::act::read_error::classify("", &e)
+    crate::model::classify("", &e)
 }
 
 /// The AWS error code of a failed call, for the areas that grade a particular one (a missing

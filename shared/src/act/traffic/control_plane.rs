@@ -4,7 +4,8 @@ use crate::act::traffic::SwitchError;
 use crate::config::DnsConfig;
 use crate::model::Region;
 use crate::model::audit::{ActionRecord, Outcome};
-use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata};
+use crate::model::said;
+use aws_sdk_route53::error::ProvideErrorMetadata;
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet};
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,7 @@ impl ControlPlaneSwitch {
             .start_record_name(&self.dns.record_name)
             .send()
             .await
-            .map_err(|e| SwitchError::next(&action, DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| SwitchError::next(&action, said(&e)))?;
         let wanted = self.dns.record_name.trim_end_matches('.');
         out.resource_record_sets()
             .iter()
@@ -103,7 +104,7 @@ impl ControlPlaneSwitch {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
                 }
-                Err(e) => return Err(DisplayErrorContext(e).to_string()),
+                Err(e) => return Err(said(&e)),
             }
         }
     }
@@ -120,12 +121,7 @@ impl ControlPlaneSwitch {
                 .id(change_id)
                 .send()
                 .await
-                .map_err(|e| {
-                    SwitchError::next(
-                        &action,
-                        format!("change {change_id} submitted, status unknown: {}", DisplayErrorContext(e)),
-                    )
-                })?
+                .map_err(|e| SwitchError::next(&action, format!("change {change_id} submitted, status unknown: {}", said(&e))))?
                 .change_info()
                 .map(|c| c.status().clone());
             if status == Some(ChangeStatus::Insync) {

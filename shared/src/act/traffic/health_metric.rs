@@ -5,9 +5,9 @@ use crate::act::traffic::SwitchError;
 use crate::aws::clients::AwsClients;
 use crate::config::HealthMetricConfig;
 use crate::model::audit::{ActionRecord, Outcome};
+use crate::model::said;
 use crate::model::{AlarmState, Region};
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit};
-use aws_sdk_route53::error::DisplayErrorContext;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Data plane: publishes the "region drained" metric that a CloudWatch alarm watches; a Route 53
@@ -172,7 +172,7 @@ impl HealthMetricSwitch {
                 .metric_data(datum.build())
                 .send()
                 .await
-                .map_err(|e| fail(DisplayErrorContext(e).to_string()))?;
+                .map_err(|e| fail(said(&e)))?;
             *changed = true;
             details.push(format!("{peer}: published {value}"));
         }
@@ -264,7 +264,7 @@ impl HealthMetricSwitch {
             .scan_by(aws_sdk_cloudwatch::types::ScanBy::TimestampDescending)
             .send()
             .await
-            .map_err(|e| DisplayErrorContext(e).to_string())?;
+            .map_err(|e| said(&e))?;
         Ok(out
             .metric_data_results()
             .first()

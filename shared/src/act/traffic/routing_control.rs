@@ -4,8 +4,9 @@ use crate::act::traffic::SwitchError;
 use crate::aws::clients::AwsClients;
 use crate::model::Region;
 use crate::model::audit::{ActionRecord, Outcome};
+use crate::model::said;
 use aws_sdk_route53recoverycluster::Client;
-use aws_sdk_route53recoverycluster::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_route53recoverycluster::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_route53recoverycluster::types::RoutingControlState;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use std::collections::BTreeMap;
@@ -94,9 +95,9 @@ impl Update<'_> {
     async fn at(&self, endpoint: &str, client: &Client, failed_before: usize) -> Turn {
         let state = match client.get_routing_control_state().routing_control_arn(self.arn).send().await {
             Ok(out) => out.routing_control_state().clone(),
-            Err(e) if rotates(&e) => return Turn::Next(format!("{endpoint}: {}", DisplayErrorContext(&e))),
+            Err(e) if rotates(&e) => return Turn::Next(format!("{endpoint}: {}", said(&e))),
             Err(e) => {
-                let why = format!("read at {endpoint}: {}", DisplayErrorContext(&e));
+                let why = format!("read at {endpoint}: {}", said(&e));
                 return Turn::Done(Err(SwitchError::next(&self.action, why)));
             }
         };
@@ -124,7 +125,7 @@ impl Update<'_> {
     /// An update this endpoint did not make: the next endpoint may answer, ARC refused it (final),
     /// or it is ours to fix (the next strategy may still drain).
     fn update_failed<E: ProvideErrorMetadata + std::error::Error + 'static>(&self, endpoint: &str, e: &SdkError<E, HttpResponse>) -> Turn {
-        let message = format!("{endpoint}: {}", DisplayErrorContext(e));
+        let message = format!("{endpoint}: {}", said(e));
         if rotates(e) {
             return Turn::Next(message);
         }
@@ -148,7 +149,7 @@ impl Update<'_> {
         let (outcome, seen) = match seen {
             Ok(s) if s == *wanted => (Outcome::Succeeded, format!("read back {s}")),
             Ok(s) => (Outcome::Unconfirmed, format!("read back {s}, not {wanted}")),
-            Err(e) => (Outcome::Unconfirmed, format!("read-back failed: {}", DisplayErrorContext(e))),
+            Err(e) => (Outcome::Unconfirmed, format!("read-back failed: {}", said(&e))),
         };
         let after = if failed_before == 0 {
             String::new()

@@ -2,8 +2,8 @@
 //! its own form.
 
 use super::{Notification, Notifier, NotifyError, sns_message, sns_subject};
+use crate::model::said;
 use aws_sdk_sns::Client;
-use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ impl Notifier for SnsNotifier {
             .await
             .map_err(|e| NotifyError {
                 subject: n.subject.clone(),
-                message: DisplayErrorContext(e).to_string(),
+                message: said(&e),
             })?;
         Ok(out.message_id.unwrap_or_default())
     }
