@@ -80,7 +80,7 @@ impl fmt::Display for ReadError {
             ReadErrorKind::Denied => "denied",
             ReadErrorKind::Throttled => "throttled",
             ReadErrorKind::Unreachable => "did not answer",
-            ReadErrorKind::Missing => "found nothing",
+            ReadErrorKind::Missing => "not found",
             ReadErrorKind::Other => "failed",
         };
         write!(f, "{} {what} ({}); fix: {}", self.call, self.said(), self.fix())

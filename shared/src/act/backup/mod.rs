@@ -32,13 +32,19 @@ pub(crate) fn to_utc(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
-/// Names an API failure the way an operator reads it: one line, the call, what AWS said and
-/// the fix (`model::classify`).
+/// Names an API failure the way an operator reads it, in one line: the call, what it means,
+/// what AWS said (`model::said`, never the SDK's debug dump).
 pub(crate) fn api_error<E: ProvideErrorMetadata>(
     call: &str,
     e: aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> String {
-    crate::model::classify(format!("dynamodb:{call}"), &e).to_string()
+    let kind = match e.code() {
+        Some("ResourceNotFoundException" | "TableNotFoundException") => "table not found",
+        Some("AccessDeniedException") => "access denied",
+        Some(c) if c.contains("Throttl") || c == "ProvisionedThroughputExceededException" => "throttled",
+        _ => "API error",
+    };
+    format!("{call}: {kind}: {}", said(&e))
 }
 
 /// DynamoDB attribute values as JSON in the wire shape (`{"S": ...}`), sets sorted.
