@@ -3,12 +3,14 @@
 //! `RestoreTableToPointInTime` to that explicit time, change the canaries, look at the scratch
 //! table, validate it on the canaries, delete the scratch table and the canaries.
 
-use super::{BackupInspector, api_error, to_utc};
+use super::{BackupInspector, api_error};
+use crate::act::tables;
 use crate::config::DrillConfig;
 use crate::decide::backup::{DrillReport, Status};
 use crate::decide::restore_drill::{self, CANARY_ATTRIBUTE, CANARY_SORT_KEY, DrillState, Phase, Restored, Scratch, Step};
+use crate::model::ReadErrorKind;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{AttributeValue, BillingMode};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -357,59 +359,35 @@ impl BackupInspector {
 
     /// The table's key attributes, which must be strings: the canaries' keys are.
     async fn string_keys(&self, ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(String, Option<String>), String> {
-        let d = ddb
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| api_error("DescribeTable", e))?;
-        let t = d.table().ok_or("DescribeTable gave no table")?;
-        let kind = |name: &str| {
-            t.attribute_definitions()
-                .iter()
-                .find(|a| a.attribute_name() == name)
-                .map(|a| a.attribute_type().clone())
-        };
+        let t = tables::describe(ddb, table).await.map_err(|e| tables::reading_failed(&e))?;
         let mut hash = None;
         let mut sort = None;
-        for k in t.key_schema() {
-            let name = k.attribute_name().to_owned();
-            if kind(&name) != Some(ScalarAttributeType::S) {
+        for k in t.keys {
+            if !k.string {
                 return Err(format!(
-                    "key attribute {name} is not a string: the drill's canaries need string keys"
+                    "key attribute {} is not a string: the drill's canaries need string keys",
+                    k.name
                 ));
             }
-            match k.key_type() {
-                KeyType::Hash => hash = Some(name),
-                _ => sort = Some(name),
+            if k.partition {
+                hash = Some(k.name);
+            } else {
+                sort = Some(k.name);
             }
         }
         Ok((hash.ok_or("the table has no partition key")?, sort))
     }
 
     async fn latest_restorable(&self, ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Option<DateTime<Utc>>, String> {
-        Ok(ddb
-            .describe_continuous_backups()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| api_error("DescribeContinuousBackups", e))?
-            .continuous_backups_description()
-            .and_then(|d| d.point_in_time_recovery_description())
-            .and_then(|p| p.latest_restorable_date_time())
-            .and_then(to_utc))
+        Ok(tables::pitr(ddb, table).await.map_err(|e| tables::reading_failed(&e))?.latest)
     }
 
     async fn scratch(&self, ddb: &aws_sdk_dynamodb::Client, scratch: &str) -> Scratch {
-        match ddb.describe_table().table_name(scratch).send().await {
-            Ok(d) => Scratch::Status(
-                d.table()
-                    .and_then(|t| t.table_status())
-                    .map_or("UNKNOWN".into(), |s| s.as_str().to_owned()),
-            ),
-            Err(e) if e.code() == Some("ResourceNotFoundException") => Scratch::Missing,
+        match tables::describe(ddb, scratch).await {
+            Ok(t) => Scratch::Status(t.status.unwrap_or_else(|| "UNKNOWN".into())),
+            Err(e) if e.kind == ReadErrorKind::Missing => Scratch::Missing,
             // Throttled or unavailable: not ACTIVE as far as we know; the next tick looks again.
-            Err(e) => Scratch::Status(format!("unreadable ({})", api_error("DescribeTable", e))),
+            Err(e) => Scratch::Status(format!("unreadable ({})", tables::reading_failed(&e))),
         }
     }
 

@@ -9,6 +9,7 @@ mod rpo;
 
 pub use drill::DrillTurn;
 
+use crate::act::tables;
 use crate::aws::clients::AwsClients;
 use crate::config::{BackupConfig, SuiteConfig};
 use crate::decide::backup::{self, BackupReport, CheckResult, Status};
@@ -26,10 +27,6 @@ pub struct BackupInspector {
     clients: AwsClients,
     /// Tests: the same (mocked) clients for every region.
     fixed: Option<(aws_sdk_dynamodb::Client, aws_sdk_cloudwatch::Client)>,
-}
-
-pub(crate) fn to_utc(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
 /// Names an API failure the way an operator reads it, in one line: the call, what it means,
@@ -72,30 +69,6 @@ pub fn attribute_json(v: &AttributeValue) -> Value {
     }
 }
 
-/// The table's creation time and its replicas' statuses by region (DescribeTable), or the
-/// failure as an operator reads it.
-async fn describe_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(Option<DateTime<Utc>>, BTreeMap<String, String>), String> {
-    let d = ddb
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| api_error("DescribeTable", e))?;
-    let t = d.table();
-    let replicas: BTreeMap<String, String> = t
-        .map(|t| t.replicas())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|rep| {
-            Some((
-                rep.region_name()?.to_owned(),
-                rep.replica_status().map_or("UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
-            ))
-        })
-        .collect();
-    Ok((t.and_then(|t| t.creation_date_time()).and_then(to_utc), replicas))
-}
-
 /// Point-in-time recovery (DescribeContinuousBackups): whether it is on and its window, and,
 /// only when it is on, the RPO from its latest restorable time.
 async fn pitr_checks(
@@ -106,32 +79,15 @@ async fn pitr_checks(
     created: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Vec<CheckResult> {
-    let cb = match ddb.describe_continuous_backups().table_name(table).send().await {
-        Ok(cb) => cb,
-        Err(e) => {
-            return vec![CheckResult::new(
-                table,
-                r,
-                "pitr",
-                Status::Fail,
-                None,
-                api_error("DescribeContinuousBackups", e),
-            )];
-        }
+    let p = match tables::pitr(ddb, table).await {
+        Ok(p) => p,
+        Err(e) => return vec![CheckResult::new(table, r, "pitr", Status::Fail, None, tables::reading_failed(&e))],
     };
-    let pitr = cb
-        .continuous_backups_description()
-        .and_then(|d| d.point_in_time_recovery_description());
-    let enabled = pitr
-        .and_then(|p| p.point_in_time_recovery_status())
-        .is_some_and(|s| s.as_str() == "ENABLED");
-    let earliest = pitr.and_then(|p| p.earliest_restorable_date_time()).and_then(to_utc);
-    let latest = pitr.and_then(|p| p.latest_restorable_date_time()).and_then(to_utc);
-    let period = pitr.and_then(|p| p.recovery_period_in_days());
+    let (enabled, latest) = (p.enabled(), p.latest);
     let reading = backup::PitrReading {
         enabled,
-        period_days: period,
-        earliest,
+        period_days: p.period_days,
+        earliest: p.earliest,
         created,
     };
     let mut out = backup::pitr(cfg, table, r, reading, now);
@@ -153,7 +109,7 @@ async fn backup_age_check(ddb: &aws_sdk_dynamodb::Client, cfg: &BackupConfig, ta
                 .backup_summaries()
                 .iter()
                 .filter_map(|b| b.backup_creation_date_time())
-                .filter_map(to_utc)
+                .filter_map(tables::to_utc)
                 .max();
             backup::backup_age(cfg, table, r, newest, now)
         }
@@ -192,10 +148,17 @@ impl BackupInspector {
         let r = region.as_str();
         let ddb = self.dynamodb(region);
         let mut out = Vec::new();
-        let (created, replicas) = match describe_table(&ddb, table).await {
-            Ok((created, replicas)) => (created, Some(replicas)),
+        let (created, replicas) = match tables::describe(&ddb, table).await {
+            Ok(t) => {
+                let replicas: BTreeMap<String, String> = t
+                    .replicas
+                    .into_iter()
+                    .map(|(region, status)| (region, status.unwrap_or_else(|| "UNKNOWN".to_owned())))
+                    .collect();
+                (t.created, Some(replicas))
+            }
             Err(e) => {
-                out.push(CheckResult::new(table, r, "table", Status::Fail, None, e));
+                out.push(CheckResult::new(table, r, "table", Status::Fail, None, tables::reading_failed(&e)));
                 (None, None)
             }
         };

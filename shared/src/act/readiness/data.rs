@@ -3,9 +3,10 @@
 //! able to restore it, so both are read from every region.
 
 use super::ReadinessProbe;
-use super::read::{code_of, failure};
+use crate::act::tables;
 use crate::config::SuiteConfig;
 use crate::decide::readiness::{self as grade, Area, Grade, Item};
+use crate::model::ReadErrorKind;
 use crate::model::Region;
 use std::collections::BTreeMap;
 
@@ -29,20 +30,15 @@ impl ReadinessProbe {
 /// missing replica).
 async fn pitr(ddb: &aws_sdk_dynamodb::Client, config: &SuiteConfig, region: &Region, table: &str) -> Item {
     let item = format!("point-in-time recovery of {table}");
-    match ddb.describe_continuous_backups().table_name(table).send().await {
-        Ok(out) => {
-            let pitr = out
-                .continuous_backups_description()
-                .and_then(|d| d.point_in_time_recovery_description());
-            grade::grade_pitr(
-                table,
-                region,
-                pitr.and_then(|p| p.point_in_time_recovery_status()).map(|s| s.as_str()),
-                pitr.and_then(|p| p.recovery_period_in_days()),
-                config.backup.recovery_period_days,
-            )
-        }
-        Err(e) if code_of(&e) == Some("TableNotFoundException") => Item::new(
+    match tables::pitr(ddb, table).await {
+        Ok(p) => grade::grade_pitr(
+            table,
+            region,
+            p.status.as_deref(),
+            p.period_days,
+            config.backup.recovery_period_days,
+        ),
+        Err(e) if e.kind == ReadErrorKind::Missing => Item::new(
             Area::Data,
             region.as_str(),
             item,
@@ -50,26 +46,15 @@ async fn pitr(ddb: &aws_sdk_dynamodb::Client, config: &SuiteConfig, region: &Reg
             format!("table {table} has no replica in {region}"),
             "add the replica to the global table, or remove the region",
         ),
-        Err(e) => grade::unreadable(Area::Data, region.as_str(), item, "dynamodb:DescribeContinuousBackups", &failure(e)),
+        Err(e) => grade::unreadable(Area::Data, region.as_str(), item, "dynamodb:DescribeContinuousBackups", &e),
     }
 }
 
 /// The grade of `table`'s replicas as `region` sees them (DescribeTable's replica list).
 async fn replicas(ddb: &aws_sdk_dynamodb::Client, config: &SuiteConfig, region: &Region, table: &str) -> Item {
-    match ddb.describe_table().table_name(table).send().await {
-        Ok(out) => {
-            let replicas: BTreeMap<String, String> = out
-                .table()
-                .map(|t| t.replicas())
-                .unwrap_or_default()
-                .iter()
-                .map(|r| {
-                    (
-                        r.region_name().unwrap_or_default().to_owned(),
-                        r.replica_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                    )
-                })
-                .collect();
+    match tables::describe(ddb, table).await {
+        Ok(t) => {
+            let replicas: BTreeMap<String, String> = t.replicas.into_iter().map(|(r, s)| (r, s.unwrap_or_default())).collect();
             grade::grade_replicas(config, table, region, &replicas)
         }
         Err(e) => grade::unreadable(
@@ -77,7 +62,7 @@ async fn replicas(ddb: &aws_sdk_dynamodb::Client, config: &SuiteConfig, region: 
             region.as_str(),
             format!("replicas of {table} seen from {region}"),
             "dynamodb:DescribeTable",
-            &failure(e),
+            &e,
         ),
     }
 }
