@@ -3,14 +3,13 @@
 //! name (`TestDNSAnswer`, with the records' values from `ListResourceRecordSets` to tell which
 //! region an answer is).
 
-use crate::act::alarms;
 use crate::act::traffic::health_metric::HealthMetricSwitch;
+use crate::act::{alarms, dns_records};
 use crate::aws::clients::AwsClients;
 use crate::config::{PracticeDrillConfig, SuiteConfig};
 use crate::model::AlarmState;
 use crate::model::Region;
 use crate::model::audit::{ActionRecord, Outcome};
-use crate::model::said;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
@@ -88,33 +87,20 @@ impl PracticeApi {
     /// The value Route 53 answers for `config.dns.record_name` now, and the region it belongs
     /// to by `owners` (None: no configured region's record holds it).
     pub async fn answer(&self, config: &SuiteConfig, owners: &BTreeMap<String, Region>) -> Result<(Vec<String>, Option<Region>), String> {
-        let r53 = self.clients.route53();
-        let out = r53
-            .test_dns_answer()
-            .hosted_zone_id(&config.dns.hosted_zone_id)
-            .record_name(&config.dns.record_name)
-            .record_type(aws_sdk_route53::types::RrType::A)
-            .send()
+        let values = dns_records::answer(&self.clients.route53(), config)
             .await
-            .map_err(|e| format!("route53:TestDNSAnswer: {}", said(&e)))?;
-        let values = out.record_data().to_vec();
+            .map_err(|e| e.to_string())?;
         let region = values.iter().find_map(|v| owners.get(v).cloned());
         Ok((values, region))
     }
 
     /// Each record value of the name, by the region whose set identifier holds it.
     pub async fn owners(&self, config: &SuiteConfig) -> Result<BTreeMap<String, Region>, String> {
-        let out = self
-            .clients
-            .route53()
-            .list_resource_record_sets()
-            .hosted_zone_id(&config.dns.hosted_zone_id)
-            .start_record_name(&config.dns.record_name)
-            .send()
+        let records = dns_records::records(&self.clients.route53(), config)
             .await
-            .map_err(|e| format!("route53:ListResourceRecordSets: {}", said(&e)))?;
-        // The readiness check's matching of records to regions, inverted: value -> region.
-        let owners = crate::act::readiness::record_facts(config, out.resource_record_sets())
+            .map_err(|e| e.to_string())?;
+        // Each record's values, inverted: value -> region.
+        let owners = records
             .into_iter()
             .flat_map(|(region, facts)| facts.values.into_iter().map(move |v| (v, region.clone())))
             .collect();

@@ -3,11 +3,11 @@
 //! recovery. Everything a drain goes through is read on a quiet day, so that a drain that
 //! could not happen is known before it is needed.
 
-use super::read::{code_of, failure};
+use super::read::failure;
 use super::{CheckInputs, ReadinessProbe};
+use crate::act::dns_records;
 use crate::config::{Strategy, SuiteConfig};
-use crate::decide::readiness::{self as grade, Area, Grade, HealthCheckFacts, Item, RecordFacts};
-use crate::model::ReadError;
+use crate::decide::readiness::{self as grade, Area, Grade, Item, RecordFacts};
 use crate::model::Region;
 use std::collections::BTreeMap;
 
@@ -78,65 +78,28 @@ impl ReadinessProbe {
 /// configured region's record found by set identifier; or, if it could not be listed, the
 /// item saying so.
 async fn list_records(r53: &aws_sdk_route53::Client, config: &SuiteConfig) -> Result<BTreeMap<Region, RecordFacts>, Item> {
-    let listed = r53
-        .list_resource_record_sets()
-        .hosted_zone_id(&config.dns.hosted_zone_id)
-        .start_record_name(&config.dns.record_name)
-        .max_items(100)
-        .send()
-        .await;
-    match listed {
-        Err(e) => Err(grade::unreadable(
+    dns_records::records(r53, config).await.map_err(|e| {
+        grade::unreadable(
             Area::Dns,
             "global",
             format!("records of {}", config.dns.record_name),
             "route53:ListResourceRecordSets",
-            &failure(e),
-        )),
-        Ok(out) => Ok(record_facts(config, out.resource_record_sets())),
-    }
+            &e,
+        )
+    })
 }
 
 /// The grade of health check `id`, which `region`'s record carries (one that does not exist
 /// is graded as missing, one that could not be read as unread).
 async fn health_check(r53: &aws_sdk_route53::Client, config: &SuiteConfig, region: &Region, id: &str) -> Item {
-    match r53.get_health_check().health_check_id(id).send().await {
-        // GetHealthCheck always gives a CLOUDWATCH_METRIC check its AlarmIdentifier (required
-        // by CreateHealthCheck for that type): one without it is an answer that cannot be graded.
-        Ok(out)
-            if out
-                .health_check()
-                .and_then(|h| h.health_check_config())
-                .is_some_and(|c| c.r#type().as_str() == "CLOUDWATCH_METRIC" && c.alarm_identifier().is_none()) =>
-        {
-            grade::unreadable(
-                Area::Dns,
-                "global",
-                format!("health check {id} ({region})"),
-                "route53:GetHealthCheck",
-                &ReadError::other(
-                    "route53:GetHealthCheck",
-                    "a CLOUDWATCH_METRIC health check was described without its AlarmIdentifier",
-                ),
-            )
-        }
-        Ok(out) => {
-            let facts = out.health_check().and_then(|h| h.health_check_config()).map(|c| HealthCheckFacts {
-                kind: c.r#type().as_str().to_owned(),
-                inverted: c.inverted().unwrap_or(false),
-                alarm_name: c.alarm_identifier().map(|a| a.name().to_owned()),
-                alarm_region: c.alarm_identifier().map(|a| a.region().as_str().to_owned()),
-                routing_control_arn: c.routing_control_arn().map(str::to_owned),
-            });
-            grade::grade_health_check(config, region, id, facts.as_ref())
-        }
-        Err(e) if code_of(&e) == Some("NoSuchHealthCheck") => grade::grade_health_check(config, region, id, None),
+    match dns_records::health_check(r53, id).await {
+        Ok(facts) => grade::grade_health_check(config, region, id, facts.as_ref()),
         Err(e) => grade::unreadable(
             Area::Dns,
             "global",
             format!("health check {id} ({region})"),
             "route53:GetHealthCheck",
-            &failure(e),
+            &e,
         ),
     }
 }
@@ -150,29 +113,19 @@ async fn answer(
     records: &BTreeMap<Region, RecordFacts>,
 ) -> Item {
     let answer_item = "answer agrees with the recorded state";
-    match r53
-        .test_dns_answer()
-        .hosted_zone_id(&config.dns.hosted_zone_id)
-        .record_name(&config.dns.record_name)
-        .record_type(aws_sdk_route53::types::RrType::A)
-        .send()
-        .await
-    {
-        Ok(out) => match &inputs.recorded_drained {
-            Some(drained) => grade::grade_answer(out.record_data(), records, drained),
+    match dns_records::answer(r53, config).await {
+        Ok(values) => match &inputs.recorded_drained {
+            Some(drained) => grade::grade_answer(&values, records, drained),
             None => Item::new(
                 Area::Dns,
                 "global",
                 answer_item,
                 Grade::Warn,
-                format!(
-                    "Route 53 answers {:?}; the recorded state could not be read to compare",
-                    out.record_data()
-                ),
+                format!("Route 53 answers {:?}; the recorded state could not be read to compare", values),
                 "check the state table (`resilience status`)",
             ),
         },
-        Err(e) => grade::unreadable(Area::Dns, "global", answer_item, "route53:TestDNSAnswer", &failure(e)),
+        Err(e) => grade::unreadable(Area::Dns, "global", answer_item, "route53:TestDNSAnswer", &e),
     }
 }
 
@@ -205,33 +158,6 @@ async fn accelerated_recovery(r53: &aws_sdk_route53::Client, zone: &str) -> Item
         }
         Err(e) => grade::unreadable(Area::Dns, "global", item, "route53:GetHostedZone", &failure(e)),
     }
-}
-
-/// Each configured region's record of `config.dns.record_name` among `sets` (a
-/// ListResourceRecordSets page), matched by set identifier.
-pub(crate) fn record_facts(config: &SuiteConfig, sets: &[aws_sdk_route53::types::ResourceRecordSet]) -> BTreeMap<Region, RecordFacts> {
-    let want = config.dns.record_name.trim_end_matches('.');
-    let sets: Vec<_> = sets.iter().filter(|s| s.name().trim_end_matches('.') == want).collect();
-    config
-        .dns
-        .records
-        .iter()
-        .filter_map(|(region, rec)| {
-            sets.iter()
-                .find(|s| s.set_identifier() == Some(rec.set_identifier.as_str()))
-                .map(|s| {
-                    (
-                        region.clone(),
-                        RecordFacts {
-                            weight: s.weight(),
-                            ttl: s.ttl(),
-                            health_check_id: s.health_check_id().map(str::to_owned),
-                            values: s.resource_records().iter().map(|r| r.value().to_owned()).collect(),
-                        },
-                    )
-                })
-        })
-        .collect()
 }
 
 #[cfg(test)]

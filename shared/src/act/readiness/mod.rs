@@ -38,7 +38,6 @@ mod read;
 mod rules;
 
 pub use configuration::digest;
-pub(crate) use dns::record_facts;
 
 /// Reads the account for a readiness check.
 #[derive(Debug, Clone)]

@@ -40,17 +40,11 @@ impl ControlPlaneSwitch {
             "route53:ListResourceRecordSets {} {}",
             self.dns.hosted_zone_id, self.dns.record_name
         );
-        let out = self
-            .client
-            .list_resource_record_sets()
-            .hosted_zone_id(&self.dns.hosted_zone_id)
-            .start_record_name(&self.dns.record_name)
-            .send()
+        let sets = crate::act::dns_records::record_sets(&self.client, &self.dns.hosted_zone_id, &self.dns.record_name)
             .await
-            .map_err(|e| SwitchError::next(&action, said(&e)))?;
+            .map_err(|e| SwitchError::next(&action, e.said()))?;
         let wanted = self.dns.record_name.trim_end_matches('.');
-        out.resource_record_sets()
-            .iter()
+        sets.iter()
             .find(|r| r.name().trim_end_matches('.') == wanted && r.set_identifier() == Some(set_id.as_str()))
             .cloned()
             .ok_or_else(|| SwitchError::next(&action, format!("no record {} with SetIdentifier {set_id}", self.dns.record_name)))

@@ -1,0 +1,99 @@
+//! The one reader of Route 53 records: the record sets of the protected name
+//! (ListResourceRecordSets), each configured region's record among them, Route 53's own answer
+//! (TestDNSAnswer) and a health check (GetHealthCheck), into typed facts; a failure is one
+//! [`ReadError`]. Each takes the client, so a caller that counts or mocks its calls passes its own.
+
+use crate::config::SuiteConfig;
+use crate::decide::readiness::{HealthCheckFacts, RecordFacts};
+use crate::model::{ReadError, ReadErrorKind, Region, classify};
+use aws_sdk_route53::types::{ResourceRecordSet, RrType};
+use std::collections::BTreeMap;
+
+/// The record sets from `name` on in `zone`: one page (up to 100), which holds every weighted
+/// record of one name.
+pub async fn record_sets(r53: &aws_sdk_route53::Client, zone: &str, name: &str) -> Result<Vec<ResourceRecordSet>, ReadError> {
+    let out = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .start_record_name(name)
+        .max_items(100)
+        .send()
+        .await
+        .map_err(|e| classify(format!("route53:ListResourceRecordSets {zone} {name}"), &e))?;
+    Ok(out.resource_record_sets().to_vec())
+}
+
+/// Each configured region's record of the protected name.
+pub async fn records(r53: &aws_sdk_route53::Client, config: &SuiteConfig) -> Result<BTreeMap<Region, RecordFacts>, ReadError> {
+    let sets = record_sets(r53, &config.dns.hosted_zone_id, &config.dns.record_name).await?;
+    Ok(record_facts(config, &sets))
+}
+
+/// What Route 53 answers for the protected name now (TestDNSAnswer, type A).
+pub async fn answer(r53: &aws_sdk_route53::Client, config: &SuiteConfig) -> Result<Vec<String>, ReadError> {
+    let out = r53
+        .test_dns_answer()
+        .hosted_zone_id(&config.dns.hosted_zone_id)
+        .record_name(&config.dns.record_name)
+        .record_type(RrType::A)
+        .send()
+        .await
+        .map_err(|e| classify("route53:TestDNSAnswer", &e))?;
+    Ok(out.record_data().to_vec())
+}
+
+/// Health check `id`: `None` when it does not exist. GetHealthCheck always gives a
+/// CLOUDWATCH_METRIC check its AlarmIdentifier (required by CreateHealthCheck for that type):
+/// one without it is an answer that cannot be graded.
+pub async fn health_check(r53: &aws_sdk_route53::Client, id: &str) -> Result<Option<HealthCheckFacts>, ReadError> {
+    let out = match r53.get_health_check().health_check_id(id).send().await {
+        Ok(out) => out,
+        Err(e) => {
+            let e = classify("route53:GetHealthCheck", &e);
+            return if e.kind == ReadErrorKind::Missing { Ok(None) } else { Err(e) };
+        }
+    };
+    let Some(c) = out.health_check().and_then(|h| h.health_check_config()) else {
+        return Ok(None);
+    };
+    if c.r#type().as_str() == "CLOUDWATCH_METRIC" && c.alarm_identifier().is_none() {
+        return Err(ReadError::other(
+            "route53:GetHealthCheck",
+            "a CLOUDWATCH_METRIC health check was described without its AlarmIdentifier",
+        ));
+    }
+    Ok(Some(HealthCheckFacts {
+        kind: c.r#type().as_str().to_owned(),
+        inverted: c.inverted().unwrap_or(false),
+        alarm_name: c.alarm_identifier().map(|a| a.name().to_owned()),
+        alarm_region: c.alarm_identifier().map(|a| a.region().as_str().to_owned()),
+        routing_control_arn: c.routing_control_arn().map(str::to_owned),
+    }))
+}
+
+/// Each configured region's record of `config.dns.record_name` among `sets` (a
+/// ListResourceRecordSets page), matched by set identifier.
+pub fn record_facts(config: &SuiteConfig, sets: &[aws_sdk_route53::types::ResourceRecordSet]) -> BTreeMap<Region, RecordFacts> {
+    let want = config.dns.record_name.trim_end_matches('.');
+    let sets: Vec<_> = sets.iter().filter(|s| s.name().trim_end_matches('.') == want).collect();
+    config
+        .dns
+        .records
+        .iter()
+        .filter_map(|(region, rec)| {
+            sets.iter()
+                .find(|s| s.set_identifier() == Some(rec.set_identifier.as_str()))
+                .map(|s| {
+                    (
+                        region.clone(),
+                        RecordFacts {
+                            weight: s.weight(),
+                            ttl: s.ttl(),
+                            health_check_id: s.health_check_id().map(str::to_owned),
+                            values: s.resource_records().iter().map(|r| r.value().to_owned()).collect(),
+                        },
+                    )
+                })
+        })
+        .collect()
+}
