@@ -122,11 +122,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Reaction for Failover<S, N, H>
     const FUNCTION: Function = Function::DnsFailover;
 
     fn core(&self) -> Core<'_, S> {
-        Core {
-            config: &self.config,
-            region: &self.region,
-            store: &self.store,
-        }
+        Core::new(&self.config, &self.region, &self.store)
     }
 
     /// Claims and the lease are this region's: the table is a global table, and a claim or
@@ -158,11 +154,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Reaction for Router<'_, S, N, 
     const FUNCTION: Function = Function::DnsFailover;
 
     fn core(&self) -> Core<'_, S> {
-        Core {
-            config: &self.0.config,
-            region: &self.0.region,
-            store: &self.0.store,
-        }
+        Core::new(&self.0.config, &self.0.region, &self.0.store)
     }
 
     fn claimant(&self) -> String {

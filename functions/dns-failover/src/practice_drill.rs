@@ -645,11 +645,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Reaction for Conduct<'_, S, N,
     const FUNCTION: resilience_core::model::Function = resilience_core::model::Function::DnsFailover;
 
     fn core(&self) -> Core<'_, S> {
-        Core {
-            config: &self.failover.config,
-            region: &self.failover.region,
-            store: &self.failover.store,
-        }
+        Core::new(&self.failover.config, &self.failover.region, &self.failover.store)
     }
 
     fn claimant(&self) -> String {

@@ -85,11 +85,7 @@ impl<S: StateStore, N: Notifier> Reaction for ReadinessCheck<S, N> {
     const FUNCTION: Function = Function::ReadinessCheck;
 
     fn core(&self) -> Core<'_, S> {
-        Core {
-            config: &self.config,
-            region: &self.region,
-            store: &self.store,
-        }
+        Core::new(&self.config, &self.region, &self.store)
     }
 
     fn lease(&self, _signal: &Signal) -> String {

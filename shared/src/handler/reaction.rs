@@ -24,6 +24,12 @@ pub struct Core<'a, S> {
     pub store: &'a S,
 }
 
+impl<'a, S> Core<'a, S> {
+    pub fn new(config: &'a SuiteConfig, region: &'a Region, store: &'a S) -> Self {
+        Core { config, region, store }
+    }
+}
+
 pub trait Reaction: Sync {
     type Store: StateStore;
     type Error: Retryable + From<SignalError> + From<GuardError> + Send;
