@@ -156,4 +156,4 @@ deploy-config: venv
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) .venv-sam .tools
+	rm -rf $(VENV) .venv-sam
