@@ -30,18 +30,12 @@ pub struct BackupInspector {
 }
 
 /// Names an API failure the way an operator reads it, in one line: the call, what it means,
-/// what AWS said (`model::said`, never the SDK's debug dump).
+/// what AWS said: the one classifier (`model::classify`) in the report's words (`tables::reading_failed`).
 pub(crate) fn api_error<E: ProvideErrorMetadata>(
     call: &str,
     e: aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> String {
-    let kind = match e.code() {
-        Some("ResourceNotFoundException" | "TableNotFoundException") => "table not found",
-        Some("AccessDeniedException") => "access denied",
-        Some(c) if c.contains("Throttl") || c == "ProvisionedThroughputExceededException" => "throttled",
-        _ => "API error",
-    };
-    format!("{call}: {kind}: {}", said(&e))
+    tables::reading_failed(&crate::model::classify(call, &e))
 }
 
 /// DynamoDB attribute values as JSON in the wire shape (`{"S": ...}`), sets sorted.
