@@ -97,3 +97,60 @@ pub fn record_facts(config: &SuiteConfig, sets: &[aws_sdk_route53::types::Resour
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use aws_sdk_route53::operation::get_health_check::{GetHealthCheckError, GetHealthCheckOutput};
+    use aws_sdk_route53::types::{HealthCheck, HealthCheckConfig, HealthCheckType};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn check(config: HealthCheckConfig) -> GetHealthCheckOutput {
+        GetHealthCheckOutput::builder()
+            .health_check(
+                HealthCheck::builder()
+                    .id("hc")
+                    .caller_reference("r")
+                    .health_check_config(config)
+                    .health_check_version(1)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_missing_health_check_is_none_and_one_that_cannot_be_graded_is_a_read_error() {
+        let missing = mock!(aws_sdk_route53::Client::get_health_check)
+            .match_requests(|r| r.health_check_id() == Some("gone"))
+            .then_error(|| GetHealthCheckError::generic(ErrorMetadata::builder().code("NoSuchHealthCheck").build()));
+        let bare = mock!(aws_sdk_route53::Client::get_health_check)
+            .match_requests(|r| r.health_check_id() == Some("bare"))
+            .then_output(|| {
+                check(
+                    HealthCheckConfig::builder()
+                        .r#type(HealthCheckType::CloudwatchMetric)
+                        .build()
+                        .unwrap(),
+                )
+            });
+        let r53 = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&missing, &bare]);
+        assert_eq!(health_check(&r53, "gone").await.unwrap(), None);
+        let e = health_check(&r53, "bare").await.unwrap_err();
+        assert_eq!((e.kind, e.call.as_str()), (ReadErrorKind::Other, "route53:GetHealthCheck"));
+        assert!(e.message.contains("AlarmIdentifier"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_answer_is_one_typed_read_error_naming_the_call() {
+        use aws_sdk_route53::operation::test_dns_answer::TestDNSAnswerError;
+        let rule = mock!(aws_sdk_route53::Client::test_dns_answer)
+            .then_error(|| TestDNSAnswerError::generic(ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build()));
+        let r53 = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&rule]);
+        let config = SuiteConfig::from_json(crate::config::EXAMPLE).unwrap();
+        let e = answer(&r53, &config).await.unwrap_err();
+        assert_eq!((e.kind, e.call.as_str()), (ReadErrorKind::Throttled, "route53:TestDNSAnswer"));
+    }
+}
