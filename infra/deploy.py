@@ -8,9 +8,14 @@ suite configuration document. In order:
    configuration naming an alarm, table or function the template does not create or grant is
    refused with each one listed (infra/stack.py);
 2. it is validated exactly as a function's init validates it (`resilience config check`);
-3. it is written to the SSM parameter in both regions (Intelligent-Tiering: Advanced above
-   4 KB) — SAM cannot: the document does not fit a CloudFormation parameter (4,096 bytes) nor a
-   function's environment (4 KB in all);
+3. it is signed with the deploy's configuration key and written to the SSM parameter in both
+   regions (Intelligent-Tiering: Advanced above 4 KB) — SAM cannot: the document does not fit a
+   CloudFormation parameter (4,096 bytes) nor a function's environment (4 KB in all). The key
+   (KMS, ECC_NIST_P256, in the primary region) is made on the first deploy with a policy naming
+   only the deploying principal; its public key is pinned in both stacks (ConfigSignerPublicKey,
+   the functions' RESILIENCE_CONFIG_SIGNER) and its ARN too (ConfigSignerKeyArn: later deploys
+   find it there, never by an alias anyone with kms:UpdateAlias could repoint). The functions
+   accept only documents it signed (shared/src/config/signed.rs);
 4. `sam deploy --config-env primary`, then `--config-env backup` (the primary stack owns the
    global tables the backup's functions use; SAM deploys one stack per command);
 5. the configuration rendered and written again with both stacks' operator keys (KMS
@@ -28,7 +33,8 @@ import tomllib
 
 import boto3
 
-from stack import HERE, SSM_ADVANCED_MAX, SSM_STANDARD_MAX, cargo_target_dir, load_template, minified, names_in, operator_keys, render_config
+from stack import (HERE, SSM_ADVANCED_MAX, SSM_STANDARD_MAX, cargo_target_dir, config_key, deployer_principal, load_template, minified, names_in,
+                   operator_keys, render_config, signed_config)
 
 ENVIRONMENTS = ("primary", "backup")
 
@@ -73,10 +79,21 @@ def validate(cfg, cli):
         sys.exit(2)
 
 
-def put_config(region, name, cfg):
-    """Writes the configuration parameter. Intelligent-Tiering: Standard up to 4 KB, Advanced
-    (8 KB) above ("Managing parameter tiers"); anything larger is refused here."""
-    text = minified(cfg)
+def pinned_config_key(region, stack_name):
+    """The configuration key ARN the deployed stack pins (None before the first deploy)."""
+    cfn = boto3.client("cloudformation", region_name=region)
+    try:
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    except cfn.exceptions.ClientError:
+        return None
+    return next((p["ParameterValue"] for p in stack.get("Parameters", []) if p["ParameterKey"] == "ConfigSignerKeyArn"), None) or None
+
+
+def put_config(region, name, cfg, signer):
+    """Writes the configuration parameter, signed (`signer`: (kms client, key ARN)).
+    Intelligent-Tiering: Standard up to 4 KB, Advanced (8 KB) above ("Managing parameter
+    tiers"); anything larger is refused here."""
+    text = signed_config(signer[0], signer[1], cfg)
     size = len(text.encode())
     if size > SSM_ADVANCED_MAX:
         sys.exit(f"refused: the configuration is {size} bytes; an SSM parameter holds at most {SSM_ADVANCED_MAX}")
@@ -111,6 +128,9 @@ def main():
     a.add_argument("--config-only", action="store_true", help="render, validate and write the configuration parameter only (no code deploy)")
     a.add_argument("--cli", default=os.environ.get("RESILIENCE_CLI") or os.path.join(cargo_target_dir(), "debug", "resilience"))
     a.add_argument("--sam", default="sam")
+    a.add_argument("--deployer-arn", help="the IAM principal that deploys (default: from the credentials; give it for a role with a path)")
+    a.add_argument("--new-config-key", action="store_true",
+                   help="make a new configuration key and pin it (rotation; the old key stays until you schedule its deletion)")
     a.add_argument("--allow-weight-reset", action="store_true",
                    help="deploy even while a region is drained by weight (the update may restore its weight and its traffic)")
     o = a.parse_args()
@@ -126,10 +146,26 @@ def main():
         sys.exit(f"refused: {o.samconfig} must deploy two regions with one ConfigParameterName (found {sorted(params_by_region)}, {sorted(names)})")
     parameter = names.pop()
     template = load_template()
+    primary_region = stacks["primary"][0]
+    pinned = None if o.new_config_key else pinned_config_key(primary_region, samconfig["primary"]["deploy"]["parameters"]["stack_name"])
+    if o.config_only and not pinned:
+        sys.exit("refused: no deployed stack pins a configuration key yet, so the functions would refuse this document (fix: make deploy)")
+    kms = boto3.client("kms", region_name=primary_region)
+    key_arn, public_key, created = config_key(kms, next(iter(params_by_region.values())).get("Platform", "aworld"),
+                                              o.deployer_arn or deployer_principal(caller["Arn"]), pinned)
+    if created:
+        print(f"config: made the configuration key {key_arn} (only the deployer may use or administer it; "
+              "after deleting the stacks, schedule its deletion: aws kms schedule-key-deletion --key-id <arn>)")
+    for _region, params in stacks.values():
+        params["ConfigSignerKeyArn"], params["ConfigSignerPublicKey"] = key_arn, public_key
+    signer = (kms, key_arn)
     cfg = deployed_config(o.config, template, params_by_region, account, partition)
     validate(cfg, o.cli)
-    for region in params_by_region:
-        put_config(region, parameter, cfg)
+    if not o.new_config_key:
+        # Before the stacks, except on a rotation: the running functions pin the old key and
+        # would refuse a document signed by the new one until their stack is updated.
+        for region in params_by_region:
+            put_config(region, parameter, cfg, signer)
     if o.config_only:
         return 0
     drained = drained_records(cfg)
@@ -150,7 +186,7 @@ def main():
     cfg = deployed_config(o.config, template, params_by_region, account, partition)
     validate(cfg, o.cli)
     for region in params_by_region:
-        put_config(region, parameter, cfg)
+        put_config(region, parameter, cfg, signer)
     return 0
 
 

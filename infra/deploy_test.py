@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import (CFN_PARAMETER_MAX, cargo_target_dir, LAMBDA_ENV_MAX, SSM_ADVANCED_MAX, Resolver, load_template, minified,  # noqa: E402
+from stack import (CFN_PARAMETER_MAX, CONFIG_FORMAT, cargo_target_dir, LAMBDA_ENV_MAX, SSM_ADVANCED_MAX, Resolver, load_template, minified,  # noqa: E402
                    names_in, render_config, transformed)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,7 +30,8 @@ def check(name, ok, detail=""):
 def params(region, role, peer):
     return {"Platform": "aworld", "RegionRole": role, "PeerRegion": peer, "ConfigParameterName": "/aworld/resilience/config",
             "HostedZoneId": "Z0AWORLDEXAMPLE", "RecordName": "api.aworld.example.", "PracticeRecordName": "drill.api.aworld.example.", "PeerEndpoint": "192.0.2.10",
-            "OperatorPrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/aworld-oncall", "DetectorPrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/aworld-detector", "AlertEmail": "oncall@aworld.example"}
+            "OperatorPrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/aworld-oncall", "DetectorPrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/aworld-detector", "AlertEmail": "oncall@aworld.example",
+            "ConfigSignerPublicKey": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE" + "A" * 88, "ConfigSignerKeyArn": f"arn:aws:kms:eu-south-1:{ACCOUNT}:key/00000000-0000-0000-0000-000000000001"}
 
 
 def cli_check(cfg):
@@ -65,7 +66,8 @@ def main():
     # input), checked on the resolved template against the documented forms.
     r = Resolver(template, by_region["eu-north-1"], "eu-north-1", ACCOUNT,
                  refs={"AlertsTopic": "topic", "DetectorEvents": "queue", "DeadLetters": "dlq"},
-                 attrs={("DetectorEvents", "Arn"): "queue-arn", ("DeadLetters", "Arn"): "dlq-arn"})
+                 attrs={("DetectorEvents", "Arn"): "queue-arn", ("DeadLetters", "Arn"): "dlq-arn",
+                        ("ConfigurationChanged", "Arn"): "config-rule-arn"})
     res = template["Resources"]
     key = r(res["SuiteKey"]["Properties"]["KeyPolicy"])["Statement"]
     logs = [s for s in key if s.get("Principal", {}).get("Service") == "logs.eu-north-1.amazonaws.com"]
@@ -81,6 +83,23 @@ def main():
     check("the topic takes alarm actions from this account's alarms only, over TLS only",
           any(s["Effect"] == "Allow" and s["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT for s in topic)
           and any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in topic), topic)
+    # Every write of the configuration parameter is announced: the rule matches Parameter
+    # Store's documented change event for this parameter only (Systems Manager User Guide,
+    # "Systems Manager event examples": source aws.ssm, detail-type "Parameter Store Change",
+    # detail operation/name/type), evaluated by the emulator's EventBridge pattern matcher (its
+    # TestEventPattern answers nothing); only that rule may publish to the topic.
+    from moto.events.models import EventPattern
+    changed = r(res["ConfigurationChanged"]["Properties"])
+    sample = {"version": "0", "id": "6a7e4feb-b491-4cf7-a9f1-bf3703497718", "detail-type": "Parameter Store Change", "source": "aws.ssm",
+              "account": ACCOUNT, "time": "2026-12-07T23:59:00Z", "region": "eu-north-1", "resources": [f"arn:aws:ssm:eu-north-1:{ACCOUNT}:parameter/aworld/resilience/config"],
+              "detail": {"operation": "Update", "name": "/aworld/resilience/config", "type": "String", "description": ""}}
+    matches = EventPattern.load(json.dumps(changed["EventPattern"])).matches_event
+    other = json.loads(json.dumps(sample))
+    other["detail"]["name"] = "/someone/else"
+    publish = [st for st in r(res["AlertsTopicPolicy"]["Properties"]["PolicyDocument"])["Statement"] if st.get("Sid") == "ConfigurationChanges"]
+    check("a write of the configuration parameter (and only of it) is announced to on-call through a rule only it may publish from",
+          matches(sample) and not matches(other) and changed["Targets"][0]["Arn"] == "topic"
+          and len(publish) == 1 and publish[0]["Condition"]["ArnEquals"]["aws:SourceArn"] == "config-rule-arn", (changed, publish))
     queues = r(res["QueuePolicies"]["Properties"])
     check("both queues refuse other accounts and plain HTTP",
           sorted(queues["Queues"]) == ["dlq", "queue"] and {s["Sid"] for s in queues["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"} >= {"ThisAccountOnly", "TlsOnly"}, queues)
@@ -154,15 +173,22 @@ def main():
           and "123456789012" not in minified(cfg), changes)
     rc, out = cli_check(cfg)
     check("the rendered configuration passes `resilience config check`", rc == 0, out)
-    size = len(minified(cfg).encode())
-    check(f"the rendered example ({size} bytes) needs the parameter: above the old 4,096-byte parameter limit, within SSM Advanced's {SSM_ADVANCED_MAX}",
+    # What the parameter holds: the document signed (its text escaped inside the envelope, a
+    # DER ECDSA signature of at most 72 bytes), with both regions' operator keys rendered in.
+    def sealed_size(c):
+        c = copy.deepcopy(c)
+        c["operators"]["signing_keys"] = [{"key_id": f"arn:aws:kms:{r}:{ACCOUNT}:key/" + "0" * 36, "public_key": "A" * 124} for r in by_region]
+        return len(json.dumps({"format": CONFIG_FORMAT, "signed_at": "2026-12-07T23:59:00.000Z", "key_id": f"arn:aws:kms:eu-south-1:{ACCOUNT}:key/" + "0" * 36,
+                               "signature": "A" * 96, "config": minified(c)}, separators=(",", ":")).encode())
+    size = sealed_size(cfg)
+    check(f"the signed example ({size} bytes) needs the parameter: above the old 4,096-byte parameter limit, within SSM Advanced's {SSM_ADVANCED_MAX}",
           CFN_PARAMETER_MAX < size <= SSM_ADVANCED_MAX, size)
     rotation = copy.deepcopy(cfg)
     second = dict(rotation["auth"]["jwks"]["keys"][0], kid="aworld-2027-05")
     rotation["auth"]["jwks"]["keys"].append(second)
-    rsize = len(minified(rotation).encode())
-    check(f"during a key rotation (two JWKS keys, {rsize} bytes) it still fits", rsize <= SSM_ADVANCED_MAX and cli_check(rotation)[0] == 0, rsize)
-    print(f"     rendered example {size} bytes; with a second signing key {rsize} bytes; SSM Advanced holds {SSM_ADVANCED_MAX}")
+    rsize = sealed_size(rotation)
+    check(f"during a key rotation (two JWKS keys, {rsize} bytes signed) it still fits", rsize <= SSM_ADVANCED_MAX and cli_check(rotation)[0] == 0, rsize)
+    print(f"     signed example {size} bytes; with a second JWT signing key {rsize} bytes; SSM Advanced holds {SSM_ADVANCED_MAX}")
 
     wrong = copy.deepcopy(example)
     wrong["regions"]["eu-south-1"]["health_alarms"] = ["api-5xx-eu-south-1", "aworld-health-api-latency-eu-south-1"]
@@ -203,11 +229,39 @@ def main():
     # the deploying account, the configuration rendered, validated and written in both regions.
     if os.environ.get("AWS_ENDPOINT_URL"):
         import boto3
-        done = subprocess.run([sys.executable, os.path.join(HERE, "deploy.py"), "--config", os.path.join(HERE, "..", "docs", "example-config.json"),
-                               "--config-only", "--cli", CLI], capture_output=True, text=True)
-        check("deploy.py --config-only renders, validates and writes the parameter", done.returncode == 0, done.stdout + done.stderr)
-        stored = [json.loads(boto3.client("ssm", region_name=r).get_parameter(Name="/aworld/resilience/config")["Parameter"]["Value"])
-                  for r in ("eu-south-1", "eu-north-1")] if done.returncode == 0 else [None, None]
+        deploy_cmd = [sys.executable, os.path.join(HERE, "deploy.py"), "--config", os.path.join(HERE, "..", "docs", "example-config.json"),
+                      "--config-only", "--cli", CLI]
+        done = subprocess.run(deploy_cmd, capture_output=True, text=True)
+        check("deploy.py --config-only is refused while no deployed stack pins a configuration key (the functions would refuse the document)",
+              done.returncode != 0 and "pins a configuration key" in done.stderr, done.stdout + done.stderr)
+        # A deployed primary stack pinning a key, as a first `make deploy` leaves it.
+        from stack import config_key, config_statement, deployer_principal
+        caller = boto3.client("sts", region_name="eu-south-1").get_caller_identity()["Arn"]
+        key_arn, public_key, created = config_key(boto3.client("kms", region_name="eu-south-1"), "aworld", deployer_principal(caller))
+        boto3.client("cloudformation", region_name="eu-south-1").create_stack(
+            StackName="aworld-resilience", Parameters=[{"ParameterKey": "ConfigSignerKeyArn", "ParameterValue": key_arn}],
+            TemplateBody=json.dumps({"Parameters": {"ConfigSignerKeyArn": {"Type": "String"}}, "Resources": {"Pin": {"Type": "AWS::SNS::Topic"}}}))
+        policy = json.loads(boto3.client("kms", region_name="eu-south-1").get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+        check("the configuration key's policy names only the deployer (no account root: IAM cannot grant it)",
+              created and [st["Principal"]["AWS"] for st in policy["Statement"]] == [deployer_principal(caller)] and ":root" not in json.dumps(policy), policy)
+        done = subprocess.run(deploy_cmd, capture_output=True, text=True)
+        check("deploy.py --config-only renders, validates, signs and writes the parameter", done.returncode == 0, done.stdout + done.stderr)
+        envelopes = [json.loads(boto3.client("ssm", region_name=r).get_parameter(Name="/aworld/resilience/config")["Parameter"]["Value"])
+                     for r in ("eu-south-1", "eu-north-1")] if done.returncode == 0 else [None, None]
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        import base64
+
+        def verifies(e):
+            try:
+                serialization.load_der_public_key(base64.b64decode(public_key)).verify(
+                    base64.b64decode(e["signature"]), config_statement(e["signed_at"], e["config"]).encode(), ec.ECDSA(hashes.SHA256()))
+                return e["key_id"] == key_arn
+            except Exception:  # noqa: BLE001 - any failure is "does not verify"
+                return False
+        check("the parameter holds the document signed by the key the stack pins, in both regions",
+              all(e is not None and verifies(e) for e in envelopes), envelopes)
+        stored = [json.loads(e["config"]) if e else None for e in envelopes]
         account = boto3.client("sts", region_name="eu-north-1").get_caller_identity()["Account"]
         check("both regions hold the same document, with the deploying account's principal",
               stored[0] == stored[1] and stored[0] is not None and stored[0]["operators"]["principals"] == [f"arn:aws:iam::{account}:role/aworld-oncall"], stored[0])

@@ -29,7 +29,8 @@ import zipfile
 import boto3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import FUNCTIONS, Resolver, load_template, minified, names_in, operator_keys, render_config, transformed  # noqa: E402
+from stack import (FUNCTIONS, Resolver, config_key, load_template, minified, names_in, operator_keys, render_config, signed_config,  # noqa: E402
+                   transformed)
 
 PRIMARY, BACKUP = "eu-south-1", "eu-north-1"
 PARAMETER = "/aworld/resilience/config"
@@ -220,6 +221,13 @@ def main():
         p["OperatorPrincipalArn"] = p["OperatorPrincipalArn"].format(account=account)
         p["DetectorPrincipalArn"] = p["DetectorPrincipalArn"].format(account=account)
 
+    # As deploy.py does: the configuration key, made by the deployer (here the administrator)
+    # with a policy naming only it, pinned in both stacks by public key and ARN.
+    kms = admin("kms", PRIMARY)
+    key_arn, public_key, _ = config_key(kms, "aworld", admin("sts").get_caller_identity()["Arn"])
+    for p in params.values():
+        p["ConfigSignerKeyArn"], p["ConfigSignerPublicKey"] = key_arn, public_key
+
     with open(os.path.join(HERE, "..", "docs", "example-config.json")) as f:
         user_config = json.load(f)
     names = {r: names_in(template, p, r, account) for r, p in params.items()}
@@ -227,7 +235,8 @@ def main():
     if problems:
         sys.exit("the example configuration does not match the template:\n" + "\n".join(problems))
     for region in params:
-        admin("ssm", region).put_parameter(Name=PARAMETER, Value=minified(config), Type="String", Tier="Intelligent-Tiering", Overwrite=True)
+        admin("ssm", region).put_parameter(Name=PARAMETER, Value=signed_config(kms, key_arn, config), Type="String",
+                                           Tier="Intelligent-Tiering", Overwrite=True)
 
     platform_resources(admin, account)
     buf = io.BytesIO()
@@ -277,11 +286,13 @@ def main():
     if missing:
         sys.exit(f"no operator key in {missing}")
     config, _changes, problems = render_config(user_config, names, keys)
+    signed = signed_config(kms, key_arn, config)
     for region in params:
-        admin("ssm", region).put_parameter(Name=PARAMETER, Value=minified(config), Type="String", Tier="Intelligent-Tiering", Overwrite=True)
+        admin("ssm", region).put_parameter(Name=PARAMETER, Value=signed, Type="String", Tier="Intelligent-Tiering", Overwrite=True)
     manifest = {
         "endpoint": endpoint, "account": account, "primary": PRIMARY, "backup": BACKUP, "hosted_zone_id": zone,
-        "config_parameter": PARAMETER, "config": config, "config_bytes": len(minified(config)),
+        "config_parameter": PARAMETER, "config": config, "config_bytes": len(minified(config)), "parameter_bytes": len(signed),
+        "config_key": {"arn": key_arn, "region": PRIMARY, "public_key": public_key},
         "admin": {"access_key_id": admin_key[0], "secret_access_key": admin_key[1]},
         "functions": functions, "skipped": skipped,
     }

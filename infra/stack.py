@@ -370,3 +370,73 @@ def render_config(user, names_by_region, signing_keys=None):
 
 def minified(cfg):
     return json.dumps(cfg, separators=(",", ":"), sort_keys=False)
+
+
+# ---- the signed configuration (shared/src/config/signed.rs is the verifying side) -----------
+CONFIG_FORMAT = "aworld-resilience signed configuration 1"
+
+
+def config_statement(signed_at, text):
+    """What the deploy signs: short, because KMS Sign with MessageType RAW takes at most 4,096
+    bytes ("Sign", AWS KMS API Reference) and the document is larger."""
+    import hashlib
+    return f"{CONFIG_FORMAT}\nsigned_at: {signed_at}\nsha256: {hashlib.sha256(text.encode()).hexdigest()}\n"
+
+
+def signed_config(kms, key_arn, cfg, signed_at=None):
+    """The parameter's value: the minified document in an envelope signed with `key_arn`
+    (ECDSA_SHA_256). The functions refuse anything else."""
+    import base64
+    import datetime
+    signed_at = signed_at or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = minified(cfg)
+    sig = kms.sign(KeyId=key_arn, Message=config_statement(signed_at, text).encode(), MessageType="RAW",
+                   SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    return json.dumps({"format": CONFIG_FORMAT, "signed_at": signed_at, "key_id": key_arn,
+                       "signature": base64.b64encode(sig).decode(), "config": text}, separators=(",", ":"))
+
+
+def deployer_principal(caller_arn):
+    """The IAM principal behind the deploying credentials: an assumed-role session's role
+    (`arn:aws:sts::A:assumed-role/R/s` -> `arn:aws:iam::A:role/R`), a user as it is. A role with
+    a path cannot be rebuilt from its session ARN: pass it with --deployer-arn."""
+    parts = caller_arn.split(":")
+    if parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        role = parts[5].split("/")[1]
+        return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
+    return caller_arn
+
+
+def config_key_policy(deployer_arn):
+    """Only the deployer may sign with, read or administer the configuration key. No statement
+    names the account root, so IAM policies cannot grant it to anyone else ("Default key
+    policy": the root statement is what delegates a key to IAM) — KMS administration through
+    IAM, which common power-user roles have, reaches nothing here."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "DeployerOnly", "Effect": "Allow", "Principal": {"AWS": deployer_arn}, "Action": "kms:*", "Resource": "*"},
+    ]}
+
+
+def config_key(kms, platform, deployer_arn, pinned_arn=None):
+    """The deploy's configuration key: the one the deployed stack pins (by ARN: an alias can be
+    repointed by anyone with kms:UpdateAlias), or a new one on a first deploy. Returns
+    (arn, base64 DER public key, created)."""
+    import base64
+    created = False
+    if pinned_arn:
+        meta = kms.describe_key(KeyId=pinned_arn)["KeyMetadata"]
+        if meta.get("KeyState") != "Enabled":
+            raise SystemExit(f"refused: the configuration key {pinned_arn} pinned by the stack is {meta.get('KeyState')} "
+                             "(fix: re-enable it, or pass --new-config-key to create and pin another)")
+        arn = meta["Arn"]
+    else:
+        arn = kms.create_key(Description=f"{platform}-resilience configuration: only the deploy signs",
+                             KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256", Policy=json.dumps(config_key_policy(deployer_arn)),
+                             Tags=[{"TagKey": "aworld-resilience:platform", "TagValue": platform},
+                                   {"TagKey": "aworld-resilience:role", "TagValue": "config-signer"}])["KeyMetadata"]["Arn"]
+        created = True
+    out = kms.get_public_key(KeyId=arn)
+    spec = out.get("KeySpec") or out.get("CustomerMasterKeySpec")
+    if spec != "ECC_NIST_P256" or out.get("KeyUsage") != "SIGN_VERIFY":
+        raise SystemExit(f"refused: the configuration key {arn} is {spec}/{out.get('KeyUsage')}, not ECC_NIST_P256/SIGN_VERIFY")
+    return arn, base64.b64encode(out["PublicKey"]).decode(), created

@@ -103,6 +103,7 @@ pub async fn check(cx: &Ctx, parameter: Option<String>) -> Result<(), String> {
         config_parameter: parameter
             .or_else(|| std::env::var(resilience_core::config::ENV_CONFIG_PARAMETER).ok())
             .filter(|p| !p.is_empty()),
+        config_signer: resilience_core::config::signed::Signer::from_env().map_err(|e| e.to_string())?,
         recorded_drained,
     };
     let report = resilience_core::act::readiness::ReadinessProbe::new(clients.clone())

@@ -125,7 +125,34 @@ impl Stack {
                 "RESILIENCE_CONFIG_PARAMETER",
                 self.manifest["config_parameter"].as_str().expect("parameter").to_owned(),
             ),
+            ("RESILIENCE_CONFIG_SIGNER", self.config_key().public_key),
         ]
+    }
+
+    /// The deploy's configuration key, as the stacks pin it.
+    pub fn config_key(&self) -> crate::ConfigKey {
+        let key = &self.manifest["config_key"];
+        crate::ConfigKey {
+            arn: key["arn"].as_str().expect("config key arn").to_owned(),
+            public_key: key["public_key"].as_str().expect("config key public key").to_owned(),
+        }
+    }
+
+    /// The configuration parameter's name.
+    pub fn parameter(&self) -> String {
+        self.manifest["config_parameter"].as_str().expect("parameter").to_owned()
+    }
+
+    /// `config` signed as the deploy signs it (KMS in the key's region, as the administrator).
+    pub async fn sealed(&self, config: &Value) -> String {
+        let region = self.manifest["config_key"]["region"].as_str().expect("config key region");
+        self.config_key().seal(&self.admin(region).await, config).await
+    }
+
+    /// Writes `text` as it is to the configuration parameter in `region` (what anyone with
+    /// `ssm:PutParameter` can do).
+    pub async fn put_parameter_text(&self, region: &str, text: &str) {
+        crate::put_parameter_text(&self.admin(region).await, &self.parameter(), text).await;
     }
 
     /// SDK configuration of the administrator (setting the scene, reading results).
@@ -159,16 +186,12 @@ impl Stack {
         self.manifest["config"].clone()
     }
 
-    /// Writes a new version of the configuration parameter in every region (no code deploy).
+    /// Writes a new version of the configuration parameter in every region, signed as the
+    /// deploy signs it (`make deploy-config`: no code deploy).
     pub async fn put_config(&self, config: &Value) {
+        let sealed = self.sealed(config).await;
         for region in [&self.manifest["primary"], &self.manifest["backup"]] {
-            let region = region.as_str().expect("region");
-            crate::put_config_parameter(
-                &self.admin(region).await,
-                self.manifest["config_parameter"].as_str().expect("parameter"),
-                config,
-            )
-            .await;
+            self.put_parameter_text(region.as_str().expect("region"), &sealed).await;
         }
     }
 

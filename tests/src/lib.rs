@@ -193,16 +193,91 @@ pub async fn state_change_event(
     alarm_event(alarm, region, a.state_value().map_or("OK", |s| s.as_str()), at)
 }
 
-/// Writes the configuration document to the SSM parameter `name` (as `make deploy` does).
-pub async fn put_config_parameter(sdk: &SdkConfig, name: &str, config: &Value) {
+/// Writes `text` to the SSM parameter `name` as it is: what anyone with `ssm:PutParameter` can
+/// do (the deploy writes [`ConfigKey::seal`]ed documents).
+pub async fn put_parameter_text(sdk: &SdkConfig, name: &str, text: &str) {
     aws_sdk_ssm::Client::new(sdk)
         .put_parameter()
         .name(name)
-        .value(config.to_string())
+        .value(text)
         .r#type(aws_sdk_ssm::types::ParameterType::String)
         .tier(aws_sdk_ssm::types::ParameterTier::IntelligentTiering)
         .overwrite(true)
         .send()
         .await
         .expect("put the configuration parameter");
+}
+
+/// Writes the configuration document to the SSM parameter `name` as `make deploy` does: signed
+/// with `key` (through KMS, with `sdk`'s credentials).
+pub async fn put_config_parameter(sdk: &SdkConfig, key: &ConfigKey, name: &str, config: &Value) {
+    put_parameter_text(sdk, name, &key.seal(sdk, config).await).await;
+}
+
+/// A configuration key in the emulator's KMS, as infra/stack.py `config_key` makes it.
+#[derive(Debug, Clone)]
+pub struct ConfigKey {
+    pub arn: String,
+    /// base64 DER SubjectPublicKeyInfo: the stack's `RESILIENCE_CONFIG_SIGNER`.
+    pub public_key: String,
+}
+
+impl ConfigKey {
+    /// A new ECC_NIST_P256 signing key in `sdk`'s region.
+    pub async fn create(sdk: &SdkConfig) -> Self {
+        use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+        use base64::Engine;
+        let kms = aws_sdk_kms::Client::new(sdk);
+        let arn = kms
+            .create_key()
+            .key_spec(KeySpec::EccNistP256)
+            .key_usage(KeyUsageType::SignVerify)
+            .send()
+            .await
+            .expect("create the configuration key")
+            .key_metadata
+            .expect("metadata")
+            .arn
+            .expect("arn");
+        let public = kms.get_public_key().key_id(&arn).send().await.expect("public key");
+        let der = public.public_key.expect("public key bytes").into_inner();
+        ConfigKey {
+            arn,
+            public_key: base64::engine::general_purpose::STANDARD.encode(der),
+        }
+    }
+
+    /// The parameter value the deploy writes for `config`: the envelope of
+    /// `resilience_core::config::signed`, signed now through KMS `Sign` (RAW, ECDSA_SHA_256).
+    pub async fn seal(&self, sdk: &SdkConfig, config: &Value) -> String {
+        let signed_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        self.seal_at(sdk, config, &signed_at).await
+    }
+
+    /// As [`ConfigKey::seal`], with the signing time given (an old signed version).
+    pub async fn seal_at(&self, sdk: &SdkConfig, config: &Value, signed_at: &str) -> String {
+        use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
+        use base64::Engine;
+        use resilience_core::config::signed;
+        let text = config.to_string();
+        let signature = aws_sdk_kms::Client::new(sdk)
+            .sign()
+            .key_id(&self.arn)
+            .message(aws_sdk_kms::primitives::Blob::new(signed::statement(signed_at, &text)))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await
+            .expect("sign the configuration")
+            .signature
+            .expect("signature");
+        serde_json::to_string(&signed::Envelope {
+            format: signed::FORMAT.into(),
+            signed_at: signed_at.into(),
+            key_id: self.arn.clone(),
+            signature: base64::engine::general_purpose::STANDARD.encode(signature.into_inner()),
+            config: text,
+        })
+        .expect("envelope")
+    }
 }

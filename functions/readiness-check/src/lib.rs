@@ -34,6 +34,8 @@ pub struct ReadinessCheck<S, N> {
     pub probe: ReadinessProbe,
     /// The SSM parameter the functions read their configuration from.
     pub parameter: Option<String>,
+    /// The configuration key the stack pins for it.
+    pub signer: Option<resilience_core::config::signed::Signer>,
 }
 
 /// Its failures: the store, the exactly-once guard, input that is not a signal.
@@ -132,6 +134,7 @@ impl<S: StateStore, N: Notifier> ReadinessCheck<S, N> {
         };
         let inputs = CheckInputs {
             config_parameter: self.parameter.clone(),
+            config_signer: self.signer.clone(),
             recorded_drained,
         };
         let report = self.probe.run(&self.config, &self.region, &inputs).await;

@@ -6,6 +6,7 @@ use readiness_check::ReadinessCheck;
 use resilience_core::act::readiness::ReadinessProbe;
 use resilience_core::aws::deployment;
 use resilience_core::config::ENV_CONFIG_PARAMETER;
+use resilience_core::config::signed::Signer;
 use resilience_core::store::dynamodb::DynamoStore;
 use serde_json::Value;
 
@@ -23,6 +24,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Ok(ReadinessCheck {
             probe: ReadinessProbe::new(d.clients.clone()),
             parameter: std::env::var(ENV_CONFIG_PARAMETER).ok().filter(|p| !p.is_empty()),
+            // `start` has already refused a deployment whose pin is unusable.
+            signer: Signer::from_env().ok().flatten(),
             config: d.config,
             region: d.region,
             store,

@@ -5,11 +5,13 @@
 
 use crate::auth::TokenValidator;
 use crate::aws::clients::{AwsClients, TrustRoots};
+use crate::config::signed::{self, Signer};
 use crate::config::{ConfigError, ENV_CONFIG_PARAMETER, SuiteConfig};
 use crate::evidence::notify::SnsNotifier;
 use crate::model::Region;
 use crate::model::said;
 use crate::store::dynamodb::DynamoStore;
+use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -41,6 +43,17 @@ pub enum InitError {
     /// The configuration is valid for the suite but lacks what this function needs.
     #[error("{0}")]
     Function(String),
+    /// The stack's pin of the configuration key is missing or unusable.
+    #[error("the configuration parameter cannot be trusted: {0}")]
+    Signer(signed::Refusal),
+    /// No version of the parameter, current or in its history, is signed and valid.
+    #[error("no version of {name} is signed by the deploy and valid: version {version} is refused ({refused}); {history}")]
+    NoSignedVersion {
+        name: String,
+        version: i64,
+        refused: String,
+        history: String,
+    },
 }
 
 impl InitError {
@@ -51,19 +64,35 @@ impl InitError {
             InitError::NoRegion => "InitError.NoRegion",
             InitError::UnconfiguredRegion(_) => "InitError.UnconfiguredRegion",
             InitError::Function(_) => "InitError.Function",
+            InitError::Signer(_) => "InitError.ConfigSigner",
+            InitError::NoSignedVersion { .. } => "InitError.ConfigRefused",
         }
     }
 }
 
 type Build<T> = Box<dyn Fn(Deployment) -> Result<T, InitError> + Send + Sync>;
 
+/// The deployed configuration's source: the SSM parameter, and the key the stack pins for it.
+#[derive(Debug, Clone)]
+pub struct Parameter {
+    pub name: String,
+    pub signer: Signer,
+}
+
+/// A configuration accepted from the parameter: its version and when the deploy signed it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InForce {
+    pub version: i64,
+    pub signed_at: DateTime<Utc>,
+}
+
 /// A function's handler, built from the configuration in force, and rebuilt (never half-applied)
 /// when a warm function finds a newer valid version of its configuration parameter.
 pub struct Live<T> {
-    current: RwLock<(Arc<T>, Option<i64>)>,
+    current: RwLock<(Arc<T>, Option<InForce>)>,
     build: Build<T>,
     clients: AwsClients,
-    parameter: Option<String>,
+    parameter: Option<Parameter>,
     every: Duration,
     next_check: Mutex<Instant>,
 }
@@ -79,13 +108,14 @@ impl<T> std::fmt::Debug for Live<T> {
 
 impl<T> Live<T> {
     /// The handler to serve this event with. Every `every` (60 s by default) it first reads the
-    /// parameter's version: a new valid version replaces the handler; an invalid one is refused,
-    /// logged with every problem, and the version in force stays.
+    /// parameter's version: a new version signed by the deploy, valid, and signed no earlier
+    /// than the one in force replaces the handler; any other is refused, logged with every
+    /// problem, and the version in force stays.
     pub async fn get(&self) -> Arc<T> {
-        if let Some(name) = self.parameter.as_deref()
+        if let Some(parameter) = self.parameter.as_ref()
             && self.due()
         {
-            self.refresh(name).await;
+            self.refresh(parameter).await;
         }
         self.current.read().unwrap_or_else(|p| p.into_inner()).0.clone()
     }
@@ -100,7 +130,8 @@ impl<T> Live<T> {
         true
     }
 
-    async fn refresh(&self, name: &str) {
+    async fn refresh(&self, parameter: &Parameter) {
+        let name = parameter.name.as_str();
         let in_force = self.current.read().unwrap_or_else(|p| p.into_inner()).1;
         let region = match self.clients.home_region() {
             Some(r) => r,
@@ -113,22 +144,32 @@ impl<T> Live<T> {
                 return;
             }
         };
-        if version == in_force {
+        if Some(version) == in_force.map(|f| f.version) {
             return;
         }
-        let rebuilt = SuiteConfig::from_text(&origin(name, version), &text, |k| std::env::var(k).ok())
-            .map_err(InitError::from)
-            .and_then(|config| Deployment::new(config, self.clients.clone()))
-            .and_then(|d| (self.build)(d));
+        let rebuilt = accept(parameter, &text, version).and_then(|(config, signed)| {
+            if let Some(f) = in_force
+                && signed.signed_at < f.signed_at
+            {
+                return Err(InitError::Function(format!(
+                    "version {version} was signed at {}, before the version in force ({}, signed at {}): a warm function never goes back",
+                    signed.signed_at.to_rfc3339(),
+                    f.version,
+                    f.signed_at.to_rfc3339()
+                )));
+            }
+            let handler = Deployment::new(config, self.clients.clone()).and_then(|d| (self.build)(d))?;
+            Ok((handler, signed))
+        });
         match rebuilt {
-            Ok(handler) => {
-                *self.current.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(handler), version);
-                tracing::info!(parameter = name, version, previous = in_force, "configuration updated");
+            Ok((handler, signed)) => {
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(handler), Some(signed));
+                tracing::info!(parameter = name, version, previous = ?in_force.map(|f| f.version), "configuration updated");
             }
             Err(e) => tracing::error!(
                 parameter = name,
                 version,
-                in_force,
+                in_force = ?in_force.map(|f| f.version),
                 error = %e,
                 error_type = e.kind(),
                 "configuration version refused; the version in force stays"
@@ -137,8 +178,52 @@ impl<T> Live<T> {
     }
 }
 
-fn origin(name: &str, version: Option<i64>) -> String {
-    format!("SSM parameter {name} (version {})", version.map_or("?".into(), |v| v.to_string()))
+/// Version `version` of the parameter, opened with the pinned key and validated.
+fn accept(parameter: &Parameter, text: &str, version: i64) -> Result<(SuiteConfig, InForce), InitError> {
+    let verified = parameter.signer.open(text).map_err(|refusal| InitError::NoSignedVersion {
+        name: parameter.name.clone(),
+        version,
+        refused: refusal.to_string(),
+        history: "the version in force stays".into(),
+    })?;
+    let config = SuiteConfig::from_text(&origin(&parameter.name, version), &verified.config, |k| std::env::var(k).ok())?;
+    Ok((
+        config,
+        InForce {
+            version,
+            signed_at: verified.signed_at,
+        },
+    ))
+}
+
+fn origin(name: &str, version: i64) -> String {
+    format!("SSM parameter {name} (version {version})")
+}
+
+/// Every version of the parameter still in its history, newest first (GetParameterHistory,
+/// 50 a page: "MaxResults ... Valid Range: Maximum value of 50"; Parameter Store keeps the
+/// last 100 versions, "Working with parameter versions").
+async fn parameter_history(clients: &AwsClients, region: &Region, name: &str) -> Result<Vec<(String, i64)>, String> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = clients
+            .ssm(region)
+            .get_parameter_history()
+            .name(name)
+            .max_results(50)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| said(&e))?;
+        out.extend(page.parameters().iter().filter_map(|p| Some((p.value()?.to_owned(), p.version()))));
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    out.sort_by_key(|v| std::cmp::Reverse(v.1));
+    Ok(out)
 }
 
 /// The parameter's value and version (GetParameter; a String parameter, no decryption).
@@ -147,7 +232,7 @@ fn origin(name: &str, version: Option<i64>) -> String {
 /// throughput"): a burst of cold starts (the authorizer may scale to 200) can be throttled
 /// beyond the SDK's retries and fail its init. The README's deploy steps enable higher
 /// throughput; warm functions read only once a minute each.
-async fn read_parameter(clients: &AwsClients, region: &Region, name: &str) -> Result<(String, Option<i64>), ConfigError> {
+async fn read_parameter(clients: &AwsClients, region: &Region, name: &str) -> Result<(String, i64), ConfigError> {
     let out = clients
         .ssm(region)
         .get_parameter()
@@ -166,7 +251,7 @@ async fn read_parameter(clients: &AwsClients, region: &Region, name: &str) -> Re
         name: name.to_owned(),
         message: "the parameter has no value".into(),
     })?;
-    Ok((value, Some(p.version)))
+    Ok((value, p.version))
 }
 
 /// The one init path of every function: logging, then the deployment, then `build` (the
@@ -176,15 +261,15 @@ async fn read_parameter(clients: &AwsClients, region: &Region, name: &str) -> Re
 pub async fn start<T>(build: impl Fn(Deployment) -> Result<T, InitError> + Send + Sync + 'static) -> Live<T> {
     crate::evidence::telemetry::init_logging();
     let clients = AwsClients::load(TrustRoots::AmazonTrustServices).await;
-    let parameter = std::env::var(ENV_CONFIG_PARAMETER).ok().filter(|v| !v.trim().is_empty());
     let built = async {
-        let (config, version) = load_config(&clients, parameter.as_deref()).await?;
+        let parameter = parameter_from_env()?;
+        let (config, in_force) = load_config(&clients, parameter.as_ref()).await?;
         let handler = build(Deployment::new(config, clients.clone())?)?;
-        Ok::<_, InitError>((handler, version))
+        Ok::<_, InitError>((handler, in_force, parameter))
     };
     match built.await {
-        Ok((handler, version)) => Live {
-            current: RwLock::new((Arc::new(handler), version)),
+        Ok((handler, in_force, parameter)) => Live {
+            current: RwLock::new((Arc::new(handler), in_force)),
             build: Box::new(build),
             clients,
             parameter,
@@ -199,6 +284,18 @@ pub async fn start<T>(build: impl Fn(Deployment) -> Result<T, InitError> + Send 
     }
 }
 
+/// The parameter named by the environment, with the key the stack pins for it: a deployed
+/// function never reads a parameter it cannot verify.
+fn parameter_from_env() -> Result<Option<Parameter>, InitError> {
+    let Some(name) = std::env::var(ENV_CONFIG_PARAMETER).ok().filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let signer = Signer::from_env()
+        .map_err(InitError::Signer)?
+        .ok_or_else(|| InitError::Signer(signed::Refusal::NoSigner("not set".into())))?;
+    Ok(Some(Parameter { name, signer }))
+}
+
 fn refresh_every() -> Duration {
     std::env::var(ENV_CONFIG_REFRESH_SECONDS)
         .ok()
@@ -206,17 +303,64 @@ fn refresh_every() -> Duration {
         .map_or(DEFAULT_REFRESH, Duration::from_secs)
 }
 
-/// The configuration and, when it came from the parameter, its version.
-async fn load_config(clients: &AwsClients, parameter: Option<&str>) -> Result<(SuiteConfig, Option<i64>), InitError> {
-    match parameter {
-        Some(name) => {
-            let region = clients.home_region().ok_or(InitError::NoRegion)?;
-            let (text, version) = read_parameter(clients, &region, name).await?;
-            let config = SuiteConfig::from_text(&origin(name, version), &text, |k| std::env::var(k).ok())?;
-            Ok((config, version))
+/// The configuration and, when it came from the parameter, the version in force. A current
+/// version that is refused (unsigned, signed by another key, invalid: what anyone with
+/// `ssm:PutParameter` can write) does not stop the cold start: the newest version in the
+/// parameter's history that the deploy signed and that is valid is used, and the refusal logged.
+async fn load_config(clients: &AwsClients, parameter: Option<&Parameter>) -> Result<(SuiteConfig, Option<InForce>), InitError> {
+    let Some(parameter) = parameter else {
+        return Ok((SuiteConfig::from_env()?, None));
+    };
+    let region = clients.home_region().ok_or(InitError::NoRegion)?;
+    let (text, version) = read_parameter(clients, &region, &parameter.name).await?;
+    let refused = match accept(parameter, &text, version) {
+        Ok((config, in_force)) => return Ok((config, Some(in_force))),
+        Err(e) => e,
+    };
+    tracing::error!(
+        parameter = parameter.name,
+        version,
+        error = %refused,
+        "configuration version refused at cold start; starting on the newest signed version in its history"
+    );
+    let refused = match refused {
+        InitError::NoSignedVersion { refused, .. } => refused,
+        other => other.to_string(),
+    };
+    let history = parameter_history(clients, &region, &parameter.name).await;
+    let mut tried = Vec::new();
+    match history {
+        Ok(versions) => {
+            for (text, older) in versions.into_iter().filter(|(_, v)| *v < version) {
+                match accept(parameter, &text, older) {
+                    Ok((config, in_force)) => {
+                        tracing::warn!(
+                            parameter = parameter.name,
+                            version = older,
+                            refused_version = version,
+                            "running on an earlier signed version"
+                        );
+                        return Ok((config, Some(in_force)));
+                    }
+                    Err(_) => tried.push(older),
+                }
+            }
         }
-        None => Ok((SuiteConfig::from_env()?, None)),
+        Err(e) => {
+            return Err(InitError::NoSignedVersion {
+                name: parameter.name.clone(),
+                version,
+                refused,
+                history: format!("its history could not be read: {e}"),
+            });
+        }
     }
+    Err(InitError::NoSignedVersion {
+        name: parameter.name.clone(),
+        version,
+        refused,
+        history: format!("no earlier version is signed and valid either ({} tried)", tried.len()),
+    })
 }
 
 /// Posts the problem to `/runtime/init/error` (Lambda Runtime API, "Initialization error"):

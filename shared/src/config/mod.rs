@@ -19,6 +19,7 @@ mod dns;
 mod policy;
 mod practice_drill;
 mod regions;
+pub mod signed;
 mod throttle;
 
 pub use auth::AuthConfig;

@@ -541,6 +541,111 @@ async fn practice_drill(stack: &Stack) {
     );
 }
 
+/// An operator command signed with `key` (any KMS key: the test plays whoever holds it).
+async fn command_signed_with(stack: &Stack, region: &str, key: &str) -> Value {
+    let mut e = resilience_core::fixtures::event("operator-failover.json");
+    e["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let mut detail: resilience_core::signal::OperatorCommandDetail = serde_json::from_value(e["detail"].clone()).unwrap();
+    let kms = aws_sdk_kms::Client::new(&stack.admin(region).await);
+    resilience_cli::sign(&kms, key, resilience_core::signal::OperatorCommandKind::Failover, &mut detail)
+        .await
+        .unwrap();
+    e["detail"] = serde_json::to_value(&detail).unwrap();
+    e
+}
+
+/// `function` cold-started in `region`: it reaches its first poll (its init succeeded) and
+/// reported no init error.
+async fn cold_start(stack: &Stack, function: &str, region: &str) -> (RuntimeApi, FunctionProcess) {
+    let api = RuntimeApi::start().await;
+    let f = FunctionProcess::spawn(function, &api, &stack.env(function, region));
+    let polled = tokio::time::timeout(std::time::Duration::from_secs(30), api.wait_for_poll()).await;
+    assert!(
+        polled.is_ok() && api.init_errors().is_empty(),
+        "{function} in {region} did not start: {:?}",
+        api.init_errors()
+    );
+    (api, f)
+}
+
+/// An insider with `ssm:PutParameter` and KMS rights through IAM, but no deploy, rewrites the
+/// configuration: their own operator key (and the kill switch) as a bare document, then the
+/// same signed with a key of their own, then `{}`, then an older version the deploy did sign.
+/// Warm functions keep the signed version in force; cold ones (all six) start on the newest
+/// signed version in the parameter's history; a command signed with the insider's key is
+/// refused throughout. The deploy's next signed version is taken at once.
+async fn an_insider_cannot_rewrite_the_configuration(stack: &Stack) {
+    let good = stack.config();
+    stack.put_config(&good).await;
+    let (warm, _w) = spawn(stack, "dns-failover", NORTH, &[("RESILIENCE_CONFIG_REFRESH_SECONDS", "0".into())]).await;
+    let admin = stack.admin(NORTH).await;
+    let insider = resilience_tests::ConfigKey::create(&admin).await;
+    let mut forged = good.clone();
+    forged["operators"]["signing_keys"] = json!([{ "key_id": insider.arn, "public_key": insider.public_key }]);
+    forged["kill_switch"] = json!(true);
+    let refused = async |api: &RuntimeApi, what: &str| {
+        let out = api
+            .invoke(&command_signed_with(stack, NORTH, &insider.arn).await)
+            .await
+            .expect("handled");
+        assert!(
+            out.to_string().contains("not one of operators.signing_keys"),
+            "{what}: the insider's command was not refused: {out}"
+        );
+    };
+    refused(&warm, "before any write").await;
+
+    let writes = [
+        ("a bare document", forged.to_string()),
+        ("a document signed by the insider's key", insider.seal(&admin, &forged).await),
+        ("{}", "{}".to_owned()),
+        (
+            "an older version signed by the deploy",
+            stack
+                .config_key()
+                .seal_at(&stack.admin(SOUTH).await, &forged, "2026-01-01T00:00:00Z")
+                .await,
+        ),
+    ];
+    for (what, text) in &writes {
+        for region in [SOUTH, NORTH] {
+            stack.put_parameter_text(region, text).await;
+        }
+        refused(&warm, &format!("warm, after {what}")).await;
+        if what.starts_with("an older") {
+            // A cold start cannot tell an older signed version from the newest: documented
+            // (docs/security.md), and readiness-check reports the parameter's version.
+            continue;
+        }
+        let (cold, _c) = cold_start(stack, "dns-failover", NORTH).await;
+        refused(&cold, &format!("cold, after {what}")).await;
+    }
+    // `{}` once more: every function still starts (it used to stop every cold start).
+    stack.put_parameter_text(NORTH, "{}").await;
+    for function in resilience_core::model::Function::ALL {
+        let _started = cold_start(stack, function.as_str(), NORTH).await;
+    }
+
+    // The deploy's next version is taken by the warm function at once (in dry run: the command
+    // it now accepts moves nothing).
+    let mut deployed = good.clone();
+    deployed["dry_run"] = json!(true);
+    deployed["operators"]["signing_keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "key_id": insider.arn, "public_key": insider.public_key }));
+    stack.put_config(&deployed).await;
+    let out = warm
+        .invoke(&command_signed_with(stack, NORTH, &insider.arn).await)
+        .await
+        .expect("handled");
+    assert!(
+        !out.to_string().contains("not one of operators.signing_keys"),
+        "the deploy's signed version applies: {out}"
+    );
+    stack.put_config(&good).await;
+}
+
 #[tokio::test]
 async fn every_function_works_on_the_deployed_stack_under_only_the_permissions_its_template_grants() {
     let stack = Stack::deploy().await;
@@ -550,6 +655,7 @@ async fn every_function_works_on_the_deployed_stack_under_only_the_permissions_i
     authorizer(&stack).await;
     backup(&stack).await;
     practice_drill(&stack).await;
+    an_insider_cannot_rewrite_the_configuration(&stack).await;
     ungranted_calls_are_denied(&stack).await;
 
     // readiness-check's grants are held to the same rule by its own test (e2e::readiness).

@@ -388,9 +388,32 @@ async fn readiness_passes_on_the_deployed_stack_and_fails_exactly_the_item_that_
         async || {
             let mut other = stack.config();
             other["policy"]["cooldown_seconds"] = json!(301);
-            resilience_tests::put_config_parameter(&admin_north, &parameter, &other).await;
+            stack.put_parameter_text(NORTH, &stack.sealed(&other).await).await;
         },
-        async || resilience_tests::put_config_parameter(&admin_north, &parameter, &stack.config()).await,
+        async || stack.put_parameter_text(NORTH, &stack.sealed(&stack.config()).await).await,
+    )
+    .await;
+
+    // An insider's version, not signed by the deploy: the functions refuse it, so readiness
+    // does; a readiness-check cold-started meanwhile starts on the signed version before it.
+    broken(
+        &api,
+        &mut n,
+        "a version not signed by the deploy",
+        &["configuration/eu-north-1/configuration parameter"],
+        "refused by the functions",
+        async || {
+            stack.put_parameter_text(NORTH, &stack.config().to_string()).await;
+            let cold = RuntimeApi::start().await;
+            let _c = FunctionProcess::spawn("readiness-check", &cold, &stack.env("readiness-check", NORTH));
+            let started = tokio::time::timeout(std::time::Duration::from_secs(30), cold.wait_for_poll()).await;
+            assert!(
+                started.is_ok() && cold.init_errors().is_empty(),
+                "cold start on the history: {:?}",
+                cold.init_errors()
+            );
+        },
+        async || stack.put_parameter_text(NORTH, &stack.sealed(&stack.config()).await).await,
     )
     .await;
 

@@ -378,17 +378,15 @@ async fn main() {
         // Cold again, the configuration read from its SSM parameter at init, as deployed.
         let p = timed_platform().await;
         let parameter = format!("/bench/{}", p.id);
-        resilience_tests::put_config_parameter(
-            &resilience_tests::sdk(resilience_tests::platform::HOME).await,
-            &parameter,
-            &p.config,
-        )
-        .await;
+        let sdk = resilience_tests::sdk(resilience_tests::platform::HOME).await;
+        let key = resilience_tests::ConfigKey::create(&sdk).await;
+        resilience_tests::put_config_parameter(&sdk, &key, &parameter, &p.config).await;
         let event = p.alarm_event("api-5xx", SOUTH, "ALARM", chrono::Utc::now());
         let api = RuntimeApi::start().await;
         let mut env = p.env();
         env.push(("AWS_ENDPOINT_URL", endpoint.clone()));
         env.push(("RESILIENCE_CONFIG_PARAMETER", parameter));
+        env.push(("RESILIENCE_CONFIG_SIGNER", key.public_key));
         let started = Instant::now();
         let _f = FunctionProcess::spawn_path(&release("dns-failover"), &api, &env);
         let out = api.invoke(&event).await.expect("cold reaction, configuration parameter");

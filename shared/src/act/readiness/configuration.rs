@@ -1,17 +1,25 @@
 //! Reading the configuration a region's functions run with: the SSM parameter, parsed and
 //! compared with the configuration of this check. Regions that run different documents fail
-//! over by different rules, so a drifted or invalid parameter fails.
+//! over by different rules, so a drifted or invalid parameter fails; so does a version the
+//! functions refuse (not signed by the deploy: `config::signed`).
 
 use super::ReadinessProbe;
 use super::read::{code_of, failure};
 use crate::config::SuiteConfig;
+use crate::config::signed::{self, Signer};
 use crate::decide::readiness::{self as grade, Area, Grade, Item};
 use crate::model::Region;
 
 impl ReadinessProbe {
     /// The configuration parameter in `region`: it exists, is valid, and is the same document
     /// as `config` (a warning when no parameter was named).
-    pub(super) async fn configuration(&self, config: &SuiteConfig, region: &Region, parameter: Option<&str>) -> Vec<Item> {
+    pub(super) async fn configuration(
+        &self,
+        config: &SuiteConfig,
+        region: &Region,
+        parameter: Option<&str>,
+        signer: Option<&Signer>,
+    ) -> Vec<Item> {
         let item = "configuration parameter";
         let Some(name) = parameter else {
             return vec![Item::new(
@@ -49,7 +57,26 @@ impl ReadinessProbe {
         let p = out.parameter();
         let text = p.and_then(|p| p.value()).unwrap_or_default();
         let version = p.map_or(0, |p| p.version());
-        vec![match SuiteConfig::from_text(name, text, |_| None) {
+        let opened = match signer {
+            Some(key) => key.open(text).map(|v| (v.config, "signed by the deploy")),
+            None => signed::parse(text).map(|e| (e.config, "signature not checked: RESILIENCE_CONFIG_SIGNER not set")),
+        };
+        let (text, signature) = match opened {
+            Ok(opened) => opened,
+            Err(refusal) => {
+                return vec![Item::new(
+                    Area::Configuration,
+                    region.as_str(),
+                    item,
+                    Grade::Fail,
+                    format!(
+                        "version {version} of {name} in {region} is refused by the functions: {refusal}; warm ones keep the version in force, cold ones start on the newest signed version in its history"
+                    ),
+                    "write the configuration with make deploy-config (it signs with the deploy's key); if nobody here wrote it, someone in the account can write the parameter: see docs/security.md",
+                )];
+            }
+        };
+        vec![match SuiteConfig::from_text(name, &text, |_| None) {
             Err(e) => Item::new(
                 Area::Configuration,
                 region.as_str(),
@@ -74,7 +101,7 @@ impl ReadinessProbe {
                 Area::Configuration,
                 region.as_str(),
                 item,
-                format!("version {version}, valid, sha256 {}", digest(&deployed)),
+                format!("version {version}, {signature}, valid, sha256 {}", digest(&deployed)),
             ),
         }]
     }

@@ -266,6 +266,7 @@ mod tests {
         use aws_sdk_route53::types::AcceleratedRecoveryStatus;
         let drained = CheckInputs {
             config_parameter: None,
+            config_signer: None,
             recorded_drained: Some(BTreeSet::from([region("eu-south-1")])),
         };
         let items = probe(&dns_rules("192.0.2.20", AcceleratedRecoveryStatus::Enabled))

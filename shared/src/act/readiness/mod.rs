@@ -54,6 +54,9 @@ pub struct CheckInputs {
     /// The SSM parameter the functions read their configuration from (`None`: not deployed
     /// from a parameter, e.g. the CLI with a local file and no `--parameter`).
     pub config_parameter: Option<String>,
+    /// The configuration key the stack pins (`RESILIENCE_CONFIG_SIGNER`): the parameter's
+    /// version is checked to be one the functions accept (`None`: its signature is not checked).
+    pub config_signer: Option<crate::config::signed::Signer>,
     /// The regions the suite recorded as drained (`None`: the state could not be read).
     pub recorded_drained: Option<BTreeSet<Region>>,
 }
@@ -79,7 +82,7 @@ impl ReadinessProbe {
                 self.data(config, r),
                 self.notifications(config, r),
                 self.permissions(config, r),
-                self.configuration(config, r, inputs.config_parameter.as_deref()),
+                self.configuration(config, r, inputs.config_parameter.as_deref(), inputs.config_signer.as_ref()),
             );
             [a, b, c, d, e, f].concat()
         });
