@@ -14,7 +14,7 @@ use serde_json::Value;
 /// An operator command to sign and send.
 #[derive(clap::Args, Debug)]
 pub struct SendArgs {
-    #[arg(value_parser = ["failover", "failback", "freeze", "unfreeze", "verify-now", "throttle", "release"])]
+    #[arg(value_parser = ["failover", "failback", "freeze", "unfreeze", "verify-now", "throttle", "release", "clear-health-issues"])]
     pub command: String,
     /// failover: where traffic goes; failback: the region to restore.
     #[arg(long)]
@@ -275,6 +275,7 @@ pub async fn send(cx: &Ctx, args: SendArgs) -> Result<(), String> {
         "unfreeze" => OperatorCommandKind::Unfreeze,
         "verify-now" => OperatorCommandKind::VerifyNow,
         "throttle" => OperatorCommandKind::Throttle,
+        "clear-health-issues" => OperatorCommandKind::ClearHealthIssues,
         _ => OperatorCommandKind::Release,
     };
     let key_id = cli::signing_key(config, region, key.as_deref()).map_err(|e| e.to_string())?;

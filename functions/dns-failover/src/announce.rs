@@ -135,6 +135,13 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 format!("dns-failover unfrozen by {by}"),
                 "Automatic DNS actions are enabled again.".to_owned(),
             ),
+            Decision::ClearHealthIssues { region, by } => (
+                Severity::Warning,
+                format!("AWS Health issues of {region} cleared by {by}"),
+                format!(
+                    "{region}'s open AWS Health issues no longer count towards its health; a new event counts again.\nAudit record {audit_id}."
+                ),
+            ),
             Decision::Refused { why } => (
                 Severity::Warning,
                 "Operator command refused".to_owned(),

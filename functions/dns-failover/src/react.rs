@@ -53,11 +53,11 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         metrics: &mut Metrics,
         started: Instant,
     ) -> Result<(String, Answer), FailoverError> {
-        let mut read = self.read(signal).await?;
+        let (mut read, marked) = self.read(signal).await?;
         let judged = failover::judge(
             &self.config,
             &read.state,
-            signal,
+            marked.as_ref().unwrap_or(signal),
             &read.health,
             (&self.region, read.now),
             read.refusal.take(),
@@ -77,34 +77,50 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     }
 
     /// The inputs: the DNS state (queued notifications sent first), every region's health, and
-    /// an AWS Health "open" claim checked with the Health API (whoever can invoke this function
-    /// can hand it one).
-    async fn read(&self, signal: &Signal) -> Result<Read, FailoverError> {
+    /// an AWS Health claim (open or closed) checked with the Health API: whoever can invoke this
+    /// function can hand it one. The signal comes back marked when it counts unconfirmed.
+    async fn read(&self, signal: &Signal) -> Result<(Read, Option<Signal>), FailoverError> {
         let (stored, version, mut state) =
             resilience_core::documents::dns::read(&self.config, &self.region, &self.store, &self.peers).await?;
         let mut actions = self.flush_outbox(&mut state).await;
         let health: HealthView = self.health.read(&self.config).await;
         let now = Utc::now();
+        let mut marked = None;
         let refusal = match &signal.kind {
-            SignalKind::Health(h) if h.status == HealthStatus::Open => {
-                let checked = self.health_api.confirm(&h.event_arn).await;
-                actions.push(health_check_record(&h.event_arn, &checked));
+            SignalKind::Health(h) if matches!(h.status, HealthStatus::Open | HealthStatus::Closed) => {
+                let checked = self.health_api.confirm(h).await;
+                let counted = !self.config.health_events.confirm || !matches!(checked, HealthCheck::Unconfirmable(_));
+                actions.push(health_check_record(&h.event_arn, &checked, counted));
                 match checked {
                     HealthCheck::Denied(why) => Some(format!("AWS Health event refused: {why}")),
-                    _ => None,
+                    HealthCheck::Unconfirmable(why) if !counted => Some(format!(
+                        "AWS Health event not counted: the Health API cannot confirm it ({why}) and health_events.confirm is on"
+                    )),
+                    HealthCheck::Unconfirmable(_) => {
+                        let mut taken = signal.clone();
+                        if let SignalKind::Health(h) = &mut taken.kind {
+                            h.taken_as_it_came = true;
+                        }
+                        marked = Some(taken);
+                        None
+                    }
+                    HealthCheck::Confirmed => None,
                 }
             }
             _ => None,
         };
-        Ok(Read {
-            stored,
-            version,
-            state,
-            health,
-            actions,
-            now,
-            refusal,
-        })
+        Ok((
+            Read {
+                stored,
+                version,
+                state,
+                health,
+                actions,
+                now,
+                refusal,
+            },
+            marked,
+        ))
     }
 
     /// The periodic re-check also compares each switch with the recorded state; one region
@@ -184,7 +200,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 };
                 (outcome, next, refused)
             }
-            Decision::Freeze { .. } | Decision::Unfreeze { .. } => (Outcome::Succeeded, failover::apply(observed, decision, now), false),
+            Decision::Freeze { .. } | Decision::Unfreeze { .. } | Decision::ClearHealthIssues { .. } => {
+                (Outcome::Succeeded, failover::apply(observed, decision, now), false)
+            }
             Decision::Refused { .. } | Decision::NoAction(_) => (Outcome::Skipped, observed.clone(), false),
         };
         Done {
@@ -385,7 +403,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
 }
 
 /// The Health API's answer to an AWS Health claim, as an action of the audit record.
-fn health_check_record(event_arn: &str, checked: &HealthCheck) -> ActionRecord {
+fn health_check_record(event_arn: &str, checked: &HealthCheck, counted: bool) -> ActionRecord {
     ActionRecord {
         action: format!("health:DescribeEvents {event_arn}"),
         outcome: match checked {
@@ -393,9 +411,12 @@ fn health_check_record(event_arn: &str, checked: &HealthCheck) -> ActionRecord {
             _ => Outcome::Succeeded,
         },
         detail: match checked {
-            HealthCheck::Confirmed => "open in AWS Health".to_owned(),
+            HealthCheck::Confirmed => "confirmed by AWS Health: same service, category, region and status".to_owned(),
             HealthCheck::Denied(why) => why.clone(),
-            HealthCheck::Unconfirmable(why) => format!("not confirmable, taken as it came: {why}"),
+            HealthCheck::Unconfirmable(why) if counted => {
+                format!("not confirmable, taken as it came (health_events.confirm is off): {why}")
+            }
+            HealthCheck::Unconfirmable(why) => format!("not confirmable, not counted: {why}"),
         },
         millis: 0,
         confirm_ms: None,

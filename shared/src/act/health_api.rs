@@ -1,21 +1,24 @@
 //! Confirms an AWS Health event with the Health API before it counts: whoever can invoke
-//! dns-failover can hand it an "open" event for any region. The API answers only accounts with
-//! a Business, Enterprise On-Ramp or Enterprise support plan (`SubscriptionRequiredException`
+//! dns-failover can hand it an "open" event for any region (blocking failover to it) or a
+//! "closed" one (erasing a real issue). The event counts only if AWS Health has that ARN with
+//! the same service, category, region and status. The API answers only accounts with a
+//! Business, Enterprise On-Ramp or Enterprise support plan (`SubscriptionRequiredException`
 //! otherwise, "AWS Health API reference"), from its global endpoint in us-east-1; where it
-//! cannot answer, the event is taken as it came (and expires: `health_events.expire_hours`).
+//! cannot answer, the event does not count unless `health_events.confirm` is off.
 
 use crate::aws::clients::AwsClients;
 use crate::model::said;
-use aws_sdk_health::types::{EventFilter, EventStatusCode};
+use crate::signal::{HealthEvent, HealthStatus};
+use aws_sdk_health::types::{Event, EventFilter, EventStatusCode};
 
 /// What the Health API says of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HealthCheck {
-    /// Known to AWS Health and open.
+    /// Known to AWS Health as the event says (service, category, region, status).
     Confirmed,
-    /// Not known to AWS Health, or not open there: the event is not believed.
+    /// Not known to AWS Health, or different there: the event is not believed.
     Denied(String),
-    /// The API could not answer (no support plan, no endpoint, an error): taken as it came.
+    /// The API could not answer (no support plan, no endpoint, an error).
     Unconfirmable(String),
 }
 
@@ -45,21 +48,54 @@ impl HealthApi {
         }
     }
 
-    /// DescribeEvents for `event_arn`: open there, known but not open, unknown, or no answer.
-    pub async fn confirm(&self, event_arn: &str) -> HealthCheck {
-        let filter = EventFilter::builder().event_arns(event_arn).build();
+    /// DescribeEvents for the claim's ARN: the same event there, a different one, none, or no
+    /// answer.
+    pub async fn confirm(&self, claim: &HealthEvent) -> HealthCheck {
+        let arn = claim.event_arn.as_str();
+        let filter = EventFilter::builder().event_arns(arn).build();
         match self.client().describe_events().filter(filter).send().await {
-            Ok(out) => match out.events().iter().find(|e| e.arn() == Some(event_arn)) {
-                Some(e) if e.status_code() == Some(&EventStatusCode::Open) => HealthCheck::Confirmed,
-                Some(e) => HealthCheck::Denied(format!(
-                    "AWS Health has event {event_arn} as {}, not open",
-                    e.status_code().map(|s| s.as_str()).unwrap_or("without a status")
-                )),
-                None => HealthCheck::Denied(format!("AWS Health has no event {event_arn} (a forged event, or not visible yet)")),
+            Ok(out) => match out.events().iter().find(|e| e.arn() == Some(arn)) {
+                None => HealthCheck::Denied(format!("AWS Health has no event {arn} (a forged event, or not visible yet)")),
+                Some(e) => match differences(claim, e) {
+                    d if d.is_empty() => HealthCheck::Confirmed,
+                    d => HealthCheck::Denied(format!("AWS Health has event {arn} with {}", d.join(", "))),
+                },
             },
             Err(e) => HealthCheck::Unconfirmable(format!("health:DescribeEvents: {}", said(&e))),
         }
     }
+}
+
+/// What AWS Health says differently of the event than the claim.
+fn differences(claim: &HealthEvent, e: &Event) -> Vec<String> {
+    let status = match claim.status {
+        HealthStatus::Open => EventStatusCode::Open,
+        HealthStatus::Closed => EventStatusCode::Closed,
+        HealthStatus::Upcoming => EventStatusCode::Upcoming,
+    };
+    let said = |v: Option<&str>| v.unwrap_or("nothing").to_owned();
+    let mut out = Vec::new();
+    if e.service() != Some(claim.service.as_str()) {
+        out.push(format!("service {}, not {}", said(e.service()), claim.service));
+    }
+    if e.event_type_category().map(|c| c.as_str()) != Some(claim.category.as_str()) {
+        out.push(format!(
+            "category {}, not {}",
+            said(e.event_type_category().map(|c| c.as_str())),
+            claim.category
+        ));
+    }
+    if e.region() != Some(claim.region.as_str()) {
+        out.push(format!("region {}, not {}", said(e.region()), claim.region));
+    }
+    if e.status_code() != Some(&status) {
+        out.push(format!(
+            "status {}, not {}",
+            said(e.status_code().map(|s| s.as_str())),
+            status.as_str()
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -67,7 +103,7 @@ mod tests {
     //! Answers the emulator cannot give (it has no Health API), with aws-smithy-mocks.
     use super::*;
     use aws_sdk_health::operation::describe_events::{DescribeEventsError, DescribeEventsOutput};
-    use aws_sdk_health::types::Event;
+    use aws_sdk_health::types::EventTypeCategory;
     use aws_smithy_mocks::{mock, mock_client};
 
     const ARN: &str = "arn:aws:health:eu-south-1::event/LAMBDA/AWS_LAMBDA_OPERATIONAL_ISSUE/AWS_LAMBDA_OPERATIONAL_ISSUE_1";
@@ -76,31 +112,92 @@ mod tests {
         HealthApi::with_client(mock_client!(aws_sdk_health, [&rule]))
     }
 
-    fn event(status: EventStatusCode) -> aws_smithy_mocks::Rule {
+    fn claim(status: HealthStatus) -> HealthEvent {
+        HealthEvent {
+            event_arn: ARN.into(),
+            service: "LAMBDA".into(),
+            event_type_code: "AWS_LAMBDA_OPERATIONAL_ISSUE".into(),
+            category: "issue".into(),
+            status,
+            region: "eu-south-1".parse().unwrap(),
+            description: None,
+            taken_as_it_came: false,
+        }
+    }
+
+    /// AWS Health's answer: the event with these fields.
+    fn answer(service: &'static str, category: EventTypeCategory, region: &'static str, status: EventStatusCode) -> aws_smithy_mocks::Rule {
         mock!(aws_sdk_health::Client::describe_events).then_output(move || {
             DescribeEventsOutput::builder()
-                .events(Event::builder().arn(ARN).status_code(status.clone()).build())
+                .events(
+                    Event::builder()
+                        .arn(ARN)
+                        .service(service)
+                        .event_type_category(category.clone())
+                        .region(region)
+                        .status_code(status.clone())
+                        .build(),
+                )
                 .build()
         })
     }
 
-    #[tokio::test]
-    async fn an_open_event_known_to_aws_health_is_confirmed() {
-        assert_eq!(api(event(EventStatusCode::Open)).confirm(ARN).await, HealthCheck::Confirmed);
+    fn issue(status: EventStatusCode) -> aws_smithy_mocks::Rule {
+        answer("LAMBDA", EventTypeCategory::Issue, "eu-south-1", status)
     }
 
     #[tokio::test]
-    async fn an_event_aws_health_does_not_have_open_is_denied() {
-        let closed = api(event(EventStatusCode::Closed)).confirm(ARN).await;
-        assert!(matches!(&closed, HealthCheck::Denied(w) if w.contains("closed")), "{closed:?}");
+    async fn an_open_or_closed_event_aws_health_has_as_claimed_is_confirmed() {
+        assert_eq!(
+            api(issue(EventStatusCode::Open)).confirm(&claim(HealthStatus::Open)).await,
+            HealthCheck::Confirmed
+        );
+        assert_eq!(
+            api(issue(EventStatusCode::Closed)).confirm(&claim(HealthStatus::Closed)).await,
+            HealthCheck::Confirmed
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_aws_health_has_otherwise_or_not_at_all_is_denied_naming_each_difference() {
+        let closed = api(issue(EventStatusCode::Closed)).confirm(&claim(HealthStatus::Open)).await;
+        assert!(
+            matches!(&closed, HealthCheck::Denied(w) if w.contains("status closed, not open")),
+            "{closed:?}"
+        );
+        // A forged "closed" for a real open issue would erase it.
+        let open = api(issue(EventStatusCode::Open)).confirm(&claim(HealthStatus::Closed)).await;
+        assert!(
+            matches!(&open, HealthCheck::Denied(w) if w.contains("status open, not closed")),
+            "{open:?}"
+        );
+        // Any open event's ARN passed before: a months-long scheduled change in another service and region.
+        let scheduled = api(answer(
+            "EC2",
+            EventTypeCategory::ScheduledChange,
+            "us-east-1",
+            EventStatusCode::Open,
+        ))
+        .confirm(&claim(HealthStatus::Open))
+        .await;
+        let HealthCheck::Denied(why) = &scheduled else {
+            panic!("{scheduled:?}")
+        };
+        for part in [
+            "service EC2, not LAMBDA",
+            "category scheduledChange, not issue",
+            "region us-east-1, not eu-south-1",
+        ] {
+            assert!(why.contains(part), "{part}: {why}");
+        }
         let none = api(mock!(aws_sdk_health::Client::describe_events).then_output(|| DescribeEventsOutput::builder().build()))
-            .confirm(ARN)
+            .confirm(&claim(HealthStatus::Open))
             .await;
         assert!(matches!(&none, HealthCheck::Denied(w) if w.contains("no event")), "{none:?}");
     }
 
     #[tokio::test]
-    async fn an_account_without_a_support_plan_cannot_confirm_and_the_event_is_taken_as_it_came() {
+    async fn an_account_without_a_support_plan_cannot_confirm() {
         let rule = mock!(aws_sdk_health::Client::describe_events).then_error(|| {
             DescribeEventsError::generic(
                 aws_smithy_types::error::ErrorMetadata::builder()
@@ -109,7 +206,7 @@ mod tests {
                     .build(),
             )
         });
-        let r = api(rule).confirm(ARN).await;
+        let r = api(rule).confirm(&claim(HealthStatus::Open)).await;
         assert!(
             matches!(&r, HealthCheck::Unconfirmable(w) if w.contains("SubscriptionRequired")),
             "{r:?}"

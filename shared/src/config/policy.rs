@@ -122,6 +122,10 @@ pub struct HealthEventConfig {
     /// delivery is best effort, and an event that never closes must not block failover to, or
     /// failback from, its region for ever.
     pub expire_hours: u64,
+    /// An event counts only when the Health API confirms it (same ARN, service, category,
+    /// region and status). Off: an event the API cannot answer for (no Business or Enterprise
+    /// support plan) is taken as it came, and never stops a signed manual command.
+    pub confirm: bool,
 }
 
 impl Default for HealthEventConfig {
@@ -130,6 +134,7 @@ impl Default for HealthEventConfig {
             services: ["LAMBDA", "APIGATEWAY", "DYNAMODB", "ROUTE53"].map(String::from).to_vec(),
             decisive: false,
             expire_hours: 24,
+            confirm: true,
         }
     }
 }

@@ -37,6 +37,8 @@ pub enum DecisionName {
     Failback,
     Freeze,
     Unfreeze,
+    /// An operator cleared a region's open AWS Health issues.
+    ClearHealthIssues,
     /// A command or input that was deliberately not obeyed.
     Refused,
     NoAction,
@@ -61,6 +63,7 @@ impl DecisionName {
             DecisionName::Failback => "failback",
             DecisionName::Freeze => "freeze",
             DecisionName::Unfreeze => "unfreeze",
+            DecisionName::ClearHealthIssues => "clear-health-issues",
             DecisionName::Refused => "refused",
             DecisionName::NoAction => "no-action",
             DecisionName::Inconclusive => "inconclusive",

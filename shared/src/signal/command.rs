@@ -29,10 +29,13 @@ pub enum OperatorCommandKind {
     VerifyNow,
     Throttle,
     Release,
+    /// Forget a region's open AWS Health issues (a claim the Health API cannot settle, or an
+    /// issue AWS never closed).
+    ClearHealthIssues,
 }
 
 impl OperatorCommandKind {
-    pub const ALL: [OperatorCommandKind; 7] = [
+    pub const ALL: [OperatorCommandKind; 8] = [
         OperatorCommandKind::Failover,
         OperatorCommandKind::Failback,
         OperatorCommandKind::Freeze,
@@ -40,6 +43,7 @@ impl OperatorCommandKind {
         OperatorCommandKind::VerifyNow,
         OperatorCommandKind::Throttle,
         OperatorCommandKind::Release,
+        OperatorCommandKind::ClearHealthIssues,
     ];
 
     /// The EventBridge `detail-type` of this command.
@@ -52,6 +56,7 @@ impl OperatorCommandKind {
             OperatorCommandKind::VerifyNow => "Resilience Verify Now Command",
             OperatorCommandKind::Throttle => "Resilience Throttle Command",
             OperatorCommandKind::Release => "Resilience Release Command",
+            OperatorCommandKind::ClearHealthIssues => "Resilience Clear Health Issues Command",
         }
     }
 

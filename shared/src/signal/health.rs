@@ -24,6 +24,11 @@ pub struct HealthEvent {
     /// The region the event is about.
     pub region: Region,
     pub description: Option<String>,
+    /// Counted although the Health API could not confirm it (`health_events.confirm = false`):
+    /// set by the handler after its check, never by the sender. Such an issue never stops a
+    /// signed manual command.
+    #[serde(default)]
+    pub taken_as_it_came: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +102,7 @@ pub(crate) fn health_signal(detail: Value, id: &str, time: DateTime<Utc>, event_
             status,
             region,
             description,
+            taken_as_it_came: false,
         }),
     })
 }

@@ -127,8 +127,19 @@ fn health_api_with(events: Vec<aws_sdk_health::types::Event>) -> resilience_core
     resilience_core::act::health_api::HealthApi::with_client(aws_smithy_mocks::mock_client!(aws_sdk_health, [&rule]))
 }
 
+/// AWS Health's record of `arn`: service, category, region and status as given.
+fn health_record(arn: &str, service: &str, category: &str, region: &str, status: &str) -> aws_sdk_health::types::Event {
+    aws_sdk_health::types::Event::builder()
+        .arn(arn)
+        .service(service)
+        .event_type_category(aws_sdk_health::types::EventTypeCategory::from(category))
+        .region(region)
+        .status_code(aws_sdk_health::types::EventStatusCode::from(status))
+        .build()
+}
+
 #[tokio::test]
-async fn an_open_health_event_aws_health_does_not_have_is_refused_and_one_it_has_counts() {
+async fn a_health_event_counts_only_as_aws_health_has_it_open_or_closed() {
     let p = Platform::provision(&["control-plane"]).await;
     p.set_alarm(SOUTH, "api-5xx", StateValue::Alarm).await;
     let mut config = p.config.clone();
@@ -137,25 +148,58 @@ async fn an_open_health_event_aws_health_does_not_have_is_refused_and_one_it_has
     h.config = SuiteConfig::from_json(&config.to_string()).unwrap();
     let event = resilience_tests::fixture("health-event.json");
     let arn = event["detail"]["eventArn"].as_str().unwrap().to_owned();
+    let update = |n: u32, status: &str| {
+        let mut e = event.clone();
+        e["id"] = serde_json::json!(uuid::Uuid::new_v4().to_string());
+        e["detail"]["lastUpdatedTime"] = serde_json::json!(format!("Tue, 24 Nov 2026 17:{n:02}:41 GMT"));
+        e["detail"]["statusCode"] = serde_json::json!(status);
+        e
+    };
 
     // Forged: AWS Health has no such event. Refused, audited, nothing drained.
     h.health_api = health_api_with(vec![]);
     let out = h.handle(event.clone()).await.unwrap();
     assert_eq!(out["decision"]["decision"], "refused", "{out}");
     assert!(out.to_string().contains("has no event"), "{out}");
+    // Forged with the ARN of a real, open event of another kind (a months-long scheduled
+    // change of another service elsewhere): refused, naming each difference.
+    h.health_api = health_api_with(vec![health_record(&arn, "EC2", "scheduledChange", "us-east-1", "open")]);
+    let out = h.handle(update(5, "open")).await.unwrap();
+    assert_eq!(out["decision"]["decision"], "refused", "{out}");
+    for part in [
+        "service EC2, not LAMBDA",
+        "category scheduledChange, not issue",
+        "region us-east-1, not eu-south-1",
+    ] {
+        assert!(out.to_string().contains(part), "{part}: {out}");
+    }
+    // The Health API cannot answer (no Business or Enterprise support plan): not counted
+    // while health_events.confirm is on (the default).
+    h.health_api = resilience_core::act::health_api::HealthApi::with_client(aws_smithy_mocks::mock_client!(
+        aws_sdk_health,
+        [&aws_smithy_mocks::mock!(aws_sdk_health::Client::describe_events).then_error(|| {
+            aws_sdk_health::operation::describe_events::DescribeEventsError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("SubscriptionRequiredException")
+                    .message("The AWS Premium Support Subscription is required to use this service.")
+                    .build(),
+            )
+        })]
+    ));
+    let out = h.handle(update(8, "open")).await.unwrap();
+    assert_eq!(out["decision"]["decision"], "refused", "{out}");
+    assert!(out.to_string().contains("health_events.confirm is on"), "{out}");
     assert_eq!(p.weights().await[SOUTH], 100);
 
-    // The issue's next update, open in AWS Health: it counts, and decides the failover.
-    h.health_api = health_api_with(vec![
-        aws_sdk_health::types::Event::builder()
-            .arn(&arn)
-            .status_code(aws_sdk_health::types::EventStatusCode::Open)
-            .build(),
-    ]);
-    let mut again = event.clone();
-    again["id"] = serde_json::json!(uuid::Uuid::new_v4().to_string());
-    again["detail"]["lastUpdatedTime"] = serde_json::json!("Tue, 24 Nov 2026 17:12:41 GMT");
-    let out = h.handle(again).await.unwrap();
+    // The issue's next update, open in AWS Health as claimed: it counts, and decides the failover.
+    h.health_api = health_api_with(vec![health_record(&arn, "LAMBDA", "issue", SOUTH, "open")]);
+    let out = h.handle(update(12, "open")).await.unwrap();
     assert_eq!(out["decision"]["decision"], "failover", "{out}");
-    assert!(out.to_string().contains("open in AWS Health"), "{out}");
+    assert!(out.to_string().contains("confirmed by AWS Health"), "{out}");
+
+    // A forged "closed" while AWS Health still has it open would erase the issue: refused.
+    h.health_api = health_api_with(vec![health_record(&arn, "LAMBDA", "issue", SOUTH, "open")]);
+    let out = h.handle(update(15, "closed")).await.unwrap();
+    assert_eq!(out["decision"]["decision"], "refused", "{out}");
+    assert!(out.to_string().contains("status open, not closed"), "{out}");
 }

@@ -35,6 +35,11 @@ pub enum Decision {
     Unfreeze {
         by: String,
     },
+    /// A signed command forgets `region`'s open AWS Health issues.
+    ClearHealthIssues {
+        region: Region,
+        by: String,
+    },
     /// An operator command that is not obeyed: its sender or principal is not allowed, or a
     /// safety rule stops it (traffic is never moved to a region that is not healthy).
     Refused {
@@ -104,6 +109,7 @@ impl Decision {
             Decision::Failback(_) => DecisionName::Failback,
             Decision::Freeze { .. } => DecisionName::Freeze,
             Decision::Unfreeze { .. } => DecisionName::Unfreeze,
+            Decision::ClearHealthIssues { .. } => DecisionName::ClearHealthIssues,
             Decision::Refused { .. } => DecisionName::Refused,
             Decision::NoAction(_) => DecisionName::NoAction,
         }
@@ -115,6 +121,7 @@ impl Decision {
             Decision::Failback(p) => format!("restore {} to DNS: {}", p.region, p.why),
             Decision::Freeze { by } => format!("frozen by {by}: no automatic action until unfrozen"),
             Decision::Unfreeze { by } => format!("unfrozen by {by}"),
+            Decision::ClearHealthIssues { region, by } => format!("open AWS Health issues of {region} cleared by {by}"),
             Decision::Refused { why } => why.clone(),
             Decision::NoAction(n) => n.why.clone(),
         }

@@ -167,9 +167,17 @@ fn on_command(
         };
     }
     let by = cmd.detail.requested_by.clone();
+    let state = &state.for_manual_command();
     let decided = match cmd.command {
         OperatorCommandKind::Freeze => Decision::Freeze { by },
         OperatorCommandKind::Unfreeze => Decision::Unfreeze { by },
+        OperatorCommandKind::ClearHealthIssues => match &cmd.detail.region {
+            None => none(NoActionReason::UnknownRegion, "clear-health-issues command names no region"),
+            Some(region) => Decision::ClearHealthIssues {
+                region: region.clone(),
+                by,
+            },
+        },
         OperatorCommandKind::Failover => match &cmd.detail.region {
             None => none(NoActionReason::UnknownRegion, "failover command names no target region"),
             Some(target) => manual_failover(config, state, health, target, &by, &cmd.detail.reason),

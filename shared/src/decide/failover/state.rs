@@ -46,9 +46,26 @@ pub struct DnsState {
     /// `health_events.expire_hours` without its closing event.
     #[serde(default)]
     pub health_issue_seen: BTreeMap<String, DateTime<Utc>>,
+    /// The open issues counted although the Health API could not confirm them
+    /// (`health_events.confirm = false`): they never stop a signed manual command.
+    #[serde(default)]
+    pub unconfirmed_health_issues: BTreeSet<String>,
     /// Notifications that could not be sent yet; the next invocation sends them first.
     #[serde(default)]
     pub outbox: Vec<crate::model::Notification>,
+}
+
+impl DnsState {
+    /// The state as a signed manual command sees it: open AWS Health issues that the Health
+    /// API did not confirm do not count (anyone who can invoke the function can claim one).
+    pub fn for_manual_command(&self) -> DnsState {
+        let mut view = self.clone();
+        for issues in view.open_health_issues.values_mut() {
+            issues.retain(|arn| !self.unconfirmed_health_issues.contains(arn));
+        }
+        view.open_health_issues.retain(|_, issues| !issues.is_empty());
+        view
+    }
 }
 
 /// A switch that does not say what the state records: changed outside the suite (a drain
@@ -126,6 +143,11 @@ pub fn observe(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: 
             HealthStatus::Open if h.category == "issue" => {
                 issues.insert(h.event_arn.clone());
                 next.health_issue_seen.entry(h.event_arn.clone()).or_insert(now);
+                if h.taken_as_it_came {
+                    next.unconfirmed_health_issues.insert(h.event_arn.clone());
+                } else {
+                    next.unconfirmed_health_issues.remove(&h.event_arn);
+                }
             }
             HealthStatus::Open => {}
             HealthStatus::Closed => {
@@ -147,6 +169,7 @@ pub fn observe(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: 
     next.open_health_issues.retain(|_, issues| !issues.is_empty());
     let open: BTreeSet<&String> = next.open_health_issues.values().flatten().collect();
     next.health_issue_seen.retain(|arn, _| open.contains(arn));
+    next.unconfirmed_health_issues.retain(|arn| open.contains(arn));
     for region in config.regions.keys() {
         // A reading we did not get says nothing: the healthy period neither starts nor ends.
         if health.get(region).is_some_and(|h| h.unread.is_some()) {
@@ -239,6 +262,12 @@ pub fn apply(state: &DnsState, decision: &Decision, now: DateTime<Utc>) -> DnsSt
         Decision::Unfreeze { .. } => {
             next.frozen = false;
             next.frozen_at = Some(now);
+        }
+        Decision::ClearHealthIssues { region, .. } => {
+            for arn in next.open_health_issues.remove(region).unwrap_or_default() {
+                next.health_issue_seen.remove(&arn);
+                next.unconfirmed_health_issues.remove(&arn);
+            }
         }
         Decision::Refused { .. } | Decision::NoAction(_) => {}
     }

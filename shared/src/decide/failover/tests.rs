@@ -494,6 +494,7 @@ fn open_health_issue_is_one_vote_towards_quorum() {
             status: HealthStatus::Open,
             region: r(SOUTH),
             description: None,
+            taken_as_it_came: false,
         }),
     };
     let h = view(&c, 1, 0);
@@ -521,6 +522,7 @@ fn an_open_health_issue_closes_on_its_closing_event_or_expires_without_it() {
             status,
             region: r(SOUTH),
             description: None,
+            taken_as_it_came: false,
         }),
     };
     let h = view(&c, 0, 0);
@@ -558,6 +560,7 @@ fn an_open_scheduled_change_is_not_evidence_of_failure_and_does_not_block_a_targ
             status: HealthStatus::Open,
             region: r(region),
             description: None,
+            taken_as_it_came: false,
         }),
     };
     // One alarm in ALARM plus an open notice for the failing region: no quorum.
@@ -572,6 +575,88 @@ fn an_open_scheduled_change_is_not_evidence_of_failure_and_does_not_block_a_targ
     let state = observe(&c, &DnsState::default(), &notice(NORTH), &view(&c, 3, 0), t0());
     let d = on_south_5xx(&c, &state, &view(&c, 3, 0));
     assert!(matches!(d, Decision::Failover(_)), "{d:?}");
+}
+
+#[test]
+fn an_issue_the_health_api_could_not_confirm_blocks_automation_but_never_a_signed_manual_command() {
+    let c = config();
+    let open_in_north = |taken_as_it_came: bool| Signal {
+        key: "health:north".into(),
+        at: t0(),
+        channel: Channel::EventBridge,
+        kind: SignalKind::Health(HealthEvent {
+            event_arn: "arn:aws:health:eu-north-1::event/LAMBDA/AWS_LAMBDA_OPERATIONAL_ISSUE/1".into(),
+            service: "LAMBDA".into(),
+            event_type_code: "AWS_LAMBDA_OPERATIONAL_ISSUE".into(),
+            category: "issue".into(),
+            status: HealthStatus::Open,
+            region: r(NORTH),
+            description: None,
+            taken_as_it_came,
+        }),
+    };
+    let h = view(&c, 3, 0);
+    let manual = command(OperatorCommandKind::Failover, Some(NORTH));
+    for (taken, manual_passes) in [(true, true), (false, false)] {
+        let state = observe(&c, &DnsState::default(), &open_in_north(taken), &h, t0());
+        assert_eq!(state.unconfirmed_health_issues.len(), usize::from(taken));
+        // Automation stays careful either way: the backup region has an open issue.
+        assert!(
+            !matches!(on_south_5xx(&c, &state, &h), Decision::Failover(_)),
+            "automatic failover into an open issue"
+        );
+        let d = decide(&c, &state, &manual, &h, t0());
+        assert_eq!(
+            matches!(d, Decision::Failover(_)),
+            manual_passes,
+            "taken as it came: {taken}: {d:?}"
+        );
+    }
+}
+
+#[test]
+fn a_signed_command_clears_a_regions_open_health_issues_and_a_manual_failover_may_then_go_there() {
+    let c = config();
+    let h = view(&c, 3, 0);
+    let issue = Signal {
+        key: "health:north".into(),
+        at: t0(),
+        channel: Channel::EventBridge,
+        kind: SignalKind::Health(HealthEvent {
+            event_arn: "arn:aws:health:eu-north-1::event/LAMBDA/AWS_LAMBDA_OPERATIONAL_ISSUE/2".into(),
+            service: "LAMBDA".into(),
+            event_type_code: "AWS_LAMBDA_OPERATIONAL_ISSUE".into(),
+            category: "issue".into(),
+            status: HealthStatus::Open,
+            region: r(NORTH),
+            description: None,
+            taken_as_it_came: false,
+        }),
+    };
+    let state = observe(&c, &DnsState::default(), &issue, &h, t0());
+    let manual = command(OperatorCommandKind::Failover, Some(NORTH));
+    assert!(!matches!(decide(&c, &state, &manual, &h, t0()), Decision::Failover(_)));
+    let clear = command(OperatorCommandKind::ClearHealthIssues, Some(NORTH));
+    let d = decide(&c, &state, &clear, &h, t0());
+    assert_eq!(
+        d,
+        Decision::ClearHealthIssues {
+            region: r(NORTH),
+            by: "arn:aws:iam::123456789012:role/aworld-oncall".into()
+        }
+    );
+    let cleared = apply(&state, &d, t0());
+    assert!(
+        cleared.open_health_issues.is_empty() && cleared.health_issue_seen.is_empty(),
+        "{cleared:?}"
+    );
+    assert!(matches!(decide(&c, &cleared, &manual, &h, t0()), Decision::Failover(_)));
+    // The same command unsigned is refused.
+    let mut unsigned = clear.clone();
+    if let SignalKind::Operator(cmd) = &mut unsigned.kind {
+        cmd.detail.proof = None;
+    }
+    assert!(matches!(decide(&c, &state, &unsigned, &h, t0()), Decision::Refused { .. }));
 }
 
 // ---- invariants over random sequences ----
