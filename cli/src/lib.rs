@@ -298,11 +298,14 @@ pub async fn sign(
     let signature = out
         .signature()
         .ok_or_else(|| CliError::Aws("KMS Sign returned no signature".into()))?;
+    // KMS returns either of the two valid forms; the functions accept only the low-S one.
+    let signature = resilience_core::signal::command::low_s::normalise(signature.as_ref())
+        .map_err(|e| CliError::Aws(format!("KMS Sign returned a signature that is not DER ECDSA: {e}")))?;
     detail.proof = Some(CommandProof {
         key_id: key_id.to_owned(),
         issued_at,
         nonce,
-        signature: base64::engine::general_purpose::STANDARD.encode(signature.as_ref()),
+        signature: base64::engine::general_purpose::STANDARD.encode(signature),
     });
     Ok(())
 }

@@ -70,11 +70,12 @@ impl TestOperatorKey {
         detail.proof = None;
         let message = crate::signal::command::signing_input(command, detail, &self.key_id, &issued_at, &nonce);
         let signature = self.pair.sign(&aws_lc_rs::rand::SystemRandom::new(), &message).expect("signature");
+        let low = crate::signal::command::low_s::normalise(signature.as_ref()).expect("a DER signature");
         detail.proof = Some(crate::signal::CommandProof {
             key_id: self.key_id.clone(),
             issued_at,
             nonce,
-            signature: base64::engine::general_purpose::STANDARD.encode(signature.as_ref()),
+            signature: base64::engine::general_purpose::STANDARD.encode(low),
         });
     }
 

@@ -125,12 +125,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 ),
                 format!("{}.\nAudit record {audit_id}.", p.why),
             ),
-            Decision::Freeze { by } => (
+            Decision::Freeze { by, .. } => (
                 Severity::Warning,
                 format!("dns-failover frozen by {by}"),
                 "No automatic DNS action until an unfreeze command.".to_owned(),
             ),
-            Decision::Unfreeze { by } => (
+            Decision::Unfreeze { by, .. } => (
                 Severity::Info,
                 format!("dns-failover unfrozen by {by}"),
                 "Automatic DNS actions are enabled again.".to_owned(),

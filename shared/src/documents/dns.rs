@@ -51,6 +51,19 @@ pub async fn read<S: StateStore>(
             others.push(parse(&name, v.value)?);
         }
     }
-    let view = failover::merge(&own, &others);
+    // Times no clock of ours could have written are not believed (who else can write the table).
+    let now = chrono::Utc::now();
+    let mut doubted = Vec::new();
+    let mut believe = |copy: &DnsState| {
+        let (kept, dropped) = failover::believable(copy, now);
+        doubted.extend(dropped);
+        kept
+    };
+    let believed_own = believe(&own);
+    let believed_others: Vec<DnsState> = others.iter().map(&mut believe).collect();
+    if !doubted.is_empty() {
+        tracing::warn!(dropped = ?doubted, "state copies carry times in the future; not believed");
+    }
+    let view = failover::merge(&believed_own, &believed_others);
     Ok((own, version, view))
 }

@@ -134,7 +134,7 @@ impl AuditRecord {
             function: function.to_owned(),
             region: region.to_owned(),
             signal_key: signal_key.to_owned(),
-            signal: bounded(signal),
+            signal: bounded(without_signatures(signal)),
             decision,
             reason: reason.into().chars().take(MAX_REASON_CHARS).collect(),
             actions: Vec::new(),
@@ -150,6 +150,30 @@ impl AuditRecord {
 pub const MAX_SIGNAL_BYTES: usize = 16 * 1024;
 const MAX_REASON_CHARS: usize = 4_000;
 
+/// The signal with every operator command signature (`proof.signature`) replaced by its
+/// SHA-256: whoever can read audit records must not harvest signatures to replay within the
+/// age window, and the hash still tells two signatures apart.
+fn without_signatures(mut signal: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Object(proof)) = map.get_mut("proof")
+                    && let Some(Value::String(sig)) = proof.get_mut("signature")
+                    && !sig.starts_with("sha256:")
+                {
+                    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, sig.as_bytes());
+                    *sig = format!("sha256:{}", d.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>());
+                }
+                map.values_mut().for_each(walk);
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut signal);
+    signal
+}
+
 fn bounded(signal: Value) -> Value {
     let text = signal.to_string();
     if text.len() <= MAX_SIGNAL_BYTES {
@@ -162,6 +186,26 @@ fn bounded(signal: Value) -> Value {
 #[cfg(test)]
 mod bounded_tests {
     use super::*;
+
+    #[test]
+    fn an_audit_record_keeps_a_hash_of_a_command_signature_never_the_signature() {
+        let signal = serde_json::json!({ "kind": { "operator": { "detail": { "requested_by": "me",
+            "proof": { "key_id": "k", "nonce": "n", "issued_at": "t", "signature": "MEUCIQDsecret" } } } } });
+        let record = AuditRecord::new(
+            "dns-failover",
+            "eu-north-1",
+            Utc::now(),
+            "operator:1",
+            signal,
+            DecisionName::Freeze,
+            "x",
+        );
+        let text = record.signal.to_string();
+        assert!(!text.contains("MEUCIQDsecret"), "{text}");
+        let kept = record.signal["kind"]["operator"]["detail"]["proof"]["signature"].as_str().unwrap();
+        assert!(kept.starts_with("sha256:") && kept.len() == 7 + 64, "{kept}");
+        assert_eq!(record.signal["kind"]["operator"]["detail"]["proof"]["nonce"], "n");
+    }
 
     #[test]
     fn an_oversized_signal_is_kept_as_an_excerpt_that_fits_an_item() {

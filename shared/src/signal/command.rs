@@ -173,6 +173,105 @@ pub fn signing_input(command: OperatorCommandKind, detail: &OperatorCommandDetai
     .unwrap_or_default()
 }
 
+/// ECDSA signatures are malleable: for a signature `(r, s)`, `(r, n - s)` verifies too, so
+/// anyone holding one signed command could make a second valid one, with a new idempotency key.
+/// Only the low-S form (`s <= n/2`) in strict DER is accepted; the CLI normalises KMS's answer
+/// (KMS returns either form). `n` is the order of P-256 (SEC 2, "Recommended Elliptic Curve
+/// Domain Parameters", secp256r1).
+pub mod low_s {
+    const N: [u8; 32] = [
+        0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17,
+        0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
+    ];
+    /// `n >> 1`.
+    const HALF_N: [u8; 32] = [
+        0x7F, 0xFF, 0xFF, 0xFF, 0x80, 0x00, 0x00, 0x00, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xDE, 0x73, 0x7D, 0x56, 0xD3, 0x8B,
+        0xCF, 0x42, 0x79, 0xDC, 0xE5, 0x61, 0x7E, 0x31, 0x92, 0xA8,
+    ];
+
+    /// `(r, s)` as 32-byte big-endian numbers from a strict DER `ECDSA-Sig-Value`
+    /// (SEQUENCE of two minimal, positive INTEGERs, nothing after), or why it is not one.
+    pub fn parse(der: &[u8]) -> Result<([u8; 32], [u8; 32]), String> {
+        let body = match der {
+            [0x30, len, body @ ..] if usize::from(*len) == body.len() && *len < 0x80 => body,
+            _ => return Err("not a DER SEQUENCE of the length it states".into()),
+        };
+        let (r, rest) = integer(body)?;
+        let (s, rest) = integer(rest)?;
+        if !rest.is_empty() {
+            return Err("bytes after the two integers".into());
+        }
+        Ok((r, s))
+    }
+
+    fn integer(der: &[u8]) -> Result<([u8; 32], &[u8]), String> {
+        let [0x02, len, rest @ ..] = der else {
+            return Err("not a DER INTEGER".into());
+        };
+        let len = usize::from(*len);
+        if len == 0 || len > 33 || rest.len() < len {
+            return Err("an INTEGER of a length P-256 does not have".into());
+        }
+        let (value, rest) = rest.split_at(len);
+        // Minimal encoding: a leading zero only before a byte with its top bit set; no negatives.
+        if value[0] & 0x80 != 0 || (value[0] == 0 && (len == 1 || value[1] & 0x80 == 0)) {
+            return Err("an INTEGER not in minimal positive form".into());
+        }
+        let value = if value[0] == 0 { &value[1..] } else { value };
+        if value.len() > 32 {
+            return Err("an INTEGER wider than 256 bits".into());
+        }
+        let mut out = [0u8; 32];
+        out[32 - value.len()..].copy_from_slice(value);
+        Ok((out, rest))
+    }
+
+    /// Whether `s` is in the upper half of the group order.
+    pub fn is_high(s: &[u8; 32]) -> bool {
+        s > &HALF_N
+    }
+
+    /// The low-S form of a DER signature, in strict DER (unchanged if already low).
+    pub fn normalise(der: &[u8]) -> Result<Vec<u8>, String> {
+        let (r, s) = parse(der)?;
+        Ok(encode(&r, &if is_high(&s) { sub(&N, &s) } else { s }))
+    }
+
+    /// The other valid signature of the same message: `(r, n - s)`.
+    pub fn other_form(der: &[u8]) -> Result<Vec<u8>, String> {
+        let (r, s) = parse(der)?;
+        Ok(encode(&r, &sub(&N, &s)))
+    }
+
+    /// `a - b` for `a >= b`, big-endian.
+    fn sub(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let d = i16::from(a[i]) - i16::from(b[i]) - borrow;
+            borrow = i16::from(d < 0);
+            out[i] = u8::try_from(d.rem_euclid(256)).unwrap_or_default();
+        }
+        out
+    }
+
+    fn encode(r: &[u8; 32], s: &[u8; 32]) -> Vec<u8> {
+        let int = |v: &[u8; 32]| {
+            let trimmed: Vec<u8> = v.iter().copied().skip_while(|b| *b == 0).collect();
+            let mut body = if trimmed.first().is_none_or(|b| b & 0x80 != 0) {
+                [vec![0], trimmed].concat()
+            } else {
+                trimmed
+            };
+            let mut out = vec![0x02, u8::try_from(body.len()).unwrap_or_default()];
+            out.append(&mut body);
+            out
+        };
+        let body = [int(r), int(s)].concat();
+        [vec![0x30, u8::try_from(body.len()).unwrap_or_default()], body].concat()
+    }
+}
+
 /// The largest signing input KMS `Sign` accepts as a RAW message.
 pub const MAX_SIGNED_BYTES: usize = 4096;
 
@@ -233,6 +332,15 @@ impl OperatorCommand {
         let public_key = key
             .public_key_der()
             .map_err(|e| CommandRefusal::MalformedProof(format!("key {:?}: {e}", key.key_id)))?;
+        match low_s::parse(&signature) {
+            Err(e) => return Err(CommandRefusal::MalformedProof(format!("signature: {e}"))),
+            Ok((_, s)) if low_s::is_high(&s) => {
+                return Err(CommandRefusal::MalformedProof(
+                    "signature in its high-S form: only the low-S form is accepted (the CLI normalises it), so one signed command has one signature".into(),
+                ));
+            }
+            Ok(_) => {}
+        }
         let message = signing_input(self.command, &self.detail, &proof.key_id, &proof.issued_at, &proof.nonce);
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &public_key)
             .verify(&message, &signature)
@@ -257,6 +365,14 @@ impl OperatorCommand {
             return Err(CommandRefusal::Principal(self.detail.requested_by.clone()));
         }
         Ok(())
+    }
+
+    /// When the command says it was signed (believed only after [`OperatorCommand::authorize`]).
+    pub fn signed_at(&self) -> Option<DateTime<Utc>> {
+        self.detail
+            .proof
+            .as_ref()
+            .and_then(|p| crate::signal::parse_time(&p.issued_at).ok())
     }
 
     /// The idempotency key: a hash of the signed bytes and the signature, so every copy of one
@@ -421,5 +537,41 @@ mod tests {
         cmd.detail.principal = Some("user#".to_string() + &"x".repeat(128));
         let p = cmd.detail.proof.clone().unwrap();
         assert!(signing_input(cmd.command, &cmd.detail, &p.key_id, &p.issued_at, &p.nonce).len() <= MAX_SIGNED_BYTES);
+    }
+
+    #[test]
+    fn the_high_s_twin_of_a_signed_command_verifies_in_ecdsa_but_is_refused_so_a_command_has_one_signature() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let config = example_config();
+        for _ in 0..20 {
+            let cmd = signed(OperatorCommandKind::Freeze, t0());
+            assert_eq!(cmd.authorize(&config, Channel::EventBridge, t0()), Ok(()));
+            let proof = cmd.detail.proof.clone().unwrap();
+            let low = b64.decode(&proof.signature).unwrap();
+            let (_, s) = low_s::parse(&low).unwrap();
+            assert!(!low_s::is_high(&s), "the signer normalises");
+            assert_eq!(low_s::normalise(&low).unwrap(), low, "normalising is idempotent");
+            let high = low_s::other_form(&low).unwrap();
+            let message = signing_input(cmd.command, &cmd.detail, &proof.key_id, &proof.issued_at, &proof.nonce);
+            let public = b64.decode(&config.operators.signing_keys[0].public_key).unwrap();
+            assert!(
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &public)
+                    .verify(&message, &high)
+                    .is_ok(),
+                "the twin is a valid ECDSA signature"
+            );
+            let mut twin = cmd.clone();
+            twin.detail.proof.as_mut().unwrap().signature = b64.encode(&high);
+            assert_ne!(twin.key("e"), cmd.key("e"), "it would be a second idempotency key");
+            let refused = twin.authorize(&config, Channel::EventBridge, t0()).unwrap_err();
+            assert!(
+                matches!(&refused, CommandRefusal::MalformedProof(w) if w.contains("high-S")),
+                "{refused:?}"
+            );
+            assert_eq!(low_s::normalise(&high).unwrap(), low);
+        }
+        // Not strict DER: a padded integer.
+        assert!(low_s::parse(&[0x30, 0x08, 0x02, 0x02, 0x00, 0x01, 0x02, 0x02, 0x00, 0x01]).is_err());
     }
 }

@@ -4,6 +4,7 @@
 use crate::model::Region;
 use crate::model::Severity;
 use crate::model::audit::DecisionName;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Take `drain` out of DNS, sending its traffic to `target`.
@@ -31,9 +32,14 @@ pub enum Decision {
     Failback(FailbackPlan),
     Freeze {
         by: String,
+        /// When the command was signed: freezes and unfreezes apply in that order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signed_at: Option<DateTime<Utc>>,
     },
     Unfreeze {
         by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signed_at: Option<DateTime<Utc>>,
     },
     /// A signed command forgets `region`'s open AWS Health issues.
     ClearHealthIssues {
@@ -119,8 +125,8 @@ impl Decision {
         match self {
             Decision::Failover(p) => format!("drain {} and send its traffic to {}: {}", p.drain, p.target, p.why),
             Decision::Failback(p) => format!("restore {} to DNS: {}", p.region, p.why),
-            Decision::Freeze { by } => format!("frozen by {by}: no automatic action until unfrozen"),
-            Decision::Unfreeze { by } => format!("unfrozen by {by}"),
+            Decision::Freeze { by, .. } => format!("frozen by {by}: no automatic action until unfrozen"),
+            Decision::Unfreeze { by, .. } => format!("unfrozen by {by}"),
             Decision::ClearHealthIssues { region, by } => format!("open AWS Health issues of {region} cleared by {by}"),
             Decision::Refused { why } => why.clone(),
             Decision::NoAction(n) => n.why.clone(),

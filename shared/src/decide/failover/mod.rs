@@ -169,8 +169,7 @@ fn on_command(
     let by = cmd.detail.requested_by.clone();
     let state = &state.for_manual_command();
     let decided = match cmd.command {
-        OperatorCommandKind::Freeze => Decision::Freeze { by },
-        OperatorCommandKind::Unfreeze => Decision::Unfreeze { by },
+        OperatorCommandKind::Freeze | OperatorCommandKind::Unfreeze => in_signed_order(state, cmd, by),
         OperatorCommandKind::ClearHealthIssues => match &cmd.detail.region {
             None => none(NoActionReason::UnknownRegion, "clear-health-issues command names no region"),
             Some(region) => Decision::ClearHealthIssues {
@@ -199,6 +198,31 @@ fn on_command(
         ),
     };
     refused_by_a_safety_rule(cmd.command, decided)
+}
+
+/// A freeze or unfreeze, applied in the order the commands were signed, not the order they
+/// arrived (EventBridge may deliver them out of order, and a delayed copy can be replayed
+/// within the age window): one signed before the freeze or unfreeze in force is refused.
+fn in_signed_order(state: &DnsState, cmd: &OperatorCommand, by: String) -> Decision {
+    let signed_at = cmd.signed_at();
+    if let (Some(signed), Some(last)) = (signed_at, state.frozen_at)
+        && signed < last
+    {
+        return Decision::Refused {
+            why: format!(
+                "{:?} signed at {}, before the {} in force (signed at {}): freezes and unfreezes apply in the order they were signed",
+                cmd.command,
+                signed.to_rfc3339(),
+                if state.frozen { "freeze" } else { "unfreeze" },
+                last.to_rfc3339()
+            ),
+        };
+    }
+    if cmd.command == OperatorCommandKind::Freeze {
+        Decision::Freeze { by, signed_at }
+    } else {
+        Decision::Unfreeze { by, signed_at }
+    }
 }
 
 /// A health alarm's change: ALARM drains its region, OK may restore it.

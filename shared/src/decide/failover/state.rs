@@ -6,7 +6,7 @@ use crate::config::SuiteConfig;
 use crate::model::HealthView;
 use crate::model::Region;
 use crate::signal::{HealthStatus, Signal, SignalKind};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -184,6 +184,44 @@ pub fn observe(config: &SuiteConfig, state: &DnsState, signal: &Signal, health: 
     next
 }
 
+/// How far ahead of this function's clock a time in a state copy may be and still be believed:
+/// clocks of AWS hosts agree within seconds (Lambda and DynamoDB use the Amazon Time Sync
+/// Service), so anything further ahead was written by someone else.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// A copy of the state as read from the table, with every time register that lies in the
+/// future (beyond [`MAX_CLOCK_SKEW_SECONDS`]) dropped, and what was dropped. The table can be
+/// written by anyone with DynamoDB rights in the account: a far-future `frozen_at` would make a
+/// freeze that no unfreeze lifts, a far-future `changed_at` a drain no failback undoes, a
+/// far-future `last_failover_at` a hold-down for ever, a far-future `health_issue_seen` an
+/// issue that never expires.
+pub fn believable(copy: &DnsState, now: DateTime<Utc>) -> (DnsState, Vec<String>) {
+    let limit = now + Duration::seconds(MAX_CLOCK_SKEW_SECONDS);
+    let mut out = copy.clone();
+    let mut dropped = Vec::new();
+    let mut future = |what: String, at: &DateTime<Utc>| {
+        let bad = *at > limit;
+        if bad {
+            dropped.push(format!("{what} {} is in the future", at.to_rfc3339()));
+        }
+        bad
+    };
+    if out.frozen_at.as_ref().is_some_and(|t| future("frozen_at".into(), t)) {
+        out.frozen_at = None;
+    }
+    if out.last_failover_at.as_ref().is_some_and(|t| future("last_failover_at".into(), t)) {
+        out.last_failover_at = None;
+    }
+    out.changed_at.retain(|r, t| !future(format!("changed_at[{r}]"), t));
+    out.healthy_since.retain(|r, t| !future(format!("healthy_since[{r}]"), t));
+    for (arn, t) in &mut out.health_issue_seen {
+        if future(format!("health_issue_seen[{arn}]"), t) {
+            *t = now;
+        }
+    }
+    (out, dropped)
+}
+
 /// The view of the DNS state from this region's copy (`own`) and the copies written by the
 /// other regions' dns-failover (`others`, each read from its home region when it answers).
 /// Per region, the latest drain or restore wins; so does the latest freeze or unfreeze. What
@@ -255,13 +293,13 @@ pub fn apply(state: &DnsState, decision: &Decision, now: DateTime<Utc>) -> DnsSt
             next.drained.remove(&p.region);
             next.changed_at.insert(p.region.clone(), now);
         }
-        Decision::Freeze { .. } => {
+        Decision::Freeze { signed_at, .. } => {
             next.frozen = true;
-            next.frozen_at = Some(now);
+            next.frozen_at = Some(signed_at.unwrap_or(now));
         }
-        Decision::Unfreeze { .. } => {
+        Decision::Unfreeze { signed_at, .. } => {
             next.frozen = false;
-            next.frozen_at = Some(now);
+            next.frozen_at = Some(signed_at.unwrap_or(now));
         }
         Decision::ClearHealthIssues { region, .. } => {
             for arn in next.open_health_issues.remove(region).unwrap_or_default() {

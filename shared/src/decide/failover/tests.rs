@@ -59,6 +59,11 @@ fn alarm(name: &str, region: &str, state: AlarmState) -> Signal {
 
 /// An operator command signed by the test operator key at `t0`.
 fn command(kind: OperatorCommandKind, region: Option<&str>) -> Signal {
+    command_at(kind, region, t0())
+}
+
+/// An operator command signed by the test operator key at `at`.
+fn command_at(kind: OperatorCommandKind, region: Option<&str>, at: DateTime<Utc>) -> Signal {
     let mut detail = OperatorCommandDetail {
         requested_by: "arn:aws:iam::123456789012:role/aworld-oncall".into(),
         reason: "drill".into(),
@@ -66,7 +71,7 @@ fn command(kind: OperatorCommandKind, region: Option<&str>) -> Signal {
         principal: None,
         proof: None,
     };
-    crate::fixtures::operator_key().sign(kind, &mut detail, t0());
+    crate::fixtures::operator_key().sign(kind, &mut detail, at);
     Signal {
         key: "operator:1".into(),
         at: t0(),
@@ -657,6 +662,66 @@ fn a_signed_command_clears_a_regions_open_health_issues_and_a_manual_failover_ma
         cmd.detail.proof = None;
     }
     assert!(matches!(decide(&c, &state, &unsigned, &h, t0()), Decision::Refused { .. }));
+}
+
+#[test]
+fn freezes_and_unfreezes_apply_in_the_order_they_were_signed_not_the_order_they_arrive() {
+    let c = config();
+    let h = view(&c, 0, 0);
+    let now = t0() + Duration::minutes(2);
+    let freeze = command_at(OperatorCommandKind::Freeze, None, t0() + Duration::seconds(60));
+    let unfreeze_earlier = command_at(OperatorCommandKind::Unfreeze, None, t0() + Duration::seconds(30));
+    // The freeze arrives first: the older unfreeze, arriving late, is refused.
+    let d = decide(&c, &DnsState::default(), &freeze, &h, now);
+    let frozen = apply(&DnsState::default(), &d, now);
+    assert!(
+        frozen.frozen && frozen.frozen_at == Some(t0() + Duration::seconds(60)),
+        "{frozen:?}"
+    );
+    let late = decide(&c, &frozen, &unfreeze_earlier, &h, now);
+    assert!(
+        matches!(&late, Decision::Refused { why } if why.contains("in the order they were signed")),
+        "{late:?}"
+    );
+    // Arriving the other way round, the freeze (signed later) wins too.
+    let d = decide(&c, &DnsState::default(), &unfreeze_earlier, &h, now);
+    let unfrozen = apply(&DnsState::default(), &d, now);
+    let d = decide(&c, &unfrozen, &freeze, &h, now);
+    assert!(apply(&unfrozen, &d, now).frozen);
+}
+
+#[test]
+fn times_in_the_future_in_a_state_copy_are_not_believed_so_a_forged_freeze_can_be_lifted() {
+    let c = config();
+    let h = view(&c, 0, 0);
+    let now = t0();
+    let forged = DnsState {
+        frozen: true,
+        frozen_at: Some(now + Duration::days(3650)),
+        last_failover_at: Some(now + Duration::days(3650)),
+        changed_at: [(r(SOUTH), now + Duration::days(3650))].into(),
+        drained: [r(SOUTH)].into(),
+        ..DnsState::default()
+    };
+    let (believed, dropped) = believable(&forged, now);
+    assert_eq!(dropped.len(), 3, "{dropped:?}");
+    assert_eq!((believed.frozen_at, believed.last_failover_at), (None, None));
+    assert!(believed.changed_at.is_empty());
+    // Within the skew a time is believed (clocks differ by seconds).
+    let (near, none) = believable(
+        &DnsState {
+            frozen_at: Some(now + Duration::seconds(60)),
+            ..DnsState::default()
+        },
+        now,
+    );
+    assert!(none.is_empty() && near.frozen_at.is_some());
+    // Merged with an honest copy, the forged freeze no longer outranks an unfreeze.
+    let view_state = merge(&DnsState::default(), &[believed]);
+    let unfreeze = command_at(OperatorCommandKind::Unfreeze, None, now);
+    let d = decide(&c, &view_state, &unfreeze, &h, now);
+    assert!(matches!(d, Decision::Unfreeze { .. }), "{d:?}");
+    assert!(!apply(&view_state, &d, now).frozen);
 }
 
 // ---- invariants over random sequences ----
