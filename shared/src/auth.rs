@@ -48,6 +48,8 @@ pub struct TokenValidator {
     configured: Keys,
     /// The configured keys and the last fetched set, swapped whole on a refresh.
     keys: std::sync::RwLock<std::sync::Arc<Keys>>,
+    /// Whether `keys` holds any key fetched from the issuer.
+    fetched: std::sync::atomic::AtomicBool,
     issuer: String,
     audience: String,
     leeway: u64,
@@ -67,41 +69,64 @@ impl std::fmt::Debug for TokenValidator {
 
 /// Parses a JSON Web Key Set, refusing it whole when any key is unfit: no or a repeated `kid`,
 /// a key type other than RSA or EC P-256, or `use` / `alg` metadata that disagrees (RFC 7517).
+/// The configured set is held to this: a mistake there is the deployer's to fix.
 pub fn parse_key_set(jwks: &serde_json::Value) -> Result<Keys, JwksError> {
+    let (keys, unfit) = usable_keys(jwks)?;
+    match unfit.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(keys),
+    }
+}
+
+/// The fit keys of a key set, and why each other one is not (a repeated `kid` drops every
+/// copy: which one the issuer meant is unknown). A set that is not a JWKS at all is an error.
+fn usable_keys(jwks: &serde_json::Value) -> Result<(Keys, Vec<JwksError>), JwksError> {
     let set: JwkSet = serde_json::from_value(jwks.clone()).map_err(|e| JwksError(e.to_string()))?;
     let mut keys = HashMap::new();
+    let mut unfit = Vec::new();
+    let mut repeated = std::collections::HashSet::new();
     for jwk in &set.keys {
-        let kid = jwk.common.key_id.clone().unwrap_or_default();
-        if kid.is_empty() {
-            return Err(JwksError("a key has no kid (a token without one would match it)".into()));
-        }
-        let alg = match &jwk.algorithm {
-            jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(ec) if ec.curve == jsonwebtoken::jwk::EllipticCurve::P256 => {
-                Algorithm::ES256
+        match parse_key(jwk) {
+            Ok((kid, key)) => {
+                if keys.insert(kid.clone(), key).is_some() {
+                    unfit.push(JwksError(format!("key id {kid} appears twice")));
+                    repeated.insert(kid);
+                }
             }
-            _ => {
-                return Err(JwksError(format!(
-                    "key {kid}: only RSA (RS256) and EC P-256 (ES256) keys are accepted"
-                )));
-            }
-        };
-        if let Some(u) = &jwk.common.public_key_use
-            && *u != jsonwebtoken::jwk::PublicKeyUse::Signature
-        {
-            return Err(JwksError(format!("key {kid}: `use` is not \"sig\"")));
-        }
-        if let Some(a) = &jwk.common.key_algorithm
-            && format!("{a:?}") != format!("{alg:?}")
-        {
-            return Err(JwksError(format!("key {kid}: `alg` {a:?} does not match its key type ({alg:?})")));
-        }
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| JwksError(format!("key {kid}: {e}")))?;
-        if keys.insert(kid.clone(), (key, alg)).is_some() {
-            return Err(JwksError(format!("key id {kid} appears twice")));
+            Err(e) => unfit.push(e),
         }
     }
-    Ok(keys)
+    keys.retain(|kid, _| !repeated.contains(kid));
+    Ok((keys, unfit))
+}
+
+/// One key of a set, with the one algorithm it may be used with.
+fn parse_key(jwk: &jsonwebtoken::jwk::Jwk) -> Result<(String, (DecodingKey, Algorithm)), JwksError> {
+    let kid = jwk.common.key_id.clone().unwrap_or_default();
+    if kid.is_empty() {
+        return Err(JwksError("a key has no kid (a token without one would match it)".into()));
+    }
+    let alg = match &jwk.algorithm {
+        jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(ec) if ec.curve == jsonwebtoken::jwk::EllipticCurve::P256 => Algorithm::ES256,
+        _ => {
+            return Err(JwksError(format!(
+                "key {kid}: only RSA (RS256) and EC P-256 (ES256) keys are accepted"
+            )));
+        }
+    };
+    if let Some(u) = &jwk.common.public_key_use
+        && *u != jsonwebtoken::jwk::PublicKeyUse::Signature
+    {
+        return Err(JwksError(format!("key {kid}: `use` is not \"sig\"")));
+    }
+    if let Some(a) = &jwk.common.key_algorithm
+        && format!("{a:?}") != format!("{alg:?}")
+    {
+        return Err(JwksError(format!("key {kid}: `alg` {a:?} does not match its key type ({alg:?})")));
+    }
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| JwksError(format!("key {kid}: {e}")))?;
+    Ok((kid, (key, alg)))
 }
 
 impl TokenValidator {
@@ -113,6 +138,7 @@ impl TokenValidator {
         }
         Ok(TokenValidator {
             keys: std::sync::RwLock::new(std::sync::Arc::new(configured.clone())),
+            fetched: std::sync::atomic::AtomicBool::new(false),
             configured,
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
@@ -128,16 +154,32 @@ impl TokenValidator {
     }
 
     /// Takes the issuer's key set as fetched from its `jwks_uri`: the keys in use become the
-    /// configured ones plus these (a fetched key wins over a configured one of the same `kid`).
-    /// A set with any unfit key is refused whole and the keys in use stay. Returns how many
-    /// keys are in use.
-    pub fn refresh(&self, fetched: &serde_json::Value) -> Result<usize, JwksError> {
-        let fetched = parse_key_set(fetched)?;
+    /// configured ones plus its fit keys (a fetched key wins over a configured one of the same
+    /// `kid`), so a key the issuer stopped publishing (revoked) leaves. One unfit key does not
+    /// hold up the others (an issuer adding a key type we refuse must not stall its rotation);
+    /// a set that is not a JWKS, or whose keys are all unfit, changes nothing. Returns how many
+    /// keys are in use and why each skipped one was.
+    pub fn refresh(&self, fetched: &serde_json::Value) -> Result<(usize, Vec<JwksError>), JwksError> {
+        let (fetched, unfit) = usable_keys(fetched)?;
+        if fetched.is_empty() && !unfit.is_empty() {
+            return Err(JwksError(format!(
+                "no usable key in the issuer's set: {}",
+                unfit.iter().map(|e| e.0.as_str()).collect::<Vec<_>>().join("; ")
+            )));
+        }
         let mut keys = self.configured.clone();
+        let any_fetched = !fetched.is_empty();
         keys.extend(fetched);
         let n = keys.len();
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(keys);
-        Ok(n)
+        self.fetched.store(any_fetched, std::sync::atomic::Ordering::Relaxed);
+        Ok((n, unfit))
+    }
+
+    /// Whether keys fetched from the issuer are in use (then they are refreshed periodically,
+    /// so a revoked one leaves).
+    pub fn uses_fetched_keys(&self) -> bool {
+        self.fetched.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Validates a bearer token (with or without the `Bearer ` prefix).
@@ -224,13 +266,28 @@ mod tests {
         let configured: Vec<String> = v.current().keys().cloned().collect();
         let mut fetched = auth().jwks;
         fetched["keys"][0]["kid"] = "rotated".into();
-        let n = v.refresh(&fetched).unwrap();
+        let (n, skipped) = v.refresh(&fetched).unwrap();
         assert_eq!(n, configured.len() + 1, "configured keys kept as the fallback");
-        assert!(v.current().contains_key("rotated"));
-        let mut bad = fetched.clone();
+        assert!(skipped.is_empty() && v.current().contains_key("rotated") && v.uses_fetched_keys());
+        // All of the set unfit: refused, the keys in use stay.
+        let mut bad = serde_json::json!({ "keys": [fetched["keys"][0].clone()] });
         bad["keys"][0]["use"] = "enc".into();
         assert!(v.refresh(&bad).is_err());
         assert!(v.current().contains_key("rotated"), "the keys in use stay");
+        // One unfit key next to a fit one: the fit one is taken, the unfit one named.
+        let mut mixed = fetched.clone();
+        let mut unfit = mixed["keys"][0].clone();
+        unfit["kid"] = "next-but-enc".into();
+        unfit["use"] = "enc".into();
+        mixed["keys"].as_array_mut().unwrap().push(unfit);
+        let (_, skipped) = v.refresh(&mixed).unwrap();
+        assert!(v.current().contains_key("rotated") && !v.current().contains_key("next-but-enc"));
+        assert!(skipped.len() == 1 && skipped[0].0.contains("next-but-enc"), "{skipped:?}");
+        // The issuer stops publishing a key (revoked): it leaves.
+        let mut still = fetched["keys"][0].clone();
+        still["kid"] = "still-published".into();
+        v.refresh(&serde_json::json!({ "keys": [still] })).unwrap();
+        assert!(!v.current().contains_key("rotated"), "a revoked key leaves on the next refresh");
         let mut no_keys = auth();
         no_keys.jwks = serde_json::json!({ "keys": [] });
         assert!(TokenValidator::new(&no_keys).is_err());

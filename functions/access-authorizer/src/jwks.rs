@@ -1,8 +1,9 @@
 //! The issuer's published key set (`auth.jwks_uri`), fetched when a token names a key id the
 //! authorizer does not know: an identity provider's key rotation is then accepted without a
 //! configuration change. At most one fetch per `auth.jwks_refresh_seconds` per instance, so
-//! tokens naming made-up key ids cannot make every request call out; the set is kept for the
-//! life of the instance; the configured keys stay trusted whatever the endpoint answers.
+//! tokens naming made-up key ids cannot make every request call out. While fetched keys are in
+//! use the set is fetched again every `auth.jwks_refresh_seconds`, so a key the issuer stops
+//! publishing (revoked) leaves; the configured keys stay trusted whatever the endpoint answers.
 
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
@@ -28,8 +29,8 @@ pub struct JwksSource {
 /// What one refresh attempt did, for the log and the metrics.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refresh {
-    /// Fetched and in use: this many keys (configured and fetched).
-    Fetched(usize),
+    /// Fetched and in use: this many keys (configured and fetched), and the unfit ones skipped.
+    Fetched(usize, Vec<String>),
     /// Not attempted: the last attempt was less than `every` ago.
     TooSoon,
     /// Attempted and failed: the keys in use stay.
@@ -45,6 +46,14 @@ impl JwksSource {
         })
     }
 
+    /// Whether the last attempt is at least `every` old (or there was none).
+    pub fn due(&self) -> bool {
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none_or(|t| t.elapsed() >= self.every)
+    }
+
     /// Fetches the key set into `validator`, unless the last attempt was too recent.
     pub async fn refresh(&self, validator: &TokenValidator) -> Refresh {
         {
@@ -58,7 +67,7 @@ impl JwksSource {
             Err(_) => Refresh::Failed(format!("{}: no answer within {FETCH_TIMEOUT:?}", self.uri)),
             Ok(Err(e)) => Refresh::Failed(format!("{}: {e}", self.uri)),
             Ok(Ok(set)) => match validator.refresh(&set) {
-                Ok(n) => Refresh::Fetched(n),
+                Ok((n, skipped)) => Refresh::Fetched(n, skipped.into_iter().map(|e| e.to_string()).collect()),
                 Err(e) => Refresh::Failed(format!("{}: {e}", self.uri)),
             },
         }

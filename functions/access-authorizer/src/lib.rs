@@ -113,31 +113,41 @@ impl Authorizer {
     }
 
     /// Validates the token; a key id not known yet makes one fetch of the issuer's key set
-    /// (rate-limited) and one more try.
+    /// (rate-limited) and one more try. While fetched keys are in use, the set is fetched again
+    /// once it is `jwks_refresh_seconds` old, before validating, so a revoked key leaves.
     async fn validate(&self, token: &str) -> Result<resilience_core::auth::Claims, AuthError> {
+        if let Some(source) = &self.jwks
+            && self.validator.uses_fetched_keys()
+            && source.due()
+        {
+            self.note(source.refresh(&self.validator).await, "periodic");
+        }
         match (self.validator.validate(token), &self.jwks) {
-            (Err(AuthError::UnknownKid(kid)), Some(source)) => {
-                let refreshed = source.refresh(&self.validator).await;
-                let mut m = Metrics::new(&self.namespace).dimension("Function", FUNCTION);
-                match &refreshed {
-                    jwks::Refresh::Fetched(n) => {
-                        tracing::info!(kid = %kid, keys = n, "issuer key set fetched for an unknown key id");
-                        m.metric("JwksRefreshes", 1.0, Unit::Count);
-                    }
-                    jwks::Refresh::Failed(e) => {
-                        tracing::warn!(kid = %kid, error = %e, "issuer key set not fetched; the keys in use stay");
-                        m.metric("JwksRefreshFailures", 1.0, Unit::Count);
-                    }
-                    jwks::Refresh::TooSoon => {}
-                }
-                m.emit();
-                match refreshed {
-                    jwks::Refresh::Fetched(_) => self.validator.validate(token),
-                    _ => Err(AuthError::UnknownKid(kid)),
-                }
-            }
+            (Err(AuthError::UnknownKid(kid)), Some(source)) => match self.note(source.refresh(&self.validator).await, &kid) {
+                jwks::Refresh::Fetched(..) => self.validator.validate(token),
+                _ => Err(AuthError::UnknownKid(kid)),
+            },
             (result, _) => result,
         }
+    }
+
+    /// Logs and counts one refresh of the issuer's key set (`why`: the unknown key id, or
+    /// "periodic").
+    fn note(&self, refreshed: jwks::Refresh, why: &str) -> jwks::Refresh {
+        let mut m = Metrics::new(&self.namespace).dimension("Function", FUNCTION);
+        match &refreshed {
+            jwks::Refresh::Fetched(n, skipped) => {
+                tracing::info!(why, keys = n, skipped = ?skipped, "issuer key set fetched");
+                m.metric("JwksRefreshes", 1.0, Unit::Count);
+            }
+            jwks::Refresh::Failed(e) => {
+                tracing::warn!(why, error = %e, "issuer key set not fetched; the keys in use stay");
+                m.metric("JwksRefreshFailures", 1.0, Unit::Count);
+            }
+            jwks::Refresh::TooSoon => {}
+        }
+        m.emit();
+        refreshed
     }
 
     /// Seeds the lookup cache (warm-up, benchmarks and tests).
@@ -280,5 +290,57 @@ mod tests {
             "arn:aws:execute-api:eu-north-1:123456789012:a1b2c3d4e5/prod/*/*"
         );
         assert_eq!(stage_wide("not-an-arn"), "not-an-arn");
+    }
+
+    /// The issuer's `jwks_uri` on loopback, publishing what `published` holds now.
+    async fn issuer(published: std::sync::Arc<Mutex<serde_json::Value>>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let p = published.clone();
+                async move { axum::Json(p.lock().unwrap().clone()) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_key_the_issuer_stops_publishing_leaves_within_one_refresh_interval() {
+        use jsonwebtoken::Algorithm;
+        use resilience_tests::jwt;
+        let configured = jwt::generate();
+        let rotated = jwt::generate();
+        let mut key = rotated.jwks["keys"][1].clone();
+        key["kid"] = serde_json::json!("ec-2");
+        let published = std::sync::Arc::new(Mutex::new(serde_json::json!({ "keys": [key] })));
+        let url = issuer(published.clone()).await;
+        let mut auth = resilience_core::config::SuiteConfig::from_json(resilience_core::config::EXAMPLE)
+            .unwrap()
+            .auth
+            .unwrap();
+        auth.issuer = jwt::ISSUER.into();
+        auth.audience = jwt::AUDIENCE.into();
+        auth.jwks = configured.jwks.clone();
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let table = ThrottleTable::new(aws_sdk_dynamodb::Client::new(&sdk), "never-read");
+        let every = Duration::from_millis(300);
+        let a = Authorizer::new(TokenValidator::new(&auth).unwrap(), table, None, Duration::ZERO, "test".into())
+            .with_jwks(jwks::JwksSource::new(&url, every).unwrap());
+        let token = jwt::sign(&rotated.ec, Algorithm::ES256, "ec-2", &jwt::claims("u-1", 300));
+        assert!(a.validate(&token).await.is_ok(), "fetched on the unknown key id");
+        // The issuer revokes it: still trusted inside the interval, gone after it.
+        published.lock().unwrap()["keys"] = serde_json::json!([]);
+        assert!(a.validate(&token).await.is_ok(), "inside the interval the fetched set stands");
+        tokio::time::sleep(every + Duration::from_millis(50)).await;
+        let revoked = a.validate(&token).await;
+        assert!(matches!(revoked, Err(AuthError::UnknownKid(_))), "{revoked:?}");
+        // The configured keys never depended on the issuer.
+        let known = jwt::sign(&configured.ec, Algorithm::ES256, "ec-1", &jwt::claims("u-2", 300));
+        assert!(a.validate(&known).await.is_ok());
     }
 }

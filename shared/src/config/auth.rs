@@ -14,8 +14,9 @@ pub struct AuthConfig {
     pub jwks: serde_json::Value,
     /// The issuer's published key set (OpenID Connect `jwks_uri`): fetched when a token names
     /// a key id not known yet (an issuer's key rotation), at most once per
-    /// `jwks_refresh_seconds` per instance, and kept while the instance lives. HTTPS; plain
-    /// HTTP only to a loopback address (tests).
+    /// `jwks_refresh_seconds` per instance, and fetched again every `jwks_refresh_seconds`
+    /// while fetched keys are in use (a key the issuer stops publishing leaves). HTTPS; plain
+    /// HTTP only to a loopback host (tests); never with user information.
     #[serde(default)]
     pub jwks_uri: Option<String>,
     #[serde(default = "defaults::jwks_refresh_seconds")]
@@ -77,14 +78,10 @@ impl SuiteConfig {
                     "give the JWKS document ({\"keys\": [...]}) or auth.jwks_uri",
                 );
             }
-            if let Some(uri) = &a.jwks_uri {
-                let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| {
-                    uri.strip_prefix(p)
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-                });
-                if !uri.starts_with("https://") && !loopback {
-                    out.bad("auth.jwks_uri".into(), "is not an https:// URL", "use the issuer's https jwks_uri");
-                }
+            if let Some(uri) = &a.jwks_uri
+                && let Err(problem) = jwks_uri_problem(uri)
+            {
+                out.bad("auth.jwks_uri".into(), &problem, "use the issuer's https jwks_uri");
             }
             let levels = self.throttle.as_ref().map(|t| t.levels.as_slice()).unwrap_or_default();
             let planned = levels.iter().any(|l| l.usage_plan_key.is_some());
@@ -124,6 +121,28 @@ impl SuiteConfig {
     }
 }
 
+/// Whether `uri` is a key endpoint the authorizer may fetch: parsed as a URL (WHATWG, as the
+/// fetch will read it), `https` with a host, or plain `http` to a loopback host only (tests);
+/// never with user information (`http://localhost:80@issuer.example/` names issuer.example).
+fn jwks_uri_problem(uri: &str) -> Result<(), String> {
+    let url = url::Url::parse(uri).map_err(|e| format!("is not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("carries user information (user@host), which hides the host it names".into());
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err("has no host".into()),
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("is not an https:// URL (plain http only to a loopback host)".into()),
+        other => Err(format!("has scheme {other:?}, not https")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::SuiteConfig;
@@ -143,6 +162,18 @@ mod tests {
         assert_eq!(problems(|a| a["jwks_uri"] = "http://127.0.0.1:8080/jwks".into()), "");
         assert!(problems(|a| a["jwks_uri"] = "http://issuer.example/jwks".into()).contains("auth.jwks_uri"));
         assert!(problems(|a| a["jwks_uri"] = "http://127.0.0.1.evil.example/jwks".into()).contains("auth.jwks_uri"));
+        // The host after user information is the one fetched: refused however loopback it looks.
+        for uri in [
+            "http://localhost:80@issuer.example/jwks",
+            "http://127.0.0.1@evil.example/jwks",
+            "https://user:pw@issuer.example/jwks",
+            "ftp://issuer.example/jwks",
+            "not a url",
+        ] {
+            assert!(problems(|a| a["jwks_uri"] = uri.into()).contains("auth.jwks_uri"), "{uri}");
+        }
+        assert_eq!(problems(|a| a["jwks_uri"] = "http://[::1]:9000/jwks".into()), "");
+        assert_eq!(problems(|a| a["jwks_uri"] = "http://localhost/jwks".into()), "");
         assert!(problems(|a| a["jwks_refresh_seconds"] = 5.into()).contains("auth.jwks_refresh_seconds"));
     }
 }
