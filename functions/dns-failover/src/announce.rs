@@ -10,7 +10,7 @@ use resilience_core::evidence;
 use resilience_core::evidence::notify::Notifier;
 use resilience_core::handler::once;
 use resilience_core::model::audit::{ActionRecord, Outcome};
-use resilience_core::model::{HealthView, Notification, Severity};
+use resilience_core::model::{HealthView, Notification, Region, Severity};
 use resilience_core::store::{Claim, StateStore};
 use serde_json::json;
 
@@ -38,7 +38,17 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     /// A drift is never put back on first sight: it may be a change another region is saving.
     /// Cost: one GetMetricData per peer and one ListResourceRecordSets per region every tick,
     /// far inside Route 53's five requests a second per account ("Quotas", Route 53 API).
-    pub(crate) async fn check_drift(&self, state: &DnsState) -> Result<(Vec<ActionRecord>, Option<Notification>), FailoverError> {
+    ///
+    /// A restore only ever puts a region back towards serving when a switch holds it out that
+    /// the state says serves. A switch that serves a region the state says is drained is put
+    /// back (drained again) only if the region is failing by its health read now and another
+    /// region serves: the state table can be written by others in the account, and a forged
+    /// `drained_by` must not make the suite drain a healthy region with its own role.
+    pub(crate) async fn check_drift(
+        &self,
+        state: &DnsState,
+        health: &HealthView,
+    ) -> Result<(Vec<ActionRecord>, Option<Notification>), FailoverError> {
         let mut actions = Vec::new();
         let mut read = Vec::new();
         for region in self.config.regions.keys() {
@@ -71,7 +81,19 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                     first_seen.push(drift.describe());
                     done.push((key.clone(), "alerted".to_owned()));
                 }
-                _ if restore => actions.push(self.switches.set(drift.strategy, &drift.region, !drift.holds).await),
+                _ if restore && (drift.holds || self.failing_with_another_serving(state, health, &drift.region)) => {
+                    actions.push(self.switches.set(drift.strategy, &drift.region, !drift.holds).await);
+                }
+                _ if restore => actions.push(ActionRecord {
+                    action: format!("drift restore {} {:?}", drift.region, drift.strategy),
+                    outcome: Outcome::Skipped,
+                    detail: format!(
+                        "not drained again: {} is not failing now, or no other region serves (a drift restore never drains a healthy region)",
+                        drift.region
+                    ),
+                    millis: 0,
+                    confirm_ms: None,
+                }),
                 _ => {}
             }
         }
@@ -93,6 +115,17 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             body: json!({ "drift": first_seen, "record": self.config.dns.record_name }),
         });
         Ok((actions, notice))
+    }
+
+    /// Whether `region` is failing by its health as read, and another region serves.
+    fn failing_with_another_serving(&self, state: &DnsState, health: &HealthView, region: &Region) -> bool {
+        let failing = failover::verdict(&self.config, region, health.get(region), state).failing;
+        let other_serves = self
+            .config
+            .regions
+            .keys()
+            .any(|r| r != region && !state.drained.contains(r) && !failover::verdict(&self.config, r, health.get(r), state).failing);
+        failing && other_serves
     }
 
     pub(crate) fn notification_for(

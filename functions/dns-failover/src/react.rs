@@ -67,7 +67,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             return Err(self.inconclusive(signal, &judged, read, metrics, started).await);
         }
         let Judgement { observed, decision, .. } = judged;
-        let drift_notice = self.drift_check(signal, &observed, &decision, &mut read.actions).await?;
+        let drift_notice = self
+            .drift_check(signal, &observed, &read.health, &decision, &mut read.actions)
+            .await?;
         let acted = Instant::now();
         let done = self.carry_out(&decision, &observed, read.now, &mut read.actions).await;
         if decision.moves_traffic() && !self.config.dry_run {
@@ -130,6 +132,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         &self,
         signal: &Signal,
         observed: &DnsState,
+        health: &HealthView,
         decision: &Decision,
         actions: &mut Vec<ActionRecord>,
     ) -> Result<Option<Notification>, FailoverError> {
@@ -141,7 +144,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         if !matches!(signal.kind, SignalKind::Schedule(_)) || decision.moves_traffic() || checker != Some(&self.region) {
             return Ok(None);
         }
-        let (checked, notice) = self.check_drift(observed).await?;
+        let (checked, notice) = self.check_drift(observed, health).await?;
         actions.extend(checked);
         Ok(notice)
     }

@@ -714,6 +714,48 @@ async fn the_recheck_alerts_once_on_switches_changed_outside_the_suite_and_puts_
     assert!(!third.to_string().contains("health-metric"), "no drift left: {third}");
 }
 
+/// An insider with DynamoDB rights writes a copy of the DNS state saying the healthy region was
+/// drained by the health-metric switch. The re-check announces the drift once, and never drains
+/// the healthy region to match it, however often it runs.
+#[tokio::test]
+async fn a_forged_drain_in_the_state_table_is_announced_and_never_carried_out_on_a_healthy_region() {
+    let mut p = Platform::provision(&["health-metric", "control-plane"]).await;
+    p.config["dns"]["restore_drift"] = json!(true);
+    p.config["regions"][NORTH]["priority"] = json!(1);
+    p.config["regions"][SOUTH]["priority"] = json!(2);
+    let (api, _f) = running(&p, 1, &[]).await;
+    api.invoke(&tick()).await.expect("handled");
+    use resilience_core::store::StateStore;
+    let store = p.store(aws_sdk_dynamodb::Client::new(&resilience_tests::sdk(NORTH).await));
+    let name = resilience_core::documents::dns_copy(p.config["dns"]["record_name"].as_str().unwrap(), &SOUTH.parse().unwrap());
+    let version = store.get_state(&name).await.unwrap().map_or(0, |v| v.version);
+    let forged =
+        json!({ "drained": [SOUTH], "drained_by": { SOUTH: ["health-metric"] }, "changed_at": { SOUTH: chrono::Utc::now().to_rfc3339() } });
+    store.put_state(&name, &forged, version).await.unwrap();
+    let metric_before = p.drain_metric(SOUTH).await;
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(api.invoke(&tick()).await.expect("handled"));
+    }
+    assert_ne!(
+        p.drain_metric(SOUTH).await,
+        Some(1.0),
+        "drained to match a forged record: {answers:?}"
+    );
+    assert_eq!(p.drain_metric(SOUTH).await, metric_before);
+    assert_eq!(p.weights().await[SOUTH], 100, "{answers:?}");
+    let all = answers.iter().map(ToString::to_string).collect::<String>();
+    assert!(
+        all.contains("never drains a healthy region"),
+        "the skipped restore is audited: {all}"
+    );
+    let notes = p.notifications().await;
+    assert!(
+        notes.iter().filter(|n| n.to_string().contains("DNS SWITCH DRIFT")).count() == 1,
+        "announced once: {notes:?}"
+    );
+}
+
 #[tokio::test]
 async fn without_restore_drift_a_tampered_switch_is_announced_and_left_to_a_person() {
     let mut p = Platform::provision(&["health-metric", "control-plane"]).await;
