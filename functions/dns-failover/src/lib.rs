@@ -54,6 +54,7 @@ impl<S: StateStore + Clone, N: Notifier + Clone, H: HealthReader + Clone> Failov
     /// Adds the practice drill's instance when `failover_drill` is configured: the same parts,
     /// the practice configuration, switches for the practice name.
     pub fn with_practice(mut self, clients: &resilience_core::aws::clients::AwsClients) -> Self {
+        let production_record = self.config.practice_drill.as_ref().is_some_and(|d| d.use_production_record);
         if let Some(config) = self.config.practice() {
             let run = Failover {
                 switches: TrafficSwitches::new(&config, clients),
@@ -66,7 +67,8 @@ impl<S: StateStore + Clone, N: Notifier + Clone, H: HealthReader + Clone> Failov
                 capacity: self.capacity.clone(),
                 health_api: self.health_api.clone(),
                 practice: None,
-                rehearsal: true,
+                // A drill of the production record moves production: it pages like production.
+                rehearsal: !production_record,
             };
             self.practice = Some(Box::new(practice_drill::Practice {
                 run,

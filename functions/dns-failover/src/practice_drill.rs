@@ -296,6 +296,22 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         let name = resilience_core::documents::practice_run(&p.run.config.dns.record_name);
         let (run, version) = documents::load::<Run, _>(&self.store, &name).await?;
         let Some(run) = run else {
+            if d.use_production_record {
+                // The practice trigger of a drill of the production record moves production:
+                // outside a recorded run (someone set the trigger alarm, or published its
+                // metric, which anyone with PutMetricData can) it moves nothing. Refused, audited.
+                let started = Instant::now();
+                let mut metrics = Metrics::for_function(&self.config.platform, FUNCTION, self.region.as_str());
+                let mut record = self.audit_record(
+                    signal,
+                    received,
+                    DecisionName::Refused,
+                    "no practice drill of the production record is in progress: its trigger alone never moves production".into(),
+                );
+                record.outcome = Outcome::Skipped;
+                evidence::record(&self.store, &self.config.policy, &record, &mut metrics, started).await?;
+                return Ok(Answer::audited(&record));
+            }
             // Outside a drill (someone set a practice alarm): the practice name reacts, nothing more.
             return reaction::once(&p.run, signal).await;
         };

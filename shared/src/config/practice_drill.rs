@@ -163,7 +163,11 @@ impl SuiteConfig {
             r.health_alarms = d.trigger_alarms.clone();
             r.composite_alarm = None;
         }
-        c.capacity.resources.clear();
+        // The practice name carries no traffic; the production record does, so its drill raises
+        // capacity before the shift like any production failover.
+        if !d.use_production_record {
+            c.capacity.resources.clear();
+        }
         c.policy.auto_failback = true;
         c.policy.hold_down_seconds = 0;
         c.policy.failback_healthy_seconds = 0;

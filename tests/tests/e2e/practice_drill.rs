@@ -392,3 +392,39 @@ async fn an_unreadable_run_document_is_reported_and_no_drill_starts_on_top_of_it
         "left for a person to repair"
     );
 }
+
+/// A drill of the production record itself: its trigger moves production, so outside a recorded
+/// run it moves nothing. An insider publishes the trigger metric (anyone with PutMetricData
+/// can); CloudWatch (the latency model) puts the trigger alarms in ALARM; the delivered change
+/// is refused and audited, and production is untouched.
+#[tokio::test]
+async fn outside_a_run_the_trigger_of_a_production_record_drill_never_moves_production() {
+    let (p, api, _f) = drilled(|p| {
+        p.config["failover_drill"]["use_production_record"] = json!(true);
+        p.config["failover_drill"]["record_name"] = p.config["dns"]["record_name"].clone();
+    })
+    .await;
+    let m = &p.config["failover_drill"]["trigger_metric"];
+    aws_sdk_cloudwatch::Client::new(&sdk(SOUTH).await)
+        .put_metric_data()
+        .namespace(m["namespace"].as_str().unwrap())
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name(m["metric_name"].as_str().unwrap())
+                .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Region").value(SOUTH).build())
+                .value(1.0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = deliver(&p, &api, StateValue::Alarm).await;
+    assert_eq!(out["decision"], "refused", "{out:#}");
+    assert!(out["why"].as_str().unwrap().contains("never moves production"), "{out:#}");
+    production_untouched(&p).await;
+    let audited = p.audit("dns-failover").await;
+    assert!(
+        audited.iter().any(|r| r.reason.contains("never moves production")),
+        "refused and audited: {audited:?}"
+    );
+}
