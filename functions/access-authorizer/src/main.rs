@@ -11,13 +11,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let (auth, validator) = deployment::required_auth(&d.config, "access-authorizer")?;
         let throttle = deployment::required_throttle(&d.config, "access-authorizer")?;
         // The local replica of the global throttle table, and another region's when it fails.
-        let table = ThrottleTable::new(d.clients.dynamodb(&d.region), throttle.table.clone());
+        let table = ThrottleTable::deferred(d.clients.deferred_dynamodb(&d.region), throttle.table.clone());
         let peer = d
             .config
             .regions_by_priority()
             .into_iter()
             .find(|r| **r != d.region)
-            .map(|r| ThrottleTable::new(d.clients.dynamodb(r), throttle.table.clone()));
+            .map(|r| ThrottleTable::deferred(d.clients.deferred_dynamodb(r), throttle.table.clone()));
         let authorizer = Authorizer::new(
             validator,
             table,

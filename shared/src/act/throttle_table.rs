@@ -43,7 +43,7 @@ pub struct WriteStats {
 
 #[derive(Debug, Clone)]
 pub struct ThrottleTable {
-    client: Client,
+    client: crate::model::Deferred<Client>,
     table: String,
 }
 
@@ -111,6 +111,11 @@ fn unavailable<E: crate::model::read_error::Said>(e: E) -> ThrottleTableError {
 
 impl ThrottleTable {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        ThrottleTable::deferred(crate::model::Deferred::ready(client), table)
+    }
+
+    /// With the client made on the first read or write.
+    pub fn deferred(client: crate::model::Deferred<Client>, table: impl Into<String>) -> Self {
         ThrottleTable {
             client,
             table: table.into(),
@@ -121,6 +126,7 @@ impl ThrottleTable {
     pub async fn get(&self, p: &Principal, consistent: bool) -> Result<Option<ThrottleRecord>, ThrottleTableError> {
         let out = self
             .client
+            .get()
             .get_item()
             .table_name(&self.table)
             .key("pk", s(p.as_str()))
@@ -147,6 +153,7 @@ impl ThrottleTable {
                 let Some(req) = pending.take() else { break };
                 let got = self
                     .client
+                    .get()
                     .batch_get_item()
                     .request_items(&self.table, req)
                     .send()
@@ -188,7 +195,7 @@ impl ThrottleTable {
     /// someone else changed it first; re-read and re-decide).
     pub async fn put_all(&self, records: &[ThrottleRecord], keep: Duration) -> Result<(Vec<bool>, WriteStats), ThrottleTableError> {
         let puts = records.iter().map(|r| self.put(r, keep)).collect::<Result<Vec<_>, _>>()?;
-        let (outcomes, calls) = crate::store::transact::put_all(&self.client, puts)
+        let (outcomes, calls) = crate::store::transact::put_all(self.client.get(), puts)
             .await
             .map_err(ThrottleTableError::Unavailable)?;
         let written: Vec<bool> = outcomes.iter().map(|o| *o == PutOutcome::Written).collect();
@@ -200,6 +207,7 @@ impl ThrottleTable {
     pub async fn release(&self, p: &Principal) -> Result<bool, ThrottleTableError> {
         let out = self
             .client
+            .get()
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(p.as_str()))

@@ -440,12 +440,13 @@ impl Deployment {
 
     /// The state table here: a global table, so the local replica, never the failed region's.
     pub fn store(&self) -> DynamoStore {
-        DynamoStore::new(self.clients.dynamodb(&self.region), self.config.state_table.clone())
+        DynamoStore::deferred(self.clients.deferred_dynamodb(&self.region), self.config.state_table.clone())
     }
 
     /// The notifier: this region's topic.
     pub fn notifier(&self) -> SnsNotifier {
-        SnsNotifier::new(self.clients.sns(&self.region), self.topic.clone())
+        let (clients, region) = (self.clients.clone(), self.region.clone());
+        SnsNotifier::deferred(crate::model::Deferred::later(move || clients.sns(&region)), self.topic.clone())
     }
 }
 

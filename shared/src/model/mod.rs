@@ -4,6 +4,7 @@
 
 pub mod alarm;
 pub mod audit;
+pub mod deferred;
 pub mod function;
 pub mod health;
 pub mod notification;
@@ -13,6 +14,7 @@ pub mod region;
 
 pub use alarm::AlarmFacts;
 pub use audit::{ActionRecord, AuditRecord, DecisionName, Outcome};
+pub use deferred::Deferred;
 pub use function::Function;
 pub use health::{AlarmState, HealthView, RegionHealth, Unread};
 pub use notification::{Notification, Severity};

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// configured weight (restored) with one ChangeResourceRecordSets, then waits for INSYNC.
 #[derive(Debug, Clone)]
 pub struct ControlPlaneSwitch {
-    client: aws_sdk_route53::Client,
+    client: crate::model::Deferred<aws_sdk_route53::Client>,
     dns: DnsConfig,
 }
 
@@ -30,7 +30,7 @@ fn route53_busy(
 }
 
 impl ControlPlaneSwitch {
-    pub fn new(client: aws_sdk_route53::Client, dns: DnsConfig) -> Self {
+    pub fn new(client: crate::model::Deferred<aws_sdk_route53::Client>, dns: DnsConfig) -> Self {
         ControlPlaneSwitch { client, dns }
     }
 
@@ -40,7 +40,7 @@ impl ControlPlaneSwitch {
             "route53:ListResourceRecordSets {} {}",
             self.dns.hosted_zone_id, self.dns.record_name
         );
-        let sets = crate::act::dns_records::record_sets(&self.client, &self.dns.hosted_zone_id, &self.dns.record_name)
+        let sets = crate::act::dns_records::record_sets(self.client.get(), &self.dns.hosted_zone_id, &self.dns.record_name)
             .await
             .map_err(|e| SwitchError::next(&action, e.said()))?;
         let wanted = self.dns.record_name.trim_end_matches('.');
@@ -87,6 +87,7 @@ impl ControlPlaneSwitch {
         loop {
             let res = self
                 .client
+                .get()
                 .change_resource_record_sets()
                 .hosted_zone_id(&self.dns.hosted_zone_id)
                 .change_batch(batch.clone())
@@ -111,6 +112,7 @@ impl ControlPlaneSwitch {
         loop {
             let status = self
                 .client
+                .get()
                 .get_change()
                 .id(change_id)
                 .send()

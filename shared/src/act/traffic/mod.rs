@@ -102,7 +102,13 @@ impl TrafficSwitches {
                 regions: config.regions.keys().cloned().collect(),
             }),
             routing_control: config.dns.routing_control.as_ref().map(|rc| RoutingControlSwitch::new(rc, clients)),
-            control_plane: ControlPlaneSwitch::new(clients.route53(), config.dns.clone()),
+            control_plane: ControlPlaneSwitch::new(
+                {
+                    let clients = clients.clone();
+                    crate::model::Deferred::later(move || clients.route53())
+                },
+                config.dns.clone(),
+            ),
         }
     }
 
@@ -294,7 +300,10 @@ mod tests {
             .build();
         let poll = insync_after_one_poll();
         let client = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change, &poll]);
-        let record = ControlPlaneSwitch::new(client, dns()).set_drained(&south(), true).await.unwrap();
+        let record = ControlPlaneSwitch::new(crate::model::Deferred::ready(client), dns())
+            .set_drained(&south(), true)
+            .await
+            .unwrap();
         assert_eq!(record.outcome, Outcome::Succeeded);
         assert!(record.detail.contains("INSYNC"), "{}", record.detail);
         assert_eq!(change.num_calls(), 2, "throttled once, then applied");
@@ -323,7 +332,10 @@ mod tests {
             mock!(Client::get_change).then_output(|| GetChangeOutput::builder().change_info(change_info(ChangeStatus::Insync)).build());
         let client = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change, &poll]);
         // Restoring: the drained record (weight 0) goes back to its configured weight.
-        let record = ControlPlaneSwitch::new(client, dns()).set_drained(&south(), false).await.unwrap();
+        let record = ControlPlaneSwitch::new(crate::model::Deferred::ready(client), dns())
+            .set_drained(&south(), false)
+            .await
+            .unwrap();
         assert_eq!(record.outcome, Outcome::Succeeded);
         assert_eq!(change.num_calls(), 2);
     }
@@ -337,7 +349,10 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change]);
-        let record = ControlPlaneSwitch::new(client, dns()).set_drained(&south(), true).await.unwrap();
+        let record = ControlPlaneSwitch::new(crate::model::Deferred::ready(client), dns())
+            .set_drained(&south(), true)
+            .await
+            .unwrap();
         assert_eq!(record.outcome, Outcome::AlreadyInPlace);
         assert_eq!(change.num_calls(), 0);
     }
@@ -380,7 +395,7 @@ mod tests {
             let switches = TrafficSwitches {
                 health_metric: None,
                 routing_control: Some(switch),
-                control_plane: ControlPlaneSwitch::new(r53, dns()),
+                control_plane: ControlPlaneSwitch::new(crate::model::Deferred::ready(r53), dns()),
             };
             (switches, change)
         }
@@ -548,7 +563,7 @@ mod tests {
             .repeatedly()
             .build();
         let client = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change]);
-        let e = ControlPlaneSwitch::new(client, dns())
+        let e = ControlPlaneSwitch::new(crate::model::Deferred::ready(client), dns())
             .set_drained(&south(), true)
             .await
             .unwrap_err();

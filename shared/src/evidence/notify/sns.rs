@@ -8,12 +8,17 @@ use aws_sdk_sns::types::MessageAttributeValue;
 
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {
-    client: Client,
+    client: crate::model::Deferred<Client>,
     topic_arn: String,
 }
 
 impl SnsNotifier {
     pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
+        SnsNotifier::deferred(crate::model::Deferred::ready(client), topic_arn)
+    }
+
+    /// With the client made on the first notification.
+    pub fn deferred(client: crate::model::Deferred<Client>, topic_arn: impl Into<String>) -> Self {
         SnsNotifier {
             client,
             topic_arn: topic_arn.into(),
@@ -34,6 +39,7 @@ impl Notifier for SnsNotifier {
     async fn notify(&self, n: &Notification) -> Result<String, NotifyError> {
         let out = self
             .client
+            .get()
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(sns_subject(&n.subject))
