@@ -6,13 +6,14 @@
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
 use std::time::{Duration, Instant};
 
-const BINARIES: [&str; 6] = [
+const BINARIES: [&str; 7] = [
     "hello_runtime",
     "dns-failover",
     "capacity-scaler",
     "backup-verifier",
     "user-throttle",
     "access-authorizer",
+    "readiness-check",
 ];
 
 fn median(mut v: Vec<f64>) -> f64 {
