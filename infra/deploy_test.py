@@ -66,7 +66,7 @@ def main():
     # input), checked on the resolved template against the documented forms.
     r = Resolver(template, by_region["eu-north-1"], "eu-north-1", ACCOUNT,
                  refs={"AlertsTopic": "topic", "DetectorEvents": "queue", "DeadLetters": "dlq"},
-                 attrs={("DetectorEvents", "Arn"): "queue-arn", ("DeadLetters", "Arn"): "dlq-arn",
+                 attrs={("DetectorEvents", "Arn"): "queue-arn", ("DeadLetters", "Arn"): "dlq-arn", ("DeadLetters", "QueueName"): "dlq",
                         ("ConfigurationChanged", "Arn"): "config-rule-arn"})
     res = template["Resources"]
     key = r(res["SuiteKey"]["Properties"]["KeyPolicy"])["Statement"]
@@ -100,6 +100,14 @@ def main():
     check("a write of the configuration parameter (and only of it) is announced to on-call through a rule only it may publish from",
           matches(sample) and not matches(other) and changed["Targets"][0]["Arn"] == "topic"
           and len(publish) == 1 and publish[0]["Condition"]["ArnEquals"]["aws:SourceArn"] == "config-rule-arn", (changed, publish))
+    # The suite watches itself: five alarms to on-call; the Lambda ones sum all six functions.
+    watch = {k: r(res[k]["Properties"]) for k in ("SuiteErrorsAlarm", "SuiteThrottlesAlarm", "SuiteDroppedEventsAlarm", "DeadLettersAlarm", "SchedulerDroppedAlarm")}
+    summed = {k: sorted(m["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for m in p["Metrics"] if "MetricStat" in m)
+              for k, p in watch.items() if "Metrics" in p}
+    check("the suite's own errors, throttles, dropped events, dead letters and dropped schedules page on-call, each function counted",
+          all(p["AlarmActions"] == ["topic"] and p["AlarmName"].startswith("aworld-suite-") for p in watch.values())
+          and len(summed) == 3 and all(v == sorted(f"aworld-{f}" for f in ("dns-failover", "capacity-scaler", "backup-verifier", "readiness-check", "user-throttle", "access-authorizer")) for v in summed.values())
+          and watch["DeadLettersAlarm"]["Dimensions"][0]["Value"] == "dlq", (watch, summed))
     queues = r(res["QueuePolicies"]["Properties"])
     check("both queues refuse other accounts and plain HTTP",
           sorted(queues["Queues"]) == ["dlq", "queue"] and {s["Sid"] for s in queues["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"} >= {"ThisAccountOnly", "TlsOnly"}, queues)

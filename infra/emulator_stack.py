@@ -78,6 +78,7 @@ def resolver(template, params, region, account, phys, sam=None):
             attrs[(logical, "Arn")] = f"arn:aws:kms:{region}:{account}:key/{pid}"
         elif kind == "AWS::SQS::Queue" and pid:
             attrs[(logical, "Arn")] = f"arn:aws:sqs:{region}:{account}:{pid.rsplit('/', 1)[-1]}"
+            attrs[(logical, "QueueName")] = pid.rsplit("/", 1)[-1]
         elif kind == "AWS::Events::EventBus":
             # moto gives the bus no physical id; CloudFormation's Ref is its name.
             name = pid.rsplit("/", 1)[-1] if pid else Resolver(template, params, region, account)(props["Name"])

@@ -207,6 +207,35 @@ async fn readiness_passes_on_the_deployed_stack_and_fails_exactly_the_item_that_
     )
     .await;
 
+    // The suite watching itself: its dead-letter alarm in ALARM (an event failed every retry).
+    let dead_letters = "aworld-suite-dead-letters-eu-south-1";
+    broken(
+        &api,
+        &mut n,
+        "an event in the dead-letter queue",
+        &["signals/eu-south-1/suite health aworld-suite-dead-letters-eu-south-1"],
+        "the suite itself is failing",
+        async || {
+            cw.set_alarm_state()
+                .alarm_name(dead_letters)
+                .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+                .state_reason("an event waits in the dead-letter queue")
+                .send()
+                .await
+                .unwrap();
+        },
+        async || {
+            cw.set_alarm_state()
+                .alarm_name(dead_letters)
+                .state_value(aws_sdk_cloudwatch::types::StateValue::Ok)
+                .state_reason("re-driven")
+                .send()
+                .await
+                .unwrap();
+        },
+    )
+    .await;
+
     let r53 = aws_sdk_route53::Client::new(&admin_south);
     let zone = stack.manifest["hosted_zone_id"].as_str().unwrap().to_owned();
     let sets = r53

@@ -14,8 +14,9 @@ impl ReadinessProbe {
     /// alarm, and nothing else is graded.
     pub(super) async fn alarms(&self, config: &SuiteConfig, region: &Region) -> Vec<Item> {
         let wanted = grade::wanted_alarms(config, region);
+        let watch = grade::suite_watch_alarms(config, region);
         let cw = client!(self, aws_sdk_cloudwatch, region);
-        let names: Vec<String> = wanted.keys().cloned().collect();
+        let names: Vec<String> = wanted.keys().chain(watch.iter()).cloned().collect();
         let mut found: BTreeMap<String, AlarmFacts> = BTreeMap::new();
         // DescribeAlarms: at most 100 names per call; composite alarms only when asked for.
         for chunk in names.chunks(100) {
@@ -40,6 +41,7 @@ impl ReadinessProbe {
         wanted
             .iter()
             .map(|(name, followed)| grade::grade_alarm(region, name, *followed, found.get(name)))
+            .chain(watch.iter().map(|name| grade::grade_suite_alarm(region, name, found.get(name))))
             .collect()
     }
 }

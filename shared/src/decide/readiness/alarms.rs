@@ -62,6 +62,41 @@ pub fn wanted_alarms(config: &SuiteConfig, region: &Region) -> BTreeMap<String, 
     wanted
 }
 
+/// The alarms by which the suite watches itself in `region`, as the template names them
+/// (`SuiteErrorsAlarm` and its siblings): its functions' errors, throttles and dropped events,
+/// its dead-letter queue, the Scheduler's dropped invocations.
+pub fn suite_watch_alarms(config: &SuiteConfig, region: &Region) -> Vec<String> {
+    ["errors", "throttles", "dropped-events", "dead-letters", "schedules-dropped"]
+        .iter()
+        .map(|what| format!("{}-suite-{what}-{region}", config.platform))
+        .collect()
+}
+
+/// A self-watch alarm as found: missing (the suite's own failures would page nobody) or in
+/// ALARM (the suite itself is failing here) fails.
+pub fn grade_suite_alarm(region: &Region, name: &str, found: Option<&AlarmFacts>) -> Item {
+    let item = format!("suite health {name}");
+    match found {
+        None => Item::new(
+            Area::Signals,
+            region.as_str(),
+            item,
+            Grade::Fail,
+            format!("alarm {name} does not exist in {region}: the suite's own failures there would page nobody"),
+            "deploy the stack (infra/template.yaml, \"the suite watches itself\")",
+        ),
+        Some(a) if a.state == crate::model::AlarmState::Alarm => Item::new(
+            Area::Signals,
+            region.as_str(),
+            item,
+            Grade::Fail,
+            format!("{name} is in ALARM: the suite itself is failing in {region}"),
+            "read the functions' logs; re-drive the dead-letter queue once fixed (docs/reliability.md)",
+        ),
+        Some(a) => Item::pass(Area::Signals, region.as_str(), item, format!("exists, {}", a.state)),
+    }
+}
+
 /// The grade of alarm `name` in `region` as found (`None`: it does not exist); `followed`:
 /// Route 53 follows it, so it must also be an alarm a health check can follow.
 pub fn grade_alarm(region: &Region, name: &str, followed: bool, found: Option<&AlarmFacts>) -> Item {
@@ -93,6 +128,25 @@ pub fn grade_alarm(region: &Region, name: &str, followed: bool, found: Option<&A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_suites_own_alarms_fail_readiness_when_missing_or_in_alarm() {
+        let config = crate::fixtures::example_config();
+        let region: Region = "eu-north-1".parse().unwrap();
+        let names = suite_watch_alarms(&config, &region);
+        assert_eq!(names.len(), 5);
+        assert!(names.contains(&"aworld-suite-dead-letters-eu-north-1".to_owned()), "{names:?}");
+        let name = &names[0];
+        assert_eq!(grade_suite_alarm(&region, name, None).grade, Grade::Fail);
+        let mut facts = AlarmFacts {
+            name: name.clone(),
+            state: crate::model::AlarmState::Alarm,
+            ..AlarmFacts::default()
+        };
+        assert_eq!(grade_suite_alarm(&region, name, Some(&facts)).grade, Grade::Fail);
+        facts.state = crate::model::AlarmState::Ok;
+        assert_eq!(grade_suite_alarm(&region, name, Some(&facts)).grade, Grade::Pass);
+    }
 
     #[test]
     fn route53_follows_only_standard_resolution_alarms_on_supported_statistics() {

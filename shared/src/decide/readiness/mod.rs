@@ -20,7 +20,7 @@ mod report;
 mod rules;
 
 pub use crate::model::AlarmFacts;
-pub use alarms::{grade_alarm, route53_alarm_problem, wanted_alarms};
+pub use alarms::{grade_alarm, grade_suite_alarm, route53_alarm_problem, suite_watch_alarms, wanted_alarms};
 pub use capacity::{Quotas, grade_quotas, grade_unreserved, planned_reserved_raise};
 pub use data::{grade_pitr, grade_replicas};
 pub use dns::{HealthCheckFacts, MAX_TTL_SECONDS, RecordFacts, grade_answer, grade_health_check, grade_record};
