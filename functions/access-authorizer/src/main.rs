@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let (auth, validator) = deployment::required_auth(&d.config, "access-authorizer")?;
         let throttle = deployment::required_throttle(&d.config, "access-authorizer")?;
         // The local replica of the global throttle table, and another region's when it fails.
-        let table = ThrottleTable::deferred(d.clients.deferred_dynamodb(&d.region), throttle.table.clone());
+        let table = ThrottleTable::new(d.clients.dynamodb(&d.region), throttle.table.clone());
         let peer = d
             .config
             .regions_by_priority()

@@ -20,12 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .regions
             .keys()
             .filter(|r| **r != d.region)
-            .map(|r| {
-                (
-                    r.clone(),
-                    DynamoStore::deferred(d.clients.deferred_dynamodb(r), d.config.state_table.clone()),
-                )
-            })
+            .map(|r| (r.clone(), DynamoStore::new(d.clients.dynamodb(r), d.config.state_table.clone())))
             .collect();
         let clients = d.clients.clone();
         let handler = Failover {

@@ -19,12 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .config
             .regions
             .keys()
-            .map(|r| {
-                (
-                    r.clone(),
-                    DynamoStore::deferred(d.clients.deferred_dynamodb(r), d.config.state_table.clone()),
-                )
-            })
+            .map(|r| (r.clone(), DynamoStore::new(d.clients.dynamodb(r), d.config.state_table.clone())))
             .collect();
         Ok(ReadinessCheck {
             probe: ReadinessProbe::new(d.clients.clone()),

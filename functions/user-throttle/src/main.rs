@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let (store, notifier) = (d.store(), d.notifier());
         let throttle = deployment::required_throttle(&d.config, "user-throttle")?;
         let handler = UserThrottle {
-            table: ThrottleTable::deferred(d.clients.deferred_dynamodb(&d.region), throttle.table.clone()),
+            table: ThrottleTable::new(d.clients.dynamodb(&d.region), throttle.table.clone()),
             alarms: CloudWatchHealth::new(d.clients.clone()),
             throttle,
             config: d.config,

@@ -439,11 +439,14 @@ impl Deployment {
     }
 
     /// The state table here: a global table, so the local replica, never the failed region's.
+    /// Its client is built now, in init: every reaction claims its signal there, and init runs
+    /// on a full vCPU while an invocation at 128 MB gets a fraction of one (see `Deferred`).
     pub fn store(&self) -> DynamoStore {
-        DynamoStore::deferred(self.clients.deferred_dynamodb(&self.region), self.config.state_table.clone())
+        DynamoStore::new(self.clients.dynamodb(&self.region), self.config.state_table.clone())
     }
 
-    /// The notifier: this region's topic.
+    /// The notifier: this region's topic. Its client is made on the first notification (most
+    /// invocations send none).
     pub fn notifier(&self) -> SnsNotifier {
         let (clients, region) = (self.clients.clone(), self.region.clone());
         SnsNotifier::deferred(crate::model::Deferred::later(move || clients.sns(&region)), self.topic.clone())
