@@ -69,17 +69,7 @@ impl AwsClients {
         if roots == TrustRoots::AmazonTrustServices {
             loader = loader.http_client(amazon_only_https_client());
         }
-        let base = loader
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-            .load()
-            .await;
+        let base = loader.timeout_config(timeouts()).retry_config(retries()).load().await;
         AwsClients::from_config(base)
     }
 
@@ -170,6 +160,19 @@ impl AwsClients {
     }
 }
 
+/// Every call's limits: the SDK sets no API-call timeout by default.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_timeout(OPERATION_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+}
+
+fn retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
 /// The configuration of a function whose environment names its region and credentials (as
 /// Lambda's does), with `AWS_ENDPOINT_URL` honoured as the SDK's loader honours it; `None` when
 /// something else would be needed (a profile, container or web-identity credentials).
@@ -187,14 +190,8 @@ fn from_lambda_environment(env: impl Fn(&str) -> Option<String>) -> Option<SdkCo
             aws_smithy_async::rt::sleep::TokioSleep::new(),
         ))
         .time_source(aws_smithy_async::time::SharedTimeSource::default())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_timeout(OPERATION_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .connect_timeout(CONNECT_TIMEOUT)
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        .timeout_config(timeouts())
+        .retry_config(retries());
     if let Some(url) = set("AWS_ENDPOINT_URL") {
         builder = builder.endpoint_url(url);
     }

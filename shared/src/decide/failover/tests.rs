@@ -582,15 +582,15 @@ fn an_open_scheduled_change_is_not_evidence_of_failure_and_does_not_block_a_targ
     assert!(matches!(d, Decision::Failover(_)), "{d:?}");
 }
 
-#[test]
-fn an_issue_the_health_api_could_not_confirm_blocks_automation_but_never_a_signed_manual_command() {
-    let c = config();
-    let open_in_north = |taken_as_it_came: bool| Signal {
-        key: "health:north".into(),
+/// An open Lambda issue in the backup region (event `n`), as delivered; `taken_as_it_came`:
+/// counted although the Health API could not confirm it.
+fn lambda_issue_in_north(n: u32, taken_as_it_came: bool) -> Signal {
+    Signal {
+        key: format!("health:north:{n}"),
         at: t0(),
         channel: Channel::EventBridge,
         kind: SignalKind::Health(HealthEvent {
-            event_arn: "arn:aws:health:eu-north-1::event/LAMBDA/AWS_LAMBDA_OPERATIONAL_ISSUE/1".into(),
+            event_arn: format!("arn:aws:health:eu-north-1::event/LAMBDA/AWS_LAMBDA_OPERATIONAL_ISSUE/{n}"),
             service: "LAMBDA".into(),
             event_type_code: "AWS_LAMBDA_OPERATIONAL_ISSUE".into(),
             category: "issue".into(),
@@ -599,7 +599,13 @@ fn an_issue_the_health_api_could_not_confirm_blocks_automation_but_never_a_signe
             description: None,
             taken_as_it_came,
         }),
-    };
+    }
+}
+
+#[test]
+fn an_issue_the_health_api_could_not_confirm_blocks_automation_but_never_a_signed_manual_command() {
+    let c = config();
+    let open_in_north = |taken_as_it_came: bool| lambda_issue_in_north(1, taken_as_it_came);
     let h = view(&c, 3, 0);
     let manual = command(OperatorCommandKind::Failover, Some(NORTH));
     for (taken, manual_passes) in [(true, true), (false, false)] {
@@ -623,21 +629,7 @@ fn an_issue_the_health_api_could_not_confirm_blocks_automation_but_never_a_signe
 fn a_signed_command_clears_a_regions_open_health_issues_and_a_manual_failover_may_then_go_there() {
     let c = config();
     let h = view(&c, 3, 0);
-    let issue = Signal {
-        key: "health:north".into(),
-        at: t0(),
-        channel: Channel::EventBridge,
-        kind: SignalKind::Health(HealthEvent {
-            event_arn: "arn:aws:health:eu-north-1::event/LAMBDA/AWS_LAMBDA_OPERATIONAL_ISSUE/2".into(),
-            service: "LAMBDA".into(),
-            event_type_code: "AWS_LAMBDA_OPERATIONAL_ISSUE".into(),
-            category: "issue".into(),
-            status: HealthStatus::Open,
-            region: r(NORTH),
-            description: None,
-            taken_as_it_came: false,
-        }),
-    };
+    let issue = lambda_issue_in_north(2, false);
     let state = observe(&c, &DnsState::default(), &issue, &h, t0());
     let manual = command(OperatorCommandKind::Failover, Some(NORTH));
     assert!(!matches!(decide(&c, &state, &manual, &h, t0()), Decision::Failover(_)));

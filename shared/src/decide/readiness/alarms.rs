@@ -72,24 +72,25 @@ pub fn suite_watch_alarms(config: &SuiteConfig, region: &Region) -> Vec<String> 
         .collect()
 }
 
+/// A failing signals item of `region`, with what is wrong and the fix.
+fn failing(region: &Region, item: String, detail: String, fix: &str) -> Item {
+    Item::new(Area::Signals, region.as_str(), item, Grade::Fail, detail, fix)
+}
+
 /// A self-watch alarm as found: missing (the suite's own failures would page nobody) or in
 /// ALARM (the suite itself is failing here) fails.
 pub fn grade_suite_alarm(region: &Region, name: &str, found: Option<&AlarmFacts>) -> Item {
     let item = format!("suite health {name}");
     match found {
-        None => Item::new(
-            Area::Signals,
-            region.as_str(),
+        None => failing(
+            region,
             item,
-            Grade::Fail,
             format!("alarm {name} does not exist in {region}: the suite's own failures there would page nobody"),
             "deploy the stack (infra/template.yaml, \"the suite watches itself\")",
         ),
-        Some(a) if a.state == crate::model::AlarmState::Alarm => Item::new(
-            Area::Signals,
-            region.as_str(),
+        Some(a) if a.state == crate::model::AlarmState::Alarm => failing(
+            region,
             item,
-            Grade::Fail,
             format!("{name} is in ALARM: the suite itself is failing in {region}"),
             "read the functions' logs; re-drive the dead-letter queue once fixed (docs/reliability.md)",
         ),
@@ -102,20 +103,16 @@ pub fn grade_suite_alarm(region: &Region, name: &str, found: Option<&AlarmFacts>
 pub fn grade_alarm(region: &Region, name: &str, followed: bool, found: Option<&AlarmFacts>) -> Item {
     let item = format!("alarm {name}");
     match found {
-        None => Item::new(
-            Area::Signals,
-            region.as_str(),
+        None => failing(
+            region,
             item,
-            Grade::Fail,
             format!("alarm {name} does not exist in {region}: nothing it watches can start a reaction"),
             "create it (infra/template.yaml) or correct the name in the configuration",
         ),
         Some(a) if followed => match route53_alarm_problem(a) {
-            Some(problem) => Item::new(
-                Area::Signals,
-                region.as_str(),
+            Some(problem) => failing(
+                region,
                 item,
-                Grade::Fail,
                 format!("Route 53 follows {name}, which {problem}: its health check cannot use it"),
                 "a standard-resolution metric alarm on Average, Minimum, Maximum, Sum or SampleCount (\"Monitoring a CloudWatch alarm\")",
             ),
