@@ -44,8 +44,11 @@ pub type VerifierError = ReactError;
 pub enum Run {
     /// The checks; a restore drill in progress moves a step.
     Checks,
-    /// The checks; a drill in progress moves a step, else a new one starts.
+    /// The checks; a drill in progress moves a step, else a new one starts (a schedule's tick:
+    /// no sooner than `backup.drill.min_interval_hours` after the last start).
     ChecksAndDrill,
+    /// As `ChecksAndDrill`, asked for by a signed verify-now: not held to the interval.
+    ChecksAndCommandedDrill,
     /// Only a step of the drill in progress (the progress schedule): no checks.
     DrillProgress,
     Refused(String),
@@ -57,7 +60,7 @@ pub enum Run {
 pub fn run_for(config: &SuiteConfig, home: &Region, signal: &Signal, now: DateTime<Utc>) -> Run {
     let drills_here = config.backup.drill.as_ref().is_some_and(|d| &d.region == home);
     match run_anywhere(config, signal, now) {
-        Run::ChecksAndDrill if !drills_here => Run::Checks,
+        Run::ChecksAndDrill | Run::ChecksAndCommandedDrill if !drills_here => Run::Checks,
         Run::DrillProgress if !drills_here => Run::Nothing("the restore drill runs in another region".into()),
         run => run,
     }
@@ -84,7 +87,7 @@ fn run_anywhere(config: &SuiteConfig, signal: &Signal, now: DateTime<Utc>) -> Ru
             if drill { Run::ChecksAndDrill } else { Run::Checks }
         }
         SignalKind::Operator(cmd) if cmd.command == OperatorCommandKind::VerifyNow => match cmd.authorize(config, signal.channel, now) {
-            Ok(()) => Run::ChecksAndDrill,
+            Ok(()) => Run::ChecksAndCommandedDrill,
             Err(refusal) => Run::Refused(format!("verify-now refused: {refusal}")),
         },
         SignalKind::Operator(cmd) => Run::Nothing(format!("{:?} is not a backup-verifier command", cmd.command)),
@@ -172,7 +175,7 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
                 record.reason = why.clone();
                 Ok(None)
             }
-            Run::Checks | Run::ChecksAndDrill | Run::DrillProgress => {
+            Run::Checks | Run::ChecksAndDrill | Run::ChecksAndCommandedDrill | Run::DrillProgress => {
                 let mut report = if *run == Run::DrillProgress {
                     BackupReport {
                         at: now,
@@ -183,7 +186,12 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
                 } else {
                     self.inspector.run(&self.config, &self.region).await
                 };
-                self.drill_turn(*run == Run::ChecksAndDrill, &mut report).await?;
+                let start = match run {
+                    Run::ChecksAndDrill => Start::Spaced,
+                    Run::ChecksAndCommandedDrill => Start::Now,
+                    _ => Start::No,
+                };
+                self.drill_turn(start, &mut report).await?;
                 Ok(Some(report))
             }
         }
@@ -301,7 +309,7 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
 
     /// One step of the restore drill: the one in progress, or a new one when `start`. Its state
     /// is written back (null once it is over), so the next tick picks it up.
-    async fn drill_turn(&self, start: bool, report: &mut BackupReport) -> Result<(), VerifierError> {
+    async fn drill_turn(&self, start: Start, report: &mut BackupReport) -> Result<(), VerifierError> {
         let (Some(drill), Some((name, version, in_progress))) = (self.config.backup.drill.as_ref(), self.drill_doc().await?) else {
             return Ok(());
         };
@@ -313,10 +321,29 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
                 return Ok(());
             }
         };
+        let now = Utc::now();
+        let started = resilience_core::documents::restore_drill_started(&drill.table, drill.region.as_str());
         let turn = match (in_progress, start) {
-            (Some(state), _) => self.inspector.drill_advance(drill, state, Utc::now()).await,
-            (None, true) => self.inspector.drill_start(drill, Utc::now()).await,
-            (None, false) => return Ok(()),
+            (Some(state), _) => self.inspector.drill_advance(drill, state, now).await,
+            (None, Start::No) => return Ok(()),
+            (None, start) => {
+                let (last, last_version) = documents::load::<LastStart, _>(&self.store, &started).await?;
+                let min = chrono::Duration::hours(i64::try_from(drill.min_interval_hours).unwrap_or(i64::MAX));
+                if let Some(last) = last.filter(|l| start == Start::Spaced && now - l.at < min) {
+                    report.drill_progress = Some(format!(
+                        "no drill started: the last one started at {}, less than {} h ago (backup.drill.min_interval_hours; a signed verify-now is not held to it)",
+                        last.at.to_rfc3339(),
+                        drill.min_interval_hours
+                    ));
+                    return Ok(());
+                }
+                let turn = self.inspector.drill_start(drill, now).await;
+                if turn.state.is_some() {
+                    let at = serde_json::to_value(LastStart { at: now }).unwrap_or_default();
+                    self.store.put_state(&started, &at, last_version).await?;
+                }
+                turn
+            }
         };
         let kept = turn
             .state
@@ -327,6 +354,22 @@ impl<S: StateStore, N: Notifier> BackupVerifier<S, N> {
         report.drill_progress = Some(turn.progress);
         Ok(())
     }
+}
+
+/// Whether this run may start a restore drill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    No,
+    /// A schedule's tick: spaced by `backup.drill.min_interval_hours`.
+    Spaced,
+    /// A signed verify-now.
+    Now,
+}
+
+/// When the last restore drill started.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LastStart {
+    at: DateTime<Utc>,
 }
 
 fn summary(report: &BackupReport) -> String {
@@ -420,7 +463,7 @@ mod tests {
         let cmd = |v: &mut Value| v["detail-type"] = "Resilience Verify Now Command".into();
         assert_eq!(
             run_for(&config(), &north(), &signal("operator-failover.json", cmd), Utc::now()),
-            Run::ChecksAndDrill
+            Run::ChecksAndCommandedDrill
         );
         let forged = signal("operator-failover.json", |v| {
             cmd(v);

@@ -78,6 +78,11 @@ pub struct DrillConfig {
     /// misses it anyway.
     #[serde(default = "defaults::drill_abandon_after_hours")]
     pub abandon_after_hours: u64,
+    /// A drill schedule's tick starts a drill only this long after the last start: anyone who
+    /// can invoke the function can send a tick, and each restore costs money and time. A signed
+    /// verify-now is not held to it.
+    #[serde(default = "defaults::drill_min_interval_hours")]
+    pub min_interval_hours: u64,
     /// Schedules (rule or schedule names) that start a drill; others run the checks only (and
     /// move a drill in progress on).
     #[serde(default)]

@@ -120,6 +120,10 @@ pub(crate) mod defaults {
     pub fn drill_canaries() -> u32 {
         5
     }
+    pub fn drill_min_interval_hours() -> u64 {
+        20
+    }
+
     pub fn drill_abandon_after_hours() -> u64 {
         24
     }

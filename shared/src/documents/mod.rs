@@ -79,6 +79,12 @@ pub fn restore_drill(table: &str, region: &str) -> String {
     format!("restore-drill#{table}@{region}")
 }
 
+/// When the last restore drill of `table` in `region` started (`{"at": time}`): scheduled starts
+/// are spaced by `backup.drill.min_interval_hours`.
+pub fn restore_drill_started(table: &str, region: &str) -> String {
+    format!("restore-drill-started#{table}@{region}")
+}
+
 /// `region`'s last readiness report.
 pub fn readiness_report(region: &Region) -> String {
     format!("readiness#{region}")

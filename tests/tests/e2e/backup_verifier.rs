@@ -189,6 +189,17 @@ async fn a_restore_drill_spans_invocations_restores_to_its_own_time_and_passes_w
     let idle = api.invoke(&progress_tick()).await.expect("handled");
     assert_eq!(idle["why"], "no restore drill in progress", "{idle}");
     assert_eq!(p.audit(FUNCTION).await.len(), audited);
+
+    // The drill schedule's tick (anyone who can invoke can send one) starts no second drill
+    // within backup.drill.min_interval_hours of the first: no canary, no restore.
+    let again = api
+        .invoke(&resilience_tests::scheduler_tick(&format!("aworld-restore-drill-{NORTH}"), NORTH))
+        .await
+        .expect("handled");
+    let why = again["report"]["drill_progress"].as_str().unwrap_or_default();
+    assert!(why.contains("no drill started") && why.contains("min_interval_hours"), "{again:#}");
+    assert_eq!(canaries(&p).await, 0);
+    assert_eq!(p.latency.proxy.restore_requests().len(), 1, "no second restore");
 }
 
 /// A drill whose restore outlives `abandon_after_hours` is abandoned: FAIL, notified, and its
