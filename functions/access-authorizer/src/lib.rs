@@ -27,6 +27,7 @@ use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use resilience_core::act::throttle_table::ThrottleTable;
 use resilience_core::auth::{AuthError, TokenValidator};
+use resilience_core::config::LookupFailure;
 use resilience_core::decide::throttle::{Access, ThrottleRecord, access};
 use resilience_core::evidence::telemetry::{Metrics, Unit};
 use resilience_core::model::Principal;
@@ -54,7 +55,14 @@ pub struct Authorizer {
     jwks: Option<jwks::JwksSource>,
     /// The default usage plan's API key, for callers under no limit.
     default_usage_key: Option<String>,
+    /// The answer to an unseen caller when no replica answers (`throttle.on_lookup_failure`).
+    on_lookup_failure: LookupFailure,
 }
+
+/// How long one replica's read may take: the local one, then the peer's, both inside the
+/// function's 5 s timeout (infra/template.yaml) with time to answer. The SDK's own limits (3 s
+/// an attempt, 10 s with retries) are for the suite's other calls, not for the API's edge.
+pub const LOOKUP_BUDGET: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorizerError {
@@ -97,7 +105,14 @@ impl Authorizer {
             cache: Mutex::new(HashMap::new()),
             jwks: None,
             default_usage_key: None,
+            on_lookup_failure: LookupFailure::default(),
         }
+    }
+
+    /// What an unseen caller gets when no replica of the throttle table answers.
+    pub fn with_lookup_failure(mut self, answer: LookupFailure) -> Self {
+        self.on_lookup_failure = answer;
+        self
     }
 
     /// Gives every caller under no limit the default usage plan's API key.
@@ -165,7 +180,7 @@ impl Authorizer {
         {
             return (r.clone(), "cache");
         }
-        let read = match self.table.get(p, false).await {
+        let read = match bounded(self.table.get(p, false)).await {
             Ok(r) => Ok((r, "table")),
             Err(e) => {
                 tracing::error!(error = %e, principal = %p, "throttle table unreadable");
@@ -173,7 +188,10 @@ impl Authorizer {
                     // The last known answer, however old: a block keeps biting through an outage.
                     Some((r, _)) => return (r.clone(), "stale-cache"),
                     None => match &self.peer {
-                        Some(peer) => peer.get(p, false).await.map(|r| (r, "peer-replica")).map_err(|e2| (e, Some(e2))),
+                        Some(peer) => bounded(peer.get(p, false))
+                            .await
+                            .map(|r| (r, "peer-replica"))
+                            .map_err(|e2| (e, Some(e2))),
                         None => Err((e, None)),
                     },
                 }
@@ -189,8 +207,12 @@ impl Authorizer {
                 (r, via)
             }
             Err((e, peer)) => {
-                tracing::error!(error = %e, peer = ?peer.map(|e| e.to_string()), principal = %p, "no replica readable and no known answer: allowing");
-                (None, "fail-open")
+                let via = match self.on_lookup_failure {
+                    LookupFailure::Deny => "fail-closed",
+                    LookupFailure::Allow => "fail-open",
+                };
+                tracing::error!(error = %e, peer = ?peer, principal = %p, answer = via, "no replica readable and no known answer");
+                (None, via)
             }
         }
     }
@@ -216,7 +238,14 @@ impl Authorizer {
         })?;
         let principal = Principal::of("user", &claims.sub).map_err(|e| AuthorizerError::Unauthorized(AuthError::Invalid(e.to_string())))?;
         let (record, via) = self.lookup(&principal).await;
-        let decision = access(record.as_ref(), Utc::now());
+        let decision = if via == "fail-closed" {
+            Access::Deny {
+                level: "unverified".into(),
+                until: Utc::now(),
+            }
+        } else {
+            access(record.as_ref(), Utc::now())
+        };
         let (effect, level, usage_key) = match &decision {
             // Every Allow carries a plan key: the level's, else the default plan's (with keys
             // required on the methods, an Allow without one is a 403).
@@ -263,6 +292,14 @@ impl Authorizer {
         }
         m.emit();
         Ok(response)
+    }
+}
+
+/// A replica's read, given up after [`LOOKUP_BUDGET`].
+async fn bounded<T, E: std::fmt::Display>(read: impl std::future::Future<Output = Result<T, E>>) -> Result<T, String> {
+    match tokio::time::timeout(LOOKUP_BUDGET, read).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {LOOKUP_BUDGET:?}")),
     }
 }
 

@@ -25,7 +25,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             Duration::from_secs(auth.cache_seconds),
             resilience_core::evidence::telemetry::Metrics::namespace(&d.config.platform),
         )
-        .with_default_usage_key(auth.default_usage_plan_key.clone());
+        .with_default_usage_key(auth.default_usage_plan_key.clone())
+        .with_lookup_failure(throttle.on_lookup_failure);
         Ok(match &auth.jwks_uri {
             Some(uri) => authorizer.with_jwks(
                 access_authorizer::jwks::JwksSource::new(uri, Duration::from_secs(auth.jwks_refresh_seconds))

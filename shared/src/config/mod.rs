@@ -29,7 +29,7 @@ pub use dns::{ClusterEndpoint, DnsConfig, HealthMetricConfig, RegionRecord, Rout
 pub use policy::{HealthEventConfig, OperatorConfig, Policy, SigningKey};
 pub use practice_drill::{PracticeDrillConfig, TriggerMetric, Window};
 pub use regions::{NotificationConfig, RegionConfig, RegionRole};
-pub use throttle::{ThrottleConfig, ThrottleLevelConfig};
+pub use throttle::{LookupFailure, ThrottleConfig, ThrottleLevelConfig};
 
 use crate::model::Region;
 use serde::{Deserialize, Serialize};

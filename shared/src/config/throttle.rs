@@ -4,7 +4,17 @@ use super::{Problems, SuiteConfig, defaults};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// access-authorizer's answer to an unseen caller when the throttle table cannot be read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LookupFailure {
+    #[default]
+    Deny,
+    Allow,
+}
+
 /// Progressive, expiring limits on suspicious principals.
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleConfig {
@@ -20,6 +30,12 @@ pub struct ThrottleConfig {
     /// Principals never throttled (internal and service principals), as `user#id`, `key#id`, `ip#addr`.
     #[serde(default)]
     pub allow_list: Vec<String>,
+    /// What access-authorizer answers a caller it has never seen when neither replica of the
+    /// throttle table answers in time: `deny` (default: a principal that could not be cleared
+    /// is never let in, blocked ones included; new callers get 401 while both replicas fail)
+    /// or `allow` (availability first: a blocked caller the instance has not seen gets in).
+    #[serde(default)]
+    pub on_lookup_failure: LookupFailure,
     /// Most limit changes per minute, new throttles and escalations alike, over all sources:
     /// above it the function stops, alerts, and hands the offences back to be retried later.
     #[serde(default = "defaults::max_new_per_minute")]

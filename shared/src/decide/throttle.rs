@@ -182,6 +182,7 @@ mod tests {
             escalation_window_seconds: 86400,
             coalesce_seconds: 60,
             allow_list: vec!["user#service-batch".into()],
+            on_lookup_failure: Default::default(),
             max_new_per_minute: 50,
             max_per_source_per_minute: 0,
             offence_alarm_prefixes: vec![],

@@ -259,6 +259,19 @@ async fn a_blocked_user_stays_denied_while_the_throttle_table_fails_and_an_unsee
         ("Deny", Some("peer-replica")),
         "{out}"
     );
+
+    // Both replicas fail, the local one slowly (no answer before the SDK's attempt timeout;
+    // each read is cut at LOOKUP_BUDGET): a user this authorizer never saw cannot be cleared,
+    // so is not let in (the default throttle.on_lookup_failure = deny).
+    p.latency.proxy.always("GetItem", HOME, Some(Fault::Timeout));
+    p.latency.proxy.always("GetItem", SOUTH, Some(Fault::ServerError));
+    let stranger = jwt::sign(&e.keys.rsa, Algorithm::RS256, "rsa-1", &jwt::claims("u-602", 300));
+    let out = e.authorizer.invoke(&token_event(&stranger)).await.expect("answered");
+    assert_eq!(
+        (effect(&out), out["context"]["lookup"].as_str()),
+        ("Deny", Some("fail-closed")),
+        "{out}"
+    );
 }
 
 /// The issuer's `jwks_uri`, served on loopback: the key set it publishes now, and how often it
