@@ -401,6 +401,9 @@ def deployer_principal(caller_arn):
     (`arn:aws:sts::A:assumed-role/R/s` -> `arn:aws:iam::A:role/R`), a user as it is. A role with
     a path cannot be rebuilt from its session ARN: pass it with --deployer-arn."""
     parts = caller_arn.split(":")
+    if parts[5] == "root":
+        # A key policy naming the account root delegates the key to every IAM policy.
+        raise SystemExit("refused: deploy as an IAM role or user, not the account root (its key policy would let IAM grant the configuration key to anyone)")
     if parts[2] == "sts" and parts[5].startswith("assumed-role/"):
         role = parts[5].split("/")[1]
         return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"

@@ -295,6 +295,9 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
         let name = resilience_core::documents::practice_run(&p.run.config.dns.record_name);
         let (run, version) = documents::load::<Run, _>(&self.store, &name).await?;
+        // A run that is over by its age, or that claims to start in the future, is no run: the
+        // state table can be written by others in the account.
+        let run = run.filter(|r| received - r.started_at < stale_after(d) && r.started_at <= received + chrono::Duration::minutes(5));
         let Some(run) = run else {
             if d.use_production_record {
                 // The practice trigger of a drill of the production record moves production:

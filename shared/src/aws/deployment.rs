@@ -331,19 +331,26 @@ async fn load_config(clients: &AwsClients, parameter: Option<&Parameter>) -> Res
     let mut tried = Vec::new();
     match history {
         Ok(versions) => {
+            // The newest by when the deploy signed it, not by version number: someone who can
+            // write the parameter can put an old signed document back under newer junk.
+            let mut best: Option<(SuiteConfig, InForce)> = None;
             for (text, older) in versions.into_iter().filter(|(_, v)| *v < version) {
                 match accept(parameter, &text, older) {
-                    Ok((config, in_force)) => {
-                        tracing::warn!(
-                            parameter = parameter.name,
-                            version = older,
-                            refused_version = version,
-                            "running on an earlier signed version"
-                        );
-                        return Ok((config, Some(in_force)));
+                    Ok((config, in_force)) if best.as_ref().is_none_or(|(_, b)| in_force.signed_at > b.signed_at) => {
+                        best = Some((config, in_force));
                     }
+                    Ok(_) => {}
                     Err(_) => tried.push(older),
                 }
+            }
+            if let Some((config, in_force)) = best {
+                tracing::warn!(
+                    parameter = parameter.name,
+                    version = in_force.version,
+                    refused_version = version,
+                    "running on the newest signed version in the history"
+                );
+                return Ok((config, Some(in_force)));
             }
         }
         Err(e) => {

@@ -620,11 +620,15 @@ async fn an_insider_cannot_rewrite_the_configuration(stack: &Stack) {
         let (cold, _c) = cold_start(stack, "dns-failover", NORTH).await;
         refused(&cold, &format!("cold, after {what}")).await;
     }
-    // `{}` once more: every function still starts (it used to stop every cold start).
+    // `{}` once more, on top of the older signed version: every function still starts (it used
+    // to stop every cold start), and on the newest version *by signing time*, not the replayed
+    // old one just below the junk.
     stack.put_parameter_text(NORTH, "{}").await;
     for function in resilience_core::model::Function::ALL {
         let _started = cold_start(stack, function.as_str(), NORTH).await;
     }
+    let (cold, _c) = cold_start(stack, "dns-failover", NORTH).await;
+    refused(&cold, "cold, after `{}` on top of a replayed older signed version").await;
 
     // The deploy's next version is taken by the warm function at once (in dry run: the command
     // it now accepts moves nothing).
