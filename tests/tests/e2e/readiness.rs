@@ -521,7 +521,7 @@ async fn readiness_passes_on_the_deployed_stack_and_fails_exactly_the_item_that_
     assert_eq!(
         new,
         vec![(
-            format!("dns/global/health check {south_check} (eu-south-1)"),
+            "dns/global/health check of eu-south-1's record".to_owned(),
             format!("the record of eu-south-1 names health check {south_check}, which does not exist")
         )],
         "exactly the deleted health check fails"

@@ -89,7 +89,9 @@ pub struct HealthCheckFacts {
 /// Whether `region`'s record's health check follows what the configured strategies switch: the
 /// drain alarm of that region (living in another region, not inverted) or its routing control.
 pub fn grade_health_check(config: &SuiteConfig, region: &Region, id: &str, found: Option<&HealthCheckFacts>) -> Item {
-    let name = format!("health check {id} ({region})");
+    // Keyed by what it protects, not by the check's id: the fix (a new check attached to the
+    // record) has a new id, and the item must heal, not vanish.
+    let name = format!("health check of {region}'s record");
     let Some(h) = found else {
         return Item::new(
             Area::Dns,
@@ -142,7 +144,7 @@ pub fn grade_health_check(config: &SuiteConfig, region: &Region, id: &str, found
             "global",
             name,
             format!(
-                "{} on {}",
+                "{id}: {} on {}",
                 h.kind,
                 h.alarm_name.as_deref().or(h.routing_control_arn.as_deref()).unwrap_or("?")
             ),
@@ -153,7 +155,7 @@ pub fn grade_health_check(config: &SuiteConfig, region: &Region, id: &str, found
             "global",
             name,
             Grade::Fail,
-            wrong.join("; "),
+            format!("{id} {}", wrong.join("; ")),
             "point the health check at the region's drain alarm (dns.health_metric.alarm_name) or routing control, not inverted",
         )
     }
@@ -218,6 +220,32 @@ mod tests {
         let slow = RecordFacts { ttl: Some(300), ..good };
         assert_eq!(grade_record(&c, &south(), Some(&slow)).grade, Grade::Warn);
         assert_eq!(grade_record(&c, &south(), None).grade, Grade::Fail);
+    }
+
+    #[test]
+    fn a_health_check_replaced_by_a_new_one_heals_its_item_instead_of_vanishing() {
+        use crate::decide::readiness::{ReadinessReport, changes};
+        let c = config();
+        let report = |item: Item| ReadinessReport {
+            at: chrono::Utc::now(),
+            checked_from: "eu-north-1".into(),
+            items: vec![item],
+            api_calls: 0,
+            seconds: 0.0,
+        };
+        let deleted = report(grade_health_check(&c, &south(), "hc-old", None));
+        let good = HealthCheckFacts {
+            kind: "CLOUDWATCH_METRIC".into(),
+            alarm_name: Some("aworld-drained-eu-south-1".into()),
+            alarm_region: Some("eu-north-1".into()),
+            ..HealthCheckFacts::default()
+        };
+        // The fix attaches a new check, with a new id.
+        let fixed = report(grade_health_check(&c, &south(), "hc-new", Some(&good)));
+        let told = changes(Some(&deleted), &fixed);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!((told[0].from, told[0].to), (Some(Grade::Fail), Grade::Pass), "{told:?}");
+        assert_eq!(told[0].key, "dns/global/health check of eu-south-1's record");
     }
 
     #[test]
