@@ -78,7 +78,8 @@ async fn request_restore(ddb: &aws_sdk_dynamodb::Client, state: &DrillState) -> 
         Err(e) if e.code() == Some("TableAlreadyExistsException") => Submitted::Running,
         // Not a verdict, the next tick tries again: PITR said it was there and the restore
         // says not yet; throttled; a service error; or the account's concurrent restores all
-        // in use (at most four, `RestoreTableToPointInTime`). A restore that did start
+        // in use ("up to 50 concurrent restores (any type of restore) in a given account",
+        // RestoreTableToPointInTime, DynamoDB API Reference). A restore that did start
         // answers TableAlreadyExistsException then.
         Err(e)
             if e.code().is_some_and(|c| {
