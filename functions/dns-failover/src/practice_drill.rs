@@ -440,7 +440,15 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         (triggered, received): (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<Answer, FailoverError> {
         let region = d.region.clone();
-        self.all_triggers_ok(d, p, &region).await;
+        // The lead trigger's OK drives the failback, but CloudWatch evaluates each alarm on its
+        // own; the region is healthy only when all are OK.
+        let pending = p
+            .api
+            .until_ok(&region, &d.trigger_alarms, Duration::from_secs(d.answer_wait_seconds))
+            .await;
+        if !pending.is_empty() {
+            tracing::warn!(alarms = ?pending, "trigger alarms still not OK; failing back on what CloudWatch says now");
+        }
         let out = reaction::once(&p.run, signal).await?;
         // A retried delivery has no phases to mark; the answer and the report still come.
         if !out.is_duplicate() {
@@ -454,30 +462,6 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
             Err(_) => false,
         };
         self.finish(d, run, name, version, restored, out).await
-    }
-
-    /// Waits (at most `answer_wait_seconds`) until every trigger alarm is OK in CloudWatch: the
-    /// lead one's OK drives the failback, but CloudWatch evaluates each alarm on its own, so
-    /// another may still be in ALARM for up to an evaluation period, and the region is healthy
-    /// only when all are OK ("Alarm evaluation", CloudWatch User Guide). Reacting before then
-    /// decided "not healthy long enough" and the run ended unmeasured.
-    async fn all_triggers_ok(&self, d: &PracticeDrillConfig, p: &Practice<S, N, H>, region: &Region) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(d.answer_wait_seconds);
-        loop {
-            let mut pending = Vec::new();
-            for name in &d.trigger_alarms {
-                if !matches!(p.api.alarm_state(region, name).await, Ok((false, _))) {
-                    pending.push(name.clone());
-                }
-            }
-            if pending.is_empty() || tokio::time::Instant::now() >= deadline {
-                if !pending.is_empty() {
-                    tracing::warn!(alarms = ?pending, "trigger alarms still not OK; failing back on what CloudWatch says now");
-                }
-                return;
-            }
-            tokio::time::sleep(GUARD_EVERY.min(Duration::from_millis(500))).await;
-        }
     }
 
     /// The phases of one reaction: triggered (the alarm's state-change time), delivered,

@@ -61,6 +61,27 @@ impl PracticeApi {
         Ok((a.state == AlarmState::Alarm, at))
     }
 
+    /// Waits, at most `within`, until every alarm of `names` in `region` is OK in CloudWatch;
+    /// returns those that are not. CloudWatch evaluates each alarm on its own ("Alarm
+    /// evaluation", CloudWatch User Guide), so alarms on one metric leave ALARM up to an
+    /// evaluation period apart. Reads every 500 ms: two alarms a read, far inside
+    /// DescribeAlarms' rate.
+    pub async fn until_ok(&self, region: &Region, names: &[String], within: std::time::Duration) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let mut pending = Vec::new();
+            for name in names {
+                if !matches!(self.alarm_state(region, name).await, Ok((false, _))) {
+                    pending.push(name.clone());
+                }
+            }
+            if pending.is_empty() || tokio::time::Instant::now() >= deadline {
+                return pending;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
     /// Of `names`, those in ALARM in any configured region, and those found in none.
     pub async fn firing(&self, config: &SuiteConfig, names: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
         if names.is_empty() {

@@ -24,7 +24,7 @@ const LINGER: Duration = Duration::days(1);
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: crate::model::Deferred<Client>,
+    client: Client,
     table: String,
 }
 
@@ -49,7 +49,7 @@ impl DynamoStore {
                 put.build().map_err(unavailable)
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let (outcomes, _) = super::transact::put_all(self.client.get(), puts)
+        let (outcomes, _) = super::transact::put_all(&self.client, puts)
             .await
             .map_err(StoreError::Unavailable)?;
         let mut claims = Vec::with_capacity(keys.len());
@@ -67,11 +67,6 @@ impl DynamoStore {
     }
 
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore::deferred(crate::model::Deferred::ready(client), table)
-    }
-
-    /// With the client made on the first call (a cold start builds no client it does not use).
-    pub fn deferred(client: crate::model::Deferred<Client>, table: impl Into<String>) -> Self {
         DynamoStore {
             client,
             table: table.into(),
@@ -85,7 +80,6 @@ impl DynamoStore {
     async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
         let out = self
             .client
-            .get()
             .get_item()
             .table_name(&self.table)
             .key("pk", s(pk))
@@ -110,7 +104,6 @@ impl DynamoStore {
         let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         let mut req = self
             .client
-            .get()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -173,7 +166,6 @@ impl StateStore for DynamoStore {
     async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
         let res = self
             .client
-            .get()
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(keys::lease(&lease.name)))
@@ -247,7 +239,6 @@ impl StateStore for DynamoStore {
             for round in 0..5u32 {
                 let out = self
                     .client
-                    .get()
                     .batch_write_item()
                     .request_items(&self.table, requests)
                     .send()
@@ -268,7 +259,6 @@ impl StateStore for DynamoStore {
 
     async fn complete_key(&self, key: &str, outcome: &str, retain_until: DateTime<Utc>) -> StoreResult<()> {
         self.client
-            .get()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(done_item(key, outcome, retain_until)))
@@ -294,7 +284,6 @@ impl StateStore for DynamoStore {
     async fn abandon_key(&self, key: &str) -> StoreResult<()> {
         let res = self
             .client
-            .get()
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(keys::idempotency(key)))
@@ -317,7 +306,6 @@ impl StateStore for DynamoStore {
             problem: e.to_string(),
         })?;
         self.client
-            .get()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item([
@@ -344,7 +332,6 @@ impl StateStore for DynamoStore {
     async fn recent_audit(&self, function: &str, limit: usize) -> StoreResult<Vec<AuditRecord>> {
         let out = self
             .client
-            .get()
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
@@ -390,7 +377,6 @@ impl StateStore for DynamoStore {
 
     async fn clear_baseline(&self, resource: &str) -> StoreResult<()> {
         self.client
-            .get()
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(keys::baseline(resource)))
@@ -405,7 +391,6 @@ impl StateStore for DynamoStore {
         let Some(room) = limit.checked_sub(add) else { return Ok(false) };
         let res = self
             .client
-            .get()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(keys::counter(name)))
