@@ -371,6 +371,31 @@ impl Platform {
             .unwrap()
     }
 
+    /// The state of `region`'s drain alarm (in its peer region), as CloudWatch set it.
+    pub async fn drain_alarm(&self, region: &str) -> Option<StateValue> {
+        let peer = if region == SOUTH { NORTH } else { SOUTH };
+        let cw = aws_sdk_cloudwatch::Client::new(&sdk(peer).await);
+        let name = self.config["dns"]["health_metric"]["alarm_name"]
+            .as_str()
+            .unwrap()
+            .replace("{region}", region);
+        let out = cw.describe_alarms().alarm_names(name).send().await.unwrap();
+        out.metric_alarms().first().and_then(|a| a.state_value().cloned())
+    }
+
+    /// Waits (at most 20 s) until `region`'s drain alarm is in `state`: the latency model's
+    /// CloudWatch evaluates it a moment after its metric changes.
+    pub async fn until_drain_alarm(&self, region: &str, state: StateValue) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.drain_alarm(region).await.as_ref() != Some(&state) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{region}'s drain alarm never became {state:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Notifications received by the SQS subscriber: the machine-readable bodies.
     pub async fn notifications(&self) -> Vec<Value> {
         drain_queue(NORTH, &self.queue_url)

@@ -36,7 +36,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
     /// (its episode claimed once); seen again at a later check it is put back as recorded when
     /// `dns.restore_drift` is set, unless the kill switch, a freeze or a dry run says not to.
     /// A drift is never put back on first sight: it may be a change another region is saving.
-    /// Cost: one GetMetricData per peer and one ListResourceRecordSets per region every tick,
+    /// Cost: one DescribeAlarms per peer and one ListResourceRecordSets per region every tick,
     /// far inside Route 53's five requests a second per account ("Quotas", Route 53 API).
     ///
     /// A restore only ever puts a region back towards serving when a switch holds it out that

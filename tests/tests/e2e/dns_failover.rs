@@ -672,6 +672,9 @@ async fn tamper_with_the_switches(p: &Platform) {
     let mut north = p.record(NORTH).await;
     north.weight = Some(0);
     p.change_record(aws_sdk_route53::types::ChangeAction::Upsert, north).await;
+    // What Route 53 follows, and the drift check reads, is the drain alarm: CloudWatch
+    // evaluates it from the forged datapoint a moment later.
+    p.until_drain_alarm(SOUTH, aws_sdk_cloudwatch::types::StateValue::Alarm).await;
 }
 
 fn tick() -> serde_json::Value {
@@ -754,6 +757,77 @@ async fn a_forged_drain_in_the_state_table_is_announced_and_never_carried_out_on
         notes.iter().filter(|n| n.to_string().contains("DNS SWITCH DRIFT")).count() == 1,
         "announced once: {notes:?}"
     );
+}
+
+/// Time, modelled: a health-metric failover that has held for two hours. The drain datapoint
+/// is stamped when the suite published it (CloudWatch accepts datapoints up to two weeks old,
+/// "Amazon CloudWatch concepts", Time stamps), so it is older than any window the code reads;
+/// the drain alarm is in ALARM, as CloudWatch left it: it keeps its state while no datapoint
+/// arrives (`TreatMissingData: ignore`), and Route 53's health check follows the alarm. The
+/// state copies say so, as the failover wrote them. The re-check sees no drift (no page, hours
+/// into every real failover) and publishes nothing again, however often it runs.
+#[tokio::test]
+async fn a_health_metric_drain_held_for_two_hours_is_no_drift_and_is_never_republished() {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    let mut p = Platform::provision(&["health-metric"]).await;
+    p.config["dns"]["restore_drift"] = json!(true);
+    p.config["regions"][NORTH]["priority"] = json!(1);
+    p.config["regions"][SOUTH]["priority"] = json!(2);
+    let two_hours_ago = Utc::now() - Duration::hours(2);
+    let hm = p.config["dns"]["health_metric"].clone();
+    let cw = aws_sdk_cloudwatch::Client::new(&resilience_tests::sdk(NORTH).await);
+    cw.put_metric_data()
+        .namespace(hm["namespace"].as_str().unwrap())
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name(hm["metric_name"].as_str().unwrap())
+                .dimensions(Dimension::builder().name("Region").value(SOUTH).build())
+                .value(1.0)
+                .unit(StandardUnit::Count)
+                .storage_resolution(60)
+                .timestamp(aws_smithy_types::DateTime::from_secs(two_hours_ago.timestamp()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let alarm = hm["alarm_name"].as_str().unwrap().replace("{region}", SOUTH);
+    cw.set_alarm_state()
+        .alarm_name(&alarm)
+        .state_value(StateValue::Alarm)
+        .state_reason("CloudWatch, two hours ago: the drain datapoint evaluated")
+        .send()
+        .await
+        .unwrap();
+    use resilience_core::store::StateStore;
+    let record = p.config["dns"]["record_name"].as_str().unwrap().to_owned();
+    let held =
+        json!({ "drained": [SOUTH], "drained_by": { SOUTH: ["health-metric"] }, "changed_at": { SOUTH: two_hours_ago.to_rfc3339() } });
+    let store = p.store(aws_sdk_dynamodb::Client::new(&resilience_tests::sdk(NORTH).await));
+    for home in [NORTH, SOUTH] {
+        let name = resilience_core::documents::dns_copy(&record, &home.parse().unwrap());
+        let version = store.get_state(&name).await.unwrap().map_or(0, |v| v.version);
+        store.put_state(&name, &held, version).await.unwrap();
+    }
+    assert_eq!(
+        p.drain_metric(SOUTH).await,
+        None,
+        "the datapoint is older than the window the code reads"
+    );
+    let (api, _f) = running(&p, 1, &[]).await;
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(api.invoke(&tick()).await.expect("handled"));
+    }
+    let all = answers.iter().map(ToString::to_string).collect::<String>();
+    let notes = p.notifications().await;
+    assert!(
+        !notes.iter().any(|n| n.to_string().contains("DNS SWITCH DRIFT")),
+        "a false drift page: {notes:?} {all}"
+    );
+    assert!(!all.contains("drift"), "no drift read: {all}");
+    assert_eq!(p.drain_metric(SOUTH).await, None, "republished: {all}");
+    assert_eq!(p.drain_alarm(SOUTH).await, Some(StateValue::Alarm), "the drain holds");
 }
 
 #[tokio::test]

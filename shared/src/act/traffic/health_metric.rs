@@ -106,20 +106,22 @@ impl HealthMetricSwitch {
         }
     }
 
-    /// Whether this switch holds `region` out of DNS now: the latest drain value for it in any
-    /// peer region is 1 (that peer's drain alarm, and the health check on it, follow it).
+    /// Whether this switch holds `region` out of DNS now: its drain alarm is in ALARM in a peer
+    /// region. That is what Route 53 follows: a CLOUDWATCH_METRIC health check reports the
+    /// alarm's state ("Monitoring other health checks / CloudWatch alarms", Route 53 Developer
+    /// Guide), not the metric. The metric itself is published once per change and the alarm
+    /// keeps its state while no datapoint arrives (`TreatMissingData: ignore`), so after the
+    /// window a metric read covers (15 minutes) the metric says nothing while the drain holds:
+    /// reading it gave a false "DNS SWITCH DRIFT" page in every failover that lasted longer.
+    /// A peer with no such alarm holds nothing (readiness reports the missing alarm).
     pub(crate) async fn holds(&self, region: &Region) -> Result<bool, String> {
-        let dimension = Dimension::builder()
-            .name(&self.metric.region_dimension)
-            .value(region.as_str())
-            .build();
+        let alarm = self.metric.alarm_of(region);
         let mut held = false;
         for peer in self.regions.iter().filter(|r| *r != region) {
-            let latest = self
-                .current(&self.clients.cloudwatch(peer), &dimension)
+            let found = alarms::one(&self.clients.cloudwatch(peer), peer, &alarm)
                 .await
-                .map_err(|e| format!("cloudwatch:GetMetricData {peer}: {e}"))?;
-            held |= latest.is_some_and(|(v, _)| v >= 1.0);
+                .map_err(|e| e.to_string())?;
+            held |= found.is_some_and(|a| !a.composite && a.state == AlarmState::Alarm);
         }
         Ok(held)
     }
