@@ -151,7 +151,7 @@ $(SAM): requirements-sam.txt
 deploy: $(PACKAGE_STAMP) $(SAM)
 	$(CARGO) build -p resilience-cli
 	cd infra && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(SAM) build --config-file samconfig.toml
-	$(VENV)/bin/python infra/deploy.py --config $(CONFIG) --sam $(CURDIR)/$(SAM)
+	$(VENV)/bin/python infra/deploy.py --config $(CONFIG) --sam $(CURDIR)/$(SAM) $(ARGS)
 
 # A configuration change (the kill switch, a threshold): validated and written to the parameter
 # in both regions; warm functions pick it up within a minute. No code deploy.

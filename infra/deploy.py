@@ -34,7 +34,7 @@ import tomllib
 import boto3
 
 from stack import (HERE, SSM_ADVANCED_MAX, SSM_STANDARD_MAX, cargo_target_dir, config_key, deployer_principal, load_template, minified, names_in,
-                   operator_keys, render_config, signed_config)
+                   operator_keys, render_config, signed_config, stack_reserved, transformed)
 
 ENVIRONMENTS = ("primary", "backup")
 
@@ -104,6 +104,23 @@ def put_config(region, name, cfg, signer):
     return version
 
 
+def preflight(cli, template, params_by_region, enable_high_throughput):
+    """`resilience preflight` for every Region and principal the stacks name; exits on a FAIL."""
+    reserve = max(stack_reserved(transformed(template, p, "preflight")) for p in params_by_region.values())
+    cmd = [cli, "preflight", "--reserve", str(reserve)]
+    for region in params_by_region:
+        cmd += ["--region", region]
+    some = next(iter(params_by_region.values()))
+    for name in ("Operator", "Detector"):
+        if some.get(f"{name}PrincipalArn"):
+            cmd += ["--principal", f"{name}={some[f'{name}PrincipalArn']}"]
+    if enable_high_throughput:
+        cmd.append("--enable-high-throughput")
+    print("+ " + " ".join(cmd), flush=True)
+    if subprocess.run(cmd).returncode != 0:
+        sys.exit("refused: the preflight failed (above, each with its fix); nothing was created")
+
+
 def drained_records(cfg):
     """The regions whose weighted record is not at its configured weight: drained by
     dns-failover's control-plane strategy. A stack update that touches the template's record
@@ -131,6 +148,8 @@ def main():
     a.add_argument("--deployer-arn", help="the IAM principal that deploys (default: from the credentials; give it for a role with a path)")
     a.add_argument("--new-config-key", action="store_true",
                    help="make a new configuration key and pin it (rotation; the old key stays until you schedule its deletion)")
+    a.add_argument("--enable-high-throughput", action="store_true",
+                   help="let the preflight raise Parameter Store to high throughput where it is standard (billed per API interaction)")
     a.add_argument("--allow-weight-reset", action="store_true",
                    help="deploy even while a region is drained by weight (the update may restore its weight and its traffic)")
     o = a.parse_args()
@@ -146,6 +165,11 @@ def main():
         sys.exit(f"refused: {o.samconfig} must deploy two regions with one ConfigParameterName (found {sorted(params_by_region)}, {sorted(names)})")
     parameter = names.pop()
     template = load_template()
+    # Before anything is created (the configuration key included): the account must be able
+    # to hold the stacks (Lambda quota, Regions enabled, principals, Parameter Store throughput).
+    # A configuration-only rollout creates nothing, so needs no preflight.
+    if not o.config_only:
+        preflight(o.cli, template, params_by_region, o.enable_high_throughput)
     primary_region = stacks["primary"][0]
     pinned = None if o.new_config_key else pinned_config_key(primary_region, samconfig["primary"]["deploy"]["parameters"]["stack_name"])
     if o.config_only and not pinned:

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stack import (CFN_PARAMETER_MAX, CONFIG_FORMAT, cargo_target_dir, LAMBDA_ENV_MAX, SSM_ADVANCED_MAX, Resolver, load_template, minified,  # noqa: E402
-                   names_in, render_config, transformed)
+                   names_in, render_config, stack_reserved, transformed)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLI = os.environ.get("RESILIENCE_CLI") or os.path.join(cargo_target_dir(), "debug", "resilience")
@@ -47,6 +47,10 @@ def main():
     lambdas = {k: v["Properties"] for k, v in cfn["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
     check("six Lambda functions, arm64 / provided.al2023 / 128 MB", len(lambdas) == 6 and all(
         p["Architectures"] == ["arm64"] and p["Runtime"] == "provided.al2023" and p["MemorySize"] == 128 for p in lambdas.values()), list(lambdas))
+    import re
+    default = re.search(r"const STACK_RESERVED_CONCURRENCY: i64 = (\d+);", open(os.path.join(HERE, "..", "cli", "src", "main.rs")).read())
+    check("`resilience preflight --reserve` defaults to what the stack reserves (the sum of its functions' reserved concurrency)",
+          default is not None and int(default.group(1)) == stack_reserved(cfn), (default and default.group(1), stack_reserved(cfn)))
     wide = []
     for k, v in cfn["Resources"].items():
         if v["Type"] != "AWS::IAM::Role":
@@ -290,6 +294,19 @@ def main():
               len(drained) == 1 and drained[0].startswith("eu-south-1") and "weight 0" in drained[0], drained)
         r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [record("eu-south-1", 100, "192.0.2.10")]})
         check("and goes ahead once it is failed back", deploy.drained_records(drift) == [], deploy.drained_records(drift))
+
+        # Before anything is created, the preflight: on the emulator's fresh account eu-south-1
+        # is an opt-in Region nobody enabled (scripts/moto_server.py models it), so the deploy
+        # stops there, naming it, and no key, parameter or stack is made.
+        keys_before = len(boto3.client("kms", region_name="eu-south-1").list_keys()["Keys"])
+        try:
+            deploy.preflight(CLI, template, by_region, False)
+            refused = None
+        except SystemExit as e:
+            refused = str(e)
+        check("a deploy is refused by the preflight on a disabled Region, before anything is created",
+              refused is not None and "preflight failed" in refused
+              and len(boto3.client("kms", region_name="eu-south-1").list_keys()["Keys"]) == keys_before, refused)
     else:
         check("deploy.py runs against the emulator (run under scripts/with-moto.sh)", False)
 

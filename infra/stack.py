@@ -62,6 +62,14 @@ def load_template():
         return yaml.load(f, Loader=CfnLoader)
 
 
+def stack_reserved(cfn):
+    """Lambda concurrency the (transformed) stack reserves in its Region: the sum of its
+    functions' ReservedConcurrentExecutions (the preflight compares it with the account's
+    quota)."""
+    return sum(int(v["Properties"].get("ReservedConcurrentExecutions", 0))
+               for v in cfn["Resources"].values() if v["Type"] == "AWS::Lambda::Function")
+
+
 def transformed(template, params, bucket):
     """The CloudFormation template, with each function's code in s3://bucket/<name>.zip."""
     template = copy.deepcopy(template)

@@ -7,7 +7,9 @@ so under load two concurrent conditional PutItems can both pass. The exactly-onc
 idempotency claims) would then fail on the emulator, not on the real service. Here every
 DynamoDB request is served one at a time; every other service stays concurrent.
 
-It also answers Lambda's GetAccountSettings, which moto lacks (404), from moto's own functions:
+It also answers what moto lacks, from models written from AWS's pages (see each class):
+Account Management's Region opt-in status, Parameter Store's throughput service setting, and
+Lambda's GetAccountSettings, from moto's own functions:
 the account limit minus their reservations. With --strict-iam (a private server per test) the
 limit is Lambda's default 1,000 (MOTO_LAMBDA_CONCURRENCY_QUOTA, so moto also enforces "at least
 100 unreserved" on PutFunctionConcurrency); the shared server, where every test's functions
@@ -83,6 +85,116 @@ class LambdaAccountSettings:
         return [json.dumps(body).encode()]
 
 
+# "Default Regions - Regions launched before March 20, 2019 are enabled by default ... Default
+# Regions cannot be enabled or disabled. Opt-in Regions - Regions launched after March 20, 2019
+# are disabled by default" (Account Management, "Enable or disable AWS Regions in your account").
+DEFAULT_REGIONS = {
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1",
+    "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1",
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-southeast-1", "ap-southeast-2",
+}
+
+
+class AccountRegions:
+    """WSGI middleware: Account Management's GetRegionOptStatus and EnableRegion (REST-JSON,
+    POST /getRegionOptStatus, /enableRegion). A default Region is ENABLED_BY_DEFAULT; an opt-in
+    Region is DISABLED until enabled, then ENABLING ("AWS performs actions to prepare your
+    account in that Region ... You cannot use the Region until this process is complete") for
+    one read, then ENABLED. Set MOTO_ENABLED_REGIONS (comma-separated) for Regions the account
+    has enabled already."""
+
+    def __init__(self, app, strict):
+        self.app = app
+        self.strict = strict
+        self.lock = threading.Lock()
+        self.status = {r: "ENABLED" for r in os.environ.get("MOTO_ENABLED_REGIONS", "").split(",") if r}
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") != "POST" or path not in ("/getRegionOptStatus", "/enableRegion"):
+            return self.app(environ, start_response)
+        import json
+
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b"{}"
+        operation = "GetRegionOptStatus" if path == "/getRegionOptStatus" else "EnableRegion"
+        if self.strict:
+            denied = strict_iam.authorize_raw(environ, DEFAULT_ACCOUNT_ID, operation, raw)
+            if denied is not None:
+                start_response("403 Forbidden", [("Content-Type", "application/json")])
+                return [json.dumps({"message": denied}).encode()]
+        region = json.loads(raw or b"{}").get("RegionName", "")
+        with self.lock:
+            if region in DEFAULT_REGIONS:
+                if operation == "EnableRegion":
+                    start_response("400 Bad Request", [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ValidationException")])
+                    return [json.dumps({"message": f"{region} is enabled by default and cannot be enabled or disabled"}).encode()]
+                body = {"RegionName": region, "RegionOptStatus": "ENABLED_BY_DEFAULT"}
+            elif operation == "EnableRegion":
+                self.status[region] = "ENABLING"
+                start_response("200 OK", [("Content-Type", "application/json")])
+                return [b"{}"]
+            else:
+                status = self.status.get(region, "DISABLED")
+                if status == "ENABLING":
+                    self.status[region] = "ENABLED"
+                body = {"RegionName": region, "RegionOptStatus": status}
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+
+class ServiceSettings:
+    """WSGI middleware: Systems Manager's GetServiceSetting / UpdateServiceSetting for Parameter
+    Store's throughput (`/ssm/parameter-store/high-throughput-enabled`, "true" or "false",
+    default "false": "By default, Parameter Store ... standard throughput", Parameter Store
+    throughput), per Region. The setting id is its path or its ARN."""
+
+    SETTING = "/ssm/parameter-store/high-throughput-enabled"
+
+    def __init__(self, app, strict):
+        self.app = app
+        self.strict = strict
+        self.lock = threading.Lock()
+        self.values = {}
+
+    def __call__(self, environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target not in ("AmazonSSM.GetServiceSetting", "AmazonSSM.UpdateServiceSetting"):
+            return self.app(environ, start_response)
+        import json
+
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        body = json.loads(raw or b"{}")
+        operation = target.split(".", 1)[1]
+        if self.strict:
+            denied = strict_iam.authorize_raw(environ, DEFAULT_ACCOUNT_ID, operation, raw)
+            if denied is not None:
+                start_response("403 Forbidden", [("Content-Type", "application/x-amz-json-1.1")])
+                return [json.dumps({"__type": "AccessDeniedException", "message": denied}).encode()]
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        region = auth.split("Credential=", 1)[1].split("/")[2] if "Credential=" in auth else "us-east-1"
+        setting = body.get("SettingId", "")
+        if not setting.endswith(self.SETTING):
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1")])
+            return [json.dumps({"__type": "ServiceSettingNotFound", "message": f"{setting} is not modelled"}).encode()]
+        arn = f"arn:aws:ssm:{region}:{DEFAULT_ACCOUNT_ID}:servicesetting{self.SETTING}"
+        with self.lock:
+            if operation == "UpdateServiceSetting":
+                self.values[region] = body.get("SettingValue", "false")
+                out = {}
+            else:
+                value = self.values.get(region, "false")
+                out = {"ServiceSetting": {"SettingId": self.SETTING, "SettingValue": value, "ARN": arn,
+                                          "Status": "Customized" if region in self.values else "Default"}}
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1")])
+        return [json.dumps(out).encode()]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -97,7 +209,9 @@ def main():
         strict_iam.install(args.strict_iam)
     if args.strict_iam:
         os.environ.setdefault("MOTO_LAMBDA_CONCURRENCY_QUOTA", "1000")
-    app = LambdaAccountSettings(SerialDynamoDB(DomainDispatcherApplication(create_backend_app)), bool(args.strict_iam))
+    strict = bool(args.strict_iam)
+    app = LambdaAccountSettings(SerialDynamoDB(DomainDispatcherApplication(create_backend_app)), strict)
+    app = ServiceSettings(AccountRegions(app, strict), strict)
     if args.strict_iam:
         app = strict_iam.KeepRawBody(app)
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)

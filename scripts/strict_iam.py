@@ -244,16 +244,17 @@ class Request:
         return [(f"{s}:{op}", moto_resource or "*", {})]
 
 
-def authorize_raw(environ, account_id, operation):
+def authorize_raw(environ, account_id, operation, body=b""):
     """For a request moto does not implement (answered by a middleware): the same signature and
-    policy check as every other request. None when allowed, else the reason."""
+    policy check as every other request (`body`: the request's, as sent). None when allowed,
+    else the reason."""
     headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
     if "CONTENT_TYPE" in environ:
         headers["Content-Type"] = environ["CONTENT_TYPE"]
     path = environ.get("PATH_INFO", "") + (("?" + environ["QUERY_STRING"]) if environ.get("QUERY_STRING") else "")
-    _current.body = b""
+    _current.body = body
     try:
-        request = IAMRequest(account_id=account_id, method=environ["REQUEST_METHOD"], path=path, data={}, body=b"",
+        request = IAMRequest(account_id=account_id, method=environ["REQUEST_METHOD"], path=path, data=body, body=body,
                              headers=headers, action=operation)
         request.check_signature()
         request.check_action_permitted("*")

@@ -3,6 +3,8 @@
 //! are the documented EventBridge events (source `<platform>.operator` by default, one
 //! detail-type per command), signed with the operator KMS key and put on the operator bus.
 
+pub mod preflight;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use resilience_core::config::SuiteConfig;

@@ -31,6 +31,26 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Before a deploy: per Region, the account's Lambda concurrency quota against what the
+    /// stack reserves, the Region enabled, Parameter Store's throughput; the principals the
+    /// stack names exist. Each failure with its fix; exit status 1 if any item FAILs.
+    /// `make deploy` runs it before creating anything. Needs no suite configuration.
+    Preflight {
+        /// A Region the stack will be deployed to (repeat for each).
+        #[arg(long = "region", required = true)]
+        regions: Vec<String>,
+        /// Lambda concurrency the stack reserves in each Region (`make deploy` passes the
+        /// template's sum; the default is that sum, kept equal by the infra checks).
+        #[arg(long, default_value_t = STACK_RESERVED_CONCURRENCY)]
+        reserve: i64,
+        /// A principal the stack's policies name, as NAME=ARN (Operator=arn:aws:iam::…:role/oncall).
+        #[arg(long = "principal", value_parser = principal_arg)]
+        principals: Vec<(String, String)>,
+        /// Raise Parameter Store to high throughput where it is standard (billed per API
+        /// interaction; every cold start reads the configuration parameter).
+        #[arg(long)]
+        enable_high_throughput: bool,
+    },
     /// Which regions serve, frozen or not, open leases, the last readiness check and its age.
     Status,
     /// Read the whole failover path on the live account now, in every configured region, and
@@ -165,6 +185,42 @@ fn time_to_shift(config: &SuiteConfig, a: &resilience_core::decide::shift::Assum
     });
 }
 
+/// Lambda concurrency `infra/template.yaml` reserves in each Region (the sum of its functions'
+/// `ReservedConcurrentExecutions`; `infra/deploy_test.py` checks it is still that sum).
+const STACK_RESERVED_CONCURRENCY: i64 = 264;
+
+fn principal_arg(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, arn)) if !name.is_empty() && arn.starts_with("arn:") => Ok((name.to_owned(), arn.to_owned())),
+        _ => Err(format!(
+            "{s:?}: expected NAME=ARN, e.g. Operator=arn:aws:iam::111122223333:role/oncall"
+        )),
+    }
+}
+
+fn report_preflight(items: &[resilience_core::decide::readiness::Item], json: bool) -> Result<(), String> {
+    use resilience_core::decide::readiness::Grade;
+    print(json, &serde_json::to_value(items).unwrap_or_default(), || {
+        let report = resilience_core::decide::readiness::ReadinessReport {
+            at: chrono::Utc::now(),
+            checked_from: "preflight".into(),
+            items: items.to_vec(),
+            api_calls: 0,
+            seconds: 0.0,
+        };
+        // The table without readiness's summary line (a preflight makes no readiness report).
+        let table = cli::readiness_table(&report);
+        let rows = table.rsplit_once('\n').map_or(table.as_str(), |(rows, _)| rows).to_owned();
+        let failing = items.iter().filter(|i| i.grade == Grade::Fail).count();
+        format!("{rows}\npreflight: {} item(s), {failing} FAIL", items.len())
+    });
+    let failing = items.iter().filter(|i| i.grade == Grade::Fail).count();
+    if failing > 0 {
+        return Err(format!("preflight FAIL: {failing} item(s) fail; fix them before deploying"));
+    }
+    Ok(())
+}
+
 fn print(json: bool, value: &Value, human: impl FnOnce() -> String) {
     if json {
         println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
@@ -179,6 +235,21 @@ async fn run(args: Args) -> Result<(), String> {
     } = &args.command
     {
         return check_config(file, args.json);
+    }
+    if let Command::Preflight {
+        regions,
+        reserve,
+        principals,
+        enable_high_throughput,
+    } = &args.command
+    {
+        let needs = cli::preflight::Needs {
+            regions: regions.clone(),
+            reserve: *reserve,
+            principals: principals.clone(),
+            enable_high_throughput: *enable_high_throughput,
+        };
+        return report_preflight(&cli::preflight::run(&needs).await, args.json);
     }
     let config = SuiteConfig::from_env().map_err(|e| e.to_string())?;
     if let Command::TimeToShift {
@@ -210,7 +281,9 @@ async fn run(args: Args) -> Result<(), String> {
         json: args.json,
     };
     match args.command {
-        Command::Config { .. } | Command::TimeToShift { .. } => unreachable!("handled before any AWS client is built"),
+        Command::Config { .. } | Command::TimeToShift { .. } | Command::Preflight { .. } => {
+            unreachable!("handled before any AWS client is built")
+        }
         Command::Status => commands::status(&cx).await?,
         Command::Check { parameter } => commands::check(&cx, parameter).await?,
         Command::Drills { svg, timeline } => commands::drills(&cx, svg, timeline).await?,

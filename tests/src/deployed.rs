@@ -49,6 +49,49 @@ pub struct Decision {
     pub allowed: bool,
 }
 
+/// An emulator of its own, for an account unlike the shared one (a small Lambda quota, Regions
+/// already enabled): `env` sets the models' account facts (scripts/moto_server.py). Stops when
+/// dropped.
+#[derive(Debug)]
+pub struct Account {
+    pub endpoint: String,
+    server: Child,
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+impl Account {
+    pub async fn start(env: &[(&str, &str)]) -> Account {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("addr").port()
+        };
+        let server = Command::new(python())
+            .current_dir(root().join("scripts"))
+            .args(["moto_server.py", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Account {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            server,
+        }
+    }
+}
+
 impl Stack {
     /// Deploys both regions' stacks to a fresh strict-IAM emulator (about 5 s).
     pub async fn deploy() -> Stack {

@@ -6,6 +6,7 @@ pub mod capacity;
 pub mod drills;
 pub mod failover;
 pub mod practice;
+pub mod preflight;
 pub mod readiness;
 pub mod restore_drill;
 pub mod shift;

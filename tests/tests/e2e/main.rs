@@ -16,6 +16,7 @@ mod forged;
 mod notifier;
 mod pins;
 mod practice_drill;
+mod preflight;
 mod readiness;
 mod state_store;
 mod user_throttle;
