@@ -195,6 +195,38 @@ class ServiceSettings:
         return [json.dumps(out).encode()]
 
 
+def complete_health_checks():
+    """moto keeps neither a CLOUDWATCH_METRIC health check's AlarmIdentifier and
+    InsufficientDataHealthStatus nor a RECOVERY_CONTROL one's RoutingControlArn; Route 53 keeps
+    and returns them (GetHealthCheck, `HealthCheckConfig`). Kept here, so the readers and the
+    test bed's Route 53 model see which alarm or routing control each health check follows."""
+    from moto.route53 import models, responses
+
+    kept = ("AlarmIdentifier", "InsufficientDataHealthStatus", "RoutingControlArn")
+    original_create = responses.Route53.create_health_check
+
+    def create_health_check(self):
+        result = original_create(self)
+        config = self._get_param("HealthCheckConfig") or {}
+        check = result.result["HealthCheck"]
+        check.kept_config = {k: config[k] for k in kept if config.get(k)}
+        return result
+
+    original_config = models.HealthCheck.health_check_config.fget
+
+    def health_check_config(self):
+        config = original_config(self)
+        config.update(getattr(self, "kept_config", {}))
+        if self.type_ in ("CLOUDWATCH_METRIC", "RECOVERY_CONTROL"):
+            # Not endpoint checks: no address, port or interval (GetHealthCheck on AWS).
+            for k in ("IPAddress", "Port", "RequestInterval", "FailureThreshold", "MeasureLatency"):
+                config.pop(k, None)
+        return config
+
+    responses.Route53.create_health_check = create_health_check
+    models.HealthCheck.health_check_config = property(health_check_config)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -202,6 +234,7 @@ def main():
     parser.add_argument("--strict-iam", metavar="LOG")
     parser.add_argument("--no-auth-actions", type=int, default=0)
     args = parser.parse_args()
+    complete_health_checks()
     if args.strict_iam:
         from moto import settings
 

@@ -77,6 +77,13 @@ impl ArcCluster {
         self.state.lock().expect("arc").controls.get(arn).copied()
     }
 
+    /// The controls' state as Route 53's RECOVERY_CONTROL health checks read it (On = healthy),
+    /// for the DNS model (`latency::LatencyModel::follow_routing_controls`).
+    pub fn reader(&self) -> crate::latency::RoutingControls {
+        let state = self.state.clone();
+        Arc::new(move |arn: &str| state.lock().expect("arc").controls.get(arn).copied())
+    }
+
     /// Accepted updates so far.
     pub fn updates(&self) -> usize {
         self.state.lock().expect("arc").updates

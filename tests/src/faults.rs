@@ -25,6 +25,10 @@ use std::time::Duration;
 /// What Route 53 would answer for each record name: the serving records' (value, weight).
 pub type DnsAnswers = Arc<Mutex<BTreeMap<String, Vec<(String, i64)>>>>;
 
+/// What each of Route 53's health checkers reports for each health check id (`true`: healthy),
+/// kept by the DNS model: the emulator reports every check healthy by one checker.
+pub type CheckerReports = Arc<Mutex<BTreeMap<String, Vec<bool>>>>;
+
 /// What the proxy does instead of forwarding a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
@@ -77,6 +81,8 @@ struct Shared {
     /// Latency model: what Route 53 answers for each name (value, weight), kept by the DNS
     /// model; the emulator does not implement TestDNSAnswer.
     dns_answers: DnsAnswers,
+    /// Latency model: each health check's checker reports (GetHealthCheckStatus).
+    checker_reports: CheckerReports,
     /// Deterministic faults: every call of (operation, region) gets this one.
     rules: Mutex<BTreeMap<(String, String), Fault>>,
 }
@@ -114,6 +120,7 @@ impl FaultProxy {
             restorable_lag: Mutex::new(None),
             restore_requests: Mutex::new(Vec::new()),
             dns_answers: DnsAnswers::default(),
+            checker_reports: CheckerReports::default(),
             rules: Mutex::new(BTreeMap::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -167,6 +174,11 @@ impl FaultProxy {
     /// DNS model (`latency::DnsModel`).
     pub fn dns_answers(&self) -> DnsAnswers {
         self.shared.dns_answers.clone()
+    }
+
+    /// The reports the proxy gives to GetHealthCheckStatus, kept by the DNS model.
+    pub fn checker_reports(&self) -> CheckerReports {
+        self.shared.checker_reports.clone()
     }
 
     /// The RestoreTableToPointInTime requests that reached the proxy, as sent.
@@ -313,6 +325,7 @@ fn route53_operation(method: &str, path: &str) -> String {
         "GET" if path.ends_with("/rrset") => "ListResourceRecordSets",
         "GET" if path.ends_with("/testdnsanswer") => "TestDNSAnswer",
         "GET" if path.contains("/change/") => "GetChange",
+        "GET" if path.contains("/healthcheck/") && path.ends_with("/status") => "GetHealthCheckStatus",
         "GET" if path.contains("/healthcheck/") => "GetHealthCheck",
         "GET" if path.contains("/hostedzone/") => "GetHostedZone",
         _ => return format!("{method} {path}"),
@@ -420,9 +433,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     {
         return Ok(refused);
     }
-    if id.operation == "TestDNSAnswer" {
+    if id.operation == "TestDNSAnswer"
+        && let Some(answer) = shared.dns_answer(parts.uri.query().unwrap_or(""))
+    {
         shared.calls.lock().expect("calls").push(record(0.0));
-        return Ok(shared.dns_answer(parts.uri.query().unwrap_or("")));
+        return Ok(answer);
+    }
+    if id.operation == "GetHealthCheckStatus"
+        && let Some(answer) = shared.checker_status(parts.uri.path())
+    {
+        shared.calls.lock().expect("calls").push(record(0.0));
+        return Ok(answer);
     }
     let uri = format!("{}{}", shared.upstream, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
     let mut forward = Request::builder().method(parts.method).uri(uri);
@@ -454,8 +475,9 @@ fn table_name(text: &str) -> Option<String> {
 
 impl Shared {
     /// Route 53's TestDNSAnswer for the name asked, from the DNS model: one value per query,
-    /// chosen by weight among the serving records, as a weighted record set answers.
-    fn dns_answer(&self, query: &str) -> Response<Full<Bytes>> {
+    /// chosen by weight among the serving records, as a weighted record set answers. `None`: a
+    /// name this proxy's model does not answer (forwarded: a proxy in front of another one).
+    fn dns_answer(&self, query: &str) -> Option<Response<Full<Bytes>>> {
         let param = |k: &str| {
             query
                 .split('&')
@@ -467,7 +489,7 @@ impl Shared {
         if !name.ends_with('.') {
             name.push('.');
         }
-        let serving = self.dns_answers.lock().expect("dns").get(&name).cloned().unwrap_or_default();
+        let serving = self.dns_answers.lock().expect("dns").get(&name).cloned()?;
         let total: i64 = serving.iter().map(|(_, w)| (*w).max(0)).sum();
         let value = if total > 0 {
             let mut pick = (self.next() % total as u64) as i64;
@@ -482,14 +504,55 @@ impl Shared {
             Some((v, _)) => ("NOERROR", format!("<RecordDataEntry>{v}</RecordDataEntry>")),
             None => ("NXDOMAIN", String::new()),
         };
-        respond(
+        Some(respond(
             StatusCode::OK,
             &[("content-type", "text/xml")],
             format!(
                 r#"<?xml version="1.0" encoding="UTF-8"?><TestDNSAnswerResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Nameserver>ns-model.awsdns-00.com</Nameserver><RecordName>{name}</RecordName><RecordType>{}</RecordType><RecordData>{data}</RecordData><ResponseCode>{code}</ResponseCode><Protocol>UDP</Protocol></TestDNSAnswerResponse>"#,
                 param("recordtype")
             ),
-        )
+        ))
+    }
+
+    /// Route 53's GetHealthCheckStatus from the DNS model: one observation per checker (the
+    /// regions the API names), "Success" or "Failure" as the checker reports. `None`: a check the
+    /// model does not follow (the emulator answers).
+    fn checker_status(&self, path: &str) -> Option<Response<Full<Bytes>>> {
+        const CHECKER_REGIONS: [&str; 8] = [
+            "us-east-1",
+            "us-west-1",
+            "us-west-2",
+            "eu-west-1",
+            "ap-southeast-1",
+            "ap-southeast-2",
+            "ap-northeast-1",
+            "sa-east-1",
+        ];
+        let id = path.trim_end_matches("/status").rsplit('/').next()?;
+        let reports = self.checker_reports.lock().expect("checkers").get(id).cloned()?;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let observations: String = reports
+            .iter()
+            .zip(CHECKER_REGIONS.iter().cycle())
+            .enumerate()
+            .map(|(i, (healthy, region))| {
+                let status = if *healthy {
+                    "Success: the CloudWatch alarm is not in ALARM"
+                } else {
+                    "Failure: the CloudWatch alarm is in ALARM"
+                };
+                format!(
+                    "<HealthCheckObservation><Region>{region}</Region><IPAddress>15.177.0.{i}</IPAddress><StatusReport><Status>{status}</Status><CheckedTime>{now}</CheckedTime></StatusReport></HealthCheckObservation>"
+                )
+            })
+            .collect();
+        Some(respond(
+            StatusCode::OK,
+            &[("content-type", "text/xml")],
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><GetHealthCheckStatusResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><HealthCheckObservations>{observations}</HealthCheckObservations></GetHealthCheckStatusResponse>"#
+            ),
+        ))
     }
 
     /// Records a restore request; with the restorable-time model on, refuses one to a time PITR

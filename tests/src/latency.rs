@@ -5,12 +5,19 @@
 //! - Route 53: a submitted change stays PENDING (the proxy, [`FaultProxy::set_change_pending`]).
 //! - DynamoDB: a point-in-time restore stays CREATING ([`FaultProxy::set_restore_takes`]), and
 //!   PITR's latest restorable time lags the current time ([`FaultProxy::set_restorable_lag`]).
-//! - Route 53 answers: the emulator does not implement TestDNSAnswer. Here a name's answer is
-//!   its weighted records with weight above 0 whose health check is healthy, a health check
-//!   following its drain alarm after `health_check` (Route 53's checkers report a CLOUDWATCH_METRIC
-//!   check's status from the alarm's state); with none healthy, all of them, as Route 53 answers
-//!   when every record in a group is unhealthy ("How Amazon Route 53 chooses records when health
-//!   checking is configured"). The proxy answers TestDNSAnswer from it ([`DnsModel`]).
+//! - Route 53 answers: the emulator does not implement TestDNSAnswer, and reports every health
+//!   check healthy. Here a name's answer is one of its weighted records with weight above 0
+//!   whose health check is healthy, drawn by weight ("Weighted routing"); with none healthy, all
+//!   of them, as Route 53 answers when every record in a group is unhealthy ("How Amazon Route
+//!   53 chooses records when health checking is configured"). Each health check follows what
+//!   its own configuration names, read from Route 53 (a record without one is always healthy):
+//!   a CLOUDWATCH_METRIC check the alarm's state ("the CloudWatch alarm that you want Amazon
+//!   Route 53 health checkers to use to determine whether this health check is healthy";
+//!   INSUFFICIENT_DATA keeps the last status, `LastKnownStatus`), a RECOVERY_CONTROL check its
+//!   routing control (On = healthy). Eight checkers each follow a change within `health_check`,
+//!   one after another, and the check is healthy while more than 18% of them say so ("How Amazon
+//!   Route 53 determines whether a health check is healthy"). The proxy answers TestDNSAnswer and
+//!   GetHealthCheckStatus (one observation per checker) from it ([`DnsModel`]).
 //! - CloudWatch: the emulator does not evaluate alarms. Here the drain alarm of each region
 //!   follows its metric after an evaluation delay, as CloudWatch evaluates a 60-second alarm
 //!   once a minute ("Using Amazon CloudWatch alarms"); a Route 53 CLOUDWATCH_METRIC health
@@ -65,6 +72,7 @@ pub struct LatencyModel {
     pub delays: Delays,
     drain_alarms: Vec<DrainAlarms>,
     dns: Vec<DnsModel>,
+    controls: SharedControls,
 }
 
 impl LatencyModel {
@@ -82,6 +90,7 @@ impl LatencyModel {
             delays,
             drain_alarms: vec![DrainAlarms::start(wiring, delays.alarm_evaluation, clients)],
             dns: vec![],
+            controls: SharedControls::default(),
         }
     }
 
@@ -95,43 +104,70 @@ impl LatencyModel {
             .push(DrainAlarms::start(wiring, self.delays.alarm_evaluation, clients));
     }
 
-    /// Answers TestDNSAnswer for `name` from its records and their drain alarms.
+    /// Answers TestDNSAnswer for `name`, and GetHealthCheckStatus for its records' health
+    /// checks, from the wiring Route 53 holds.
     pub async fn answer_dns(&mut self, name: DnsWiring) {
         let r53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
-        let mut clients = BTreeMap::new();
-        for home in name.alarms.values().map(|(home, _)| home) {
-            clients.insert(home.clone(), aws_sdk_cloudwatch::Client::new(&sdk(home).await));
-        }
         let answers = self.proxy.dns_answers();
-        self.dns
-            .push(DnsModel::start(name, self.delays.health_check, r53, clients, answers));
+        let reports = self.proxy.checker_reports();
+        self.dns.push(DnsModel::start(
+            name,
+            self.delays.health_check,
+            r53,
+            BTreeMap::new(),
+            (answers, reports),
+            self.controls.clone(),
+        ));
+    }
+
+    /// RECOVERY_CONTROL health checks follow these routing controls (an ARC cluster's).
+    pub fn follow_routing_controls(&self, controls: RoutingControls) {
+        *self.controls.0.lock().expect("controls") = Some(controls);
     }
 }
 
-/// A name whose answers the model gives: its zone, and per set identifier the drain alarm its
-/// health check follows (region where the alarm lives, alarm name).
+/// A routing control's state by ARN (On = true), as a RECOVERY_CONTROL health check reads it.
+pub type RoutingControls = std::sync::Arc<dyn Fn(&str) -> Option<bool> + Send + Sync>;
+
+/// The routing controls the DNS model follows, once a test has a cluster.
+#[derive(Clone, Default)]
+pub struct SharedControls(std::sync::Arc<std::sync::Mutex<Option<RoutingControls>>>);
+
+impl std::fmt::Debug for SharedControls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedControls")
+    }
+}
+
+/// A name whose answers the model gives: its zone and name. What each record's health check
+/// follows is read from Route 53, as its checkers would.
 #[derive(Debug, Clone)]
 pub struct DnsWiring {
     pub zone_id: String,
     pub record_name: String,
-    pub alarms: BTreeMap<String, (String, String)>,
 }
 
-/// Route 53's answers, as a background task; stops when dropped.
+/// Route 53's answers and checkers, as a background task; stops when dropped.
 #[derive(Debug)]
 pub struct DnsModel(tokio::task::JoinHandle<()>);
 
 impl DnsModel {
-    /// Keeps `answers` (a proxy's) to what Route 53 would answer for `name`; `clients`: a
-    /// CloudWatch client for each region where its drain alarms live.
+    /// Keeps `answers` and `reports` (a proxy's) to what Route 53 would answer for `name` and
+    /// what its checkers would report. `cloudwatch`: a client for each region where alarms the
+    /// health checks follow live (others are made for the shared emulator on first use).
     pub fn start(
         name: DnsWiring,
         health_check: Duration,
         r53: aws_sdk_route53::Client,
-        clients: BTreeMap<String, aws_sdk_cloudwatch::Client>,
-        answers: crate::faults::DnsAnswers,
+        cloudwatch: BTreeMap<String, aws_sdk_cloudwatch::Client>,
+        (answers, reports): (crate::faults::DnsAnswers, crate::faults::CheckerReports),
+        controls: SharedControls,
     ) -> Self {
-        DnsModel(tokio::spawn(resolve(name, health_check, r53, clients, answers)))
+        let checkers = Checkers {
+            cloudwatch,
+            ..Checkers::default()
+        };
+        DnsModel(tokio::spawn(resolve(name, health_check, r53, checkers, (answers, reports), controls)))
     }
 }
 
@@ -141,16 +177,101 @@ impl Drop for DnsModel {
     }
 }
 
+/// Route 53's checkers per health check.
+const CHECKERS: usize = 8;
+
+/// What a health check follows, by its configuration (GetHealthCheck).
+#[derive(Debug, Clone)]
+enum Follows {
+    Alarm { region: String, name: String },
+    Control(String),
+    Nothing,
+}
+
+/// The model's view of Route 53: what each health check's checkers report, and the truth they
+/// are moving to (since when).
+#[derive(Default)]
+struct Checkers {
+    reports: BTreeMap<String, Vec<bool>>,
+    truth: BTreeMap<String, (bool, Instant)>,
+    cloudwatch: BTreeMap<String, aws_sdk_cloudwatch::Client>,
+}
+
+impl Checkers {
+    /// Read every time, as Route 53's checkers act on the configuration as it is now. A disabled
+    /// check is healthy ("Route 53 considers the status of the health check to always be
+    /// healthy", `Disabled`); one that cannot be read (deleted: "the future status of the health
+    /// check can't be predicted") is taken as healthy too.
+    async fn follows(&mut self, r53: &aws_sdk_route53::Client, id: &str) -> Follows {
+        let Ok(out) = r53.get_health_check().health_check_id(id).send().await else {
+            return Follows::Nothing;
+        };
+        match out.health_check().and_then(|h| h.health_check_config()) {
+            Some(c) if c.disabled() == Some(true) => Follows::Nothing,
+            Some(c) if c.alarm_identifier().is_some() => {
+                let a = c.alarm_identifier().expect("checked");
+                Follows::Alarm {
+                    region: a.region().as_str().to_owned(),
+                    name: a.name().to_owned(),
+                }
+            }
+            Some(c) if c.routing_control_arn().is_some() => Follows::Control(c.routing_control_arn().expect("checked").to_owned()),
+            _ => Follows::Nothing,
+        }
+    }
+
+    /// Whether what health check `id` follows says healthy now (`None`: no answer this time).
+    async fn truth(&mut self, r53: &aws_sdk_route53::Client, id: &str, controls: &SharedControls) -> Option<bool> {
+        match self.follows(r53, id).await {
+            Follows::Alarm { region, name } => {
+                if !self.cloudwatch.contains_key(&region) {
+                    let client = aws_sdk_cloudwatch::Client::new(&sdk(&region).await);
+                    self.cloudwatch.insert(region.clone(), client);
+                }
+                let out = self.cloudwatch[&region].describe_alarms().alarm_names(&name).send().await.ok()?;
+                match out.metric_alarms().first().and_then(|a| a.state_value().cloned()) {
+                    Some(StateValue::Alarm) => Some(false),
+                    Some(StateValue::Ok) => Some(true),
+                    // INSUFFICIENT_DATA (LastKnownStatus), or no such alarm: as before.
+                    _ => None,
+                }
+            }
+            Follows::Control(arn) => {
+                let read = controls.0.lock().expect("controls").clone()?;
+                read(&arn)
+            }
+            Follows::Nothing => Some(true),
+        }
+    }
+
+    /// Moves health check `id`'s checkers towards `truth`: checker `i` reports a change once it
+    /// has held for `(i + 1) / CHECKERS` of `delay`. Returns whether Route 53 calls it healthy.
+    fn report(&mut self, id: &str, truth: Option<bool>, delay: Duration) -> bool {
+        let reports = self.reports.entry(id.to_owned()).or_insert_with(|| vec![truth.unwrap_or(true); CHECKERS]);
+        if let Some(truth) = truth {
+            let since = self.truth.entry(id.to_owned()).or_insert((truth, Instant::now()));
+            if since.0 != truth {
+                *since = (truth, Instant::now());
+            }
+            let held = since.1.elapsed();
+            for (i, r) in reports.iter_mut().enumerate() {
+                if held >= delay * (i as u32 + 1) / CHECKERS as u32 {
+                    *r = truth;
+                }
+            }
+        }
+        reports.iter().filter(|h| **h).count() as f64 / CHECKERS as f64 > 0.18
+    }
+}
+
 async fn resolve(
     name: DnsWiring,
     delay: Duration,
     r53: aws_sdk_route53::Client,
-    clients: BTreeMap<String, aws_sdk_cloudwatch::Client>,
-    answers: crate::faults::DnsAnswers,
+    mut checkers: Checkers,
+    (answers, reports): (crate::faults::DnsAnswers, crate::faults::CheckerReports),
+    controls: SharedControls,
 ) {
-    // Per set identifier: the health the checkers report, and a change seen since when.
-    let mut health: BTreeMap<String, bool> = BTreeMap::new();
-    let mut changing: BTreeMap<String, (bool, Instant)> = BTreeMap::new();
     loop {
         if let Ok(listed) = r53
             .list_resource_record_sets()
@@ -162,36 +283,23 @@ async fn resolve(
             let mut serving = Vec::new();
             let mut all = Vec::new();
             for rrs in listed.resource_record_sets().iter().filter(|r| r.name() == name.record_name) {
-                let id = rrs.set_identifier().unwrap_or_default().to_owned();
                 let weight = rrs.weight().unwrap_or(0);
-                let alarm_ok = match name.alarms.get(&id) {
-                    Some((home, alarm)) => clients[home]
-                        .describe_alarms()
-                        .alarm_names(alarm)
-                        .send()
-                        .await
-                        .ok()
-                        .and_then(|o| o.metric_alarms().first().and_then(|a| a.state_value().cloned()))
-                        .is_none_or(|s| s != StateValue::Alarm),
+                let healthy = match rrs.health_check_id() {
+                    Some(id) => {
+                        let truth = checkers.truth(&r53, id, &controls).await;
+                        let healthy = checkers.report(id, truth, delay);
+                        reports
+                            .lock()
+                            .expect("checkers")
+                            .insert(id.to_owned(), checkers.reports[id].clone());
+                        healthy
+                    }
                     None => true,
                 };
-                let reported = *health.entry(id.clone()).or_insert(alarm_ok);
-                if alarm_ok != reported {
-                    let since = changing.entry(id.clone()).or_insert((alarm_ok, Instant::now()));
-                    if since.0 != alarm_ok {
-                        *since = (alarm_ok, Instant::now());
-                    }
-                    if since.1.elapsed() >= delay {
-                        health.insert(id.clone(), alarm_ok);
-                        changing.remove(&id);
-                    }
-                } else {
-                    changing.remove(&id);
-                }
                 for v in rrs.resource_records() {
                     if weight > 0 {
                         all.push((v.value().to_owned(), weight));
-                        if health[&id] {
+                        if healthy {
                             serving.push((v.value().to_owned(), weight));
                         }
                     }

@@ -120,6 +120,9 @@ impl Platform {
         config["dns"]["health_metric"]["alarm_name"] = json!(format!("{id}-drained-{{region}}"));
         config["dns"]["health_metric"]["confirm_seconds"] = json!(8);
         config["dns"]["insync_wait_seconds"] = json!(10);
+        // The latency model's checkers follow within 0.4 s; its API has no request-rate quota.
+        config["dns"]["answer_confirm_seconds"] = json!(8);
+        config["dns"]["answer_sample_ms"] = json!(20);
         let wiring = crate::latency::DrainWiring {
             namespace: format!("aworld/Failover/{id}"),
             metric: format!("RegionDrained-{id}"),
@@ -131,11 +134,6 @@ impl Platform {
             .answer_dns(crate::latency::DnsWiring {
                 zone_id: zone_id.clone(),
                 record_name: record_name.clone(),
-                alarms: [
-                    (SOUTH.to_owned(), (NORTH.to_owned(), format!("{id}-drained-{SOUTH}"))),
-                    (NORTH.to_owned(), (SOUTH.to_owned(), format!("{id}-drained-{NORTH}"))),
-                ]
-                .into(),
             })
             .await;
         let platform = Platform {
@@ -167,7 +165,6 @@ impl Platform {
         let (namespace, metric) = (format!("aworld/FailoverDrill/{id}"), format!("DrillDrained-{id}"));
         let r53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
         let mut records = serde_json::Map::new();
-        let mut alarms = BTreeMap::new();
         for (region, ip) in [(SOUTH, "198.51.100.10"), (NORTH, "198.51.100.20")] {
             let alarm = format!("{id}-drill-drained-{region}");
             let check = metric_health_check(&id, region, &alarm, (&namespace, &metric), &r53).await;
@@ -186,8 +183,6 @@ impl Platform {
                 region.into(),
                 json!({ "set_identifier": region, "weight": 100, "health_check_id": check }),
             );
-            let peer = if region == SOUTH { NORTH } else { SOUTH };
-            alarms.insert(region.to_owned(), (peer.to_owned(), alarm));
         }
         // eu-south-1's trigger alarms, there (as its health alarms are), on the trigger metric;
         // the latency model evaluates them like the drain alarms.
@@ -234,9 +229,37 @@ impl Platform {
             .answer_dns(crate::latency::DnsWiring {
                 zone_id: self.zone_id.clone(),
                 record_name: practice,
-                alarms,
             })
             .await;
+    }
+
+    /// Wires each region's record to a RECOVERY_CONTROL health check on its routing control
+    /// (`controls`: region, control ARN), as the routing-control strategy needs, and has the
+    /// latency model's Route 53 follow `cluster`'s controls.
+    pub async fn wire_routing_controls(&self, controls: &[(&str, &str)], cluster: crate::latency::RoutingControls) {
+        use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
+        self.latency.follow_routing_controls(cluster);
+        let r53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
+        for (region, arn) in controls {
+            let config = HealthCheckConfig::builder()
+                .r#type(HealthCheckType::RecoveryControl)
+                .routing_control_arn(*arn)
+                .build()
+                .unwrap();
+            let check = r53
+                .create_health_check()
+                .caller_reference(format!("{}-{region}-control", self.id))
+                .health_check_config(config)
+                .send()
+                .await
+                .unwrap()
+                .health_check
+                .unwrap()
+                .id;
+            let mut rrs = self.record(region).await;
+            rrs.health_check_id = Some(check);
+            self.change_record(ChangeAction::Upsert, rrs).await;
+        }
     }
 
     /// Adds a serving region: its health alarms (OK), its SNS topic with a queue subscribed

@@ -240,7 +240,7 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
                 Severity::Critical,
                 format!("FAILOVER NOT CONFIRMED: {} drained from {record_name}, effect not seen", p.drain),
                 format!(
-                    "{} is failing ({}). The drain was applied, but no strategy's effect was seen in time (drain alarm state, INSYNC, routing-control read-back): traffic may still reach {}.\nCheck now: the Route 53 health check and record weights of {record_name}; the audit record {audit_id}.\nThe state records {} as drained by what was applied, so a failback undoes it.",
+                    "{} is failing ({}). The drain was applied, but no strategy's effect was seen in time, in the switch (drain alarm state, INSYNC, routing-control read-back) or in DNS (Route 53's health checkers and answers: the audit record names what did not move): traffic may still reach {}.\nCheck now: the Route 53 health check of its record (attached, following this switch) and the record weights of {record_name}; the audit record {audit_id}.\nThe state records {} as drained by what was applied, so a failback undoes it.",
                     p.drain, p.why, p.drain, p.drain
                 ),
             ),

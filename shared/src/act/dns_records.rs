@@ -1,6 +1,7 @@
 //! The one reader of Route 53 records: the record sets of the protected name
 //! (ListResourceRecordSets), each configured region's record among them, Route 53's own answer
-//! (TestDNSAnswer) and a health check (GetHealthCheck), into typed facts; a failure is one
+//! (TestDNSAnswer), a health check (GetHealthCheck) and its checkers' reports
+//! (GetHealthCheckStatus), into typed facts; a failure is one
 //! [`ReadError`]. Each takes the client, so a caller that counts or mocks its calls passes its own.
 
 use crate::config::SuiteConfig;
@@ -31,10 +32,16 @@ pub async fn records(r53: &aws_sdk_route53::Client, config: &SuiteConfig) -> Res
 
 /// What Route 53 answers for the protected name now (TestDNSAnswer, type A).
 pub async fn answer(r53: &aws_sdk_route53::Client, config: &SuiteConfig) -> Result<Vec<String>, ReadError> {
+    answer_for(r53, &config.dns.hosted_zone_id, &config.dns.record_name).await
+}
+
+/// What Route 53 answers for `name` in `zone` now (TestDNSAnswer, type A): one weighted record
+/// per query, chosen by weight among the healthy ones.
+pub async fn answer_for(r53: &aws_sdk_route53::Client, zone: &str, name: &str) -> Result<Vec<String>, ReadError> {
     let out = r53
         .test_dns_answer()
-        .hosted_zone_id(&config.dns.hosted_zone_id)
-        .record_name(&config.dns.record_name)
+        .hosted_zone_id(zone)
+        .record_name(name)
         .record_type(RrType::A)
         .send()
         .await
@@ -69,6 +76,23 @@ pub async fn health_check(r53: &aws_sdk_route53::Client, id: &str) -> Result<Opt
         alarm_region: c.alarm_identifier().map(|a| a.region().as_str().to_owned()),
         routing_control_arn: c.routing_control_arn().map(str::to_owned),
     }))
+}
+
+/// What each of Route 53's health checkers reports for health check `id` now (GetHealthCheckStatus:
+/// "one HealthCheckObservation element for each Amazon Route 53 health checker"), `true` for
+/// healthy: a report whose status begins "Success".
+pub async fn health_check_status(r53: &aws_sdk_route53::Client, id: &str) -> Result<Vec<bool>, ReadError> {
+    let out = r53
+        .get_health_check_status()
+        .health_check_id(id)
+        .send()
+        .await
+        .map_err(|e| classify(format!("route53:GetHealthCheckStatus {id}"), &e))?;
+    Ok(out
+        .health_check_observations()
+        .iter()
+        .map(|o| o.status_report().and_then(|r| r.status()).is_some_and(|s| s.starts_with("Success")))
+        .collect())
 }
 
 /// Each configured region's record of `config.dns.record_name` among `sets` (a

@@ -33,6 +33,16 @@ pub struct DnsConfig {
     /// Longest wait for a control-plane change to reach INSYNC.
     #[serde(default = "defaults::insync_wait_seconds")]
     pub insync_wait_seconds: u64,
+    /// After a switch's own confirmation, longest wait until DNS is seen to have moved: Route
+    /// 53's health checkers agree and its answers show the region gone (or back) beyond chance
+    /// (`act::traffic::dns_moved`). Not seen in time: the switch is unconfirmed, the next
+    /// strategy is tried and on-call is paged.
+    #[serde(default = "defaults::answer_confirm_seconds")]
+    pub answer_confirm_seconds: u64,
+    /// Pause between two TestDNSAnswer samples: Route 53's API allows five requests a second
+    /// per account ("Quotas", Route 53 API), shared with every other caller.
+    #[serde(default = "defaults::answer_sample_ms")]
+    pub answer_sample_ms: u64,
     /// The dns-failover function's timeout: the template's, written here by the deploy. A
     /// drain that may try every strategy must fit in it, or Lambda could stop it mid-change.
     #[serde(default = "defaults::dns_function_timeout_seconds")]
@@ -48,14 +58,15 @@ impl DnsConfig {
     /// The longest one drain (or restore) can take when every configured strategy is tried
     /// and each waits its full bound: health-metric's confirmation, ARC's endpoints in turn
     /// (about 10 s each with the SDK's attempts), Route 53's busy retries (15.5 s) and INSYNC
-    /// wait; plus 30 s for the reads, scale-before-shift and the records around them.
+    /// wait, each followed by the DNS confirmation; plus 30 s for the reads, scale-before-shift
+    /// and the records around them.
     pub fn worst_case_seconds(&self) -> u64 {
         let per = |s: &Strategy| match s {
             Strategy::HealthMetric => self.health_metric.as_ref().map_or(0, |h| h.confirm_seconds + 10),
             Strategy::RoutingControl => self.routing_control.as_ref().map_or(0, |r| 10 * r.cluster_endpoints.len() as u64),
             Strategy::ControlPlane => 16 + self.insync_wait_seconds + 10,
         };
-        30 + self.strategies.iter().map(per).sum::<u64>()
+        30 + self.strategies.iter().map(|s| per(s) + self.answer_confirm_seconds).sum::<u64>()
     }
 }
 

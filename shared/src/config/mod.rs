@@ -129,13 +129,19 @@ pub(crate) mod defaults {
     }
     /// infra/template.yaml, DnsFailover `Timeout`.
     pub fn dns_function_timeout_seconds() -> u64 {
-        420
+        600
     }
     pub fn confirm_seconds() -> u64 {
         150
     }
     pub fn insync_wait_seconds() -> u64 {
         120
+    }
+    pub fn answer_confirm_seconds() -> u64 {
+        40
+    }
+    pub fn answer_sample_ms() -> u64 {
+        200
     }
     pub fn weight() -> i64 {
         100
@@ -394,12 +400,13 @@ mod tests {
 
     #[test]
     fn a_function_timeout_shorter_than_the_longest_drain_is_refused() {
-        // Example: health-metric (150 + 10) then control-plane (16 + 120 + 10), plus 30.
-        assert_eq!(SuiteConfig::from_json(EXAMPLE).unwrap().dns.worst_case_seconds(), 336);
+        // Example: health-metric (150 + 10) then control-plane (16 + 120 + 10), each followed by
+        // the DNS confirmation (40), plus 30.
+        assert_eq!(SuiteConfig::from_json(EXAMPLE).unwrap().dns.worst_case_seconds(), 416);
         let p = problems_of(&edit(|v| v["dns"]["function_timeout_seconds"] = 300.into()));
         assert!(
             p.iter()
-                .any(|p| p.field == "dns.function_timeout_seconds" && p.problem.contains("336s")),
+                .any(|p| p.field == "dns.function_timeout_seconds" && p.problem.contains("416s")),
             "{p:?}"
         );
         let p = problems_of(&edit(|v| v["dns"]["health_metric"]["alarm_name"] = "aworld-drained".into()));

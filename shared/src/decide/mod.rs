@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod capacity;
+pub mod dns_moved;
 pub mod drills;
 pub mod failover;
 pub mod practice;

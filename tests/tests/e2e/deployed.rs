@@ -16,6 +16,7 @@ use jsonwebtoken::Algorithm;
 use resilience_tests::deployed::Stack;
 use resilience_tests::jwt::{self, AUDIENCE, ISSUER};
 use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
+use resilience_tests::latency::{DnsModel, DnsWiring};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -74,8 +75,34 @@ async fn spawn(stack: &Stack, function: &str, region: &str, extra: &[(&'static s
 /// without a restart; turned off, the next alarm fails the region over by the data plane.
 async fn failover(stack: &Stack) {
     all_health_ok(stack).await;
-    let (api, _f) = spawn(stack, "dns-failover", NORTH, &[("RESILIENCE_CONFIG_REFRESH_SECONDS", "0".into())]).await;
+    // Route 53's checkers and answers, which the emulator lacks, from the latency model's
+    // proxy in front of the stack: the function's own credentials pass through to IAM.
+    let proxy = resilience_tests::faults::FaultProxy::start(&stack.endpoint, 0.0, 0, std::time::Duration::from_secs(5)).await;
+    let mut cloudwatch = BTreeMap::new();
+    for region in [SOUTH, NORTH] {
+        cloudwatch.insert(region.to_owned(), aws_sdk_cloudwatch::Client::new(&stack.admin(region).await));
+    }
     let mut config = stack.config();
+    let _route53 = DnsModel::start(
+        DnsWiring {
+            zone_id: stack.manifest["hosted_zone_id"].as_str().unwrap().to_owned(),
+            record_name: config["dns"]["record_name"].as_str().unwrap().to_owned(),
+        },
+        std::time::Duration::from_millis(300),
+        aws_sdk_route53::Client::new(&stack.admin("us-east-1").await),
+        cloudwatch,
+        (proxy.dns_answers(), proxy.checker_reports()),
+        Default::default(),
+    );
+    let (api, _f) = spawn(
+        stack,
+        "dns-failover",
+        NORTH,
+        &[("RESILIENCE_CONFIG_REFRESH_SECONDS", "0".into()), ("AWS_ENDPOINT_URL", proxy.url())],
+    )
+    .await;
+    config["dns"]["answer_confirm_seconds"] = json!(8);
+    config["dns"]["answer_sample_ms"] = json!(20);
     config["kill_switch"] = json!(true);
     stack.put_config(&config).await;
     for name in ["aworld-health-api-5xx-eu-south-1", "aworld-health-api-latency-eu-south-1"] {
@@ -451,7 +478,7 @@ async fn ungranted_calls_are_denied(stack: &Stack) {
 /// (SetAlarmState on the trigger alarms, TestDNSAnswer, the practice drain namespace). Through
 /// the latency model: the emulator evaluates no alarm and has no TestDNSAnswer.
 async fn practice_drill(stack: &Stack) {
-    use resilience_tests::latency::{DnsModel, DnsWiring, DrainAlarms, DrainWiring};
+    use resilience_tests::latency::{DrainAlarms, DrainWiring};
     all_health_ok(stack).await;
     let mut config = stack.config();
     // Today may fall in the example's blocked window (Fri 16:00 to Mon 08:00 UTC).
@@ -505,16 +532,12 @@ async fn practice_drill(stack: &Stack) {
         DnsWiring {
             zone_id: stack.manifest["hosted_zone_id"].as_str().unwrap().to_owned(),
             record_name: "drill.api.aworld.example.".into(),
-            alarms: [
-                (SOUTH.to_owned(), (NORTH.to_owned(), format!("aworld-drill-drained-{SOUTH}"))),
-                (NORTH.to_owned(), (SOUTH.to_owned(), format!("aworld-drill-drained-{NORTH}"))),
-            ]
-            .into(),
         },
         std::time::Duration::from_millis(300),
         aws_sdk_route53::Client::new(&stack.admin("us-east-1").await),
         clients.clone(),
-        proxy.dns_answers(),
+        (proxy.dns_answers(), proxy.checker_reports()),
+        Default::default(),
     );
     let (api, _f) = spawn(stack, "dns-failover", NORTH, &[("AWS_ENDPOINT_URL", proxy.url())]).await;
     let started = api

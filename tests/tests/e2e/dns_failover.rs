@@ -553,7 +553,7 @@ mod unreadable_health {
 /// no Route 53 call at all (its control plane may be the thing that is down), one datapoint,
 /// one notification; the reads are the health alarms, the state copies and the confirmation.
 #[tokio::test]
-async fn a_data_plane_failover_makes_no_route53_call_and_one_write_of_each_kind() {
+async fn a_data_plane_failover_changes_nothing_in_route53_reads_its_answers_and_makes_one_write_of_each_kind() {
     let p = Platform::provision(&["health-metric", "control-plane"]).await;
     let (api, _procs) = running(&p, 1, &[]).await;
     fail_south(&p).await;
@@ -576,7 +576,16 @@ async fn a_data_plane_failover_makes_no_route53_call_and_one_write_of_each_kind(
         "one data-plane failover: {total} calls in {} ms with the latency model: {calls:?}",
         elapsed.as_millis()
     );
-    assert!(calls.keys().all(|k| !k.starts_with("route53:")), "{calls:?}");
+    // Route 53's control plane changes nothing: only its checkers and answers are read, to see
+    // that DNS moved.
+    assert!(
+        calls
+            .keys()
+            .filter(|k| k.starts_with("route53:"))
+            .all(|k| ["route53:ListResourceRecordSets", "route53:GetHealthCheckStatus", "route53:TestDNSAnswer"].contains(&k.as_str())),
+        "{calls:?}"
+    );
+    assert!(calls.contains_key("route53:TestDNSAnswer"), "DNS seen to move: {calls:?}");
     assert_eq!(calls.get("monitoring:PutMetricData"), Some(&1), "{calls:?}");
     assert_eq!(calls.get("sns:Publish"), Some(&1), "{calls:?}");
     assert_eq!(p.drain_metric(SOUTH).await, Some(1.0));
@@ -599,6 +608,7 @@ mod routing_control {
             "cluster_endpoints": arc.endpoints.iter().zip(regions).map(|(e, r)| json!({ "region": r, "endpoint": e })).collect::<Vec<_>>(),
             "controls": { SOUTH: SOUTH_CONTROL, NORTH: NORTH_CONTROL },
         });
+        p.wire_routing_controls(&[(SOUTH, SOUTH_CONTROL), (NORTH, NORTH_CONTROL)], arc.reader()).await;
         (p, arc)
     }
 
@@ -844,4 +854,106 @@ async fn without_restore_drift_a_tampered_switch_is_announced_and_left_to_a_pers
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0].to_string().contains("restore_drift is off"), "{}", notes[0]);
     assert_eq!(p.drain_metric(SOUTH).await, Some(1.0), "left as found");
+}
+
+/// Broken wiring: each switch confirms its own move (drain alarm in ALARM, routing control read
+/// back Off), but Route 53 keeps answering the region. With that strategy alone configured,
+/// no drain is called done: the outcome is `unconfirmed`, the audit names what did not move,
+/// and on-call gets exactly one page. Route 53's checkers and answers are the test bed's model
+/// (`resilience_tests::latency`), which follows what each health check is configured to follow.
+mod broken_wiring {
+    use super::*;
+    use aws_sdk_route53::types::{AlarmIdentifier, ChangeAction, CloudWatchRegion, HealthCheckConfig, HealthCheckType};
+
+    async fn r53() -> aws_sdk_route53::Client {
+        aws_sdk_route53::Client::new(&resilience_tests::sdk("us-east-1").await)
+    }
+
+    /// The failover's answer, once it is asserted not done: names `why` and paged once.
+    async fn assert_not_done(p: &Platform, why: &str) {
+        let (_api, _procs, out) = south_fails(p).await;
+        let out = out.expect("handled");
+        assert_eq!(out["decision"]["decision"], "failover", "{out}");
+        assert_eq!(out["outcome"], "unconfirmed", "a false done: {out}");
+        let actions = out["actions"].to_string();
+        assert!(actions.contains("DNS NOT moved") && actions.contains(why), "{why}: {actions}");
+        let notes = p.notifications().await;
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].to_string().contains("FAILOVER NOT CONFIRMED"), "{}", notes[0]);
+    }
+
+    #[tokio::test]
+    async fn health_metric_with_no_health_check_on_the_record_is_not_called_done() {
+        let p = Platform::provision(&["health-metric"]).await;
+        let mut south = p.record(SOUTH).await;
+        south.health_check_id = None;
+        p.change_record(ChangeAction::Upsert, south).await;
+        assert_not_done(&p, "has no health check").await;
+        assert_eq!(p.drain_metric(SOUTH).await, Some(1.0), "the switch itself moved");
+    }
+
+    #[tokio::test]
+    async fn health_metric_with_the_record_s_health_check_following_another_alarm_is_not_called_done() {
+        let p = Platform::provision(&["health-metric"]).await;
+        // A check on the other region's drain alarm (which stays OK), put on eu-south-1's record.
+        let wrong = p.config["dns"]["health_metric"]["alarm_name"].as_str().unwrap().replace("{region}", NORTH);
+        let config = HealthCheckConfig::builder()
+            .r#type(HealthCheckType::CloudwatchMetric)
+            .alarm_identifier(
+                AlarmIdentifier::builder()
+                    .region(CloudWatchRegion::from(SOUTH))
+                    .name(wrong)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let check = r53()
+            .await
+            .create_health_check()
+            .caller_reference(resilience_tests::unique("wrong-alarm"))
+            .health_check_config(config)
+            .send()
+            .await
+            .unwrap()
+            .health_check
+            .unwrap()
+            .id;
+        let mut south = p.record(SOUTH).await;
+        south.health_check_id = Some(check);
+        p.change_record(ChangeAction::Upsert, south).await;
+        assert_not_done(&p, "checkers still report it healthy").await;
+    }
+
+    #[tokio::test]
+    async fn health_metric_with_the_record_s_health_check_disabled_is_not_called_done() {
+        let p = Platform::provision(&["health-metric"]).await;
+        // Detached from its alarm: a disabled check is always healthy to Route 53.
+        let south = p.record(SOUTH).await;
+        r53()
+            .await
+            .update_health_check()
+            .health_check_id(south.health_check_id.clone().unwrap())
+            .disabled(true)
+            .send()
+            .await
+            .unwrap();
+        assert_not_done(&p, "checkers still report it healthy").await;
+    }
+
+    #[tokio::test]
+    async fn a_routing_control_no_health_check_of_the_record_follows_is_not_called_done() {
+        use resilience_tests::arc::ArcCluster;
+        const SOUTH_CONTROL: &str = "arn:aws:route53-recovery-control::123456789012:controlpanel/abc/routingcontrol/south";
+        const NORTH_CONTROL: &str = "arn:aws:route53-recovery-control::123456789012:controlpanel/abc/routingcontrol/north";
+        let mut p = Platform::provision(&["routing-control"]).await;
+        let arc = ArcCluster::start(&[(SOUTH_CONTROL, true), (NORTH_CONTROL, true)], 1).await;
+        p.config["dns"]["routing_control"] = json!({
+            "cluster_endpoints": [{ "region": "us-east-1", "endpoint": arc.endpoints[0] }],
+            "controls": { SOUTH: SOUTH_CONTROL, NORTH: NORTH_CONTROL },
+        });
+        // The records keep their drain-alarm health checks: no RECOVERY_CONTROL check is on them.
+        assert_not_done(&p, "checkers still report it healthy").await;
+        assert_eq!(arc.is_on(SOUTH_CONTROL), Some(false), "the switch itself moved");
+    }
 }

@@ -21,7 +21,14 @@ use resilience_tests::sdk;
 
 async fn handler<S: StateStore>(p: &Platform, store: S) -> Failover<S, RecordingNotifier, CloudWatchHealth> {
     let config = SuiteConfig::from_json(&p.config.to_string()).unwrap();
-    let clients = AwsClients::from_config(sdk(HOME).await);
+    // Through the latency model, as the deployed function would see AWS (Route 53's checkers
+    // and answers included).
+    let via_model = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(HOME))
+        .endpoint_url(p.latency.proxy.url())
+        .load()
+        .await;
+    let clients = AwsClients::from_config(via_model);
     Failover {
         switches: TrafficSwitches::new(&config, &clients),
         health: CloudWatchHealth::new(clients.clone()),

@@ -3,6 +3,7 @@
 //! state it is about to change and does nothing when it is already in place.
 
 pub mod control_plane;
+pub mod dns_moved;
 pub mod health_metric;
 pub mod routing_control;
 
@@ -12,6 +13,7 @@ use crate::config::{Strategy, SuiteConfig};
 use crate::model::Region;
 use crate::model::audit::{ActionRecord, Outcome};
 pub use control_plane::ControlPlaneSwitch;
+pub use dns_moved::DnsMoved;
 pub use health_metric::HealthMetricSwitch;
 pub use routing_control::RoutingControlSwitch;
 use std::collections::BTreeSet;
@@ -91,6 +93,10 @@ pub struct TrafficSwitches {
     pub health_metric: Option<HealthMetricSwitch>,
     pub routing_control: Option<RoutingControlSwitch>,
     pub control_plane: ControlPlaneSwitch,
+    /// After a switch's own confirmation, whether DNS moved. Always set by [`Self::new`]; the
+    /// unit tests of the switch order leave it out (the end-to-end tests run it against the
+    /// test bed's Route 53 model).
+    pub dns_moved: Option<DnsMoved>,
 }
 
 impl TrafficSwitches {
@@ -109,6 +115,13 @@ impl TrafficSwitches {
                 },
                 config.dns.clone(),
             ),
+            dns_moved: Some(DnsMoved::new(
+                {
+                    let clients = clients.clone();
+                    crate::model::Deferred::later(move || clients.route53())
+                },
+                config.dns.clone(),
+            )),
         }
     }
 
@@ -172,7 +185,10 @@ impl TrafficSwitches {
     pub async fn drain(&self, strategies: &[Strategy], region: &Region) -> Switched {
         let mut out = Switched::default();
         for strategy in strategies {
-            let (record, result) = self.attempt(*strategy, region, true).await;
+            let (mut record, result) = self.attempt(*strategy, region, true).await;
+            if result.is_ok() && record.outcome != Outcome::Unconfirmed {
+                self.dns_moved_or_unconfirmed(&mut record, region, true).await;
+            }
             let outcome = record.outcome;
             out.records.push(record);
             match result {
@@ -208,8 +224,39 @@ impl TrafficSwitches {
                 out.still_drained.insert(*strategy);
             }
         }
-        out.confirmed = out.still_drained.is_empty();
+        if out.still_drained.is_empty() && !holding.is_empty() {
+            // Every switch is back: Route 53 must answer the region again (one check for all,
+            // since any switch still holding it keeps it out of the answers).
+            let mut record = ActionRecord {
+                action: format!("dns {region} back in the answers"),
+                outcome: Outcome::Succeeded,
+                detail: String::new(),
+                millis: 0,
+                confirm_ms: None,
+            };
+            let started = Instant::now();
+            self.dns_moved_or_unconfirmed(&mut record, region, false).await;
+            record.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            out.confirmed = record.outcome == Outcome::Succeeded;
+            out.records.push(record);
+        } else {
+            out.confirmed = out.still_drained.is_empty();
+        }
         out
+    }
+
+    /// Confirms with Route 53's checkers and answers that DNS moved; if not, the switch's
+    /// record becomes `Unconfirmed`, naming what did not move.
+    async fn dns_moved_or_unconfirmed(&self, record: &mut ActionRecord, region: &Region, drained: bool) {
+        let Some(dns_moved) = &self.dns_moved else { return };
+        let sep = if record.detail.is_empty() { "" } else { "; " };
+        match dns_moved.confirm(region, drained).await {
+            Ok(seen) => record.detail = format!("{}{sep}DNS moved: {seen}", record.detail),
+            Err(why) => {
+                record.outcome = Outcome::Unconfirmed;
+                record.detail = format!("{}{sep}DNS NOT moved: {why}", record.detail);
+            }
+        }
     }
 }
 
@@ -396,6 +443,7 @@ mod tests {
                 health_metric: None,
                 routing_control: Some(switch),
                 control_plane: ControlPlaneSwitch::new(crate::model::Deferred::ready(r53), dns()),
+                dns_moved: None,
             };
             (switches, change)
         }
