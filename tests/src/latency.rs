@@ -167,7 +167,14 @@ impl DnsModel {
             cloudwatch,
             ..Checkers::default()
         };
-        DnsModel(tokio::spawn(resolve(name, health_check, r53, checkers, (answers, reports), controls)))
+        DnsModel(tokio::spawn(resolve(
+            name,
+            health_check,
+            r53,
+            checkers,
+            (answers, reports),
+            controls,
+        )))
     }
 }
 
@@ -247,7 +254,10 @@ impl Checkers {
     /// Moves health check `id`'s checkers towards `truth`: checker `i` reports a change once it
     /// has held for `(i + 1) / CHECKERS` of `delay`. Returns whether Route 53 calls it healthy.
     fn report(&mut self, id: &str, truth: Option<bool>, delay: Duration) -> bool {
-        let reports = self.reports.entry(id.to_owned()).or_insert_with(|| vec![truth.unwrap_or(true); CHECKERS]);
+        let reports = self
+            .reports
+            .entry(id.to_owned())
+            .or_insert_with(|| vec![truth.unwrap_or(true); CHECKERS]);
         if let Some(truth) = truth {
             let since = self.truth.entry(id.to_owned()).or_insert((truth, Instant::now()));
             if since.0 != truth {

@@ -58,9 +58,6 @@ const POLL: Duration = Duration::from_millis(500);
 /// Between two looks at the guards (DescribeAlarms in every region, the DNS state): CloudWatch's
 /// API quotas are shared with production's own reads.
 const GUARD_EVERY: Duration = Duration::from_secs(2);
-/// A failover's answer counts as changed after this many answers in a row without the region
-/// (weighted records answer one value per query).
-const CLEAN_ANSWERS: u32 = 3;
 /// A run older than this is over, whatever its document says (an invocation died mid-run).
 fn stale_after(d: &PracticeDrillConfig) -> chrono::Duration {
     chrono::Duration::seconds((2 * d.answer_wait_seconds + d.hold_seconds + 900) as i64)
@@ -499,8 +496,12 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         }
     }
 
-    /// Watches Route 53's answer until it is without `region` (`CLEAN_ANSWERS` in a row) or,
-    /// `back`, with it again; checks the guards between looks. Bounded by answer_wait_seconds.
+    /// Watches Route 53's answer until it is without `region` or, `back`, with it again; checks
+    /// the guards between looks. Bounded by answer_wait_seconds. Gone means enough answers in a
+    /// row without it, counted from the last one that held it, for chance to be ruled out
+    /// (`decide::dns_moved`, the same statistic a production switch is confirmed by); the change
+    /// is timed when that holds, so a measured RTO is never earlier than the switch (it is late
+    /// by at most the run's length in polls).
     async fn watch(
         &self,
         d: &PracticeDrillConfig,
@@ -508,41 +509,44 @@ impl<S: StateStore, N: Notifier, H: HealthReader> Failover<S, N, H> {
         region: &Region,
         back: bool,
     ) -> Result<(DateTime<Utc>, String), Stop> {
+        use resilience_core::decide::dns_moved::{answers_needed, clean_run};
         let deadline = Instant::now() + Duration::from_secs(d.answer_wait_seconds);
-        let mut clean = 0;
-        let mut first_clean = None;
+        let looks = u32::try_from(d.answer_wait_seconds * 1000 / POLL.as_millis() as u64).unwrap_or(u32::MAX);
+        let mut held = Vec::new();
         let mut last;
         let mut owners = None;
         let mut next_guard = Instant::now() + GUARD_EVERY;
         loop {
-            // Which region each value belongs to: read once.
+            // Which region each value belongs to, and the weights: read once.
             if owners.is_none() {
                 owners = p.api.owners(&p.run.config).await.ok();
             }
             let answered = match &owners {
-                Some(o) => p.api.answer(&p.run.config, o).await,
+                Some((o, _)) => p.api.answer(&p.run.config, o).await,
                 None => Err("route53:ListResourceRecordSets failed: the answer's regions are unknown".to_owned()),
             };
-            match answered {
-                Ok((values, owner)) => {
+            match (answered, &owners) {
+                (Ok((values, owner)), Some((_, weights))) => {
                     last = format!("Route 53 answers {values:?}");
                     let with = owner.as_ref() == Some(region);
                     if back && with {
                         return Ok((Utc::now(), format!("{last}: {region} serves again")));
                     }
-                    if !back && !with && owner.is_some() {
-                        clean += 1;
-                        first_clean.get_or_insert_with(Utc::now);
-                        if clean >= CLEAN_ANSWERS {
-                            let at = first_clean.unwrap_or_else(Utc::now);
-                            return Ok((at, format!("{last}: {region} no longer answered")));
-                        }
-                    } else {
-                        clean = 0;
-                        first_clean = None;
+                    if owner.is_some() {
+                        held.push(with);
+                    }
+                    let serving = p.run.config.dns.records.get(region).map_or(0, |r| r.weight);
+                    let others = weights.iter().filter(|(r, _)| *r != region).map(|(_, w)| (*w).max(0)).sum();
+                    let need = answers_needed(serving, others, looks).unwrap_or(u32::MAX);
+                    if !back && clean_run(&held) >= need {
+                        return Ok((
+                            Utc::now(),
+                            format!("{last}: {region} no longer answered ({need} answers in a row without it)"),
+                        ));
                     }
                 }
-                Err(e) => last = e,
+                (Err(e), _) => last = e,
+                (Ok(_), None) => last = "the answer's regions are unknown".to_owned(),
             }
             // Failing back restores the region whatever the guards say.
             if !back && Instant::now() >= next_guard {

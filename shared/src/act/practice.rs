@@ -115,16 +115,18 @@ impl PracticeApi {
         Ok((values, region))
     }
 
-    /// Each record value of the name, by the region whose set identifier holds it.
-    pub async fn owners(&self, config: &SuiteConfig) -> Result<BTreeMap<String, Region>, String> {
+    /// Each record value of the name, by the region whose set identifier holds it; and each
+    /// region's record weight now.
+    pub async fn owners(&self, config: &SuiteConfig) -> Result<(BTreeMap<String, Region>, BTreeMap<Region, i64>), String> {
         let records = dns_records::records(&self.clients.route53(), config)
             .await
             .map_err(|e| e.to_string())?;
+        let weights = records.iter().map(|(r, f)| (r.clone(), f.weight.unwrap_or(0))).collect();
         // Each record's values, inverted: value -> region.
         let owners = records
             .into_iter()
             .flat_map(|(region, facts)| facts.values.into_iter().map(move |v| (v, region.clone())))
             .collect();
-        Ok(owners)
+        Ok((owners, weights))
     }
 }

@@ -40,7 +40,7 @@ pub fn answers_needed(weight: i64, others: i64, looks: u32) -> Option<u32> {
     let by_chance = others as f64 / (others + weight) as f64;
     let per_look = FALSE_POSITIVE_BOUND / f64::from(looks.max(1));
     let n = (per_look.ln() / by_chance.ln()).ceil();
-    (n.is_finite() && n >= 1.0 && n <= f64::from(MAX_SAMPLES)).then(|| n as u32)
+    (n.is_finite() && n >= 1.0 && n <= f64::from(MAX_SAMPLES)).then_some(n as u32)
 }
 
 /// Whether the checkers' observations (`true` = reports healthy) show the wanted state: drained
@@ -73,7 +73,11 @@ mod tests {
         assert_eq!(answers_needed(100, 300, 1), Some(25));
         assert_eq!(answers_needed(0, 100, 200), Some(1));
         assert_eq!(answers_needed(100, 0, 1), None, "no other record: nothing to tell apart");
-        assert_eq!(answers_needed(1, 1000, 1), None, "beyond the answers Route 53's request rate allows");
+        assert_eq!(
+            answers_needed(1, 1000, 1),
+            None,
+            "beyond the answers Route 53's request rate allows"
+        );
         for (w, o, looks) in [(100, 100, 1), (50, 150, 10), (25, 75, 200)] {
             let n = answers_needed(w, o, looks).unwrap();
             let p = o as f64 / (o + w) as f64;
@@ -89,7 +93,10 @@ mod tests {
         assert!(!checkers_agree(&obs(2, 8), true), "25% healthy: still healthy to Route 53");
         assert!(checkers_agree(&obs(5, 8), false));
         assert!(!checkers_agree(&obs(4, 8), false));
-        assert!(!checkers_agree(&[], true) && !checkers_agree(&[], false), "no observation shows nothing");
+        assert!(
+            !checkers_agree(&[], true) && !checkers_agree(&[], false),
+            "no observation shows nothing"
+        );
     }
 
     #[test]

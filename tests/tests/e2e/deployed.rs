@@ -15,8 +15,8 @@ use chrono::Utc;
 use jsonwebtoken::Algorithm;
 use resilience_tests::deployed::Stack;
 use resilience_tests::jwt::{self, AUDIENCE, ISSUER};
-use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
 use resilience_tests::latency::{DnsModel, DnsWiring};
+use resilience_tests::runtime::{FunctionProcess, RuntimeApi};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 

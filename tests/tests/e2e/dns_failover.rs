@@ -579,10 +579,12 @@ async fn a_data_plane_failover_changes_nothing_in_route53_reads_its_answers_and_
     // Route 53's control plane changes nothing: only its checkers and answers are read, to see
     // that DNS moved.
     assert!(
-        calls
-            .keys()
-            .filter(|k| k.starts_with("route53:"))
-            .all(|k| ["route53:ListResourceRecordSets", "route53:GetHealthCheckStatus", "route53:TestDNSAnswer"].contains(&k.as_str())),
+        calls.keys().filter(|k| k.starts_with("route53:")).all(|k| [
+            "route53:ListResourceRecordSets",
+            "route53:GetHealthCheckStatus",
+            "route53:TestDNSAnswer"
+        ]
+        .contains(&k.as_str())),
         "{calls:?}"
     );
     assert!(calls.contains_key("route53:TestDNSAnswer"), "DNS seen to move: {calls:?}");
@@ -608,7 +610,8 @@ mod routing_control {
             "cluster_endpoints": arc.endpoints.iter().zip(regions).map(|(e, r)| json!({ "region": r, "endpoint": e })).collect::<Vec<_>>(),
             "controls": { SOUTH: SOUTH_CONTROL, NORTH: NORTH_CONTROL },
         });
-        p.wire_routing_controls(&[(SOUTH, SOUTH_CONTROL), (NORTH, NORTH_CONTROL)], arc.reader()).await;
+        p.wire_routing_controls(&[(SOUTH, SOUTH_CONTROL), (NORTH, NORTH_CONTROL)], arc.reader())
+            .await;
         (p, arc)
     }
 
@@ -896,7 +899,10 @@ mod broken_wiring {
     async fn health_metric_with_the_record_s_health_check_following_another_alarm_is_not_called_done() {
         let p = Platform::provision(&["health-metric"]).await;
         // A check on the other region's drain alarm (which stays OK), put on eu-south-1's record.
-        let wrong = p.config["dns"]["health_metric"]["alarm_name"].as_str().unwrap().replace("{region}", NORTH);
+        let wrong = p.config["dns"]["health_metric"]["alarm_name"]
+            .as_str()
+            .unwrap()
+            .replace("{region}", NORTH);
         let config = HealthCheckConfig::builder()
             .r#type(HealthCheckType::CloudwatchMetric)
             .alarm_identifier(

@@ -113,9 +113,50 @@ async fn answer(
     records: &BTreeMap<Region, RecordFacts>,
 ) -> Item {
     let answer_item = "answer agrees with the recorded state";
-    match dns_records::answer(r53, config).await {
+    // One answer is one weighted draw: a drained region still answered would be missed half
+    // the time at 50/50. Enough answers to rule chance out (`decide::dns_moved`, one look).
+    let samples = inputs.recorded_drained.as_ref().map_or(1, |drained| {
+        drained
+            .iter()
+            .filter_map(|r| {
+                let serving = config.dns.records.get(r).map_or(0, |c| c.weight);
+                let others = records
+                    .iter()
+                    .filter(|(o, _)| *o != r)
+                    .map(|(_, f)| f.weight.unwrap_or(0).max(0))
+                    .sum();
+                crate::decide::dns_moved::answers_needed(serving, others, 1)
+            })
+            .max()
+            .unwrap_or(1)
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    let mut failed = None;
+    for i in 0..samples {
+        match dns_records::answer(r53, config).await {
+            Ok(values) => seen.extend(values),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        if i + 1 < samples {
+            tokio::time::sleep(std::time::Duration::from_millis(config.dns.answer_sample_ms)).await;
+        }
+    }
+    let answered: Result<Vec<String>, _> = match failed {
+        Some(e) => Err(e),
+        None => Ok(seen.into_iter().collect()),
+    };
+    match answered {
         Ok(values) => match &inputs.recorded_drained {
-            Some(drained) => grade::grade_answer(&values, records, drained),
+            Some(drained) => {
+                let mut graded = grade::grade_answer(&values, records, drained);
+                if samples > 1 {
+                    graded.detail = format!("{} (over {samples} answers, enough to rule chance out)", graded.detail);
+                }
+                graded
+            }
             None => Item::new(
                 Area::Dns,
                 "global",

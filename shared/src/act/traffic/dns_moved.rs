@@ -105,7 +105,14 @@ impl DnsMoved {
 
     /// Samples TestDNSAnswer until the answers show the region gone beyond chance (drain) or
     /// hold it (restore).
-    async fn answers(&self, region: &Region, records: &Records, drained: bool, deadline: Instant, pause: Duration) -> Result<String, String> {
+    async fn answers(
+        &self,
+        region: &Region,
+        records: &Records,
+        drained: bool,
+        deadline: Instant,
+        pause: Duration,
+    ) -> Result<String, String> {
         let values: Vec<String> = records.mine.resource_records().iter().map(|r| r.value().to_owned()).collect();
         let serving = self.dns.records[region].weight;
         let looks = u32::try_from(self.dns.answer_confirm_seconds * 1000 / self.dns.answer_sample_ms.max(1)).unwrap_or(u32::MAX);
