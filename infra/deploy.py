@@ -34,7 +34,7 @@ import tomllib
 import boto3
 
 from stack import (HERE, SSM_ADVANCED_MAX, SSM_STANDARD_MAX, cargo_target_dir, config_key, deployer_principal, load_template, minified, names_in,
-                   operator_keys, render_config, signed_config, stack_reserved, transformed)
+                   guardrail, operator_keys, render_config, signed_config, stack_reserved, transformed)
 
 ENVIRONMENTS = ("primary", "backup")
 
@@ -148,6 +148,10 @@ def main():
     a.add_argument("--deployer-arn", help="the IAM principal that deploys (default: from the credentials; give it for a role with a path)")
     a.add_argument("--new-config-key", action="store_true",
                    help="make a new configuration key and pin it (rotation; the old key stays until you schedule its deletion)")
+    a.add_argument("--print-guardrail", action="store_true",
+                   help="print the guardrail SCP (infra/guardrail.json) rendered for this deploy, to attach in your organization, and stop")
+    a.add_argument("--break-glass-arn", help="with --print-guardrail: the break-glass role (default: role/break-glass in the deploying account)")
+    a.add_argument("--canary-role-arn", help="with --print-guardrail: the Synthetics canary's execution role (default: role/<platform>-canary)")
     a.add_argument("--enable-high-throughput", action="store_true",
                    help="let the preflight raise Parameter Store to high throughput where it is standard (billed per API interaction)")
     a.add_argument("--allow-weight-reset", action="store_true",
@@ -165,6 +169,13 @@ def main():
         sys.exit(f"refused: {o.samconfig} must deploy two regions with one ConfigParameterName (found {sorted(params_by_region)}, {sorted(names)})")
     parameter = names.pop()
     template = load_template()
+    if o.print_guardrail:
+        platform = next(iter(params_by_region.values())).get("Platform", "aworld")
+        print(json.dumps(guardrail(platform, samconfig["primary"]["deploy"]["parameters"]["stack_name"],
+                                   o.deployer_arn or deployer_principal(caller["Arn"]),
+                                   o.break_glass_arn or f"arn:{partition}:iam::{account}:role/break-glass", parameter,
+                                   o.canary_role_arn or f"arn:{partition}:iam::{account}:role/{platform}-canary"), indent=1))
+        return 0
     # Before anything is created (the configuration key included): the account must be able
     # to hold the stacks (Lambda quota, Regions enabled, principals, Parameter Store throughput).
     # A configuration-only rollout creates nothing, so needs no preflight.

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stack import (CFN_PARAMETER_MAX, CONFIG_FORMAT, cargo_target_dir, LAMBDA_ENV_MAX, SSM_ADVANCED_MAX, Resolver, load_template, minified,  # noqa: E402
-                   names_in, render_config, stack_reserved, transformed)
+                   guardrail, names_in, render_config, stack_reserved, transformed)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLI = os.environ.get("RESILIENCE_CLI") or os.path.join(cargo_target_dir(), "debug", "resilience")
@@ -39,6 +39,139 @@ def cli_check(cfg):
     return done.returncode, done.stdout + done.stderr
 
 
+class AnyResolver(Resolver):
+    """Resolves every resource of the transformed template to a name and ARN of the form AWS
+    gives it (stack-generated names: `<stack>-<logical id>-<suffix>`), for the guardrail check."""
+
+    ARN = {"AWS::DynamoDB::Table": "arn:aws:dynamodb:{r}:{a}:table/{n}", "AWS::DynamoDB::GlobalTable": "arn:aws:dynamodb:{r}:{a}:table/{n}",
+           "AWS::SNS::Topic": "arn:aws:sns:{r}:{a}:{n}", "AWS::SQS::Queue": "arn:aws:sqs:{r}:{a}:{n}",
+           "AWS::Lambda::Function": "arn:aws:lambda:{r}:{a}:function:{n}", "AWS::Events::EventBus": "arn:aws:events:{r}:{a}:event-bus/{n}",
+           "AWS::Events::Rule": "arn:aws:events:{r}:{a}:rule/{n}", "AWS::KMS::Key": "arn:aws:kms:{r}:{a}:key/{n}",
+           "AWS::IAM::Role": "arn:aws:iam::{a}:role/{n}", "AWS::Logs::LogGroup": "arn:aws:logs:{r}:{a}:log-group:{n}"}
+    NAME = {"AWS::DynamoDB::Table": "TableName", "AWS::DynamoDB::GlobalTable": "TableName", "AWS::SNS::Topic": "TopicName",
+            "AWS::SQS::Queue": "QueueName", "AWS::Lambda::Function": "FunctionName", "AWS::Events::EventBus": "Name",
+            "AWS::Logs::LogGroup": "LogGroupName"}
+
+    def __init__(self, cfn, params, region, account):
+        super().__init__(cfn, params, region, account)
+        self.cfn, self.region, self.account = cfn, region, account
+
+    def _name(self, logical):
+        res = self.cfn["Resources"][logical]
+        prop = self.NAME.get(res["Type"])
+        given = res.get("Properties", {}).get(prop) if prop else None
+        return str(self(given)) if given is not None else f"aworld-resilience-{logical}-SUFFIX0001"
+
+    def _arn(self, logical):
+        res = self.cfn["Resources"][logical]
+        form = self.ARN.get(res["Type"], "arn:aws:" + res["Type"].split("::")[1].lower() + ":{r}:{a}:{n}")
+        return form.format(r=self.region, a=self.account, n=self._name(logical))
+
+    def ref(self, name):
+        try:
+            return super().ref(name)
+        except KeyError:
+            res = self.cfn["Resources"].get(name)
+            if res is None:
+                raise
+            if res["Type"] in ("AWS::SNS::Topic",):
+                return self._arn(name)
+            if res["Type"] == "AWS::SQS::Queue":
+                return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self._name(name)}"
+            return self._name(name)
+
+    def __call__(self, node):
+        if isinstance(node, dict) and len(node) == 1 and "Fn::GetAtt" in node:
+            arg = node["Fn::GetAtt"]
+            logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            if logical in self.cfn["Resources"]:
+                return self._arn(logical) if attribute == "Arn" else self._name(logical)
+        if isinstance(node, dict) and len(node) == 1 and "Fn::Sub" in node:
+            arg = node["Fn::Sub"]
+            text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], {k: self(v) for k, v in arg[1].items()})
+            import re as _re
+            for m in _re.findall(r"\$\{([A-Za-z0-9]+)\.([A-Za-z]+)\}", text):
+                if m[0] in self.cfn["Resources"]:
+                    extra[f"{m[0]}.{m[1]}"] = self._arn(m[0]) if m[1] == "Arn" else self._name(m[0])
+            for m in _re.findall(r"\$\{([A-Za-z0-9]+)\}", text):
+                if m not in extra and m in self.cfn["Resources"]:
+                    extra[m] = self.ref(m)
+            return self._sub(text, extra)
+        return super().__call__(node)
+
+
+def guardrail_checks(cfn, params, region):
+    """The shipped guardrail, evaluated as AWS evaluates an SCP's Deny statements (the
+    emulator evaluates no SCP): every role the stack creates keeps every action its own
+    policies grant, and an in-account insider with broad rights is denied every path that
+    moves traffic, grants access, throttles a user or rewrites evidence."""
+    sys.path.insert(0, os.path.join(HERE, "..", "scripts"))
+    from strict_iam import evaluate
+    deployer, break_glass = f"arn:aws:iam::{ACCOUNT}:role/aworld-deploy", f"arn:aws:iam::{ACCOUNT}:role/break-glass"
+    canary = f"arn:aws:iam::{ACCOUNT}:role/aworld-canary"
+    scp = guardrail("aworld", "aworld-resilience", deployer, break_glass, "/aworld/resilience/config", canary)
+    size = len(json.dumps(scp, separators=(",", ":")))
+    check("the guardrail fits an SCP (5,120 characters, AWS Organizations quotas)", size <= 5120, size)
+    # SCPs filter: everything is allowed (FullAWSAccess) unless a Deny of the guardrail matches.
+    full = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    allowed = lambda principal, action, resource, ctx=None: evaluate([full, scp], action, resource, {"aws:PrincipalArn": principal, **(ctx or {})})
+    r = AnyResolver(cfn, params, region, ACCOUNT)
+    denied, exercised = [], 0
+    for logical, res in cfn["Resources"].items():
+        if res["Type"] != "AWS::IAM::Role":
+            continue
+        principal = f"arn:aws:iam::{ACCOUNT}:role/aworld-resilience-{logical}-SUFFIX0001"
+        for pol in res["Properties"].get("Policies", []):
+            for st in r(pol["PolicyDocument"])["Statement"]:
+                if st.get("Effect") != "Allow":
+                    continue
+                namespaces = st.get("Condition", {}).get("StringEquals", {}).get("cloudwatch:namespace", [None])
+                for action in st["Action"] if isinstance(st["Action"], list) else [st["Action"]]:
+                    for resource in st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]:
+                        for ns in namespaces if isinstance(namespaces, list) else [namespaces]:
+                            exercised += 1
+                            if not allowed(principal, action, resource, {"cloudwatch:namespace": ns} if ns else None):
+                                denied.append(f"{logical} {action} {resource} {ns or ''}")
+    check(f"under the guardrail every role of the stack keeps every action its policies grant ({exercised} action/resource pairs, schedules' roles included)",
+          exercised > 100 and not denied, denied)
+    insider = f"arn:aws:iam::{ACCOUNT}:role/PowerUser"
+    a = f"{region}:{ACCOUNT}"
+    paths = [
+        ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "aworld/Failover"}, "drain metric"),
+        ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "aworld/FailoverDrill"}, "practice trigger"),
+        ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "CloudWatchSynthetics"}, "canary health vote"),
+        ("cloudwatch:SetAlarmState", f"arn:aws:cloudwatch:{a}:alarm:aworld-health-api-5xx-{region}", {}, "health alarm state"),
+        ("cloudwatch:DeleteAlarms", f"arn:aws:cloudwatch:{a}:alarm:aworld-suite-errors-{region}", {}, "self-watch alarm"),
+        ("ssm:PutParameter", f"arn:aws:ssm:{a}:parameter/aworld/resilience/config", {}, "configuration rewrite"),
+        ("ssm:DeleteParameter", f"arn:aws:ssm:{a}:parameter/aworld/resilience/config", {}, "configuration delete"),
+        ("dynamodb:PutItem", f"arn:aws:dynamodb:{a}:table/aworld-resilience-state", {}, "state: budget pre-fill, far-future freeze, forged drained_by"),
+        ("dynamodb:DeleteItem", f"arn:aws:dynamodb:{a}:table/aworld-resilience-state", {}, "audit delete"),
+        ("dynamodb:UpdateItem", f"arn:aws:dynamodb:{a}:table/aworld-throttle", {}, "throttle-record edit"),
+        ("dynamodb:PutResourcePolicy", f"arn:aws:dynamodb:{a}:table/aworld-throttle", {}, "table policy rewrite"),
+        ("lambda:InvokeFunction", f"arn:aws:lambda:{a}:function:aworld-dns-failover", {}, "direct invocation (forged Health event)"),
+        ("lambda:UpdateFunctionConfiguration", f"arn:aws:lambda:{a}:function:aworld-access-authorizer", {}, "function environment"),
+        ("sns:Publish", f"arn:aws:sns:{a}:aworld-resilience", {}, "topic publish"),
+        ("sns:Unsubscribe", f"arn:aws:sns:{a}:aworld-resilience:3b7c0a2e-0000-4000-8000-000000000000", {}, "topic unsubscribe"),
+        ("sqs:PurgeQueue", f"arn:aws:sqs:{a}:aworld-resilience-dead-letters", {}, "DLQ purge"),
+        ("events:DisableRule", f"arn:aws:events:{a}:rule/aworld-resilience-ConfigurationChanged-SUFFIX0001", {}, "rule disabled"),
+        ("events:RemoveTargets", f"arn:aws:events:{a}:rule/aworld-operator/aworld-resilience-DnsFailoverOperator-SUFFIX0001", {}, "operator rule target"),
+        ("scheduler:DeleteSchedule", f"arn:aws:scheduler:{a}:schedule/default/aworld-readiness-{region}", {}, "schedule delete"),
+        ("kms:UpdateAlias", f"arn:aws:kms:{a}:alias/aworld-operator", {}, "key alias repoint"),
+        ("kms:UntagResource", f"arn:aws:kms:{a}:key/1234", {"aws:ResourceTag/aworld:purpose": "operator-commands"}, "operator key untag"),
+        ("kms:PutKeyPolicy", f"arn:aws:kms:{a}:key/1234", {"aws:ResourceTag/aworld:purpose": "operator-commands"}, "operator key policy"),
+        ("logs:DeleteLogGroup", f"arn:aws:logs:{a}:log-group:/aws/lambda/aworld-dns-failover", {}, "log group delete"),
+        ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/aworld-resilience-Impostor", {}, "a role named like the suite's"),
+        ("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/aworld-resilience-DnsFailoverRole-SUFFIX0001", {}, "suite role policy"),
+    ]
+    open_paths = [f"{why}: {action} {resource}" for action, resource, ctx, why in paths if allowed(insider, action, resource, ctx)]
+    check(f"under the guardrail an insider with broad rights is denied every path ({len(paths)})", not open_paths, open_paths)
+    escape = [why for action, resource, ctx, why in paths if not allowed(break_glass, action, resource, ctx)]
+    check("the break-glass role keeps every path (the guardrail is not a lock-out)", not escape, escape)
+    deploy_paths = [p for p in paths if p[0].split(":")[0] in ("ssm", "events", "scheduler", "kms", "logs", "iam")]
+    check("the deployer keeps what a deploy does (parameter, rules, schedules, aliases, logs, the stack's roles)",
+          all(allowed(deployer, action, resource, ctx) for action, resource, ctx, _ in deploy_paths))
+
+
 def main():
     template = load_template()
     by_region = {"eu-south-1": params("eu-south-1", "primary", "eu-north-1"), "eu-north-1": params("eu-north-1", "backup", "eu-south-1")}
@@ -47,6 +180,7 @@ def main():
     lambdas = {k: v["Properties"] for k, v in cfn["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
     check("six Lambda functions, arm64 / provided.al2023 / 128 MB", len(lambdas) == 6 and all(
         p["Architectures"] == ["arm64"] and p["Runtime"] == "provided.al2023" and p["MemorySize"] == 128 for p in lambdas.values()), list(lambdas))
+    guardrail_checks(cfn, by_region["eu-north-1"], "eu-north-1")
     import re
     default = re.search(r"const STACK_RESERVED_CONCURRENCY: i64 = (\d+);", open(os.path.join(HERE, "..", "cli", "src", "main.rs")).read())
     check("`resilience preflight --reserve` defaults to what the stack reserves (the sum of its functions' reserved concurrency)",
@@ -294,6 +428,15 @@ def main():
               len(drained) == 1 and drained[0].startswith("eu-south-1") and "weight 0" in drained[0], drained)
         r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [record("eu-south-1", 100, "192.0.2.10")]})
         check("and goes ahead once it is failed back", deploy.drained_records(drift) == [], deploy.drained_records(drift))
+
+        printed = subprocess.run(deploy_cmd[:4] + ["--print-guardrail"], capture_output=True, text=True,
+                                 env={**os.environ, "AWS_DEFAULT_REGION": "eu-north-1"})
+        try:
+            statements = [st["Sid"] for st in json.loads(printed.stdout)["Statement"]]
+        except ValueError:
+            statements = []
+        check("deploy.py --print-guardrail prints the guardrail rendered for the deploying account",
+              printed.returncode == 0 and "OnlyBySuite" in statements and "${" not in printed.stdout, printed.stdout + printed.stderr)
 
         # Before anything is created, the preflight: on the emulator's fresh account eu-south-1
         # is an opt-in Region nobody enabled (scripts/moto_server.py models it), so the deploy

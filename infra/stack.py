@@ -62,6 +62,19 @@ def load_template():
         return yaml.load(f, Loader=CfnLoader)
 
 
+def guardrail(platform, stack, deployer, break_glass, parameter, canary_role):
+    """The shipped guardrail (infra/guardrail.json), an SCP for the suite's account: what it
+    denies to every principal but the suite's roles (`<stack>-*`), the deployer and the
+    break-glass role. SCPs do not apply to service principals (EventBridge, SNS, CloudWatch
+    alarm actions) nor to service-linked roles (global-table replication)."""
+    with open(os.path.join(HERE, "guardrail.json")) as f:
+        text = f.read()
+    for key, value in {"Platform": platform, "Stack": stack, "Deployer": deployer, "BreakGlass": break_glass,
+                       "ConfigParameter": parameter, "CanaryRole": canary_role}.items():
+        text = text.replace("${" + key + "}", value)
+    return json.loads(text)
+
+
 def stack_reserved(cfn):
     """Lambda concurrency the (transformed) stack reserves in its Region: the sum of its
     functions' ReservedConcurrentExecutions (the preflight compares it with the account's
