@@ -168,6 +168,10 @@ def main():
     if len(names) != 1 or len(params_by_region) != 2:
         sys.exit(f"refused: {o.samconfig} must deploy two regions with one ConfigParameterName (found {sorted(params_by_region)}, {sorted(names)})")
     parameter = names.pop()
+    stack_names = {samconfig[env]["deploy"]["parameters"]["stack_name"] for env in ENVIRONMENTS}
+    if len(stack_names) != 1:
+        sys.exit(f"refused: {o.samconfig} names the stacks {sorted(stack_names)}: both regions' stacks must share one name "
+                 "(the tables' resource policies and the guardrail allow the stack's roles by it)")
     template = load_template()
     if o.print_guardrail:
         platform = next(iter(params_by_region.values())).get("Platform", "aworld")

@@ -100,6 +100,39 @@ class AnyResolver(Resolver):
         return super().__call__(node)
 
 
+def table_policies(cfn, params, region, r, evaluate):
+    """Each replica's resource policy, evaluated as AWS evaluates a resource policy's Deny for
+    a same-account principal: the stack's roles keep every item write their own policies grant
+    on the table, the replication service-linked role keeps its writes, an insider loses them."""
+    slr = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/replication.dynamodb.amazonaws.com/AWSServiceRoleForDynamoDBReplication"
+    full = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    for logical in ("StateTable", "ThrottleTable"):
+        table = r(cfn["Resources"][logical]["Properties"]["TableName"])
+        arn = f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{table}"
+        replica = next(rep for rep in cfn["Resources"][logical]["Properties"]["Replicas"] if r(rep["Region"]) == region)
+        policy = r(replica["ResourcePolicy"]["PolicyDocument"])
+        allowed = lambda principal, action: evaluate([full, policy], action, arn, {"aws:PrincipalArn": principal})
+        writes = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+        suite = []
+        for role, res in cfn["Resources"].items():
+            if res["Type"] != "AWS::IAM::Role":
+                continue
+            for pol in res["Properties"].get("Policies", []):
+                for st in r(pol["PolicyDocument"])["Statement"]:
+                    resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+                    actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                    if st.get("Effect") == "Allow" and arn in resources:
+                        suite += [(role, act) for act in actions if act in writes]
+        principal = lambda role: f"arn:aws:iam::{ACCOUNT}:role/aworld-resilience-{role}-SUFFIX0001"
+        kept = [f"{role} {act}" for role, act in suite if not allowed(principal(role), act)]
+        check(f"{table}: the replica's resource policy keeps the item writes of every stack role granted them ({len(suite)})",
+              suite and not kept, kept)
+        check(f"{table}: and of the replication service-linked role (denying it stops replication)",
+              all(allowed(slr, act) for act in writes))
+        check(f"{table}: and denies them to an insider with broad rights (budget pre-fill, forged freeze or drain, record edits)",
+              not any(allowed(f"arn:aws:iam::{ACCOUNT}:role/PowerUser", act) for act in writes))
+
+
 def guardrail_checks(cfn, params, region):
     """The shipped guardrail, evaluated as AWS evaluates an SCP's Deny statements (the
     emulator evaluates no SCP): every role the stack creates keeps every action its own
@@ -134,6 +167,7 @@ def guardrail_checks(cfn, params, region):
                                 denied.append(f"{logical} {action} {resource} {ns or ''}")
     check(f"under the guardrail every role of the stack keeps every action its policies grant ({exercised} action/resource pairs, schedules' roles included)",
           exercised > 100 and not denied, denied)
+    table_policies(cfn, params, region, r, evaluate)
     insider = f"arn:aws:iam::{ACCOUNT}:role/PowerUser"
     a = f"{region}:{ACCOUNT}"
     paths = [
