@@ -168,6 +168,16 @@ def guardrail_checks(cfn, params, region):
     check(f"under the guardrail every role of the stack keeps every action its policies grant ({exercised} action/resource pairs, schedules' roles included)",
           exercised > 100 and not denied, denied)
     table_policies(cfn, params, region, r, evaluate)
+    topic = next(st for st in r(cfn["Resources"]["AlertsTopicPolicy"]["Properties"]["PolicyDocument"])["Statement"] if st["Sid"] == "OnlyTheSuitePublishes")
+    full = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    publishes = [role for role, res in cfn["Resources"].items() if res["Type"] == "AWS::IAM::Role"
+                 and "sns:Publish" in json.dumps(res["Properties"].get("Policies", []))]
+    topic_arn = r({"Ref": "AlertsTopic"})
+    kept = [role for role in publishes if not evaluate([full, {"Statement": [topic]}], "sns:Publish", topic_arn,
+                                                          {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/aworld-resilience-{role}-SUFFIX0001"})]
+    check(f"the topic's policy lets every stack role that publishes publish ({len(publishes)}), denies an insider, and leaves the service principals (alarm actions) alone",
+          publishes and not kept and topic["Principal"] == {"AWS": "*"}
+          and not evaluate([full, {"Statement": [topic]}], "sns:Publish", topic_arn, {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/PowerUser"}), kept)
     insider = f"arn:aws:iam::{ACCOUNT}:role/PowerUser"
     a = f"{region}:{ACCOUNT}"
     paths = [
