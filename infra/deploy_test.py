@@ -225,6 +225,15 @@ def main():
     check("six Lambda functions, arm64 / provided.al2023 / 128 MB", len(lambdas) == 6 and all(
         p["Architectures"] == ["arm64"] and p["Runtime"] == "provided.al2023" and p["MemorySize"] == 128 for p in lambdas.values()), list(lambdas))
     guardrail_checks(cfn, by_region["eu-north-1"], "eu-north-1")
+    # "Alarms that evaluate metrics in the AWS/DynamoDB namespace always ignore missing data even
+    # if you choose a different option for TreatMissingData" (PutMetricAlarm).
+    dynamo = {k: v["Properties"] for k, v in template["Resources"].items() if v["Type"] == "AWS::CloudWatch::Alarm"
+              and "AWS/DynamoDB" in json.dumps(v["Properties"])}
+    unsaid = [k for k, p in dynamo.items()
+              if not (any("FILL(" in q.get("Expression", "") and q.get("ReturnData") for q in p.get("Metrics", []))
+                      or p.get("TreatMissingData") == "ignore")]
+    check(f"every AWS/DynamoDB alarm ({len(dynamo)}) fills its quiet minutes with metric math or says it ignores missing data, as AWS does",
+          len(dynamo) >= 2 and not unsaid, unsaid)
     import re
     default = re.search(r"const STACK_RESERVED_CONCURRENCY: i64 = (\d+);", open(os.path.join(HERE, "..", "cli", "src", "main.rs")).read())
     check("`resilience preflight --reserve` defaults to what the stack reserves (the sum of its functions' reserved concurrency)",

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod arc;
+pub mod cloudwatch;
 pub mod deployed;
 pub mod faults;
 pub mod jwt;

@@ -216,3 +216,130 @@ async fn bad_input_and_unauthorised_commands_change_nothing() {
     assert_eq!(out["decision"], "refused", "{out}");
     assert_eq!(p.scalable_target(NORTH, &p.table_target()).await, (5, 40));
 }
+
+/// The saturation alarm on DynamoDB throttling, as the template writes it (`FILL(m1, 0)` over
+/// `AWS/DynamoDB` `ThrottledRequests`), evaluated by the test bed's CloudWatch model
+/// (`resilience_tests::cloudwatch`): a burst two minutes long raises the table's capacity; in the
+/// quiet minutes that follow (no datapoints: DynamoDB reports throttles only when they happen)
+/// the alarm returns to OK and the raise is restored. The same alarm without metric math stays
+/// in ALARM: "Alarms that evaluate metrics in the AWS/DynamoDB namespace always ignore missing
+/// data" (PutMetricAlarm). Time, modelled: the burst is stamped ten minutes back and evaluated
+/// as CloudWatch did then; the quiet minutes are now.
+#[tokio::test]
+async fn a_dynamodb_throttle_alarm_returns_to_ok_in_quiet_minutes_only_when_filled_and_capacity_is_restored() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit};
+    use resilience_tests::cloudwatch::AlarmModel;
+    let mut p = Platform::provision(&["control-plane"]).await;
+    p.config["capacity"]["restore_after_seconds"] = json!(0);
+    let cw = aws_sdk_cloudwatch::Client::new(&resilience_tests::sdk(NORTH).await);
+    let table = format!("{}-orders", p.id);
+    let filled = format!("{}-orders-write-throttles-{NORTH}", p.id);
+    let plain = format!("{}-orders-write-throttles-plain-{NORTH}", p.id);
+    let metric = || {
+        Metric::builder()
+            .namespace("AWS/DynamoDB")
+            .metric_name("ThrottledRequests")
+            .dimensions(Dimension::builder().name("TableName").value(&table).build())
+            .build()
+    };
+    cw.put_metric_alarm()
+        .alarm_name(&filled)
+        .metrics(
+            MetricDataQuery::builder()
+                .id("m1")
+                .return_data(false)
+                .metric_stat(MetricStat::builder().metric(metric()).period(60).stat("Sum").build())
+                .build(),
+        )
+        .metrics(
+            MetricDataQuery::builder()
+                .id("throttled")
+                .expression("FILL(m1, 0)")
+                .return_data(true)
+                .build(),
+        )
+        .evaluation_periods(2)
+        .threshold(10.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .treat_missing_data("notBreaching")
+        .send()
+        .await
+        .unwrap();
+    cw.put_metric_alarm()
+        .alarm_name(&plain)
+        .namespace("AWS/DynamoDB")
+        .metric_name("ThrottledRequests")
+        .dimensions(Dimension::builder().name("TableName").value(&table).build())
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(2)
+        .threshold(10.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .treat_missing_data("notBreaching")
+        .send()
+        .await
+        .unwrap();
+    let now = AlarmModel::now();
+    let minute = now - now.rem_euclid(60);
+    for back in [10, 9] {
+        cw.put_metric_data()
+            .namespace("AWS/DynamoDB")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("ThrottledRequests")
+                    .dimensions(Dimension::builder().name("TableName").value(&table).build())
+                    .value(50.0)
+                    .unit(StandardUnit::Count)
+                    .timestamp(aws_smithy_types::DateTime::from_secs(minute - back * 60))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let models = [
+        AlarmModel::read(&cw, &filled)
+            .await
+            .expect("the filled alarm as the model reads it"),
+        AlarmModel::read(&cw, &plain).await.expect("the plain alarm"),
+    ];
+    assert_eq!(models[0].fill, Some(0.0), "{:?}", models[0]);
+    for m in &models {
+        assert_eq!(
+            m.evaluate_at(&cw, minute - 8 * 60).await.unwrap(),
+            StateValue::Alarm,
+            "the burst: {}",
+            m.name
+        );
+    }
+    let (api, _f) = running(&p, &[]).await;
+    let event = |state: &str| {
+        let mut e = p.alarm_event("api-5xx", NORTH, state, Utc::now());
+        e["detail"]["alarmName"] = json!(filled);
+        e["resources"] = json!([format!("arn:aws:cloudwatch:{NORTH}:123456789012:alarm:{filled}")]);
+        e
+    };
+    let raised = api.invoke(&event("ALARM")).await.expect("handled");
+    assert_eq!(raised["decision"], "scale", "{raised}");
+    let (table_min, _) = p.scalable_target(NORTH, &p.table_target()).await;
+    assert!(table_min > 5, "the table's capacity raised: {raised}");
+
+    // The quiet minutes, evaluated now.
+    assert_eq!(
+        models[1].evaluate_at(&cw, now).await.unwrap(),
+        StateValue::Alarm,
+        "without FILL: stuck in ALARM"
+    );
+    assert_eq!(
+        models[0].evaluate_at(&cw, now).await.unwrap(),
+        StateValue::Ok,
+        "with FILL(m1, 0): OK"
+    );
+    let restored = api.invoke(&event("OK")).await.expect("handled");
+    assert_eq!(restored["decision"], "scale", "{restored}");
+    assert_eq!(
+        p.scalable_target(NORTH, &p.table_target()).await.0,
+        5,
+        "the baseline back: {restored}"
+    );
+}
