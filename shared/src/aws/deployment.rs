@@ -230,26 +230,71 @@ async fn parameter_history(clients: &AwsClients, region: &Region, name: &str) ->
 /// Parameter Store's default throughput is 40 transactions per second, shared by GetParameter,
 /// GetParameters and PutParameter in the account and region ("Changing Parameter Store
 /// throughput"): a burst of cold starts (the authorizer may scale to 200) can be throttled
-/// beyond the SDK's retries and fail its init. The README's deploy steps enable higher
-/// throughput; warm functions read only once a minute each.
+/// beyond the SDK's retries, so a cold start keeps retrying ([`read_parameter_at_cold_start`]),
+/// and the deploy's preflight checks for higher throughput; warm functions read only once a
+/// minute each.
 async fn read_parameter(clients: &AwsClients, region: &Region, name: &str) -> Result<(String, i64), ConfigError> {
-    let out = clients
-        .ssm(region)
-        .get_parameter()
-        .name(name)
-        .send()
-        .await
-        .map_err(|e| ConfigError::Parameter {
-            name: name.to_owned(),
-            message: said(&e),
-        })?;
-    let p = out.parameter.ok_or_else(|| ConfigError::Parameter {
-        name: name.to_owned(),
-        message: "GetParameter returned no parameter".into(),
+    read_parameter_once(clients, region, name).await.map_err(|(e, _)| e)
+}
+
+/// Longest a cold start keeps retrying a throttled configuration read beyond the SDK's own
+/// attempts: Lambda gives the init phase 10 s ("Lambda execution environment lifecycle":
+/// "The Init phase is limited to 10 seconds"), and a burst of cold starts that Parameter
+/// Store's shared throughput throttles clears within seconds.
+pub const COLD_START_READ_BUDGET: Duration = Duration::from_secs(7);
+
+/// The cold start's read: a throttled read is retried with jittered exponential backoff
+/// (200 ms doubling, at most 2 s apart) within [`COLD_START_READ_BUDGET`]; anything else, or
+/// throttling past it, is the error.
+async fn read_parameter_at_cold_start(clients: &AwsClients, region: &Region, name: &str) -> Result<(String, i64), ConfigError> {
+    let deadline = std::time::Instant::now() + COLD_START_READ_BUDGET;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match read_parameter_once(clients, region, name).await {
+            Ok(read) => return Ok(read),
+            Err((e, true)) if std::time::Instant::now() + pause < deadline => {
+                tracing::warn!(parameter = name, error = %e, "configuration read throttled at cold start; retrying");
+                // Full jitter: the other cold starts of the burst do not retry in step.
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                tokio::time::sleep(pause.mul_f64(f64::from(nanos % 1000) / 1000.0 + 0.001)).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+/// One GetParameter; the error says whether Parameter Store throttled it.
+async fn read_parameter_once(clients: &AwsClients, region: &Region, name: &str) -> Result<(String, i64), (ConfigError, bool)> {
+    let out = clients.ssm(region).get_parameter().name(name).send().await.map_err(|e| {
+        let throttled = crate::model::classify("ssm:GetParameter", &e).kind == crate::model::ReadErrorKind::Throttled;
+        (
+            ConfigError::Parameter {
+                name: name.to_owned(),
+                message: said(&e),
+            },
+            throttled,
+        )
     })?;
-    let value = p.value.ok_or_else(|| ConfigError::Parameter {
-        name: name.to_owned(),
-        message: "the parameter has no value".into(),
+    let p = out.parameter.ok_or_else(|| {
+        (
+            ConfigError::Parameter {
+                name: name.to_owned(),
+                message: "GetParameter returned no parameter".into(),
+            },
+            false,
+        )
+    })?;
+    let value = p.value.ok_or_else(|| {
+        (
+            ConfigError::Parameter {
+                name: name.to_owned(),
+                message: "the parameter has no value".into(),
+            },
+            false,
+        )
     })?;
     Ok((value, p.version))
 }
@@ -312,7 +357,7 @@ async fn load_config(clients: &AwsClients, parameter: Option<&Parameter>) -> Res
         return Ok((SuiteConfig::from_env()?, None));
     };
     let region = clients.home_region().ok_or(InitError::NoRegion)?;
-    let (text, version) = read_parameter(clients, &region, &parameter.name).await?;
+    let (text, version) = read_parameter_at_cold_start(clients, &region, &parameter.name).await?;
     let refused = match accept(parameter, &text, version) {
         Ok((config, in_force)) => return Ok((config, Some(in_force))),
         Err(e) => e,

@@ -591,6 +591,31 @@ async fn cold_start(stack: &Stack, function: &str, region: &str) -> (RuntimeApi,
     (api, f)
 }
 
+/// Parameter Store throttling at a cold start (its 40 reads a second are shared with the
+/// account; a burst of authorizer cold starts can exceed them), modelled by the fault proxy:
+/// every GetParameter is throttled for 2 s, longer than the SDK's three attempts take. The
+/// cold start keeps retrying within Lambda's 10-s init and starts once Parameter Store serves
+/// again, with no init error.
+async fn a_throttled_configuration_read_does_not_stop_a_cold_start(stack: &Stack) {
+    use resilience_tests::faults::{Fault, FaultProxy};
+    let proxy = FaultProxy::start(&stack.endpoint, 0.0, 0, std::time::Duration::from_secs(5)).await;
+    proxy.always("GetParameter", NORTH, Some(Fault::Throttle));
+    let api = RuntimeApi::start().await;
+    let mut env = stack.env("dns-failover", NORTH);
+    env.push(("AWS_ENDPOINT_URL", proxy.url()));
+    let _f = FunctionProcess::spawn("dns-failover", &api, &env);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let throttled = proxy.faults().get(&Fault::Throttle).copied().unwrap_or(0);
+    proxy.always("GetParameter", NORTH, None);
+    let polled = tokio::time::timeout(std::time::Duration::from_secs(30), api.wait_for_poll()).await;
+    assert!(
+        polled.is_ok() && api.init_errors().is_empty(),
+        "the cold start gave up on a throttled configuration read: {:?}",
+        api.init_errors()
+    );
+    assert!(throttled > 3, "throttled beyond the SDK's own three attempts: {throttled}");
+}
+
 /// An insider with `ssm:PutParameter` and KMS rights through IAM, but no deploy, rewrites the
 /// configuration: their own operator key (and the kill switch) as a bare document, then the
 /// same signed with a key of their own, then `{}`, then an older version the deploy did sign.
@@ -683,6 +708,7 @@ async fn every_function_works_on_the_deployed_stack_under_only_the_permissions_i
     backup(&stack).await;
     practice_drill(&stack).await;
     an_insider_cannot_rewrite_the_configuration(&stack).await;
+    a_throttled_configuration_read_does_not_stop_a_cold_start(&stack).await;
     ungranted_calls_are_denied(&stack).await;
 
     // readiness-check's grants are held to the same rule by its own test (e2e::readiness).
