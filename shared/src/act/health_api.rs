@@ -3,8 +3,10 @@
 //! "closed" one (erasing a real issue). The event counts only if AWS Health has that ARN with
 //! the same service, category, region and status. The API answers only accounts with a
 //! Business, Enterprise On-Ramp or Enterprise support plan (`SubscriptionRequiredException`
-//! otherwise, "AWS Health API reference"), from its global endpoint in us-east-1; where it
-//! cannot answer, the event does not count unless `health_events.confirm` is off.
+//! otherwise, "AWS Health API reference"). It has "two regional endpoints in an active-passive
+//! configuration" (us-east-1 active, us-east-2 passive, "Choosing endpoints for AWS Health API
+//! requests"): when the active one cannot be reached, the passive one is asked. Where neither
+//! answers, the event does not count unless `health_events.confirm` is off.
 
 use crate::aws::clients::AwsClients;
 use crate::model::said;
@@ -27,8 +29,8 @@ pub enum HealthCheck {
 #[derive(Debug, Clone)]
 pub enum HealthApi {
     Clients(Box<AwsClients>),
-    /// A client already made (tests: mocked answers).
-    Client(aws_sdk_health::Client),
+    /// Clients already made, active first (tests: mocked answers).
+    Client(Vec<aws_sdk_health::Client>),
 }
 
 impl HealthApi {
@@ -38,12 +40,17 @@ impl HealthApi {
 
     /// Wraps a client (tests: mocked answers).
     pub fn with_client(client: aws_sdk_health::Client) -> Self {
-        HealthApi::Client(client)
+        HealthApi::Client(vec![client])
     }
 
-    fn client(&self) -> aws_sdk_health::Client {
+    /// Wraps the active endpoint's client and the passive one's (tests: mocked answers).
+    pub fn with_clients(active: aws_sdk_health::Client, passive: aws_sdk_health::Client) -> Self {
+        HealthApi::Client(vec![active, passive])
+    }
+
+    fn clients(&self) -> Vec<aws_sdk_health::Client> {
         match self {
-            HealthApi::Clients(c) => c.health(),
+            HealthApi::Clients(c) => crate::aws::clients::HEALTH_API_REGIONS.iter().map(|r| c.health(r)).collect(),
             HealthApi::Client(c) => c.clone(),
         }
     }
@@ -52,17 +59,26 @@ impl HealthApi {
     /// answer.
     pub async fn confirm(&self, claim: &HealthEvent) -> HealthCheck {
         let arn = claim.event_arn.as_str();
-        let filter = EventFilter::builder().event_arns(arn).build();
-        match self.client().describe_events().filter(filter).send().await {
-            Ok(out) => match out.events().iter().find(|e| e.arn() == Some(arn)) {
-                None => HealthCheck::Denied(format!("AWS Health has no event {arn} (a forged event, or not visible yet)")),
-                Some(e) => match differences(claim, e) {
-                    d if d.is_empty() => HealthCheck::Confirmed,
-                    d => HealthCheck::Denied(format!("AWS Health has event {arn} with {}", d.join(", "))),
+        let mut unreachable = Vec::new();
+        for (client, region) in self.clients().iter().zip(crate::aws::clients::HEALTH_API_REGIONS) {
+            let filter = EventFilter::builder().event_arns(arn).build();
+            return match client.describe_events().filter(filter).send().await {
+                Ok(out) => match out.events().iter().find(|e| e.arn() == Some(arn)) {
+                    None => HealthCheck::Denied(format!("AWS Health has no event {arn} (a forged event, or not visible yet)")),
+                    Some(e) => match differences(claim, e) {
+                        d if d.is_empty() => HealthCheck::Confirmed,
+                        d => HealthCheck::Denied(format!("AWS Health has event {arn} with {}", d.join(", "))),
+                    },
                 },
-            },
-            Err(e) => HealthCheck::Unconfirmable(format!("health:DescribeEvents: {}", said(&e))),
+                // The endpoint is down or failing over: the other one of the pair is asked.
+                Err(e) if crate::model::classify("health:DescribeEvents", &e).kind == crate::model::ReadErrorKind::Unreachable => {
+                    unreachable.push(format!("{region}: {}", said(&e)));
+                    continue;
+                }
+                Err(e) => HealthCheck::Unconfirmable(format!("health:DescribeEvents in {region}: {}", said(&e))),
+            };
         }
+        HealthCheck::Unconfirmable(format!("health:DescribeEvents: no endpoint answered ({})", unreachable.join("; ")))
     }
 }
 
@@ -194,6 +210,34 @@ mod tests {
             .confirm(&claim(HealthStatus::Open))
             .await;
         assert!(matches!(&none, HealthCheck::Denied(w) if w.contains("no event")), "{none:?}");
+    }
+
+    #[tokio::test]
+    async fn when_the_active_endpoint_is_unreachable_the_passive_one_confirms() {
+        const UNAVAILABLE: &str = r#"{"__type":"ServiceUnavailableException","message":"unavailable"}"#;
+        // Every attempt the SDK makes gets a 503.
+        let unavailable = || {
+            mock!(aws_sdk_health::Client::describe_events)
+                .sequence()
+                .http_status(503, Some(UNAVAILABLE.to_owned()))
+                .repeatedly()
+                .build()
+        };
+        let down = unavailable();
+        let active = mock_client!(aws_sdk_health, [&down]);
+        let confirmed = issue(EventStatusCode::Open);
+        let passive = mock_client!(aws_sdk_health, [&confirmed]);
+        let api = HealthApi::with_clients(active, passive);
+        assert_eq!(api.confirm(&claim(HealthStatus::Open)).await, HealthCheck::Confirmed);
+        assert!(down.num_calls() >= 1 && confirmed.num_calls() == 1);
+        // Both down: unconfirmable, naming each endpoint.
+        let down_too = unavailable();
+        let neither = HealthApi::with_clients(mock_client!(aws_sdk_health, [&down]), mock_client!(aws_sdk_health, [&down_too]));
+        let out = neither.confirm(&claim(HealthStatus::Open)).await;
+        assert!(
+            matches!(&out, HealthCheck::Unconfirmable(w) if w.contains("us-east-1") && w.contains("us-east-2")),
+            "{out:?}"
+        );
     }
 
     #[tokio::test]

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 /// Route 53's control plane lives in us-east-1 whatever region calls it.
 pub const ROUTE53_CONTROL_PLANE_REGION: &str = "us-east-1";
-/// The AWS Health API's global endpoint region.
-pub const HEALTH_API_REGION: &str = "us-east-1";
+/// The AWS Health API's regions: "two regional endpoints in an active-passive configuration",
+/// us-east-1 active and us-east-2 passive ("Choosing endpoints for AWS Health API requests").
+pub const HEALTH_API_REGIONS: [&str; 2] = ["us-east-1", "us-east-2"];
 
 /// Per attempt: enough for a healthy regional endpoint, short enough to fail over quickly.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -152,10 +153,10 @@ impl AwsClients {
     }
 
     /// The AWS Health API (its global endpoint, in us-east-1).
-    pub fn health(&self) -> aws_sdk_health::Client {
-        self.shared("health", HEALTH_API_REGION, || {
-            let region = aws_config::Region::new(HEALTH_API_REGION);
-            aws_sdk_health::Client::new(&self.base.to_builder().region(region).build())
+    /// The Health API client of `region` (one of [`HEALTH_API_REGIONS`]).
+    pub fn health(&self, region: &'static str) -> aws_sdk_health::Client {
+        self.shared("health", region, || {
+            aws_sdk_health::Client::new(&self.base.to_builder().region(aws_config::Region::new(region)).build())
         })
     }
 }
