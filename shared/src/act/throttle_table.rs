@@ -105,6 +105,10 @@ fn from_item(i: &Item) -> Result<ThrottleRecord, ThrottleTableError> {
     })
 }
 
+/// BatchGetItem rounds for one chunk: the first read and four retries of unprocessed keys
+/// (50, 100, 200, 400 ms apart).
+const BATCH_ROUNDS: u32 = 5;
+
 fn unavailable<E: crate::model::read_error::Said>(e: E) -> ThrottleTableError {
     ThrottleTableError::Unavailable(said(&e))
 }
@@ -137,7 +141,11 @@ impl ThrottleTable {
         out.item.as_ref().map(from_item).transpose()
     }
 
-    /// Many principals, 100 per BatchGetItem, consistent, unprocessed keys retried.
+    /// Many principals, 100 per BatchGetItem, consistent. Unprocessed keys are retried with
+    /// exponential backoff ("If DynamoDB returns any unprocessed items, you should retry the
+    /// batch operation on those items. However, we strongly recommend that you use an
+    /// exponential backoff algorithm", BatchGetItem); keys still unread after the last round
+    /// are an error, never read as "no record" (that would reset a principal's escalation).
     pub async fn get_many(&self, principals: &[Principal]) -> Result<HashMap<Principal, ThrottleRecord>, ThrottleTableError> {
         let mut out = HashMap::new();
         for chunk in principals.chunks(100) {
@@ -149,8 +157,11 @@ impl ThrottleTable {
                     .build()
                     .map_err(unavailable)?,
             );
-            for _ in 0..5 {
+            for round in 0..BATCH_ROUNDS {
                 let Some(req) = pending.take() else { break };
+                if round > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << round)).await;
+                }
                 let got = self
                     .client
                     .get()
@@ -168,7 +179,18 @@ impl ThrottleTable {
                     let r = from_item(item)?;
                     out.insert(r.principal.clone(), r);
                 }
-                pending = got.unprocessed_keys().and_then(|u| u.get(&self.table)).cloned();
+                pending = got
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
+            }
+            if let Some(left) = pending {
+                return Err(ThrottleTableError::Unavailable(format!(
+                    "dynamodb:BatchGetItem {}: {} keys still unprocessed after {BATCH_ROUNDS} rounds",
+                    self.table,
+                    left.keys().len()
+                )));
             }
         }
         Ok(out)
@@ -270,5 +292,41 @@ mod tests {
         assert_eq!(written, [true, false, true], "user#b lost its race and is re-decided");
         assert_eq!((stats.calls, stats.items), (2, 2));
         assert_eq!((cancelled.num_calls(), retried.num_calls()), (1, 1));
+    }
+
+    /// A BatchGetItem answer: `found` read, `left` unprocessed.
+    fn batch(found: &[&str], left: &[&str]) -> aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let items: Vec<Item> = found.iter().map(|u| to_item(&record(u), Duration::hours(1))).collect();
+        let mut out = aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput::builder().responses("throttle", items);
+        if !left.is_empty() {
+            let keys: Vec<Item> = left.iter().map(|u| [("pk".to_owned(), s(*u))].into()).collect();
+            out = out.unprocessed_keys("throttle", KeysAndAttributes::builder().set_keys(Some(keys)).build().unwrap());
+        }
+        out.build()
+    }
+
+    #[tokio::test]
+    async fn unprocessed_keys_are_read_again_and_keys_never_read_are_an_error_not_an_absent_record() {
+        let principals: Vec<Principal> = ["user#a", "user#b"].iter().map(|u| Principal::parse(u).unwrap()).collect();
+        let later = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+            .sequence()
+            .output(|| batch(&["user#a"], &["user#b"]))
+            .output(|| batch(&["user#b"], &[]))
+            .build();
+        let table = ThrottleTable::new(mock_client!(aws_sdk_dynamodb, [&later]), "throttle");
+        let got = table.get_many(&principals).await.unwrap();
+        assert_eq!(got.len(), 2, "user#b read on the second round");
+        assert_eq!(later.num_calls(), 2);
+
+        let never = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+            .sequence()
+            .output(|| batch(&["user#a"], &["user#b"]))
+            .repeatedly()
+            .build();
+        let table = ThrottleTable::new(mock_client!(aws_sdk_dynamodb, [&never]), "throttle");
+        let e = table.get_many(&principals).await.unwrap_err();
+        assert!(e.to_string().contains("1 keys still unprocessed"), "{e}");
+        assert_eq!(never.num_calls(), BATCH_ROUNDS as usize);
     }
 }

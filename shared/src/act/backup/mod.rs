@@ -97,18 +97,35 @@ async fn backup_age_check(ddb: &aws_sdk_dynamodb::Client, cfg: &BackupConfig, ta
     if cfg.max_backup_age_hours.is_none() {
         return backup::backup_age(cfg, table, r, None, now);
     }
-    match ddb.list_backups().table_name(table).send().await {
-        Ok(l) => {
-            let newest = l
-                .backup_summaries()
-                .iter()
-                .filter_map(|b| b.backup_creation_date_time())
-                .filter_map(tables::to_utc)
-                .max();
-            backup::backup_age(cfg, table, r, newest, now)
+    // Every page: ListBackups returns at most 100 a page, oldest first, and the newest is on the
+    // last ("LastEvaluatedBackupArn ... use it as ExclusiveStartBackupArn", ListBackups).
+    let mut newest = None;
+    let mut start: Option<String> = None;
+    loop {
+        match ddb
+            .list_backups()
+            .table_name(table)
+            .set_exclusive_start_backup_arn(start.take())
+            .send()
+            .await
+        {
+            Ok(l) => {
+                let page = l
+                    .backup_summaries()
+                    .iter()
+                    .filter_map(|b| b.backup_creation_date_time())
+                    .filter_map(tables::to_utc)
+                    .max();
+                newest = newest.max(page);
+                match l.last_evaluated_backup_arn() {
+                    Some(arn) => start = Some(arn.to_owned()),
+                    None => break,
+                }
+            }
+            Err(e) => return CheckResult::new(table, r, "on-demand-backup", Status::Fail, None, api_error("ListBackups", e)),
         }
-        Err(e) => CheckResult::new(table, r, "on-demand-backup", Status::Fail, None, api_error("ListBackups", e)),
     }
+    backup::backup_age(cfg, table, r, newest, now)
 }
 
 impl BackupInspector {
@@ -319,6 +336,40 @@ mod tests {
                     .build(),
             )
             .build()
+    }
+
+    #[tokio::test]
+    async fn the_newest_on_demand_backup_is_found_on_the_last_page_of_list_backups() {
+        use aws_sdk_dynamodb::operation::list_backups::ListBackupsOutput;
+        use aws_sdk_dynamodb::types::BackupSummary;
+        let now = Utc::now();
+        let summary = |arn: &str, at: DateTime<Utc>| {
+            BackupSummary::builder()
+                .backup_arn(arn)
+                .backup_creation_date_time(smithy(at))
+                .build()
+        };
+        let pages = mock!(Ddb::list_backups)
+            .sequence()
+            .output(move || {
+                ListBackupsOutput::builder()
+                    .backup_summaries(summary("arn:old-1", now - chrono::Duration::days(30)))
+                    .backup_summaries(summary("arn:old-2", now - chrono::Duration::days(20)))
+                    .last_evaluated_backup_arn("arn:old-2")
+                    .build()
+            })
+            .output(move || {
+                ListBackupsOutput::builder()
+                    .backup_summaries(summary("arn:new", now - chrono::Duration::hours(2)))
+                    .build()
+            })
+            .build();
+        let ddb = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&pages]);
+        let mut cfg = config().backup;
+        cfg.max_backup_age_hours = Some(24);
+        let checked = backup_age_check(&ddb, &cfg, "aworld-orders", "eu-south-1", now).await;
+        assert_eq!(checked.status, Status::Pass, "{checked:?}");
+        assert_eq!(pages.num_calls(), 2, "both pages read");
     }
 
     fn pitr(latest: DateTime<Utc>, earliest: DateTime<Utc>) -> DescribeContinuousBackupsOutput {
