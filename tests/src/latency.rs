@@ -96,12 +96,23 @@ impl LatencyModel {
 
     /// Evaluates another set of drain alarms (a practice name's).
     pub async fn add_drain_alarms(&mut self, wiring: DrainWiring) {
+        let delay = self.delays.alarm_evaluation;
+        self.add_drain_alarms_returning_ok_after(wiring, delay).await;
+    }
+
+    /// The same, the alarms returning to OK only `ok_delay` after their metric does:
+    /// "CloudWatch evaluates each alarm on its own", so alarms on one metric can leave ALARM
+    /// an evaluation period or more apart.
+    pub async fn add_drain_alarms_returning_ok_after(&mut self, wiring: DrainWiring, ok_delay: Duration) {
         let mut clients = BTreeMap::new();
         for (_, home) in &wiring.pairs {
             clients.insert(home.clone(), aws_sdk_cloudwatch::Client::new(&sdk(home).await));
         }
-        self.drain_alarms
-            .push(DrainAlarms::start(wiring, self.delays.alarm_evaluation, clients));
+        self.drain_alarms.push(DrainAlarms(tokio::spawn(evaluate(
+            wiring,
+            (self.delays.alarm_evaluation, ok_delay),
+            clients,
+        ))));
     }
 
     /// Answers TestDNSAnswer for `name`, and GetHealthCheckStatus for its records' health
@@ -335,13 +346,13 @@ impl Drop for DrainAlarms {
 impl DrainAlarms {
     /// `clients`: a CloudWatch client for each region where drain alarms live.
     pub fn start(wiring: DrainWiring, delay: Duration, clients: BTreeMap<String, aws_sdk_cloudwatch::Client>) -> Self {
-        DrainAlarms(tokio::spawn(evaluate(wiring, delay, clients)))
+        DrainAlarms(tokio::spawn(evaluate(wiring, (delay, delay), clients)))
     }
 }
 
 /// Sets each drain alarm to ALARM (latest datapoint >= 1) or OK (< 1) once the value has been
-/// seen for the evaluation delay.
-async fn evaluate(wiring: DrainWiring, delay: Duration, clients: BTreeMap<String, aws_sdk_cloudwatch::Client>) {
+/// seen for the evaluation delay (`to_alarm`, `to_ok`).
+async fn evaluate(wiring: DrainWiring, (to_alarm, to_ok): (Duration, Duration), clients: BTreeMap<String, aws_sdk_cloudwatch::Client>) {
     // Per (drained region, where its alarm lives): the state set, and the state seen in the
     // metric since when.
     let mut set: BTreeMap<(String, String), StateValue> = BTreeMap::new();
@@ -363,6 +374,7 @@ async fn evaluate(wiring: DrainWiring, delay: Duration, clients: BTreeMap<String
                     continue;
                 }
             };
+            let delay = if wanted == StateValue::Ok { to_ok } else { to_alarm };
             if since.elapsed() >= delay {
                 let name = wiring.alarm_name.replace("{region}", region);
                 let ok = cw

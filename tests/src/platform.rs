@@ -160,6 +160,13 @@ impl Platform {
     /// of eu-south-1 (the drilled region, quorum 2), OK. The latency model evaluates the
     /// practice drain alarms and answers for the practice name too.
     pub async fn practice_drill(&mut self) {
+        let evaluation = self.latency.delays.alarm_evaluation;
+        self.practice_drill_with_trigger_ok_delays([evaluation, evaluation]).await;
+    }
+
+    /// The same, each trigger alarm returning to OK after its own delay (CloudWatch evaluates
+    /// each alarm on its own).
+    pub async fn practice_drill_with_trigger_ok_delays(&mut self, ok_delays: [std::time::Duration; 2]) {
         let id = self.id.clone();
         let practice = format!("drill.{}", self.record_name.trim_start_matches("api."));
         let (namespace, metric) = (format!("aworld/FailoverDrill/{id}"), format!("DrillDrained-{id}"));
@@ -189,7 +196,7 @@ impl Platform {
         let cw = aws_sdk_cloudwatch::Client::new(&sdk(SOUTH).await);
         let trigger_metric = format!("PracticeTrigger-{id}");
         let triggers: Vec<String> = ["a", "b"].iter().map(|n| format!("{id}-drill-trigger-{n}-{SOUTH}")).collect();
-        for t in &triggers {
+        for (t, ok_delay) in triggers.iter().zip(ok_delays) {
             region_alarm(&cw, t, (&namespace, &trigger_metric), SOUTH).await;
             cw.set_alarm_state()
                 .alarm_name(t)
@@ -199,12 +206,15 @@ impl Platform {
                 .await
                 .unwrap();
             self.latency
-                .add_drain_alarms(crate::latency::DrainWiring {
-                    namespace: namespace.clone(),
-                    metric: trigger_metric.clone(),
-                    alarm_name: t.replace(SOUTH, "{region}"),
-                    pairs: vec![(SOUTH.into(), SOUTH.into())],
-                })
+                .add_drain_alarms_returning_ok_after(
+                    crate::latency::DrainWiring {
+                        namespace: namespace.clone(),
+                        metric: trigger_metric.clone(),
+                        alarm_name: t.replace(SOUTH, "{region}"),
+                        pairs: vec![(SOUTH.into(), SOUTH.into())],
+                    },
+                    ok_delay,
+                )
                 .await;
         }
         self.config["failover_drill"] = json!({

@@ -428,3 +428,64 @@ async fn outside_a_run_the_trigger_of_a_production_record_drill_never_moves_prod
         "refused and audited: {audited:?}"
     );
 }
+
+/// The practice failback race: CloudWatch evaluates each trigger alarm on its own, so their OKs
+/// come apart. In both orders, the second three seconds late, the drill fails back only once
+/// every trigger is OK and ends measured and restored. `first_late`: the lead trigger (whose
+/// state changes drive the run) is the late one.
+async fn fails_back_measured_whichever_trigger_ok_comes_late(lead_late: bool) {
+    let late = std::time::Duration::from_secs(3);
+    let on_time = std::time::Duration::from_millis(600);
+    let mut p = Platform::provision(&["health-metric", "control-plane"]).await;
+    p.practice_drill_with_trigger_ok_delays(if lead_late { [late, on_time] } else { [on_time, late] })
+        .await;
+    let api = RuntimeApi::start().await;
+    let _f = FunctionProcess::spawn("dns-failover", &api, &p.env());
+    assert_eq!(conduct(&api).await["decision"], "drill");
+    let drained = deliver(&p, &api, StateValue::Alarm).await;
+    assert_eq!(drained["decision"]["decision"], "failover", "{drained:#}");
+    let triggers: Vec<String> = p.config["failover_drill"]["trigger_alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    if lead_late {
+        // The other trigger's OK arrives first: it drives nothing.
+        let event = p.state_change_event_when(&triggers[1], SOUTH, StateValue::Ok).await;
+        let early = api.invoke(&event).await.expect("handled");
+        assert!(early.to_string().contains("follows"), "{early:#}");
+        assert_eq!(
+            alarm_state(&triggers[0], SOUTH).await,
+            StateValue::Alarm,
+            "the lead is still in ALARM"
+        );
+    } else {
+        // The lead's OK arrives while the other trigger is still in ALARM.
+        let event = p.state_change_event_when(&triggers[0], SOUTH, StateValue::Ok).await;
+        assert_eq!(
+            alarm_state(&triggers[1], SOUTH).await,
+            StateValue::Alarm,
+            "the other is still in ALARM"
+        );
+        let restored = api.invoke(&event).await.expect("handled");
+        assert_eq!(restored["decision"]["decision"], "failback", "{restored:#}");
+        assert_eq!(restored["drill"]["report"]["restored"], true, "{restored:#}");
+        assert_eq!(restored["drill"]["report"]["status"], "PASS", "{restored:#}");
+        return;
+    }
+    let restored = deliver(&p, &api, StateValue::Ok).await;
+    assert_eq!(restored["decision"]["decision"], "failback", "{restored:#}");
+    assert_eq!(restored["drill"]["report"]["restored"], true, "{restored:#}");
+    assert_eq!(restored["drill"]["report"]["status"], "PASS", "{restored:#}");
+}
+
+#[tokio::test]
+async fn the_lead_trigger_ok_first_and_the_other_late_fails_back_measured() {
+    fails_back_measured_whichever_trigger_ok_comes_late(false).await;
+}
+
+#[tokio::test]
+async fn the_other_trigger_ok_first_and_the_lead_late_fails_back_measured() {
+    fails_back_measured_whichever_trigger_ok_comes_late(true).await;
+}
