@@ -216,7 +216,9 @@ pub fn command_event(config: &SuiteConfig, kind: OperatorCommandKind, detail: &O
         "id": uuid::Uuid::new_v4().to_string(),
         "detail-type": kind.detail_type(),
         "source": source,
-        "account": "000000000000",
+        // The account of the signed requester (an ARN's fifth field): EventBridge fills in the
+        // sender's account on PutEvents; the printed event shows the same.
+        "account": detail.requested_by.split(':').nth(4).filter(|a| a.len() == 12).unwrap_or("000000000000"),
         "time": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "region": region.as_str(),
         "resources": [],

@@ -50,6 +50,11 @@ async fn status_audit_and_commands_round_trip_through_the_functions() {
     let event: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(event["detail"]["requested_by"], me.as_str(), "{event}");
     assert_eq!(event["detail"]["proof"]["key_id"], key.as_str(), "{event}");
+    assert_eq!(
+        event["account"].as_str(),
+        me.split(':').nth(4),
+        "the caller's account, as EventBridge fills it in: {event}"
+    );
     let out = api.invoke(&event).await.expect("handled");
     assert_eq!(out["decision"]["decision"], "freeze", "{out}");
     // The same signed command again, in a new event (a replay): one command, acted on once.
