@@ -249,27 +249,49 @@ impl Platform {
     pub async fn wire_routing_controls(&self, controls: &[(&str, &str)], cluster: crate::latency::RoutingControls) {
         use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
         self.latency.follow_routing_controls(cluster);
-        let r53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
         for (region, arn) in controls {
             let config = HealthCheckConfig::builder()
                 .r#type(HealthCheckType::RecoveryControl)
                 .routing_control_arn(*arn)
                 .build()
                 .unwrap();
-            let check = r53
-                .create_health_check()
-                .caller_reference(format!("{}-{region}-control", self.id))
-                .health_check_config(config)
-                .send()
-                .await
-                .unwrap()
-                .health_check
-                .unwrap()
-                .id;
-            let mut rrs = self.record(region).await;
-            rrs.health_check_id = Some(check);
-            self.change_record(ChangeAction::Upsert, rrs).await;
+            self.put_health_check_on(region, &format!("{}-{region}-control", self.id), config)
+                .await;
         }
+    }
+
+    /// A new health check of `config` on `region`'s record, in place of the one it had; its id.
+    pub async fn put_health_check_on(&self, region: &str, reference: &str, config: aws_sdk_route53::types::HealthCheckConfig) -> String {
+        let r53 = aws_sdk_route53::Client::new(&sdk("us-east-1").await);
+        let check = create_health_check(&r53, reference, config).await;
+        let mut rrs = self.record(region).await;
+        rrs.health_check_id = Some(check.clone());
+        self.change_record(ChangeAction::Upsert, rrs).await;
+        check
+    }
+
+    /// Publishes `value` as `region`'s drain metric in its peer region (where its drain alarm
+    /// lives), stamped `at` (CloudWatch's receipt time when `None`).
+    pub async fn publish_drain(&self, region: &str, value: f64, at: Option<DateTime<Utc>>) {
+        use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+        let peer = if region == SOUTH { NORTH } else { SOUTH };
+        let hm = &self.config["dns"]["health_metric"];
+        aws_sdk_cloudwatch::Client::new(&sdk(peer).await)
+            .put_metric_data()
+            .namespace(hm["namespace"].as_str().unwrap())
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name(hm["metric_name"].as_str().unwrap())
+                    .dimensions(Dimension::builder().name("Region").value(region).build())
+                    .value(value)
+                    .unit(StandardUnit::Count)
+                    .storage_resolution(60)
+                    .set_timestamp(at.map(|t| aws_smithy_types::DateTime::from_secs(t.timestamp())))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
     }
 
     /// Adds a serving region: its health alarms (OK), its SNS topic with a queue subscribed
@@ -785,8 +807,17 @@ async fn metric_health_check(
         .insufficient_data_health_status(InsufficientDataHealthStatus::LastKnownStatus)
         .build()
         .unwrap();
+    create_health_check(r53, &format!("{alarm}-{id}"), config).await
+}
+
+/// A new health check of `config`; its id.
+pub async fn create_health_check(
+    r53: &aws_sdk_route53::Client,
+    reference: &str,
+    config: aws_sdk_route53::types::HealthCheckConfig,
+) -> String {
     r53.create_health_check()
-        .caller_reference(format!("{alarm}-{id}"))
+        .caller_reference(reference)
         .health_check_config(config)
         .send()
         .await

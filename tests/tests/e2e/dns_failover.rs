@@ -665,23 +665,7 @@ mod routing_control {
 /// Someone outside the suite changes a traffic switch: writes 1 to the primary's drain metric
 /// (as anyone with cloudwatch:PutMetricData could) and sets the backup's record to weight 0.
 async fn tamper_with_the_switches(p: &Platform) {
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-    let hm = &p.config["dns"]["health_metric"];
-    aws_sdk_cloudwatch::Client::new(&resilience_tests::sdk(NORTH).await)
-        .put_metric_data()
-        .namespace(hm["namespace"].as_str().unwrap())
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name(hm["metric_name"].as_str().unwrap())
-                .dimensions(Dimension::builder().name("Region").value(SOUTH).build())
-                .value(1.0)
-                .unit(StandardUnit::Count)
-                .storage_resolution(60)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    p.publish_drain(SOUTH, 1.0, None).await;
     let mut north = p.record(NORTH).await;
     north.weight = Some(0);
     p.change_record(aws_sdk_route53::types::ChangeAction::Upsert, north).await;
@@ -781,7 +765,6 @@ async fn a_forged_drain_in_the_state_table_is_announced_and_never_carried_out_on
 /// into every real failover) and publishes nothing again, however often it runs.
 #[tokio::test]
 async fn a_health_metric_drain_held_for_two_hours_is_no_drift_and_is_never_republished() {
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
     let mut p = Platform::provision(&["health-metric"]).await;
     p.config["dns"]["restore_drift"] = json!(true);
     p.config["regions"][NORTH]["priority"] = json!(1);
@@ -789,21 +772,7 @@ async fn a_health_metric_drain_held_for_two_hours_is_no_drift_and_is_never_repub
     let two_hours_ago = Utc::now() - Duration::hours(2);
     let hm = p.config["dns"]["health_metric"].clone();
     let cw = aws_sdk_cloudwatch::Client::new(&resilience_tests::sdk(NORTH).await);
-    cw.put_metric_data()
-        .namespace(hm["namespace"].as_str().unwrap())
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name(hm["metric_name"].as_str().unwrap())
-                .dimensions(Dimension::builder().name("Region").value(SOUTH).build())
-                .value(1.0)
-                .unit(StandardUnit::Count)
-                .storage_resolution(60)
-                .timestamp(aws_smithy_types::DateTime::from_secs(two_hours_ago.timestamp()))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    p.publish_drain(SOUTH, 1.0, Some(two_hours_ago)).await;
     let alarm = hm["alarm_name"].as_str().unwrap().replace("{region}", SOUTH);
     cw.set_alarm_state()
         .alarm_name(&alarm)
@@ -914,20 +883,7 @@ mod broken_wiring {
             )
             .build()
             .unwrap();
-        let check = r53()
-            .await
-            .create_health_check()
-            .caller_reference(resilience_tests::unique("wrong-alarm"))
-            .health_check_config(config)
-            .send()
-            .await
-            .unwrap()
-            .health_check
-            .unwrap()
-            .id;
-        let mut south = p.record(SOUTH).await;
-        south.health_check_id = Some(check);
-        p.change_record(ChangeAction::Upsert, south).await;
+        p.put_health_check_on(SOUTH, &resilience_tests::unique("wrong-alarm"), config).await;
         assert_not_done(&p, "checkers still report it healthy").await;
     }
 
