@@ -40,7 +40,10 @@ impl DnsMoved {
         if records.mine.weight().unwrap_or(0) > 0 || !drained {
             // Weighted in: whether Route 53 answers it is its health check's to say.
             match records.mine.health_check_id() {
-                Some(id) => seen.push(self.checkers(id, drained, deadline, pause).await?),
+                // Ten answers' time between two reads of the checkers: GetHealthCheckStatus "is
+                // intended for use during development ... It doesn't support production
+                // use-cases with high query rates" (Route 53 API reference).
+                Some(id) => seen.push(self.checkers(id, drained, deadline, pause * 10).await?),
                 None if drained => {
                     return Err(format!(
                         "the record of {region} has no health check: Route 53 answers it whatever the switch says"
