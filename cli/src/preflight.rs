@@ -61,12 +61,9 @@ fn failed(region: &str, item: &str, e: &ReadError) -> Item {
 }
 
 async fn concurrency(lambda: &aws_sdk_lambda::Client, region: &str, reserve: i64) -> Item {
-    match lambda.get_account_settings().send().await {
-        Ok(out) => {
-            let quota = out.account_limit().map_or(0, |l| i64::from(l.concurrent_executions()));
-            preflight::concurrency(region, quota, reserve)
-        }
-        Err(e) => failed(region, "Lambda concurrency quota", &classify("lambda:GetAccountSettings", &e)),
+    match resilience_core::act::capacity::account_concurrency(lambda).await {
+        Ok((quota, _)) => preflight::concurrency(region, quota, reserve),
+        Err(e) => failed(region, "Lambda concurrency quota", &e),
     }
 }
 

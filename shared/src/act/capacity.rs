@@ -62,16 +62,10 @@ impl CapacityActuator {
 
     /// The account's unreserved concurrency in `region` (GetAccountSettings).
     pub async fn unreserved_pool(&self, region: &crate::model::Region) -> Result<i64, String> {
-        let out = self
-            .clients
-            .lambda(region)
-            .get_account_settings()
-            .send()
+        account_concurrency(&self.clients.lambda(region))
             .await
-            .map_err(|e| format!("lambda:GetAccountSettings: {}", said(&e)))?;
-        out.account_limit()
-            .and_then(|l| l.unreserved_concurrent_executions())
-            .map(i64::from)
+            .map_err(|e| e.to_string())?
+            .1
             .ok_or_else(|| "lambda:GetAccountSettings returned no UnreservedConcurrentExecutions".to_owned())
     }
 
@@ -123,4 +117,19 @@ impl CapacityActuator {
             }
         }
     }
+}
+
+/// The account's Lambda concurrency in the client's region (GetAccountSettings): the quota
+/// (`ConcurrentExecutions`) and what is left unreserved, when Lambda says.
+pub async fn account_concurrency(lambda: &aws_sdk_lambda::Client) -> Result<(i64, Option<i64>), crate::model::ReadError> {
+    let out = lambda
+        .get_account_settings()
+        .send()
+        .await
+        .map_err(|e| crate::model::classify("lambda:GetAccountSettings", &e))?;
+    let limit = out.account_limit();
+    Ok((
+        limit.map_or(0, |l| i64::from(l.concurrent_executions())),
+        limit.and_then(|l| l.unreserved_concurrent_executions()).map(i64::from),
+    ))
 }

@@ -27,7 +27,7 @@ pub async fn record_sets(r53: &aws_sdk_route53::Client, zone: &str, name: &str) 
 /// Each configured region's record of the protected name.
 pub async fn records(r53: &aws_sdk_route53::Client, config: &SuiteConfig) -> Result<BTreeMap<Region, RecordFacts>, ReadError> {
     let sets = record_sets(r53, &config.dns.hosted_zone_id, &config.dns.record_name).await?;
-    Ok(record_facts(config, &sets))
+    Ok(record_facts(&config.dns, &sets))
 }
 
 /// What Route 53 answers for the protected name now (TestDNSAnswer, type A).
@@ -95,14 +95,12 @@ pub async fn health_check_status(r53: &aws_sdk_route53::Client, id: &str) -> Res
         .collect())
 }
 
-/// Each configured region's record of `config.dns.record_name` among `sets` (a
+/// Each configured region's record of `dns.record_name` among `sets` (a
 /// ListResourceRecordSets page), matched by set identifier.
-pub fn record_facts(config: &SuiteConfig, sets: &[aws_sdk_route53::types::ResourceRecordSet]) -> BTreeMap<Region, RecordFacts> {
-    let want = config.dns.record_name.trim_end_matches('.');
+pub fn record_facts(dns: &crate::config::DnsConfig, sets: &[aws_sdk_route53::types::ResourceRecordSet]) -> BTreeMap<Region, RecordFacts> {
+    let want = dns.record_name.trim_end_matches('.');
     let sets: Vec<_> = sets.iter().filter(|s| s.name().trim_end_matches('.') == want).collect();
-    config
-        .dns
-        .records
+    dns.records
         .iter()
         .filter_map(|(region, rec)| {
             sets.iter()

@@ -234,67 +234,57 @@ async fn parameter_history(clients: &AwsClients, region: &Region, name: &str) ->
 /// and the deploy's preflight checks for higher throughput; warm functions read only once a
 /// minute each.
 async fn read_parameter(clients: &AwsClients, region: &Region, name: &str) -> Result<(String, i64), ConfigError> {
-    read_parameter_once(clients, region, name).await.map_err(|(e, _)| e)
+    read_parameter_with(clients, region, name, None).await
 }
 
-/// Longest a cold start keeps retrying a throttled configuration read beyond the SDK's own
-/// attempts: Lambda gives the init phase 10 s ("Lambda execution environment lifecycle":
-/// "The Init phase is limited to 10 seconds"), and a burst of cold starts that Parameter
-/// Store's shared throughput throttles clears within seconds.
+/// Longest a cold start spends on a throttled configuration read: Lambda gives the init phase
+/// 10 s ("Lambda execution environment lifecycle": "The Init phase is limited to 10 seconds"),
+/// and a burst of cold starts that Parameter Store's shared throughput throttles clears within
+/// seconds.
 pub const COLD_START_READ_BUDGET: Duration = Duration::from_secs(7);
 
-/// The cold start's read: a throttled read is retried with jittered exponential backoff
-/// (200 ms doubling, at most 2 s apart) within [`COLD_START_READ_BUDGET`]; anything else, or
-/// throttling past it, is the error.
+/// The cold start's read: the SDK's own standard retry, given more attempts (jittered
+/// exponential backoff from 200 ms, at most 2 s apart) within [`COLD_START_READ_BUDGET`]; a
+/// throttled read is retried, anything else fails as the SDK classifies it.
 async fn read_parameter_at_cold_start(clients: &AwsClients, region: &Region, name: &str) -> Result<(String, i64), ConfigError> {
-    let deadline = std::time::Instant::now() + COLD_START_READ_BUDGET;
-    let mut pause = Duration::from_millis(200);
-    loop {
-        match read_parameter_once(clients, region, name).await {
-            Ok(read) => return Ok(read),
-            Err((e, true)) if std::time::Instant::now() + pause < deadline => {
-                tracing::warn!(parameter = name, error = %e, "configuration read throttled at cold start; retrying");
-                // Full jitter: the other cold starts of the burst do not retry in step.
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.subsec_nanos());
-                tokio::time::sleep(pause.mul_f64(f64::from(nanos % 1000) / 1000.0 + 0.001)).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err((e, _)) => return Err(e),
-        }
-    }
+    let patient = aws_sdk_ssm::config::Builder::default()
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(10)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(2)),
+        )
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(COLD_START_READ_BUDGET)
+                .build(),
+        );
+    read_parameter_with(clients, region, name, Some(patient)).await
 }
 
-/// One GetParameter; the error says whether Parameter Store throttled it.
-async fn read_parameter_once(clients: &AwsClients, region: &Region, name: &str) -> Result<(String, i64), (ConfigError, bool)> {
-    let out = clients.ssm(region).get_parameter().name(name).send().await.map_err(|e| {
-        let throttled = crate::model::classify("ssm:GetParameter", &e).kind == crate::model::ReadErrorKind::Throttled;
-        (
-            ConfigError::Parameter {
-                name: name.to_owned(),
-                message: said(&e),
-            },
-            throttled,
-        )
+/// One GetParameter, with the SDK configuration overridden by `config` when given.
+async fn read_parameter_with(
+    clients: &AwsClients,
+    region: &Region,
+    name: &str,
+    config: Option<aws_sdk_ssm::config::Builder>,
+) -> Result<(String, i64), ConfigError> {
+    let request = clients.ssm(region).get_parameter().name(name);
+    let sent = match config {
+        Some(c) => request.customize().config_override(c).send().await,
+        None => request.send().await,
+    };
+    let out = sent.map_err(|e| ConfigError::Parameter {
+        name: name.to_owned(),
+        message: said(&e),
     })?;
-    let p = out.parameter.ok_or_else(|| {
-        (
-            ConfigError::Parameter {
-                name: name.to_owned(),
-                message: "GetParameter returned no parameter".into(),
-            },
-            false,
-        )
+    let p = out.parameter.ok_or_else(|| ConfigError::Parameter {
+        name: name.to_owned(),
+        message: "GetParameter returned no parameter".into(),
     })?;
-    let value = p.value.ok_or_else(|| {
-        (
-            ConfigError::Parameter {
-                name: name.to_owned(),
-                message: "the parameter has no value".into(),
-            },
-            false,
-        )
+    let value = p.value.ok_or_else(|| ConfigError::Parameter {
+        name: name.to_owned(),
+        message: "the parameter has no value".into(),
     })?;
     Ok((value, p.version))
 }

@@ -8,8 +8,8 @@
 use crate::act::dns_records;
 use crate::config::DnsConfig;
 use crate::decide::dns_moved::{FALSE_POSITIVE_BOUND, answers_needed, checkers_agree, clean_run};
+use crate::decide::readiness::RecordFacts;
 use crate::model::{Deferred, Region};
-use aws_sdk_route53::types::ResourceRecordSet;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct DnsMoved {
 
 /// The region's record and the other configured regions' serving weight.
 struct Records {
-    mine: ResourceRecordSet,
+    mine: RecordFacts,
     others: i64,
 }
 
@@ -37,9 +37,9 @@ impl DnsMoved {
         let pause = Duration::from_millis(self.dns.answer_sample_ms);
         let records = self.records(region).await?;
         let mut seen = Vec::new();
-        if records.mine.weight().unwrap_or(0) > 0 || !drained {
+        if records.mine.weight.unwrap_or(0) > 0 || !drained {
             // Weighted in: whether Route 53 answers it is its health check's to say.
-            match records.mine.health_check_id() {
+            match records.mine.health_check_id.as_deref() {
                 // Ten answers' time between two reads of the checkers: GetHealthCheckStatus "is
                 // intended for use during development ... It doesn't support production
                 // use-cases with high query rates" (Route 53 API reference).
@@ -60,22 +60,14 @@ impl DnsMoved {
         let sets = dns_records::record_sets(self.client.get(), &self.dns.hosted_zone_id, &self.dns.record_name)
             .await
             .map_err(|e| e.to_string())?;
-        let want = self.dns.record_name.trim_end_matches('.');
-        let of = |set_id: &str| {
-            sets.iter()
-                .find(|s| s.name().trim_end_matches('.') == want && s.set_identifier() == Some(set_id))
-                .cloned()
-        };
-        let rec = &self.dns.records[region];
-        let mine = of(&rec.set_identifier).ok_or_else(|| format!("no record {want} with SetIdentifier {}", rec.set_identifier))?;
-        let others = self
-            .dns
-            .records
-            .iter()
-            .filter(|(r, _)| *r != region)
-            .filter_map(|(_, o)| of(&o.set_identifier))
-            .map(|s| s.weight().unwrap_or(0).max(0))
-            .sum();
+        let mut facts = dns_records::record_facts(&self.dns, &sets);
+        let mine = facts.remove(region).ok_or_else(|| {
+            format!(
+                "no record {} with SetIdentifier {}",
+                self.dns.record_name, self.dns.records[region].set_identifier
+            )
+        })?;
+        let others = facts.values().map(|f| f.weight.unwrap_or(0).max(0)).sum();
         Ok(Records { mine, others })
     }
 
@@ -116,7 +108,7 @@ impl DnsMoved {
         deadline: Instant,
         pause: Duration,
     ) -> Result<String, String> {
-        let values: Vec<String> = records.mine.resource_records().iter().map(|r| r.value().to_owned()).collect();
+        let values = &records.mine.values;
         let serving = self.dns.records[region].weight;
         let looks = u32::try_from(self.dns.answer_confirm_seconds * 1000 / self.dns.answer_sample_ms.max(1)).unwrap_or(u32::MAX);
         let need = if drained {
